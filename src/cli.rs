@@ -1,0 +1,240 @@
+//! Command implementations: build what a command needs, run it, print for people or JSON.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Cli, Command, ConfigCommand};
+use ftguard::app::{self, App};
+use ftguard::clock;
+use ftguard::config::Config;
+use ftguard::daemon;
+use ftguard::policy::Verdict;
+use ftguard::store::{JobFilter, Store, StoredJob};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = cli.config.as_deref();
+    let load = || Config::load(path).context("invalid configuration");
+    match cli.command {
+        Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
+        Command::Config { command: ConfigCommand::Check } => {
+            let config = load()?;
+            println!("# configuration OK: {}", config.source.as_ref().map_or("built-in defaults (no file found)".into(), |p| p.display().to_string()));
+            println!("# {} account(s), {} polic(y/ies), {} notifier(s); secrets shown as references only", config.accounts.len(), config.policies.len(), config.notifiers.len());
+            print!("{}", config.redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { once } => {
+            let config = load()?;
+            let report = daemon::run(config, daemon::Options {
+                config_path: cli.config.clone(),
+                once,
+                report: once.then(|| std::sync::Arc::new(|l: String| println!("{l}")) as daemon::Reporter),
+                stop: CancellationToken::new(),
+            })
+            .await?;
+            Ok(if report.failed > 0 && once { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Sync { json } => {
+            let app = App::build(load()?).await?;
+            if app.clients.is_empty() {
+                bail!("no [[accounts]] configured in {}", app.config.source.as_ref().map_or("the configuration".into(), |p| p.display().to_string()));
+            }
+            let results = app.sync().await;
+            if json {
+                let out: Vec<Value> = results
+                    .iter()
+                    .map(|(a, r)| match r {
+                        Ok(s) => json!({"account": a, "ok": true, "summary": s}),
+                        Err(e) => json!({"account": a, "ok": false, "error": e.to_string()}),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for (a, r) in &results {
+                    println!("{}", app::sync_line(a, r));
+                }
+            }
+            Ok(if results.iter().any(|(_, r)| r.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Plan { offline, json } => {
+            let app = App::build(load()?).await?;
+            if !offline {
+                for (a, r) in app.sync().await {
+                    eprintln!("{}", app::sync_line(&a, &r));
+                }
+            }
+            let decisions = app.decide(&app.config.policies, clock::now()).await?;
+            if json {
+                let out: Vec<Value> = decisions.iter().map(|d| json!({
+                    "account": d.account, "job_id": d.job_id, "policy": d.policy,
+                    "action": match &d.verdict { Verdict::Act(k) => k.as_str(), Verdict::Warn { .. } => "warn", Verdict::Clear => "clear" },
+                    "act_after": match &d.verdict { Verdict::Warn { until } => Some(*until), _ => None },
+                    "reason": d.reason, "dry_run": d.dry_run,
+                })).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if decisions.is_empty() {
+                println!("nothing to do: no active job breaks a policy");
+            } else {
+                for d in &decisions {
+                    let what = match &d.verdict {
+                        Verdict::Act(k) => format!("would {}", k.as_str()),
+                        Verdict::Warn { until } => format!("would warn (acts after {})", clock::human(*until)),
+                        Verdict::Clear => "would clear grace".into(),
+                    };
+                    println!("{what:<12} {:<10} {:<28} [{}] {}{}", d.account, d.job_id, d.policy, d.reason, if d.dry_run { " (dry run)" } else { "" });
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs { status, account, json } => {
+            let store = open_store(load()?).await?;
+            let jobs = store.jobs(&JobFilter { account, status, active_only: false }).await?;
+            if json {
+                let out: Vec<Value> = jobs.iter().map(job_json).collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if jobs.is_empty() {
+                println!("no jobs stored yet: run `ftguard sync`");
+            } else {
+                println!("{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}", "ACCOUNT", "ID", "STATUS", "MODEL", "CREATED", "TRAINED_TOKENS");
+                for j in &jobs {
+                    println!(
+                        "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}",
+                        j.account, j.job.id, j.job.status, j.job.model, clock::human(j.job.created_at),
+                        j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { job, account, json } => {
+            let store = open_store(load()?).await?;
+            let found = store.job(account.as_deref(), &job).await?;
+            let j = match found.as_slice() {
+                [] => bail!("job {job:?} is not stored{}: run `ftguard sync`, or check the id", account.map(|a| format!(" in account {a:?}")).unwrap_or_default()),
+                [one] => one,
+                many => bail!("job {job:?} exists in several accounts ({}): add --account", many.iter().map(|j| j.account.to_string()).collect::<Vec<_>>().join(", ")),
+            };
+            let history = store.transitions(j.account.as_str(), j.job.id.as_str()).await?;
+            let actions: Vec<_> = store.actions(Some(&job)).await?.into_iter().filter(|a| a.account == j.account.as_str()).collect();
+            if json {
+                let mut v = job_json(j);
+                v["status_history"] = json!(history);
+                v["actions"] = json!(actions);
+                v["raw"] = j.job.raw.clone();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{} ({})", j.job.id, j.account);
+                println!("  status          {}", j.job.status);
+                println!("  model           {}", j.job.model);
+                println!("  created         {}", clock::human(j.job.created_at));
+                println!("  finished        {}", j.job.finished_at.map_or("-".into(), clock::human));
+                println!("  est. finish     {}", j.job.estimated_finish.map_or("-".into(), clock::human));
+                println!("  trained tokens  {}", j.job.trained_tokens.map_or("-".into(), |t| t.to_string()));
+                println!("  n_epochs        {}", j.job.n_epochs.as_ref().map_or("-".into(), |v| v.to_string()));
+                println!("  training file   {}", j.job.training_file.as_deref().unwrap_or("-"));
+                println!("  metadata        {}", serde_json::to_string(&j.job.metadata)?);
+                println!("  history:");
+                for t in &history {
+                    println!("    {}  {} -> {}", clock::human(t.observed_at), t.from.as_deref().unwrap_or("(first seen)"), t.to);
+                }
+                if !actions.is_empty() {
+                    println!("  actions:");
+                    for a in &actions {
+                        println!("    #{} {} {} [{}] {} -> {}", a.id, clock::human(a.requested_at), a.action, a.policy, a.reason, a.outcome);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Actions { job, json } => {
+            let store = open_store(load()?).await?;
+            let actions = store.actions(job.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&actions)?);
+            } else if actions.is_empty() {
+                println!("no actions recorded");
+            } else {
+                for a in &actions {
+                    println!(
+                        "#{:<4} {} {:<8} {:<10} {:<28} [{}] {} -> {}{}",
+                        a.id, clock::human(a.requested_at), a.action, a.account, a.job_id, a.policy, a.reason, a.outcome,
+                        a.response_status.as_ref().map(|s| format!(" (API: {s}, trained_tokens {})", a.response_trained_tokens.map_or("-".into(), |t| t.to_string()))).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { job, account, reason } => {
+            let app = App::build(load()?).await?;
+            let account = resolve_account(&app, &job, account).await?;
+            let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
+            for l in &report.lines {
+                println!("{l}");
+            }
+            if report.lines.is_empty() {
+                println!("{job} already has a pending or successful cancel: nothing sent");
+            }
+            Ok(if report.cancelled + report.already_finished > 0 || report.lines.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Resume { job, account } => {
+            let app = App::build(load()?).await?;
+            let account = resolve_account(&app, &job, account).await?;
+            let client = app.clients.iter().find(|c| c.account().as_str() == account).context("account not configured")?;
+            let j = client.resume(&job).await?;
+            app.store.upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now()).await?;
+            println!("{} resumed: status {}", j.id, j.status);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn open_store(config: Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&config.database).await?)
+}
+
+/// The account a job belongs to: given, or the one account storing it, or the only account.
+async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow::Result<String> {
+    if let Some(a) = given {
+        if app.config.account(&a).is_none() {
+            bail!("unknown account {a:?} (configured: {})", app.config.accounts.iter().map(|a| a.name.to_string()).collect::<Vec<_>>().join(", "));
+        }
+        return Ok(a);
+    }
+    let stored = app.store.job(None, job).await?;
+    match (stored.as_slice(), app.config.accounts.as_slice()) {
+        ([one], _) => Ok(one.account.to_string()),
+        ([], [only]) => Ok(only.name.to_string()),
+        ([], _) => bail!("job {job:?} is not stored: run `ftguard sync` or pass --account"),
+        (many, _) => bail!("job {job:?} exists in {} accounts: pass --account", many.len()),
+    }
+}
+
+/// The `jobs --json` shape: API values verbatim.
+fn job_json(j: &StoredJob) -> Value {
+    let raw = &j.job.raw;
+    let get = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "account": j.account,
+        "id": j.job.id,
+        "model": get("model"),
+        "status": get("status"),
+        "created_at": get("created_at"),
+        "finished_at": get("finished_at"),
+        "trained_tokens": get("trained_tokens"),
+        "estimated_finish": get("estimated_finish"),
+        "n_epochs": j.job.n_epochs.clone().unwrap_or(Value::Null),
+        "training_file": get("training_file"),
+        "validation_file": get("validation_file"),
+        "fine_tuned_model": get("fine_tuned_model"),
+        "method": j.job.method,
+        "user_provided_suffix": get("user_provided_suffix"),
+        "metadata": get("metadata"),
+        "error": get("error"),
+        "last_step_at": j.last_step_at,
+        "first_seen_at": j.first_seen_at,
+        "updated_at": j.updated_at,
+    })
+}

@@ -1,0 +1,437 @@
+//! Configuration: built-in defaults < TOML file < `FTGUARD_*` environment (`__` nests).
+//! Everything is parsed into typed values here; nothing downstream re-parses strings.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+use crate::model::AccountName;
+use crate::notify::{NotifierConfig, Notifier};
+use crate::policy::{Policy, PolicyConfig};
+use crate::secret::SecretRef;
+
+/// Where a configuration could not be loaded, and why. Messages name the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist (given by {given_by})")]
+    Missing { path: PathBuf, given_by: &'static str },
+    #[error("{0}")]
+    Parse(Box<figment::Error>),
+    #[error("{source_name}: {key}: {message}")]
+    Invalid {
+        source_name: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// The file as written (after defaults and environment), kept for `config check`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
+    #[serde(default)]
+    pub notifiers: Vec<NotifierConfig>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// SQLite file; default `$STATE_DIRECTORY/ftguard.db` when set, else `./ftguard.db`.
+    pub database: Option<PathBuf>,
+    /// Cron with seconds.
+    pub sync_schedule: String,
+    /// When true, no policy acts; decisions are only recorded.
+    pub dry_run: bool,
+    /// Circuit breaker: at most this many cancels/pauses per pass.
+    pub max_cancels_per_pass: u32,
+    /// How long shutdown waits for in-flight actions.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            database: None,
+            sync_schedule: "0 * * * * *".into(),
+            dry_run: false,
+            max_cancels_per_pass: 10,
+            shutdown_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    "https://api.portkey.ai/v1".into()
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_max_pages() -> u32 {
+    1000
+}
+fn default_max_retry_after() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// `[[accounts]]` as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portkey_api_key: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub virtual_key: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub portkey_config: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<SecretRef>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Attempts per request, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// List pagination stops with a warning after this many pages.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// A `Retry-After` longer than this is capped to it.
+    #[serde(default = "default_max_retry_after", with = "humantime_serde")]
+    pub max_retry_after: Duration,
+}
+
+/// An account ready to talk to: URL parsed, secrets resolved into sensitive header values.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: AccountName,
+    pub base_url: reqwest::Url,
+    pub headers: HeaderMap,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+    pub max_pages: u32,
+    pub max_retry_after: Duration,
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: PathBuf,
+    pub sync_schedule: String,
+    pub dry_run: bool,
+    pub max_cancels_per_pass: u32,
+    pub shutdown_timeout: Duration,
+    pub accounts: Vec<Account>,
+    pub policies: Vec<Policy>,
+    pub notifiers: Vec<Notifier>,
+    /// The file read, if any.
+    pub source: Option<PathBuf>,
+    pub raw: RawConfig,
+}
+
+/// Finds the configuration file: `--config`, else `$FTGUARD_CONFIG`, else `./ftguard.toml`,
+/// else `/etc/ftguard/ftguard.toml`; `None` when there is none (built-in defaults only).
+pub fn locate(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(p) = explicit {
+        return if p.exists() {
+            Ok(Some(p.to_owned()))
+        } else {
+            Err(ConfigError::Missing {
+                path: p.to_owned(),
+                given_by: "--config",
+            })
+        };
+    }
+    if let Some(p) = std::env::var_os("FTGUARD_CONFIG").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.exists() {
+            Ok(Some(p))
+        } else {
+            Err(ConfigError::Missing {
+                path: p,
+                given_by: "$FTGUARD_CONFIG",
+            })
+        };
+    }
+    Ok(["ftguard.toml", "/etc/ftguard/ftguard.toml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists()))
+}
+
+impl Config {
+    /// Locates, reads and validates the configuration, resolving every secret reference.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = locate(explicit)?;
+        let mut figment = Figment::new();
+        if let Some(p) = &path {
+            figment = figment.merge(Toml::file_exact(p));
+        }
+        figment = figment.merge(
+            Env::prefixed("FTGUARD_")
+                .filter(|k| !matches!(k.as_str(), "config" | "log"))
+                .split("__"),
+        );
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        Self::from_raw(raw, path)
+    }
+
+    /// Validates an already-read configuration.
+    pub fn from_raw(raw: RawConfig, source: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let source_name = source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "built-in defaults".into());
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            source_name: source_name.clone(),
+            key,
+            message,
+        };
+        crate::schedule::parse(&raw.daemon.sync_schedule)
+            .map_err(|m| invalid("daemon.sync_schedule".into(), m))?;
+        let database = raw.daemon.database.clone().unwrap_or_else(|| {
+            std::env::var_os("STATE_DIRECTORY")
+                .filter(|d| !d.is_empty())
+                .map(|d| {
+                    // systemd may list several directories separated by ':'; the first is ours.
+                    let first = d.to_string_lossy().split(':').next().unwrap_or("").to_owned();
+                    PathBuf::from(first).join("ftguard.db")
+                })
+                .unwrap_or_else(|| PathBuf::from("ftguard.db"))
+        });
+
+        let mut names = HashSet::new();
+        let mut accounts = Vec::new();
+        for (i, a) in raw.accounts.iter().enumerate() {
+            let key = format!("accounts[{i}]");
+            let account = build_account(a).map_err(|m| invalid(key.clone(), m))?;
+            if !names.insert(account.name.clone()) {
+                return Err(invalid(
+                    format!("{key}.name"),
+                    format!("duplicate account name {:?}", a.name),
+                ));
+            }
+            accounts.push(account);
+        }
+
+        let mut policy_names = HashSet::new();
+        let mut policies = Vec::new();
+        for (i, p) in raw.policies.iter().enumerate() {
+            let key = format!("policies[{i}] ({:?})", p.name);
+            let policy = crate::policy::compile(p).map_err(|m| invalid(key.clone(), m))?;
+            if !policy_names.insert(p.name.clone()) {
+                return Err(invalid(key, format!("duplicate policy name {:?}", p.name)));
+            }
+            for a in policy.matcher.accounts.iter() {
+                if !names.iter().any(|n| n.as_str() == a) {
+                    return Err(invalid(
+                        format!("{key}.match.accounts"),
+                        format!("unknown account {a:?}"),
+                    ));
+                }
+            }
+            policies.push(policy);
+        }
+
+        let mut notifiers = Vec::new();
+        for (i, n) in raw.notifiers.iter().enumerate() {
+            notifiers.push(
+                Notifier::build(n).map_err(|m| invalid(format!("notifiers[{i}]"), m))?,
+            );
+        }
+
+        Ok(Self {
+            database,
+            sync_schedule: raw.daemon.sync_schedule.clone(),
+            dry_run: raw.daemon.dry_run,
+            max_cancels_per_pass: raw.daemon.max_cancels_per_pass,
+            shutdown_timeout: raw.daemon.shutdown_timeout,
+            accounts,
+            policies,
+            notifiers,
+            source,
+            raw,
+        })
+    }
+
+    /// The effective configuration as TOML, with secret references (never values) and
+    /// sensitive-looking static headers redacted.
+    pub fn redacted_toml(&self) -> String {
+        let mut raw = self.raw.clone();
+        raw.daemon.database = Some(self.database.clone());
+        for a in &mut raw.accounts {
+            for (name, value) in a.headers.iter_mut() {
+                if looks_sensitive(name) {
+                    *value = "***".into();
+                }
+            }
+        }
+        toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name.as_str() == name)
+    }
+}
+
+fn looks_sensitive(header: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    ["auth", "key", "token", "secret", "cookie"]
+        .iter()
+        .any(|w| h.contains(w))
+}
+
+fn build_account(a: &AccountConfig) -> Result<Account, String> {
+    let name = AccountName::parse(&a.name)?;
+    let ctx = |what: &str, e: String| format!("account {:?}: {what}: {e}", a.name);
+    let mut base = a.base_url.clone();
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    let base_url = reqwest::Url::parse(&base).map_err(|e| ctx("base_url", format!("{:?}: {e}", a.base_url)))?;
+    if !matches!(base_url.scheme(), "http" | "https") {
+        return Err(ctx("base_url", "must be http or https".into()));
+    }
+    let mut headers = HeaderMap::new();
+    let mut put = |header: &'static str, value: &str, sensitive: bool, key: &str| {
+        let mut v = HeaderValue::from_str(value)
+            .map_err(|_| ctx(key, "contains characters not allowed in an HTTP header".into()))?;
+        v.set_sensitive(sensitive);
+        headers.insert(HeaderName::from_static(header), v);
+        Ok::<_, String>(())
+    };
+    let secret = |key: &str, r: &SecretRef| r.resolve().map_err(|e| ctx(key, e));
+    if let Some(r) = &a.portkey_api_key {
+        put("x-portkey-api-key", secret("portkey_api_key", r)?.expose(), true, "portkey_api_key")?;
+    }
+    if let Some(r) = &a.virtual_key {
+        put("x-portkey-virtual-key", secret("virtual_key", r)?.expose(), true, "virtual_key")?;
+    }
+    if let Some(p) = &a.provider {
+        put("x-portkey-provider", p, false, "provider")?;
+    }
+    if let Some(c) = &a.portkey_config {
+        put("x-portkey-config", c, false, "portkey_config")?;
+    }
+    if let Some(r) = &a.bearer_token {
+        let token = secret("bearer_token", r)?;
+        put("authorization", &format!("Bearer {}", token.expose()), true, "bearer_token")?;
+    }
+    for (k, v) in &a.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| ctx("headers", format!("{k:?} is not a valid header name")))?;
+        let mut value = HeaderValue::from_str(v)
+            .map_err(|_| ctx("headers", format!("value of {k:?} is not a valid header value")))?;
+        value.set_sensitive(looks_sensitive(k));
+        headers.insert(name, value);
+    }
+    if a.max_attempts == 0 {
+        return Err(ctx("max_attempts", "must be at least 1".into()));
+    }
+    if a.max_pages == 0 {
+        return Err(ctx("max_pages", "must be at least 1".into()));
+    }
+    Ok(Account {
+        name,
+        base_url,
+        headers,
+        connect_timeout: a.connect_timeout,
+        request_timeout: a.request_timeout,
+        max_attempts: a.max_attempts,
+        max_pages: a.max_pages,
+        max_retry_after: a.max_retry_after,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        Config::from_raw(raw, Some("test.toml".into()))
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = load_str("[daemon]\nsync_shedule = \"* * * * * *\"").unwrap_err().to_string();
+        assert!(err.contains("sync_shedule"), "{err}");
+    }
+
+    #[test]
+    fn bad_account_name_and_duplicates() {
+        let err = load_str("[[accounts]]\nname = \"Prod\"").unwrap_err().to_string();
+        assert!(err.contains("accounts[0]") && err.contains("Prod"), "{err}");
+        let err = load_str("[[accounts]]\nname = \"a\"\n[[accounts]]\nname = \"a\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate account name"), "{err}");
+    }
+
+    #[test]
+    fn bad_cron_names_the_key() {
+        let err = load_str("[daemon]\nsync_schedule = \"every minute\"").unwrap_err().to_string();
+        assert!(err.contains("daemon.sync_schedule"), "{err}");
+    }
+
+    #[test]
+    fn missing_env_secret_names_account_and_reference() {
+        let err = load_str(
+            "[[accounts]]\nname = \"prod\"\nportkey_api_key = { env = \"FTGUARD_TEST_SURELY_UNSET_VAR\" }",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("\"prod\"") && err.contains("FTGUARD_TEST_SURELY_UNSET_VAR"), "{err}");
+    }
+
+    #[test]
+    fn inline_secret_is_refused() {
+        let err = load_str("[[accounts]]\nname = \"prod\"\nbearer_token = \"sk-inline\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bearer_token"), "{err}");
+        assert!(!err.contains("sk-inline"), "{err}");
+    }
+
+    #[test]
+    fn sensitive_header_values_are_redacted_in_the_printout() {
+        let cfg = load_str(
+            "[[accounts]]\nname = \"p\"\nheaders = { \"x-api-key\" = \"hunter2\", \"x-portkey-custom-host\" = \"http://h/v1\" }",
+        )
+        .unwrap();
+        let out = cfg.redacted_toml();
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("http://h/v1"), "{out}");
+    }
+}

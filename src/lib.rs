@@ -1,0 +1,19 @@
+//! ftguard: watches fine-tuning jobs of OpenAI-compatible and Portkey accounts, stores them in
+//! SQLite, applies policies and cancels offenders exactly once. See ARCHITECTURE.md.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod enforce;
+pub mod model;
+pub mod notify;
+pub mod policy;
+pub mod provider;
+pub mod schedule;
+pub mod sdnotify;
+pub mod secret;
+pub mod sim;
+pub mod store;
+pub mod sync;

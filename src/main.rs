@@ -1,0 +1,153 @@
+//! The `ftguard` command line. Library errors become `anyhow` here, with context.
+
+mod cli;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// ftguard keeps LLM fine-tuning spend under control: it watches every fine-tuning job of your
+/// OpenAI-compatible or Portkey accounts, stores them in SQLite, applies policies (runtime and
+/// queue limits, model allow-lists, ...) and cancels offending jobs exactly once, recording what
+/// the API answered.
+///
+/// Start with `ftguard demo` (no account needed), then write ftguard.toml from
+/// config/ftguard.example.toml and run `ftguard config check`, `ftguard sync`, `ftguard plan`.
+#[derive(Parser)]
+#[command(name = "ftguard", version, propagate_version = true)]
+struct Cli {
+    /// Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: sync at start and on daemon.sync_schedule, evaluate policies, enforce.
+    /// Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the configuration.
+    Run {
+        /// One sync, one evaluation of every policy, enforcement, then exit (0 on success).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Sync every account once and print a summary per account. Exit 0 if at least one synced.
+    Sync {
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the policies would do now and why. Never acts.
+    Plan {
+        /// Use the stored jobs; do not sync first.
+        #[arg(long)]
+        offline: bool,
+        /// Print decisions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored jobs, newest first.
+    Jobs {
+        /// Only jobs with this status (e.g. running, queued, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only jobs of this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Print a JSON array with the API's values verbatim (unix seconds).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job with its status history and actions.
+    Show {
+        /// The job id (ftjob-...).
+        job: String,
+        /// The account, when the id exists in several.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded actions (cancels, pauses, warnings, holds), oldest first.
+    Actions {
+        /// Only actions on this job.
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job by hand, through the same recorded path as policies (policy "manual").
+    Cancel {
+        job: String,
+        /// The account, needed when the job is not stored yet or exists in several.
+        #[arg(long)]
+        account: Option<String>,
+        /// Why: recorded with the action.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume a paused job.
+    Resume {
+        job: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run ftguard against its built-in simulator for a short while: no account needed.
+    Demo {
+        /// How long to run.
+        #[arg(long, default_value_t = 12)]
+        seconds: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate everything (keys, durations, cron, secrets) and print the effective
+    /// configuration with secrets redacted. Non-zero exit on any error.
+    Check,
+}
+
+fn init_logging(format: LogFormat, default: &str) {
+    let filter = std::env::var("FTGUARD_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default.into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // journald adds timestamps of its own.
+        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => builder.without_time().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The demo prints its own story on stdout; only errors go to stderr by default.
+    let default = if matches!(cli.command, Command::Demo { .. }) { "error" } else { "info" };
+    init_logging(cli.log_format, default);
+    match cli::dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

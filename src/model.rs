@@ -1,0 +1,178 @@
+//! Domain types shared by every layer: identifiers, money, and the job as ftguard sees it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A fine-tuning job id as the provider gives it (`ftjob-...`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of a configured account: unique, `[a-z0-9_-]+`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AccountName(String);
+
+impl AccountName {
+    /// Accepts only `[a-z0-9_-]+`, so a name is always safe in logs, metrics labels and paths.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(format!(
+                "account name {name:?} is invalid: use lowercase letters, digits, '_' and '-'"
+            ))
+        }
+    }
+    /// For names read back from our own database, which only ever holds parsed names.
+    pub(crate) fn from_trusted(name: String) -> Self {
+        Self(name)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Money in integer micro-dollars; never a float in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Usd(pub i64);
+
+impl Usd {
+    pub fn from_dollars(d: f64) -> Self {
+        Self((d * 1_000_000.0).round() as i64)
+    }
+    pub fn as_dollars(self) -> f64 {
+        self.0 as f64 / 1_000_000.0
+    }
+}
+
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cents = (self.0 + if self.0 >= 0 { 5_000 } else { -5_000 }) / 10_000;
+        let sign = if cents < 0 { "-" } else { "" };
+        write!(f, "{sign}${}.{:02}", cents.abs() / 100, cents.abs() % 100)
+    }
+}
+
+/// Job status; values the spec does not list are kept verbatim and treated as active.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    ValidatingFiles,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Other(String),
+}
+
+impl JobStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "validating_files" => Self::ValidatingFiles,
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ValidatingFiles => "validating_files",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Other(s) => s,
+        }
+    }
+    /// Terminal jobs are never acted on.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+    /// Not yet training: cancelling now costs nothing.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, Self::ValidatingFiles | Self::Queued)
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for JobStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for JobStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Self::parse(&s))
+    }
+}
+
+/// A fine-tuning job, parsed from the provider's payload. Fields the spec marks nullable are
+/// optional; `raw` keeps the payload as received so nothing the API said is lost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub model: String,
+    pub status: JobStatus,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    pub trained_tokens: Option<i64>,
+    pub estimated_finish: Option<i64>,
+    pub fine_tuned_model: Option<String>,
+    pub training_file: Option<String>,
+    pub validation_file: Option<String>,
+    /// `"auto"` or a number, verbatim.
+    pub n_epochs: Option<serde_json::Value>,
+    /// `method.type`: supervised, dpo, reinforcement (or something newer).
+    pub method: Option<String>,
+    pub suffix: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub error: Option<serde_json::Value>,
+    pub raw: serde_json::Value,
+}
+
+impl Job {
+    /// `n_epochs` when the API has resolved it to a number.
+    pub fn resolved_epochs(&self) -> Option<f64> {
+        self.n_epochs.as_ref().and_then(|v| v.as_f64())
+    }
+}

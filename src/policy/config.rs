@@ -1,0 +1,154 @@
+//! `[[policies]]` as written, and its compilation into a [`Policy`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::matcher::{Exempt, Matcher};
+use super::{ActionKind, Fallback, Policy};
+
+/// A limit as written: a duration string (`"6h"`) or a number (`3`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum LimitValue {
+    Number(f64),
+    Text(String),
+}
+
+/// `match = { ... }`: every listed criterion must hold (globs for models and suffixes).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suffixes: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// `exempt = { ... }`: any listed criterion exempts the job.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// One policy as written. Kind-specific keys are optional here and checked by the kind.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub name: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    #[serde(default)]
+    pub action: ActionKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    #[serde(default, with = "humantime_serde")]
+    pub grace: Option<Duration>,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, rename = "match")]
+    pub matches: MatchConfig,
+    #[serde(default)]
+    pub exempt: ExemptConfig,
+    #[serde(default)]
+    pub allow_job_overrides: bool,
+}
+
+impl PolicyConfig {
+    /// The kind-specific keys that are set, for rejecting ones a kind does not read.
+    pub(crate) fn set_kind_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.limit.is_some() {
+            keys.push("limit");
+        }
+        if self.models.is_some() {
+            keys.push("models");
+        }
+        if self.keys.is_some() {
+            keys.push("keys");
+        }
+        keys
+    }
+
+    /// `limit` as a duration (`"6h"`), for time-based kinds.
+    pub(crate) fn limit_duration(&self) -> Result<Duration, String> {
+        match &self.limit {
+            Some(LimitValue::Text(s)) => humantime::parse_duration(s)
+                .map_err(|e| format!("limit {s:?} is not a duration like \"6h\" or \"30m\": {e}")),
+            Some(LimitValue::Number(n)) => Err(format!(
+                "limit {n} needs a unit, e.g. \"{n}h\" or \"{n}m\""
+            )),
+            None => Err(format!("kind {:?} needs `limit` (a duration like \"6h\")", self.kind)),
+        }
+    }
+
+    /// `limit` as a positive number, for count-based kinds.
+    pub(crate) fn limit_number(&self) -> Result<f64, String> {
+        match &self.limit {
+            Some(LimitValue::Number(n)) if *n >= 0.0 => Ok(*n),
+            Some(LimitValue::Text(s)) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|n| *n >= 0.0)
+                .ok_or_else(|| format!("limit {s:?} is not a non-negative number")),
+            Some(LimitValue::Number(n)) => Err(format!("limit {n} is negative")),
+            None => Err(format!("kind {:?} needs `limit` (a number)", self.kind)),
+        }
+    }
+}
+
+/// Compiles a written policy: the kind builds its rule; common keys are checked here.
+pub fn compile(c: &PolicyConfig) -> Result<Policy, String> {
+    if c.name.trim().is_empty() {
+        return Err("`name` is empty".into());
+    }
+    let kind = super::kinds::find(&c.kind).ok_or_else(|| {
+        format!(
+            "unknown kind {:?} (known: {})",
+            c.kind,
+            super::kinds::names().join(", ")
+        )
+    })?;
+    for key in c.set_kind_keys() {
+        if !kind.keys.contains(&key) {
+            return Err(format!("key `{key}` does not apply to kind {:?}", c.kind));
+        }
+    }
+    let rule = (kind.build)(c)?;
+    if let Some(s) = &c.schedule {
+        crate::schedule::parse(s).map_err(|e| format!("schedule: {e}"))?;
+    }
+    if c.fallback.is_some() && c.action != ActionKind::Pause {
+        return Err("`fallback` only applies to action = \"pause\"".into());
+    }
+    Ok(Policy {
+        name: c.name.clone(),
+        rule,
+        action: c.action,
+        fallback: c.fallback.unwrap_or(Fallback::Notify),
+        grace: c.grace.unwrap_or_default(),
+        dry_run: c.dry_run,
+        schedule: c.schedule.clone(),
+        matcher: Matcher::build(&c.matches),
+        exempt: Exempt::build(&c.exempt),
+        allow_job_overrides: c.allow_job_overrides,
+    })
+}

@@ -1,0 +1,56 @@
+//! `max_queue_time`: still `validating_files` or `queued` after the limit.
+
+use std::time::Duration;
+
+use super::format;
+use super::kinds::Kind;
+use super::{EvalContext, JobView, Rule};
+
+pub const KIND: Kind = Kind {
+    name: "max_queue_time",
+    keys: &["limit"],
+    build: |c| Ok(Box::new(MaxQueueTime { limit: c.limit_duration()? })),
+};
+
+#[derive(Debug, Clone)]
+struct MaxQueueTime {
+    limit: Duration,
+}
+
+impl Rule for MaxQueueTime {
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+    fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
+        if !v.job.status.is_waiting() {
+            return None;
+        }
+        let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
+        let waited = ctx.now - v.job.created_at;
+        (waited > limit.as_secs() as i64).then(|| {
+            format!("{} for {} > {}", v.job.status, format::secs(waited), format::limit(limit))
+        })
+    }
+    fn crossing_at(&self, v: &JobView, ctx: &EvalContext) -> Option<i64> {
+        v.job.status.is_waiting().then(|| {
+            v.job.created_at + ctx.duration_limit(v.job, KIND.name, self.limit).as_secs() as i64 + 1
+        })
+    }
+    fn clone_box(&self) -> Box<dyn Rule> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+
+    #[test]
+    fn cases() {
+        let p = "name='q'\nkind='max_queue_time'\nlimit='2h'";
+        assert_eq!(check(p, &job("a", "queued", 3 * 3600)).as_deref(), Some("queued for 3h00m > 2h"));
+        assert!(check(p, &job("a", "validating_files", 3 * 3600)).is_some());
+        assert_eq!(check(p, &job("a", "running", 3 * 3600)), None, "running is not queued");
+        assert_eq!(check(p, &job("a", "queued", 3600)), None);
+    }
+}

@@ -1,0 +1,51 @@
+//! `max_runtime`: now - created_at exceeds the limit.
+
+use std::time::Duration;
+
+use super::format;
+use super::kinds::Kind;
+use super::{EvalContext, JobView, Rule};
+
+pub const KIND: Kind = Kind {
+    name: "max_runtime",
+    keys: &["limit"],
+    build: |c| Ok(Box::new(MaxRuntime { limit: c.limit_duration()? })),
+};
+
+#[derive(Debug, Clone)]
+struct MaxRuntime {
+    limit: Duration,
+}
+
+impl Rule for MaxRuntime {
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+    fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
+        let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
+        let ran = ctx.now - v.job.created_at;
+        (ran > limit.as_secs() as i64)
+            .then(|| format!("ran {} > {}", format::secs(ran), format::limit(limit)))
+    }
+    fn crossing_at(&self, v: &JobView, ctx: &EvalContext) -> Option<i64> {
+        let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
+        Some(v.job.created_at + limit.as_secs() as i64 + 1)
+    }
+    fn clone_box(&self) -> Box<dyn Rule> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+
+    #[test]
+    fn cases() {
+        let p = "name='rt'\nkind='max_runtime'\nlimit='6h'";
+        assert_eq!(check(p, &job("a", "running", 7 * 3600 + 125)).as_deref(), Some("ran 7h02m > 6h"));
+        assert_eq!(check(p, &job("a", "queued", 7 * 3600)).as_deref(), Some("ran 7h00m > 6h"));
+        assert_eq!(check(p, &job("a", "running", 6 * 3600)), None, "at the limit is not over it");
+        assert_eq!(check(p, &job("a", "running", 60)), None);
+    }
+}

@@ -1,0 +1,384 @@
+//! Pure policy evaluation: (jobs, now, policies, grace marks) -> decisions.
+//!
+//! Architecture invariant: nothing here does I/O, reads a clock or can fail at run time. `now`
+//! is an argument; grace marks and step times come in as data. A kind is one file implementing
+//! [`Rule`] plus one line in [`kinds`].
+
+mod allowed_models;
+mod config;
+mod deadline;
+pub mod format;
+mod kinds;
+mod matcher;
+mod max_epochs;
+mod max_queue_time;
+mod max_runtime;
+mod required_metadata;
+mod stalled;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use config::{compile, LimitValue, PolicyConfig};
+pub use matcher::glob;
+use matcher::{Exempt, Matcher};
+
+use crate::model::Job;
+
+/// What a policy does to an offending job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    #[default]
+    Cancel,
+    Pause,
+    Notify,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Pause => "pause",
+            Self::Notify => "notify",
+        }
+    }
+}
+
+/// What to do when a pause is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    Cancel,
+    Notify,
+}
+
+/// A compiled policy.
+#[derive(Debug)]
+pub struct Policy {
+    pub name: String,
+    pub rule: Box<dyn Rule>,
+    pub action: ActionKind,
+    pub fallback: Fallback,
+    pub grace: Duration,
+    pub dry_run: bool,
+    pub schedule: Option<String>,
+    pub matcher: Matcher,
+    pub exempt: Exempt,
+    pub allow_job_overrides: bool,
+}
+
+impl Clone for Policy {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            rule: self.rule.clone_box(),
+            action: self.action,
+            fallback: self.fallback,
+            grace: self.grace,
+            dry_run: self.dry_run,
+            schedule: self.schedule.clone(),
+            matcher: self.matcher.clone(),
+            exempt: self.exempt.clone(),
+            allow_job_overrides: self.allow_job_overrides,
+        }
+    }
+}
+
+/// A job as policies see it: the stored job plus facts gathered around it.
+#[derive(Debug, Clone, Copy)]
+pub struct JobView<'a> {
+    pub account: &'a str,
+    pub job: &'a Job,
+    /// When the newest training step was reported (from events), if known.
+    pub last_step_at: Option<i64>,
+}
+
+/// What a rule may consult besides the job.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalContext {
+    pub now: i64,
+    /// The policy lets job metadata tighten its limit.
+    pub allow_overrides: bool,
+}
+
+impl EvalContext {
+    /// The limit after a job's `ftguard.<kind>` metadata, which may only tighten it.
+    pub fn duration_limit(&self, job: &Job, kind: &str, limit: Duration) -> Duration {
+        if !self.allow_overrides {
+            return limit;
+        }
+        job.metadata
+            .get(&format!("ftguard.{kind}"))
+            .and_then(|v| humantime::parse_duration(v).ok())
+            .map_or(limit, |o| o.min(limit))
+    }
+
+    /// Numeric variant of [`Self::duration_limit`].
+    pub fn number_limit(&self, job: &Job, kind: &str, limit: f64) -> f64 {
+        if !self.allow_overrides {
+            return limit;
+        }
+        job.metadata
+            .get(&format!("ftguard.{kind}"))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(limit, |o| o.min(limit))
+    }
+}
+
+/// One kind of limit. `evaluate` returns the human reason when the job breaks it.
+pub trait Rule: std::fmt::Debug + Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn evaluate(&self, job: &JobView, ctx: &EvalContext) -> Option<String>;
+    /// When a time-based limit will be crossed, if the job stays as it is.
+    fn crossing_at(&self, _job: &JobView, _ctx: &EvalContext) -> Option<i64> {
+        None
+    }
+    /// Whether this rule needs the job's events (step times).
+    fn needs_events(&self) -> bool {
+        false
+    }
+    fn clone_box(&self) -> Box<dyn Rule>;
+}
+
+/// Identifies a grace period: (account, job id, policy name).
+pub type GraceKey = (String, String, String);
+
+/// What evaluation asks enforcement to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Carry out the policy's action.
+    Act(ActionKind),
+    /// First violation of a policy with grace: warn, act after `until`.
+    Warn { until: i64 },
+    /// Was in grace, now compliant: unmark.
+    Clear,
+}
+
+/// One decision about one job under one policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub account: String,
+    pub job_id: String,
+    pub policy: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// Nothing is sent: the policy or the daemon is in dry-run.
+    pub dry_run: bool,
+    /// For pause: what to do if the pause is refused.
+    pub fallback: Fallback,
+    /// The job has not started training: cancelling now costs nothing.
+    pub waiting: bool,
+    pub created_at: i64,
+}
+
+/// Evaluates every policy against every active job. `grace_marks` holds when each
+/// (account, job, policy) was first seen violating, for policies with a grace period.
+pub fn evaluate(
+    jobs: &[JobView],
+    now: i64,
+    policies: &[Policy],
+    grace_marks: &HashMap<GraceKey, i64>,
+    global_dry_run: bool,
+) -> Vec<Decision> {
+    let mut out = Vec::new();
+    for policy in policies {
+        let ctx = EvalContext {
+            now,
+            allow_overrides: policy.allow_job_overrides,
+        };
+        for view in jobs {
+            if view.job.status.is_terminal()
+                || !policy.matcher.matches(view)
+                || policy.exempt.exempts(view)
+            {
+                continue;
+            }
+            let key = (
+                view.account.to_owned(),
+                view.job.id.as_str().to_owned(),
+                policy.name.clone(),
+            );
+            let mark = grace_marks.get(&key).copied();
+            let decision = |verdict, reason| Decision {
+                account: key.0.clone(),
+                job_id: key.1.clone(),
+                policy: key.2.clone(),
+                verdict,
+                reason,
+                dry_run: global_dry_run || policy.dry_run,
+                fallback: policy.fallback,
+                waiting: view.job.status.is_waiting(),
+                created_at: view.job.created_at,
+            };
+            match policy.rule.evaluate(view, &ctx) {
+                Some(reason) => {
+                    let grace = policy.grace.as_secs() as i64;
+                    let verdict = if grace == 0 {
+                        Verdict::Act(policy.action)
+                    } else {
+                        match mark {
+                            None => Verdict::Warn { until: now + grace },
+                            Some(first) if now >= first + grace => Verdict::Act(policy.action),
+                            Some(_) => continue,
+                        }
+                    };
+                    out.push(decision(verdict, reason));
+                }
+                None if mark.is_some() => {
+                    out.push(decision(Verdict::Clear, "compliant again during grace".into()))
+                }
+                None => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether any policy needs job events (so the sync fetches them).
+pub fn needs_events(policies: &[Policy]) -> bool {
+    policies.iter().any(|p| p.rule.needs_events())
+}
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    use super::*;
+    use crate::model::{JobId, JobStatus};
+
+    pub const NOW: i64 = 1_700_000_000;
+
+    pub fn job(id: &str, status: &str, age_secs: i64) -> Job {
+        Job {
+            id: JobId::new(id),
+            model: "gpt-4o-mini-2024-07-18".into(),
+            status: JobStatus::parse(status),
+            created_at: NOW - age_secs,
+            finished_at: None,
+            trained_tokens: None,
+            estimated_finish: None,
+            fine_tuned_model: None,
+            training_file: Some("file-1".into()),
+            validation_file: None,
+            n_epochs: None,
+            method: Some("supervised".into()),
+            suffix: None,
+            metadata: Default::default(),
+            error: None,
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    pub fn policy(toml: &str) -> Policy {
+        let c: PolicyConfig = toml::from_str(toml).unwrap();
+        compile(&c).unwrap()
+    }
+
+    /// Reasons of the policy's decisions on one job, or None when it is left alone.
+    pub fn check(policy_toml: &str, job: &Job) -> Option<String> {
+        let p = policy(policy_toml);
+        let views = [JobView { account: "prod", job, last_step_at: None }];
+        let d = evaluate(&views, NOW, std::slice::from_ref(&p), &HashMap::new(), false);
+        d.into_iter().next().map(|d| d.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+
+    const RUNTIME: &str = "name='rt'\nkind='max_runtime'\nlimit='6h'";
+
+    #[test]
+    fn terminal_jobs_are_never_acted_on() {
+        for s in ["succeeded", "failed", "cancelled"] {
+            assert_eq!(check(RUNTIME, &job("a", s, 10 * 3600)), None, "{s}");
+        }
+        assert!(check(RUNTIME, &job("a", "paused", 10 * 3600)).is_some(), "unknown status is active");
+    }
+
+    #[test]
+    fn match_and_exempt() {
+        let mut j = job("ftjob-x", "running", 7 * 3600);
+        j.metadata.insert("team".into(), "research".into());
+        j.suffix = Some("exp-1".into());
+        for (extra, acts) in [
+            ("match = { accounts = ['prod'] }", true),
+            ("match = { accounts = ['staging'] }", false),
+            ("match = { models = ['gpt-4o*'] }", true),
+            ("match = { models = ['gpt-4.1*'] }", false),
+            ("match = { methods = ['dpo'] }", false),
+            ("match = { suffixes = ['exp-*'] }", true),
+            ("match = { suffixes = ['prod-*'] }", false),
+            ("match = { metadata = { team = 'research' } }", true),
+            ("match = { metadata = { team = 'infra' } }", false),
+            ("exempt = { jobs = ['ftjob-x'] }", false),
+            ("exempt = { metadata = { team = 'research' } }", false),
+            ("exempt = { metadata = { team = 'infra' } }", true),
+        ] {
+            let got = check(&format!("{RUNTIME}\n{extra}"), &j).is_some();
+            assert_eq!(got, acts, "{extra}");
+        }
+    }
+
+    fn verdicts(p: &Policy, j: &Job, now: i64, mark: Option<i64>) -> Vec<Verdict> {
+        let views = [JobView { account: "prod", job: j, last_step_at: None }];
+        let mut marks = HashMap::new();
+        if let Some(m) = mark {
+            marks.insert(("prod".into(), j.id.to_string(), p.name.clone()), m);
+        }
+        evaluate(&views, now, std::slice::from_ref(p), &marks, false)
+            .into_iter()
+            .map(|d| d.verdict)
+            .collect()
+    }
+
+    #[test]
+    fn grace_warns_then_acts_or_clears() {
+        let p = policy(&format!("{RUNTIME}\ngrace='15m'"));
+        let j = job("a", "running", 7 * 3600);
+        assert_eq!(verdicts(&p, &j, NOW, None), vec![Verdict::Warn { until: NOW + 900 }]);
+        assert_eq!(verdicts(&p, &j, NOW, Some(NOW - 60)), vec![], "still in grace");
+        assert_eq!(verdicts(&p, &j, NOW, Some(NOW - 900)), vec![Verdict::Act(ActionKind::Cancel)]);
+        let ok = job("a", "running", 3600);
+        assert_eq!(verdicts(&p, &ok, NOW, Some(NOW - 60)), vec![Verdict::Clear]);
+        assert_eq!(verdicts(&p, &ok, NOW, None), vec![]);
+    }
+
+    #[test]
+    fn overrides_only_tighten_and_only_when_allowed() {
+        let mut j = job("a", "running", 3 * 3600);
+        j.metadata.insert("ftguard.max_runtime".into(), "2h".into());
+        assert!(check(RUNTIME, &j).is_none(), "not allowed: ignored");
+        let allowed = format!("{RUNTIME}\nallow_job_overrides=true");
+        assert!(check(&allowed, &j).is_some(), "tightened to 2h");
+        let mut loose = job("a", "running", 7 * 3600);
+        loose.metadata.insert("ftguard.max_runtime".into(), "48h".into());
+        assert!(check(&allowed, &loose).is_some(), "cannot loosen");
+    }
+
+    #[test]
+    fn dry_run_is_carried() {
+        let p = policy(&format!("{RUNTIME}\ndry_run=true"));
+        let j = job("a", "running", 7 * 3600);
+        let views = [JobView { account: "prod", job: &j, last_step_at: None }];
+        let d = evaluate(&views, NOW, std::slice::from_ref(&p), &HashMap::new(), false);
+        assert!(d[0].dry_run);
+    }
+
+    fn compile_err(toml: &str) -> String {
+        let c: PolicyConfig = toml::from_str(toml).unwrap();
+        compile(&c).unwrap_err()
+    }
+
+    #[test]
+    fn compile_errors_name_the_value() {
+        assert!(compile_err("name='x'\nkind='max_runtim'\nlimit='1h'").contains("max_runtim"));
+        assert!(compile_err("name='x'\nkind='max_runtime'\nlimit='6 hourz'").contains("6 hourz"));
+        assert!(compile_err("name='x'\nkind='max_runtime'").contains("limit"));
+        assert!(compile_err("name='x'\nkind='max_runtime'\nlimit='1h'\nmodels=['a']").contains("models"));
+        assert!(compile_err("name='x'\nkind='max_runtime'\nlimit='1h'\nschedule='bad'").contains("bad"));
+    }
+}

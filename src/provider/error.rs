@@ -1,0 +1,63 @@
+//! Provider errors: which account, which endpoint, what status, and the API's own message.
+
+/// Why a call to the provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("account {account:?}: {endpoint} returned {status}: {message}")]
+    Status {
+        account: String,
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+    #[error("account {account:?}: {endpoint} failed: {kind}: {detail}")]
+    Transport {
+        account: String,
+        endpoint: String,
+        kind: TransportKind,
+        detail: String,
+    },
+    #[error("account {account:?}: {endpoint} answered {status} with a body that is not what the API specifies: {detail}")]
+    Decode {
+        account: String,
+        endpoint: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+/// How a request failed to get an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The connection was never made: the request surely was not applied.
+    Connect,
+    Timeout,
+    /// Reset, truncated body, anything else after the request may have left.
+    Other,
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Connect => "could not connect",
+            Self::Timeout => "timed out",
+            Self::Other => "connection error",
+        })
+    }
+}
+
+impl ProviderError {
+    /// HTTP status when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } | Self::Decode { status, .. } => Some(*status),
+            Self::Transport { .. } => None,
+        }
+    }
+
+    /// Whether the request provably was not applied (safe to retry a cancel).
+    pub fn surely_not_applied(&self) -> bool {
+        matches!(self, Self::Status { status: 429, .. })
+            || matches!(self, Self::Transport { kind: TransportKind::Connect, .. })
+    }
+}

@@ -1,0 +1,246 @@
+//! Tolerant parsing of API payloads into domain types: unknown fields ignored, unknown statuses
+//! kept, nullable fields optional.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::{Job, JobId, JobStatus};
+
+#[derive(Deserialize)]
+struct WireJob {
+    id: String,
+    #[serde(default)]
+    model: Option<String>,
+    status: Option<String>,
+    created_at: i64,
+    finished_at: Option<i64>,
+    trained_tokens: Option<i64>,
+    estimated_finish: Option<i64>,
+    fine_tuned_model: Option<String>,
+    training_file: Option<String>,
+    validation_file: Option<String>,
+    hyperparameters: Option<WireHyper>,
+    method: Option<WireMethod>,
+    user_provided_suffix: Option<String>,
+    metadata: Option<BTreeMap<String, Value>>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireHyper {
+    n_epochs: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireMethod {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    supervised: Option<WireMethodDetail>,
+    dpo: Option<WireMethodDetail>,
+    reinforcement: Option<WireMethodDetail>,
+}
+
+#[derive(Deserialize)]
+struct WireMethodDetail {
+    hyperparameters: Option<WireHyper>,
+}
+
+/// Parses one fine-tuning job object. The error says which field was wrong.
+pub fn parse_job(value: Value) -> Result<Job, String> {
+    let wire: WireJob = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    let method_epochs = wire.method.as_ref().and_then(|m| {
+        [&m.supervised, &m.dpo, &m.reinforcement]
+            .into_iter()
+            .flatten()
+            .find_map(|d| d.hyperparameters.as_ref().and_then(|h| h.n_epochs.clone()))
+    });
+    let top_epochs = wire.hyperparameters.and_then(|h| h.n_epochs);
+    // A resolved number wins over "auto", wherever the API put it.
+    let n_epochs = match (top_epochs, method_epochs) {
+        (Some(t), Some(m)) if !t.is_number() && m.is_number() => Some(m),
+        (Some(t), _) => Some(t),
+        (None, m) => m,
+    }
+    .filter(|v| !v.is_null());
+    let metadata = wire
+        .metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect();
+    Ok(Job {
+        id: JobId::new(wire.id),
+        model: wire.model.unwrap_or_default(),
+        status: JobStatus::parse(wire.status.as_deref().unwrap_or("unknown")),
+        created_at: wire.created_at,
+        finished_at: wire.finished_at,
+        trained_tokens: wire.trained_tokens,
+        estimated_finish: wire.estimated_finish,
+        fine_tuned_model: wire.fine_tuned_model,
+        training_file: wire.training_file,
+        validation_file: wire.validation_file,
+        n_epochs,
+        method: wire.method.and_then(|m| m.kind),
+        suffix: wire.user_provided_suffix,
+        metadata,
+        error: wire.error.filter(|e| !e.is_null()),
+        raw: value,
+    })
+}
+
+/// One page of the job list.
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Items that could not be parsed, with the reason; kept out of the store, logged.
+    pub rejected: Vec<String>,
+    pub has_more: bool,
+    /// The id of the last item as received (parsed or not): the next page's `after`.
+    pub last_id: Option<String>,
+}
+
+/// Parses a list-jobs answer. A malformed item is rejected alone; a malformed envelope is an error.
+pub fn parse_job_page(value: Value) -> Result<JobPage, String> {
+    let Value::Object(mut obj) = value else {
+        return Err("expected a JSON object with `data`".into());
+    };
+    let data = match obj.remove("data") {
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err("`data` is not an array".into()),
+        None => return Err("missing field `data`".into()),
+    };
+    let has_more = obj.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+    let last_id = data
+        .last()
+        .and_then(|v| v.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut jobs = Vec::with_capacity(data.len());
+    let mut rejected = Vec::new();
+    for item in data {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("<no id>")
+            .to_owned();
+        match parse_job(item) {
+            Ok(job) => jobs.push(job),
+            Err(e) => rejected.push(format!("{id}: {e}")),
+        }
+    }
+    Ok(JobPage {
+        jobs,
+        rejected,
+        has_more,
+        last_id,
+    })
+}
+
+/// A fine-tuning event; `step` is set on metrics events.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub created_at: i64,
+    pub level: Option<String>,
+    pub message: Option<String>,
+    pub step: Option<i64>,
+}
+
+/// Parses a list-events answer; malformed items are skipped.
+pub fn parse_events(value: &Value) -> Result<Vec<Event>, String> {
+    let items = value
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("missing array `data`")?;
+    Ok(items
+        .iter()
+        .filter_map(|e| {
+            Some(Event {
+                id: e.get("id")?.as_str()?.to_owned(),
+                created_at: e.get("created_at")?.as_i64()?,
+                level: e.get("level").and_then(Value::as_str).map(str::to_owned),
+                message: e.get("message").and_then(Value::as_str).map(str::to_owned),
+                step: e.get("data").and_then(|d| d.get("step")).and_then(Value::as_i64),
+            })
+        })
+        .collect())
+}
+
+/// File metadata from `GET /files/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileMeta {
+    pub id: String,
+    #[serde(default)]
+    pub bytes: Option<i64>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+}
+
+/// The message of an error body: OpenAI's `{"error":{"message"}}`, Portkey's `{"message"}`,
+/// or the start of a plain-text/HTML body.
+pub fn error_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        if let Some(m) = v.pointer("/error/message").and_then(Value::as_str) {
+            return m.to_owned();
+        }
+        if let Some(m) = v.get("message").and_then(Value::as_str) {
+            return m.to_owned();
+        }
+    }
+    let text: String = body.chars().filter(|c| !c.is_control()).take(200).collect();
+    if text.trim().is_empty() {
+        "(empty body)".into()
+    } else {
+        text.trim().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keeps_unknown_status_and_ignores_unknown_fields() {
+        let job = parse_job(json!({"id":"ftjob-1","model":"m","status":"paused","created_at":5,"new_field":{"x":1}})).unwrap();
+        assert_eq!(job.status, JobStatus::Other("paused".into()));
+        assert!(!job.status.is_terminal());
+    }
+
+    #[test]
+    fn prefers_resolved_epochs_from_method() {
+        let job = parse_job(json!({"id":"a","model":"m","status":"running","created_at":1,
+            "hyperparameters":{"n_epochs":"auto"},
+            "method":{"type":"supervised","supervised":{"hyperparameters":{"n_epochs":4}}}}))
+        .unwrap();
+        assert_eq!(job.resolved_epochs(), Some(4.0));
+        assert_eq!(job.method.as_deref(), Some("supervised"));
+    }
+
+    #[test]
+    fn rejects_a_bad_item_but_keeps_the_page() {
+        let page = parse_job_page(json!({"object":"list","has_more":true,"data":[
+            {"id":"a","model":"m","status":"queued","created_at":1},
+            {"id":"b","created_at":"yesterday"}]}))
+        .unwrap();
+        assert_eq!(page.jobs.len(), 1);
+        assert_eq!(page.rejected.len(), 1);
+        assert!(page.rejected[0].starts_with("b:"), "{:?}", page.rejected);
+        assert_eq!(page.last_id.as_deref(), Some("b"));
+        assert!(page.has_more);
+    }
+
+    #[test]
+    fn error_message_shapes() {
+        assert_eq!(error_message(r#"{"error":{"message":"Invalid API key"}}"#), "Invalid API key");
+        assert_eq!(error_message(r#"{"status":"failure","message":"Something went wrong"}"#), "Something went wrong");
+        assert_eq!(error_message("<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+        assert_eq!(error_message(""), "(empty body)");
+    }
+}

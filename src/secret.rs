@@ -1,0 +1,159 @@
+//! Secrets by reference: `{ env = "NAME" }`, `{ file = "/path" }`, `{ credential = "name" }`.
+//! A resolved [`Secret`] prints as `***`; `.expose()` at the header-building site is the only
+//! way to read it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a secret comes from. Printing a reference is safe; it never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretRef {
+    /// An environment variable.
+    Env(String),
+    /// A file; one trailing newline is trimmed.
+    File(PathBuf),
+    /// `$CREDENTIALS_DIRECTORY/<name>`, as systemd's `LoadCredential=` provides.
+    Credential(String),
+}
+
+/// The written form: exactly one of the three keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefTable {
+    env: Option<String>,
+    file: Option<PathBuf>,
+    credential: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SecretRef;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a secret reference: { env = \"NAME\" }, { file = \"/path\" } or { credential = \"name\" }")
+            }
+            // Deliberately does not echo the value: it is probably a secret written inline.
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretRef, E> {
+                Err(E::custom(
+                    "secrets cannot be written inline; use { env = \"NAME\" }, { file = \"/path\" } or { credential = \"name\" }",
+                ))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SecretRef, A::Error> {
+                let t = RefTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                match (t.env, t.file, t.credential) {
+                    (Some(e), None, None) => Ok(SecretRef::Env(e)),
+                    (None, Some(f), None) => Ok(SecretRef::File(f)),
+                    (None, None, Some(c)) => Ok(SecretRef::Credential(c)),
+                    _ => Err(serde::de::Error::custom(
+                        "a secret reference needs exactly one of `env`, `file`, `credential`",
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(n) => write!(f, "env {n}"),
+            Self::File(p) => write!(f, "file {}", p.display()),
+            Self::Credential(n) => write!(f, "credential {n}"),
+        }
+    }
+}
+
+impl SecretRef {
+    /// Reads the value. The error names the reference, never a value.
+    pub fn resolve(&self) -> Result<Secret, String> {
+        let value = match self {
+            Self::Env(name) => std::env::var(name).map_err(|e| match e {
+                std::env::VarError::NotPresent => format!("environment variable {name} is not set"),
+                std::env::VarError::NotUnicode(_) => {
+                    format!("environment variable {name} is not valid UTF-8")
+                }
+            })?,
+            Self::File(path) => read_trimmed(path)?,
+            Self::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                    format!(
+                        "credential {name}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the systemd unit)"
+                    )
+                })?;
+                if name.contains('/') || name == ".." {
+                    return Err(format!("credential {name:?}: a credential name cannot contain '/'"));
+                }
+                read_trimmed(&PathBuf::from(dir).join(name))?
+            }
+        };
+        if value.is_empty() {
+            return Err(format!("{self} is empty"));
+        }
+        Ok(Secret(value))
+    }
+}
+
+fn read_trimmed(path: &std::path::Path) -> Result<String, String> {
+    let mut s = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    Ok(s)
+}
+
+/// A secret value. `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for building a request header. Nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_reference_trims_one_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key");
+        std::fs::write(&p, "sk-abc\n").unwrap();
+        assert_eq!(SecretRef::File(p).resolve().unwrap().expose(), "sk-abc");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = SecretRef::File("/nonexistent/ftguard-key".into()).resolve().unwrap_err();
+        assert!(err.contains("/nonexistent/ftguard-key"), "{err}");
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret("sk-live-123".into());
+        assert_eq!(format!("{s} {s:?}"), "*** ***");
+    }
+}

@@ -1,0 +1,177 @@
+//! A simulated job: a timeline of phases, and what cancel/pause did to it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// A job on the simulator's clock.
+#[derive(Debug, Clone)]
+pub struct SimJob {
+    pub id: String,
+    pub model: String,
+    pub created_at: i64,
+    /// Seconds spent validating, queued and running.
+    pub validating: i64,
+    pub queued: i64,
+    pub running: i64,
+    /// How the job ends if left alone: succeeded or failed.
+    pub outcome: String,
+    pub tokens_per_sec: i64,
+    pub training_file: String,
+    pub n_epochs: Value,
+    pub method: String,
+    pub suffix: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// No training step is reported after this many seconds of running.
+    pub stall_after: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub paused_at: Option<i64>,
+    /// Overrides the timeline with a status the spec does not list.
+    pub odd_status: Option<String>,
+}
+
+const FOREVER: i64 = 10 * 365 * 86_400;
+
+impl SimJob {
+    /// A job created `age` seconds before `now` that is in `status` for the foreseeable future
+    /// (`succeeded`, `failed` and `cancelled` ended just now).
+    pub fn in_status(id: &str, status: &str, age: i64, now: i64) -> Self {
+        let mut j = Self {
+            id: id.into(),
+            model: "gpt-4o-mini-2024-07-18".into(),
+            created_at: now - age,
+            validating: 0,
+            queued: 0,
+            running: 0,
+            outcome: "succeeded".into(),
+            tokens_per_sec: 100,
+            training_file: format!("file-{id}"),
+            n_epochs: json!("auto"),
+            method: "supervised".into(),
+            suffix: None,
+            metadata: BTreeMap::new(),
+            stall_after: None,
+            cancelled_at: None,
+            paused_at: None,
+            odd_status: None,
+        };
+        match status {
+            "validating_files" => j.validating = FOREVER,
+            "queued" => j.queued = FOREVER,
+            "running" => j.running = FOREVER,
+            "succeeded" | "failed" => {
+                j.running = age.max(1);
+                j.outcome = status.into();
+            }
+            "cancelled" => {
+                j.running = FOREVER;
+                j.cancelled_at = Some(now);
+            }
+            other => {
+                j.running = FOREVER;
+                j.odd_status = Some(other.into());
+            }
+        }
+        j
+    }
+
+    /// A job with an explicit timeline, created `age` seconds before `now`.
+    pub fn timeline(id: &str, age: i64, now: i64, validating: i64, queued: i64, running: i64) -> Self {
+        let mut j = Self::in_status(id, "running", age, now);
+        (j.validating, j.queued, j.running) = (validating, queued, running);
+        j
+    }
+
+    pub fn with_metadata(mut self, k: &str, v: &str) -> Self {
+        self.metadata.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn with_model(mut self, m: &str) -> Self {
+        self.model = m.into();
+        self
+    }
+
+    fn running_from(&self) -> i64 {
+        self.created_at + self.validating + self.queued
+    }
+
+    fn end(&self) -> i64 {
+        self.running_from() + self.running
+    }
+
+    pub fn status(&self, now: i64) -> String {
+        if self.cancelled_at.is_some_and(|c| c <= now) {
+            return "cancelled".into();
+        }
+        if self.paused_at.is_some() {
+            return "paused".into();
+        }
+        if let Some(s) = &self.odd_status {
+            return s.clone();
+        }
+        if now < self.created_at + self.validating {
+            "validating_files".into()
+        } else if now < self.running_from() {
+            "queued".into()
+        } else if now < self.end() {
+            "running".into()
+        } else {
+            self.outcome.clone()
+        }
+    }
+
+    pub fn is_terminal(&self, now: i64) -> bool {
+        matches!(self.status(now).as_str(), "succeeded" | "failed" | "cancelled")
+    }
+
+    /// Seconds of training done by `at`.
+    fn trained_secs(&self, at: i64) -> i64 {
+        let stop = [Some(at), self.cancelled_at, self.paused_at, Some(self.end())]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(at);
+        (stop - self.running_from()).max(0)
+    }
+
+    /// Unix times of training steps reported by `now` (one a minute while running).
+    pub fn step_times(&self, now: i64) -> Vec<i64> {
+        let mut trained = self.trained_secs(now);
+        if let Some(s) = self.stall_after {
+            trained = trained.min(s);
+        }
+        (1..=trained / 60).map(|k| self.running_from() + k * 60).collect()
+    }
+
+    /// The job object as the API returns it.
+    pub fn to_json(&self, now: i64) -> Value {
+        let status = self.status(now);
+        let terminal = matches!(status.as_str(), "succeeded" | "failed" | "cancelled");
+        let finished_at = terminal.then(|| self.cancelled_at.unwrap_or(self.end()).min(now));
+        let trained = terminal.then(|| self.trained_secs(now) * self.tokens_per_sec);
+        let estimated_finish = (status == "running").then(|| self.end());
+        json!({
+            "object": "fine_tuning.job",
+            "id": self.id,
+            "model": self.model,
+            "created_at": self.created_at,
+            "finished_at": finished_at,
+            "fine_tuned_model": (status == "succeeded").then(|| format!("ft:{}:sim::{}", self.model, self.id)),
+            "organization_id": "org-sim",
+            "result_files": [],
+            "status": status,
+            "validation_file": null,
+            "training_file": self.training_file,
+            "hyperparameters": {"n_epochs": self.n_epochs, "batch_size": "auto", "learning_rate_multiplier": "auto"},
+            "trained_tokens": trained,
+            "error": if status == "failed" { json!({"code": "sim_failure", "message": "simulated failure", "param": null}) } else { Value::Null },
+            "seed": 42,
+            "estimated_finish": estimated_finish,
+            "integrations": [],
+            "user_provided_suffix": self.suffix,
+            "metadata": if self.metadata.is_empty() { Value::Null } else { json!(self.metadata) },
+            "method": {"type": self.method, self.method.clone(): {"hyperparameters": {"n_epochs": self.n_epochs}}},
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! Actions: every decision that reached enforcement, and what the API answered.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::model::Job;
+
+/// How an action ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Written before the call; still pending after a crash means "reconcile me".
+    Pending,
+    /// The API applied it.
+    Succeeded,
+    /// The job had already finished; its final state is recorded.
+    AlreadyFinished,
+    /// No usable answer after the allowed attempts; a later pass decides again.
+    Failed,
+    /// Stopped by the circuit breaker.
+    Held,
+    /// Dry-run: nothing was sent.
+    DryRun,
+    /// `action = "notify"`, or a pause refused with `fallback = "notify"`.
+    Notified,
+    /// First violation of a policy with grace.
+    Warned,
+    /// Became compliant during grace.
+    Cleared,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::AlreadyFinished => "already_finished",
+            Self::Failed => "failed",
+            Self::Held => "held",
+            Self::DryRun => "dry_run",
+            Self::Notified => "notified",
+            Self::Warned => "warned",
+            Self::Cleared => "cleared",
+        }
+    }
+}
+
+/// A row to insert.
+#[derive(Debug, Clone)]
+pub struct NewAction<'a> {
+    pub account: &'a str,
+    pub job_id: &'a str,
+    pub policy: &'a str,
+    pub action: &'a str,
+    pub reason: &'a str,
+    pub outcome: Outcome,
+}
+
+/// The job state an answer carried (cancel response, or a retrieve after it).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseFields {
+    pub status: Option<String>,
+    pub trained_tokens: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub fine_tuned_model: Option<String>,
+    pub error: Option<String>,
+}
+
+impl From<&Job> for ResponseFields {
+    fn from(j: &Job) -> Self {
+        Self {
+            status: Some(j.status.to_string()),
+            trained_tokens: j.trained_tokens,
+            finished_at: j.finished_at,
+            fine_tuned_model: j.fine_tuned_model.clone(),
+            error: j.error.as_ref().map(|e| e.to_string()),
+        }
+    }
+}
+
+/// An action as stored; also the `actions --json` shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    pub id: i64,
+    pub account: String,
+    pub job_id: String,
+    pub policy: String,
+    pub action: String,
+    pub reason: String,
+    pub outcome: String,
+    pub attempts: i64,
+    pub requested_at: i64,
+    pub completed_at: Option<i64>,
+    pub http_status: Option<i64>,
+    pub response_status: Option<String>,
+    pub response_trained_tokens: Option<i64>,
+    pub response_finished_at: Option<i64>,
+    pub response_fine_tuned_model: Option<String>,
+    pub response_error: Option<String>,
+    pub error: Option<String>,
+    pub note: Option<String>,
+}
+
+const COLUMNS: &str = "id, account, job_id, policy, action, reason, outcome, attempts, requested_at, completed_at, http_status, response_status, response_trained_tokens, response_finished_at, response_fine_tuned_model, response_error, error, note";
+
+fn record(r: &sqlx::sqlite::SqliteRow) -> ActionRecord {
+    ActionRecord {
+        id: r.get(0),
+        account: r.get(1),
+        job_id: r.get(2),
+        policy: r.get(3),
+        action: r.get(4),
+        reason: r.get(5),
+        outcome: r.get(6),
+        attempts: r.get(7),
+        requested_at: r.get(8),
+        completed_at: r.get(9),
+        http_status: r.get(10),
+        response_status: r.get(11),
+        response_trained_tokens: r.get(12),
+        response_finished_at: r.get(13),
+        response_fine_tuned_model: r.get(14),
+        response_error: r.get(15),
+        error: r.get(16),
+        note: r.get(17),
+    }
+}
+
+impl Store {
+    /// Inserts an action row. Returns `None` when the database refuses a second pending or
+    /// successful cancel of the same job: the guarantee of at most one cancel lives here.
+    pub async fn insert_action(&self, a: &NewAction<'_>, now: i64) -> Result<Option<i64>, StoreError> {
+        let completed = (a.outcome != Outcome::Pending).then_some(now);
+        let res = sqlx::query(
+            "INSERT INTO actions (account, job_id, policy, action, reason, outcome, requested_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.account)
+        .bind(a.job_id)
+        .bind(a.policy)
+        .bind(a.action)
+        .bind(a.reason)
+        .bind(a.outcome.as_str())
+        .bind(now)
+        .bind(completed)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(r) => Ok(Some(r.last_insert_rowid())),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Counts one more attempt on an action.
+    pub async fn count_attempt(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE actions SET attempts = attempts + 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Completes an action with what the API answered.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_action(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        http_status: Option<u16>,
+        response: Option<&ResponseFields>,
+        error: Option<&str>,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let r = response.cloned().unwrap_or_default();
+        sqlx::query(
+            "UPDATE actions SET outcome = ?, completed_at = ?, http_status = ?, response_status = ?, response_trained_tokens = ?,
+               response_finished_at = ?, response_fine_tuned_model = ?, response_error = ?, error = ?, note = COALESCE(?, note)
+             WHERE id = ?",
+        )
+        .bind(outcome.as_str())
+        .bind((outcome != Outcome::Pending).then_some(now))
+        .bind(http_status.map(i64::from))
+        .bind(r.status)
+        .bind(r.trained_tokens)
+        .bind(r.finished_at)
+        .bind(r.fine_tuned_model)
+        .bind(r.error)
+        .bind(error)
+        .bind(note)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Actions left pending (by a crash), oldest first.
+    pub async fn pending_actions(&self) -> Result<Vec<ActionRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM actions WHERE outcome = 'pending' ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    /// All actions, or one job's, oldest first.
+    pub async fn actions(&self, job_id: Option<&str>) -> Result<Vec<ActionRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id"))
+            .bind(job_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    /// Whether a job already has an action with one of these outcomes under a policy
+    /// (so notify-only policies and holds notify once, not every pass).
+    pub async fn has_action(&self, account: &str, job_id: &str, policy: &str, outcomes: &[Outcome]) -> Result<bool, StoreError> {
+        let list: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM actions WHERE account = ? AND job_id = ? AND policy = ? AND outcome IN (SELECT value FROM json_each(?)))",
+        )
+        .bind(account)
+        .bind(job_id)
+        .bind(policy)
+        .bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.get::<i64, _>(0) != 0)
+    }
+
+    /// Failed attempts on a job under a policy (so a broken cancel is not retried forever).
+    pub async fn failed_count(&self, account: &str, job_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM actions WHERE account = ? AND job_id = ? AND outcome = 'failed'")
+            .bind(account)
+            .bind(job_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.get(0))
+    }
+}

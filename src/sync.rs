@@ -1,0 +1,155 @@
+//! Sync: provider -> store. Pages the job list into SQLite one transaction per page, then
+//! retrieves known active jobs the listing did not include.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::clock;
+use crate::provider::{Client, ProviderError};
+use crate::store::{Store, StoreError, SyncRun};
+
+/// Why an account's sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one account's sync saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncSummary {
+    pub account: String,
+    pub pages: u32,
+    pub jobs_seen: u32,
+    pub new: u32,
+    pub changed: u32,
+    pub active: u32,
+    pub retrieved: u32,
+    /// Items the API sent that could not be parsed.
+    pub rejected: u32,
+    pub warnings: Vec<String>,
+}
+
+/// Options for one sync.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Fetch events of running jobs (for `stalled` policies).
+    pub fetch_events: bool,
+}
+
+/// Syncs one account; records the run (successful or not) in `sync_runs`.
+pub async fn sync_account(client: &Client, store: &Store, opts: SyncOptions) -> Result<SyncSummary, SyncError> {
+    let span = tracing::info_span!("sync", account = %client.account());
+    async {
+        let started = clock::now();
+        let result = sync_inner(client, store, opts).await;
+        let run = SyncRun {
+            account: client.account().to_string(),
+            started_at: started,
+            finished_at: Some(clock::now()),
+            pages: result.as_ref().map_or(0, |s| s.pages.into()),
+            jobs_seen: result.as_ref().map_or(0, |s| s.jobs_seen.into()),
+            error: result.as_ref().err().map(|e| e.to_string()),
+        };
+        if let Err(e) = store.record_sync_run(&run).await {
+            tracing::warn!(error = %e, "could not record the sync run");
+        }
+        match &result {
+            Ok(s) => tracing::info!(pages = s.pages, jobs = s.jobs_seen, new = s.new, changed = s.changed, "sync done"),
+            Err(e) => tracing::error!(error = %e, "sync failed"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result<SyncSummary, SyncError> {
+    let account = client.account().clone();
+    let mut summary = SyncSummary { account: account.to_string(), ..Default::default() };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut cursors: HashSet<String> = HashSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        if summary.pages >= client.max_pages() {
+            let w = format!("stopped after max_pages = {} pages; older jobs were not listed", client.max_pages());
+            tracing::warn!("{w}");
+            summary.warnings.push(w);
+            break;
+        }
+        let page = client.list_jobs_page(after.as_deref()).await?;
+        summary.pages += 1;
+        for r in &page.rejected {
+            tracing::warn!(item = %r, "skipping a job the API sent that cannot be parsed");
+        }
+        summary.rejected += page.rejected.len() as u32;
+        let stats = store.upsert_jobs(&account, &page.jobs, clock::now()).await?;
+        summary.new += stats.new;
+        summary.changed += stats.changed;
+        summary.jobs_seen += page.jobs.len() as u32;
+        for j in &page.jobs {
+            seen.insert(j.id.as_str().to_owned());
+        }
+        if !page.has_more {
+            break;
+        }
+        match page.last_id {
+            Some(next) if cursors.insert(next.clone()) => after = Some(next),
+            _ => {
+                let w = "the API says has_more but the cursor did not advance; stopping pagination".to_owned();
+                tracing::warn!("{w}");
+                summary.warnings.push(w);
+                break;
+            }
+        }
+    }
+
+    // Known active jobs the listing did not include: retrieve them one by one.
+    for id in store.active_job_ids(&account).await? {
+        if seen.contains(&id) {
+            continue;
+        }
+        match client.retrieve(&id).await {
+            Ok(job) => {
+                let stats = store.upsert_jobs(&account, std::slice::from_ref(&job), clock::now()).await?;
+                summary.changed += stats.changed;
+                summary.retrieved += 1;
+                seen.insert(id);
+            }
+            Err(e) => {
+                let w = format!("could not retrieve active job {id}: {e}");
+                tracing::warn!("{w}");
+                summary.warnings.push(w);
+            }
+        }
+    }
+
+    let active = store
+        .jobs(&crate::store::JobFilter { account: Some(account.to_string()), active_only: true, ..Default::default() })
+        .await?;
+    summary.active = active.len() as u32;
+    if opts.fetch_events {
+        for j in active.iter().filter(|j| j.job.status == crate::model::JobStatus::Running) {
+            match client.events(j.job.id.as_str(), 50).await {
+                Ok(events) => {
+                    let last = events.iter().filter(|e| e.step.is_some()).map(|e| e.created_at).max();
+                    if last.is_some() {
+                        store.set_last_step(&account, j.job.id.as_str(), last).await?;
+                    }
+                }
+                Err(e) => summary.warnings.push(format!("events of {}: {e}", j.job.id)),
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Syncs every account concurrently; one failing account does not stop the others.
+pub async fn sync_all(clients: &[Client], store: &Store, opts: SyncOptions) -> Vec<(String, Result<SyncSummary, SyncError>)> {
+    let futures = clients.iter().map(|c| async move { (c.account().to_string(), sync_account(c, store, opts).await) });
+    futures_util::future::join_all(futures).await
+}
