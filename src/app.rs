@@ -70,7 +70,12 @@ impl App {
 
     /// Evaluates and enforces the given policies.
     pub async fn enforce(&self, policies: &[Policy]) -> Result<PassReport, StoreError> {
-        let decisions = self.decide(policies, clock::now()).await?;
+        self.enforce_at(policies, clock::now()).await
+    }
+
+    /// [`Self::enforce`] as of a given time (tests drive grace periods with it).
+    pub async fn enforce_at(&self, policies: &[Policy], now: i64) -> Result<PassReport, StoreError> {
+        let decisions = self.decide(policies, now).await?;
         self.enforcer.run(&decisions).await
     }
 

@@ -195,7 +195,7 @@ impl Config {
         }
         figment = figment.merge(
             Env::prefixed("FTGUARD_")
-                .filter(|k| !matches!(k.as_str(), "config" | "log"))
+                .filter(|k| !["config", "log"].iter().any(|n| k.as_str().eq_ignore_ascii_case(n)))
                 .split("__"),
         );
         let raw: RawConfig = figment
@@ -303,10 +303,10 @@ impl Config {
 }
 
 fn looks_sensitive(header: &str) -> bool {
-    let h = header.to_ascii_lowercase();
-    ["auth", "key", "token", "secret", "cookie"]
-        .iter()
-        .any(|w| h.contains(w))
+    // By word, so `x-portkey-custom-host` is not mistaken for a key.
+    header.to_ascii_lowercase().split(['-', '_']).any(|w| {
+        w.starts_with("auth") || matches!(w, "key" | "apikey" | "token" | "secret" | "cookie" | "password")
+    })
 }
 
 fn build_account(a: &AccountConfig) -> Result<Account, String> {

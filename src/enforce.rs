@@ -107,7 +107,7 @@ impl Enforcer {
                 let now = clock::now();
                 match &d.verdict {
                     Verdict::Warn { until } => {
-                        self.store.set_grace_mark(&d.account, &d.job_id, &d.policy, now).await?;
+                        self.store.set_grace_mark(&d.account, &d.job_id, &d.policy, d.observed_at).await?;
                         self.store.insert_action(&row("warn", Outcome::Warned), now).await?;
                         tracing::warn!(reason = %d.reason, until = %clock::human(*until), "violation: grace period started");
                         self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
@@ -388,6 +388,7 @@ impl Enforcer {
             fallback: Fallback::Notify,
             waiting: false,
             created_at: 0,
+            observed_at: clock::now(),
         };
         let mut one = self.clone();
         one.max_cancels_per_pass = 1;

@@ -172,6 +172,8 @@ pub struct Decision {
     /// The job has not started training: cancelling now costs nothing.
     pub waiting: bool,
     pub created_at: i64,
+    /// The evaluation time; a grace period starts here.
+    pub observed_at: i64,
 }
 
 /// Evaluates every policy against every active job. `grace_marks` holds when each
@@ -212,6 +214,7 @@ pub fn evaluate(
                 fallback: policy.fallback,
                 waiting: view.job.status.is_waiting(),
                 created_at: view.job.created_at,
+                observed_at: now,
             };
             match policy.rule.evaluate(view, &ctx) {
                 Some(reason) => {

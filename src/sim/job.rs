@@ -82,6 +82,13 @@ impl SimJob {
         j
     }
 
+    /// Puts the job in `status` from `now` on, keeping everything else.
+    pub fn set_status(&mut self, status: &str, now: i64) {
+        let fresh = Self::in_status(&self.id, status, now - self.created_at, now);
+        (self.validating, self.queued, self.running, self.outcome) = (fresh.validating, fresh.queued, fresh.running, fresh.outcome);
+        (self.cancelled_at, self.paused_at, self.odd_status) = (fresh.cancelled_at, None, fresh.odd_status);
+    }
+
     pub fn with_metadata(mut self, k: &str, v: &str) -> Self {
         self.metadata.insert(k.into(), v.into());
         self

@@ -128,6 +128,15 @@ impl Sim {
         self.lock().jobs.push(job);
     }
 
+    /// Puts a job in `status` from now on (e.g. it finishes between a sync and a cancel).
+    pub fn set_status(&self, id: &str, status: &str) {
+        let mut s = self.lock();
+        let now = s.now();
+        if let Some(j) = s.jobs.iter_mut().find(|j| j.id == id) {
+            j.set_status(status, now);
+        }
+    }
+
     /// Moves the simulator's clock forward.
     pub fn advance(&self, secs: i64) {
         self.lock().clock_offset += secs;

@@ -1,0 +1,115 @@
+//! Shared test helpers: a temp directory with a config and database, the real binary as a
+//! process, and the simulator as the API.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+
+pub use ftguard::sim::{Endpoint, Fault, Sim, SimJob};
+
+pub const H: i64 = 3600;
+
+pub fn now() -> i64 {
+    ftguard::clock::now()
+}
+
+/// A temp directory holding ftguard.toml and ftguard.db.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub envs: Vec<(String, String)>,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap(), envs: Vec::new() }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("ftguard.db")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("ftguard.toml")
+    }
+
+    /// Writes ftguard.toml: `[daemon]` pointing at the temp database, then `rest`.
+    pub fn write_config(&self, daemon_extra: &str, rest: &str) {
+        let text = format!(
+            "[daemon]\ndatabase = {:?}\n{daemon_extra}\n\n{rest}\n",
+            self.db().display().to_string()
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// A config with one account `sim` at the simulator, plus `rest` (policies...).
+    pub fn sim_config(&self, sim: &Sim, daemon_extra: &str, rest: &str) {
+        self.write_config(
+            daemon_extra,
+            &format!(
+                "[[accounts]]\nname = \"sim\"\nbase_url = \"{}\"\nmax_attempts = 3\nrequest_timeout = \"2s\"\nmax_retry_after = \"2s\"\n\n{rest}",
+                sim.base_url()
+            ),
+        );
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.envs.push((k.into(), v.into()));
+        self
+    }
+
+    /// Runs the real binary with this directory as cwd and its config.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"));
+        cmd.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("FTGUARD_CONFIG")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .env("FTGUARD_LOG", "info");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.kill_on_drop(true).output().await.unwrap()
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "ftguard {args:?} failed: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args).await;
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// Loads the config with the library (for tests that drive App directly).
+    pub async fn app(&self) -> ftguard::app::App {
+        let config = ftguard::config::Config::load(Some(&self.config_path())).unwrap();
+        ftguard::app::App::build(config).await.unwrap()
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The job with this id in a `jobs --json` / `actions --json` array.
+pub fn by_id<'a>(arr: &'a Value, key: &str, id: &str) -> Vec<&'a Value> {
+    arr.as_array().unwrap().iter().filter(|v| v[key] == id).collect()
+}
