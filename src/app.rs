@@ -38,34 +38,66 @@ impl App {
 
     /// Builds around an open store (used on reload: same database, new configuration).
     pub fn with_store(config: Config, store: Store) -> Result<Self, BuildError> {
-        let clients = config.accounts.iter().cloned().map(Client::new).collect::<Result<Vec<_>, _>>()?;
+        let clients = config
+            .accounts
+            .iter()
+            .cloned()
+            .map(Client::new)
+            .collect::<Result<Vec<_>, _>>()?;
         let enforcer = Enforcer {
             store: store.clone(),
-            clients: clients.iter().map(|c| (c.account().to_string(), c.clone())).collect(),
+            clients: clients
+                .iter()
+                .map(|c| (c.account().to_string(), c.clone()))
+                .collect(),
             notifiers: config.notifiers.clone(),
             http: reqwest::Client::new(),
             max_cancels_per_pass: config.max_cancels_per_pass,
         };
-        Ok(Self { config, store, clients, enforcer })
+        Ok(Self {
+            config,
+            store,
+            clients,
+            enforcer,
+        })
     }
 
     /// Syncs every account.
     pub async fn sync(&self) -> Vec<(String, Result<SyncSummary, SyncError>)> {
-        let opts = SyncOptions { fetch_events: policy::needs_events(&self.config.policies) };
+        let opts = SyncOptions {
+            fetch_events: policy::needs_events(&self.config.policies),
+        };
         sync::sync_all(&self.clients, &self.store, opts).await
     }
 
     /// Evaluates the given policies over the stored active jobs. Pure apart from reading.
     pub async fn decide(&self, policies: &[Policy], now: i64) -> Result<Vec<Decision>, StoreError> {
-        let jobs = self.store.jobs(&JobFilter { active_only: true, ..Default::default() }).await?;
+        let jobs = self
+            .store
+            .jobs(&JobFilter {
+                active_only: true,
+                ..Default::default()
+            })
+            .await?;
         let marks = self.store.grace_marks().await?;
         let views: Vec<JobView> = jobs
             .iter()
-            .map(|j| JobView { account: j.account.as_str(), job: &j.job, last_step_at: j.last_step_at })
+            .map(|j| JobView {
+                account: j.account.as_str(),
+                job: &j.job,
+                last_step_at: j.last_step_at,
+            })
             .collect();
-        let span = tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
+        let span =
+            tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
         let _g = span.enter();
-        Ok(policy::evaluate(&views, now, policies, &marks, self.config.dry_run))
+        Ok(policy::evaluate(
+            &views,
+            now,
+            policies,
+            &marks,
+            self.config.dry_run,
+        ))
     }
 
     /// Evaluates and enforces the given policies.
@@ -74,14 +106,23 @@ impl App {
     }
 
     /// [`Self::enforce`] as of a given time (tests drive grace periods with it).
-    pub async fn enforce_at(&self, policies: &[Policy], now: i64) -> Result<PassReport, StoreError> {
+    pub async fn enforce_at(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<PassReport, StoreError> {
         let decisions = self.decide(policies, now).await?;
         self.enforcer.run(&decisions).await
     }
 
     /// Policies evaluated after every sync (those without their own schedule).
     pub fn after_sync_policies(&self) -> Vec<Policy> {
-        self.config.policies.iter().filter(|p| p.schedule.is_none()).cloned().collect()
+        self.config
+            .policies
+            .iter()
+            .filter(|p| p.schedule.is_none())
+            .cloned()
+            .collect()
     }
 
     /// Policies grouped by their own schedule.

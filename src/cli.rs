@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Cli, Command, ConfigCommand};
@@ -19,28 +19,58 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let load = || Config::load(path).context("invalid configuration");
     match cli.command {
         Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
-        Command::Config { command: ConfigCommand::Check } => {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
             let config = load()?;
-            println!("# configuration OK: {}", config.source.as_ref().map_or("built-in defaults (no file found)".into(), |p| p.display().to_string()));
-            println!("# {} account(s), {} polic(y/ies), {} notifier(s); secrets shown as references only", config.accounts.len(), config.policies.len(), config.notifiers.len());
+            println!(
+                "# configuration OK: {}",
+                config
+                    .source
+                    .as_ref()
+                    .map_or("built-in defaults (no file found)".into(), |p| p
+                        .display()
+                        .to_string())
+            );
+            println!(
+                "# {} account(s), {} polic(y/ies), {} notifier(s); secrets shown as references only",
+                config.accounts.len(),
+                config.policies.len(),
+                config.notifiers.len()
+            );
             print!("{}", config.redacted_toml());
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { once } => {
             let config = load()?;
-            let report = daemon::run(config, daemon::Options {
-                config_path: cli.config.clone(),
-                once,
-                report: once.then(|| std::sync::Arc::new(|l: String| println!("{l}")) as daemon::Reporter),
-                stop: CancellationToken::new(),
-            })
+            let report = daemon::run(
+                config,
+                daemon::Options {
+                    config_path: cli.config.clone(),
+                    once,
+                    report: once.then(|| {
+                        std::sync::Arc::new(|l: String| println!("{l}")) as daemon::Reporter
+                    }),
+                    stop: CancellationToken::new(),
+                },
+            )
             .await?;
-            Ok(if report.failed > 0 && once { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if report.failed > 0 && once {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Sync { json } => {
             let app = App::build(load()?).await?;
             if app.clients.is_empty() {
-                bail!("no [[accounts]] configured in {}", app.config.source.as_ref().map_or("the configuration".into(), |p| p.display().to_string()));
+                bail!(
+                    "no [[accounts]] configured in {}",
+                    app.config
+                        .source
+                        .as_ref()
+                        .map_or("the configuration".into(), |p| p.display().to_string())
+                );
             }
             let results = app.sync().await;
             if json {
@@ -57,7 +87,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}", app::sync_line(a, r));
                 }
             }
-            Ok(if results.iter().any(|(_, r)| r.is_ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if results.iter().any(|(_, r)| r.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Plan { offline, json } => {
             let app = App::build(load()?).await?;
@@ -81,28 +115,54 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 for d in &decisions {
                     let what = match &d.verdict {
                         Verdict::Act(k) => format!("would {}", k.as_str()),
-                        Verdict::Warn { until } => format!("would warn (acts after {})", clock::human(*until)),
+                        Verdict::Warn { until } => {
+                            format!("would warn (acts after {})", clock::human(*until))
+                        }
                         Verdict::Clear => "would clear grace".into(),
                     };
-                    println!("{what:<12} {:<10} {:<28} [{}] {}{}", d.account, d.job_id, d.policy, d.reason, if d.dry_run { " (dry run)" } else { "" });
+                    println!(
+                        "{what:<12} {:<10} {:<28} [{}] {}{}",
+                        d.account,
+                        d.job_id,
+                        d.policy,
+                        d.reason,
+                        if d.dry_run { " (dry run)" } else { "" }
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Jobs { status, account, json } => {
+        Command::Jobs {
+            status,
+            account,
+            json,
+        } => {
             let store = open_store(load()?).await?;
-            let jobs = store.jobs(&JobFilter { account, status, active_only: false }).await?;
+            let jobs = store
+                .jobs(&JobFilter {
+                    account,
+                    status,
+                    active_only: false,
+                })
+                .await?;
             if json {
                 let out: Vec<Value> = jobs.iter().map(job_json).collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else if jobs.is_empty() {
                 println!("no jobs stored yet: run `ftguard sync`");
             } else {
-                println!("{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}", "ACCOUNT", "ID", "STATUS", "MODEL", "CREATED", "TRAINED_TOKENS");
+                println!(
+                    "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}",
+                    "ACCOUNT", "ID", "STATUS", "MODEL", "CREATED", "TRAINED_TOKENS"
+                );
                 for j in &jobs {
                     println!(
                         "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}",
-                        j.account, j.job.id, j.job.status, j.job.model, clock::human(j.job.created_at),
+                        j.account,
+                        j.job.id,
+                        j.job.status,
+                        j.job.model,
+                        clock::human(j.job.created_at),
                         j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
                     );
                 }
@@ -113,12 +173,30 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(load()?).await?;
             let found = store.job(account.as_deref(), &job).await?;
             let j = match found.as_slice() {
-                [] => bail!("job {job:?} is not stored{}: run `ftguard sync`, or check the id", account.map(|a| format!(" in account {a:?}")).unwrap_or_default()),
+                [] => bail!(
+                    "job {job:?} is not stored{}: run `ftguard sync`, or check the id",
+                    account
+                        .map(|a| format!(" in account {a:?}"))
+                        .unwrap_or_default()
+                ),
                 [one] => one,
-                many => bail!("job {job:?} exists in several accounts ({}): add --account", many.iter().map(|j| j.account.to_string()).collect::<Vec<_>>().join(", ")),
+                many => bail!(
+                    "job {job:?} exists in several accounts ({}): add --account",
+                    many.iter()
+                        .map(|j| j.account.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
-            let history = store.transitions(j.account.as_str(), j.job.id.as_str()).await?;
-            let actions: Vec<_> = store.actions(Some(&job)).await?.into_iter().filter(|a| a.account == j.account.as_str()).collect();
+            let history = store
+                .transitions(j.account.as_str(), j.job.id.as_str())
+                .await?;
+            let actions: Vec<_> = store
+                .actions(Some(&job))
+                .await?
+                .into_iter()
+                .filter(|a| a.account == j.account.as_str())
+                .collect();
             if json {
                 let mut v = job_json(j);
                 v["status_history"] = json!(history);
@@ -130,20 +208,54 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("  status          {}", j.job.status);
                 println!("  model           {}", j.job.model);
                 println!("  created         {}", clock::human(j.job.created_at));
-                println!("  finished        {}", j.job.finished_at.map_or("-".into(), clock::human));
-                println!("  est. finish     {}", j.job.estimated_finish.map_or("-".into(), clock::human));
-                println!("  trained tokens  {}", j.job.trained_tokens.map_or("-".into(), |t| t.to_string()));
-                println!("  n_epochs        {}", j.job.n_epochs.as_ref().map_or("-".into(), |v| v.to_string()));
-                println!("  training file   {}", j.job.training_file.as_deref().unwrap_or("-"));
-                println!("  metadata        {}", serde_json::to_string(&j.job.metadata)?);
+                println!(
+                    "  finished        {}",
+                    j.job.finished_at.map_or("-".into(), clock::human)
+                );
+                println!(
+                    "  est. finish     {}",
+                    j.job.estimated_finish.map_or("-".into(), clock::human)
+                );
+                println!(
+                    "  trained tokens  {}",
+                    j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
+                );
+                println!(
+                    "  n_epochs        {}",
+                    j.job
+                        .n_epochs
+                        .as_ref()
+                        .map_or("-".into(), |v| v.to_string())
+                );
+                println!(
+                    "  training file   {}",
+                    j.job.training_file.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "  metadata        {}",
+                    serde_json::to_string(&j.job.metadata)?
+                );
                 println!("  history:");
                 for t in &history {
-                    println!("    {}  {} -> {}", clock::human(t.observed_at), t.from.as_deref().unwrap_or("(first seen)"), t.to);
+                    println!(
+                        "    {}  {} -> {}",
+                        clock::human(t.observed_at),
+                        t.from.as_deref().unwrap_or("(first seen)"),
+                        t.to
+                    );
                 }
                 if !actions.is_empty() {
                     println!("  actions:");
                     for a in &actions {
-                        println!("    #{} {} {} [{}] {} -> {}", a.id, clock::human(a.requested_at), a.action, a.policy, a.reason, a.outcome);
+                        println!(
+                            "    #{} {} {} [{}] {} -> {}",
+                            a.id,
+                            clock::human(a.requested_at),
+                            a.action,
+                            a.policy,
+                            a.reason,
+                            a.outcome
+                        );
                     }
                 }
             }
@@ -160,14 +272,32 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 for a in &actions {
                     println!(
                         "#{:<4} {} {:<8} {:<10} {:<28} [{}] {} -> {}{}",
-                        a.id, clock::human(a.requested_at), a.action, a.account, a.job_id, a.policy, a.reason, a.outcome,
-                        a.response_status.as_ref().map(|s| format!(" (API: {s}, trained_tokens {})", a.response_trained_tokens.map_or("-".into(), |t| t.to_string()))).unwrap_or_default()
+                        a.id,
+                        clock::human(a.requested_at),
+                        a.action,
+                        a.account,
+                        a.job_id,
+                        a.policy,
+                        a.reason,
+                        a.outcome,
+                        a.response_status
+                            .as_ref()
+                            .map(|s| format!(
+                                " (API: {s}, trained_tokens {})",
+                                a.response_trained_tokens
+                                    .map_or("-".into(), |t| t.to_string())
+                            ))
+                            .unwrap_or_default()
                     );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Cancel { job, account, reason } => {
+        Command::Cancel {
+            job,
+            account,
+            reason,
+        } => {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
             let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
@@ -177,14 +307,26 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if report.lines.is_empty() {
                 println!("{job} already has a pending or successful cancel: nothing sent");
             }
-            Ok(if report.cancelled + report.already_finished > 0 || report.lines.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(
+                if report.cancelled + report.already_finished > 0 || report.lines.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
         }
         Command::Resume { job, account } => {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
-            let client = app.clients.iter().find(|c| c.account().as_str() == account).context("account not configured")?;
+            let client = app
+                .clients
+                .iter()
+                .find(|c| c.account().as_str() == account)
+                .context("account not configured")?;
             let j = client.resume(&job).await?;
-            app.store.upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now()).await?;
+            app.store
+                .upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now())
+                .await?;
             println!("{} resumed: status {}", j.id, j.status);
             Ok(ExitCode::SUCCESS)
         }
@@ -199,7 +341,15 @@ async fn open_store(config: Config) -> anyhow::Result<Store> {
 async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow::Result<String> {
     if let Some(a) = given {
         if app.config.account(&a).is_none() {
-            bail!("unknown account {a:?} (configured: {})", app.config.accounts.iter().map(|a| a.name.to_string()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "unknown account {a:?} (configured: {})",
+                app.config
+                    .accounts
+                    .iter()
+                    .map(|a| a.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         return Ok(a);
     }
@@ -208,7 +358,10 @@ async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow:
         ([one], _) => Ok(one.account.to_string()),
         ([], [only]) => Ok(only.name.to_string()),
         ([], _) => bail!("job {job:?} is not stored: run `ftguard sync` or pass --account"),
-        (many, _) => bail!("job {job:?} exists in {} accounts: pass --account", many.len()),
+        (many, _) => bail!(
+            "job {job:?} exists in {} accounts: pass --account",
+            many.len()
+        ),
     }
 }
 

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::model::AccountName;
-use crate::notify::{NotifierConfig, Notifier};
+use crate::notify::{Notifier, NotifierConfig};
 use crate::policy::{Policy, PolicyConfig};
 use crate::secret::SecretRef;
 
@@ -19,7 +19,10 @@ use crate::secret::SecretRef;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration file {path} does not exist (given by {given_by})")]
-    Missing { path: PathBuf, given_by: &'static str },
+    Missing {
+        path: PathBuf,
+        given_by: &'static str,
+    },
     #[error("{0}")]
     Parse(Box<figment::Error>),
     #[error("{source_name}: {key}: {message}")]
@@ -195,7 +198,11 @@ impl Config {
         }
         figment = figment.merge(
             Env::prefixed("FTGUARD_")
-                .filter(|k| !["config", "log"].iter().any(|n| k.as_str().eq_ignore_ascii_case(n)))
+                .filter(|k| {
+                    !["config", "log"]
+                        .iter()
+                        .any(|n| k.as_str().eq_ignore_ascii_case(n))
+                })
                 .split("__"),
         );
         let raw: RawConfig = figment
@@ -222,7 +229,12 @@ impl Config {
                 .filter(|d| !d.is_empty())
                 .map(|d| {
                     // systemd may list several directories separated by ':'; the first is ours.
-                    let first = d.to_string_lossy().split(':').next().unwrap_or("").to_owned();
+                    let first = d
+                        .to_string_lossy()
+                        .split(':')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
                     PathBuf::from(first).join("ftguard.db")
                 })
                 .unwrap_or_else(|| PathBuf::from("ftguard.db"))
@@ -263,9 +275,7 @@ impl Config {
 
         let mut notifiers = Vec::new();
         for (i, n) in raw.notifiers.iter().enumerate() {
-            notifiers.push(
-                Notifier::build(n).map_err(|m| invalid(format!("notifiers[{i}]"), m))?,
-            );
+            notifiers.push(Notifier::build(n).map_err(|m| invalid(format!("notifiers[{i}]"), m))?);
         }
 
         Ok(Self {
@@ -305,7 +315,11 @@ impl Config {
 fn looks_sensitive(header: &str) -> bool {
     // By word, so `x-portkey-custom-host` is not mistaken for a key.
     header.to_ascii_lowercase().split(['-', '_']).any(|w| {
-        w.starts_with("auth") || matches!(w, "key" | "apikey" | "token" | "secret" | "cookie" | "password")
+        w.starts_with("auth")
+            || matches!(
+                w,
+                "key" | "apikey" | "token" | "secret" | "cookie" | "password"
+            )
     })
 }
 
@@ -316,24 +330,39 @@ fn build_account(a: &AccountConfig) -> Result<Account, String> {
     if !base.ends_with('/') {
         base.push('/');
     }
-    let base_url = reqwest::Url::parse(&base).map_err(|e| ctx("base_url", format!("{:?}: {e}", a.base_url)))?;
+    let base_url = reqwest::Url::parse(&base)
+        .map_err(|e| ctx("base_url", format!("{:?}: {e}", a.base_url)))?;
     if !matches!(base_url.scheme(), "http" | "https") {
         return Err(ctx("base_url", "must be http or https".into()));
     }
     let mut headers = HeaderMap::new();
     let mut put = |header: &'static str, value: &str, sensitive: bool, key: &str| {
-        let mut v = HeaderValue::from_str(value)
-            .map_err(|_| ctx(key, "contains characters not allowed in an HTTP header".into()))?;
+        let mut v = HeaderValue::from_str(value).map_err(|_| {
+            ctx(
+                key,
+                "contains characters not allowed in an HTTP header".into(),
+            )
+        })?;
         v.set_sensitive(sensitive);
         headers.insert(HeaderName::from_static(header), v);
         Ok::<_, String>(())
     };
     let secret = |key: &str, r: &SecretRef| r.resolve().map_err(|e| ctx(key, e));
     if let Some(r) = &a.portkey_api_key {
-        put("x-portkey-api-key", secret("portkey_api_key", r)?.expose(), true, "portkey_api_key")?;
+        put(
+            "x-portkey-api-key",
+            secret("portkey_api_key", r)?.expose(),
+            true,
+            "portkey_api_key",
+        )?;
     }
     if let Some(r) = &a.virtual_key {
-        put("x-portkey-virtual-key", secret("virtual_key", r)?.expose(), true, "virtual_key")?;
+        put(
+            "x-portkey-virtual-key",
+            secret("virtual_key", r)?.expose(),
+            true,
+            "virtual_key",
+        )?;
     }
     if let Some(p) = &a.provider {
         put("x-portkey-provider", p, false, "provider")?;
@@ -343,13 +372,22 @@ fn build_account(a: &AccountConfig) -> Result<Account, String> {
     }
     if let Some(r) = &a.bearer_token {
         let token = secret("bearer_token", r)?;
-        put("authorization", &format!("Bearer {}", token.expose()), true, "bearer_token")?;
+        put(
+            "authorization",
+            &format!("Bearer {}", token.expose()),
+            true,
+            "bearer_token",
+        )?;
     }
     for (k, v) in &a.headers {
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| ctx("headers", format!("{k:?} is not a valid header name")))?;
-        let mut value = HeaderValue::from_str(v)
-            .map_err(|_| ctx("headers", format!("value of {k:?} is not a valid header value")))?;
+        let mut value = HeaderValue::from_str(v).map_err(|_| {
+            ctx(
+                "headers",
+                format!("value of {k:?} is not a valid header value"),
+            )
+        })?;
         value.set_sensitive(looks_sensitive(k));
         headers.insert(name, value);
     }
@@ -385,13 +423,17 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_naming_it() {
-        let err = load_str("[daemon]\nsync_shedule = \"* * * * * *\"").unwrap_err().to_string();
+        let err = load_str("[daemon]\nsync_shedule = \"* * * * * *\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sync_shedule"), "{err}");
     }
 
     #[test]
     fn bad_account_name_and_duplicates() {
-        let err = load_str("[[accounts]]\nname = \"Prod\"").unwrap_err().to_string();
+        let err = load_str("[[accounts]]\nname = \"Prod\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("accounts[0]") && err.contains("Prod"), "{err}");
         let err = load_str("[[accounts]]\nname = \"a\"\n[[accounts]]\nname = \"a\"")
             .unwrap_err()
@@ -401,7 +443,9 @@ mod tests {
 
     #[test]
     fn bad_cron_names_the_key() {
-        let err = load_str("[daemon]\nsync_schedule = \"every minute\"").unwrap_err().to_string();
+        let err = load_str("[daemon]\nsync_schedule = \"every minute\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("daemon.sync_schedule"), "{err}");
     }
 
@@ -412,7 +456,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("\"prod\"") && err.contains("FTGUARD_TEST_SURELY_UNSET_VAR"), "{err}");
+        assert!(
+            err.contains("\"prod\"") && err.contains("FTGUARD_TEST_SURELY_UNSET_VAR"),
+            "{err}"
+        );
     }
 
     #[test]

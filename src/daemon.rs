@@ -183,8 +183,11 @@ fn spawn_signal_handlers(stop: CancellationToken) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 tracing::error!("cannot install signal handlers");
                 return;
             };
@@ -204,8 +207,10 @@ fn hangup_stream() -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(1);
     #[cfg(unix)]
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
         while hup.recv().await.is_some() {
             let _ = tx.try_send(());
         }
@@ -218,7 +223,9 @@ fn hangup_stream() -> mpsc::Receiver<()> {
 /// WATCHDOG=1 at half the interval while the runtime is alive.
 fn spawn_watchdog(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(interval) = sdnotify::watchdog_interval() else { return };
+        let Some(interval) = sdnotify::watchdog_interval() else {
+            return;
+        };
         let mut tick = tokio::time::interval(interval / 2);
         loop {
             tokio::select! {
@@ -233,10 +240,13 @@ fn monotonic_usec() -> u128 {
     #[cfg(target_os = "linux")]
     {
         // CLOCK_MONOTONIC as systemd reads it; /proc/uptime is close enough and needs no libc.
-        if let Ok(s) = std::fs::read_to_string("/proc/uptime") {
-            if let Some(secs) = s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()) {
-                return (secs * 1_000_000.0) as u128;
-            }
+        if let Ok(s) = std::fs::read_to_string("/proc/uptime")
+            && let Some(secs) = s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        {
+            return (secs * 1_000_000.0) as u128;
         }
     }
     0

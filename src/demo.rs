@@ -17,17 +17,25 @@ use crate::store::{JobFilter, Store};
 pub fn scenario(now: i64) -> Vec<SimJob> {
     let h = 3600;
     vec![
-        SimJob::in_status("ftjob-demo-runaway", "running", 7 * h, now).with_metadata("team", "research"),
-        SimJob::in_status("ftjob-demo-stuck-queue", "queued", 3 * h, now).with_metadata("team", "search"),
+        SimJob::in_status("ftjob-demo-runaway", "running", 7 * h, now)
+            .with_metadata("team", "research"),
+        SimJob::in_status("ftjob-demo-stuck-queue", "queued", 3 * h, now)
+            .with_metadata("team", "search"),
         SimJob::timeline("ftjob-demo-fresh", 0, now, 2, 2, 4).with_metadata("team", "search"),
-        SimJob::in_status("ftjob-demo-exempt", "running", 10 * h, now).with_metadata("ftguard", "exempt"),
+        SimJob::in_status("ftjob-demo-exempt", "running", 10 * h, now)
+            .with_metadata("ftguard", "exempt"),
         SimJob::in_status("ftjob-demo-done", "succeeded", 26 * h, now),
-        SimJob::in_status("ftjob-demo-failed", "failed", 30 * h, now).with_model("gpt-4.1-mini-2025-04-14"),
+        SimJob::in_status("ftjob-demo-failed", "failed", 30 * h, now)
+            .with_model("gpt-4.1-mini-2025-04-14"),
     ]
 }
 
 /// The demo's configuration file text, pointing at the simulator.
-pub fn config_text(base_url: &str, database: &std::path::Path, token_file: &std::path::Path) -> String {
+pub fn config_text(
+    base_url: &str,
+    database: &std::path::Path,
+    token_file: &std::path::Path,
+) -> String {
     format!(
         r#"# Written by `ftguard demo`.
 [daemon]
@@ -68,8 +76,14 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     std::fs::write(&cfg_path, config_text(&sim.base_url(), &db, &token_file))?;
     let config = Config::load(Some(&cfg_path))?;
 
-    println!("ftguard demo: simulator at {}, database {}", sim.base_url(), db.display());
-    println!("policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h)");
+    println!(
+        "ftguard demo: simulator at {}, database {}",
+        sim.base_url(),
+        db.display()
+    );
+    println!(
+        "policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h)"
+    );
     println!("syncing every 2 seconds for {seconds} seconds...\n");
 
     let report: Reporter = Arc::new(|line: String| println!("{line}"));
@@ -84,28 +98,55 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         ctrl_c.cancel();
     });
-    daemon::run(config, Options { config_path: Some(cfg_path), once: false, report: Some(report), stop }).await?;
+    daemon::run(
+        config,
+        Options {
+            config_path: Some(cfg_path),
+            once: false,
+            report: Some(report),
+            stop,
+        },
+    )
+    .await?;
 
     let store = Store::open(&db).await?;
     println!("\nJobs at the end:");
     for j in store.jobs(&JobFilter::default()).await? {
-        println!("  {:<24} {:<18} trained_tokens {}", j.job.id, j.job.status, j.job.trained_tokens.map_or("-".into(), |t| t.to_string()));
+        println!(
+            "  {:<24} {:<18} trained_tokens {}",
+            j.job.id,
+            j.job.status,
+            j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
+        );
     }
     println!("\nActions recorded:");
     for a in store.actions(None).await? {
         println!(
             "  #{} {} {} [{}] {} -> {} (status {}, trained_tokens {})",
-            a.id, a.action, a.job_id, a.policy, a.reason, a.outcome,
+            a.id,
+            a.action,
+            a.job_id,
+            a.policy,
+            a.reason,
+            a.outcome,
             a.response_status.as_deref().unwrap_or("-"),
-            a.response_trained_tokens.map_or("-".into(), |t| t.to_string())
+            a.response_trained_tokens
+                .map_or("-".into(), |t| t.to_string())
         );
     }
-    println!("\nThe runaway and the stuck job were cancelled once each; the exempt and the finishing job were left alone.");
-    println!("Next: copy config/ftguard.example.toml to ftguard.toml, add your account, and run `ftguard plan`.");
+    println!(
+        "\nThe runaway and the stuck job were cancelled once each; the exempt and the finishing job were left alone."
+    );
+    println!(
+        "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, and run `ftguard plan`."
+    );
     store.close().await;
     Ok(())
 }
 
 fn toml_str(p: &std::path::Path) -> String {
-    p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+    p.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
 }

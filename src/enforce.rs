@@ -181,34 +181,77 @@ impl Enforcer {
     ) -> Result<(Outcome, &'static str, String), StoreError> {
         let Some(client) = self.clients.get(account) else {
             let msg = format!("account {account:?} is not configured any more");
-            self.store.complete_action(id, Outcome::Failed, None, None, Some(&msg), None, clock::now()).await?;
+            self.store
+                .complete_action(
+                    id,
+                    Outcome::Failed,
+                    None,
+                    None,
+                    Some(&msg),
+                    None,
+                    clock::now(),
+                )
+                .await?;
             return Ok((Outcome::Failed, kind.as_str(), msg));
         };
         let fin = match kind {
             ActionKind::Pause => match self.pause(id, client, job_id).await? {
                 Ok(fin) => fin,
                 Err(refusal) => {
-                    let note = format!("pause refused ({refusal}); fallback {}", match fallback { Fallback::Cancel => "cancel", Fallback::Notify => "notify" });
+                    let note = format!(
+                        "pause refused ({refusal}); fallback {}",
+                        match fallback {
+                            Fallback::Cancel => "cancel",
+                            Fallback::Notify => "notify",
+                        }
+                    );
                     match fallback {
                         Fallback::Notify => {
                             self.notice("pause_refused", account, job_id, policy, &note);
-                            Finished { outcome: Outcome::Notified, http_status: None, response: None, error: Some(refusal), note: Some(note) }
+                            Finished {
+                                outcome: Outcome::Notified,
+                                http_status: None,
+                                response: None,
+                                error: Some(refusal),
+                                note: Some(note),
+                            }
                         }
                         Fallback::Cancel => {
-                            self.store.complete_action(id, Outcome::Failed, None, None, Some(&refusal), Some(&note), clock::now()).await?;
-                            let new = NewAction { account, job_id, policy, action: "cancel", reason, outcome: Outcome::Pending };
-                            let Some(cid) = self.store.insert_action(&new, clock::now()).await? else {
+                            self.store
+                                .complete_action(
+                                    id,
+                                    Outcome::Failed,
+                                    None,
+                                    None,
+                                    Some(&refusal),
+                                    Some(&note),
+                                    clock::now(),
+                                )
+                                .await?;
+                            let new = NewAction {
+                                account,
+                                job_id,
+                                policy,
+                                action: "cancel",
+                                reason,
+                                outcome: Outcome::Pending,
+                            };
+                            let Some(cid) = self.store.insert_action(&new, clock::now()).await?
+                            else {
                                 return Ok((Outcome::Failed, "pause", note));
                             };
                             let fin = self.cancel(cid, client, job_id).await?;
-                            return self.finish(cid, "cancel", account, job_id, policy, reason, fin).await;
+                            return self
+                                .finish(cid, "cancel", account, job_id, policy, reason, fin)
+                                .await;
                         }
                     }
                 }
             },
             _ => self.cancel(id, client, job_id).await?,
         };
-        self.finish(id, kind.as_str(), account, job_id, policy, reason, fin).await
+        self.finish(id, kind.as_str(), account, job_id, policy, reason, fin)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -223,16 +266,38 @@ impl Enforcer {
         fin: Finished,
     ) -> Result<(Outcome, &'static str, String), StoreError> {
         self.store
-            .complete_action(id, fin.outcome, fin.http_status, fin.response.as_ref(), fin.error.as_deref(), fin.note.as_deref(), clock::now())
+            .complete_action(
+                id,
+                fin.outcome,
+                fin.http_status,
+                fin.response.as_ref(),
+                fin.error.as_deref(),
+                fin.note.as_deref(),
+                clock::now(),
+            )
             .await?;
         let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
             Outcome::Succeeded => {
                 tracing::warn!(reason, status = ?r.status, trained_tokens = ?r.trained_tokens, "{action} applied");
-                self.notice(if action == "pause" { "paused" } else { "cancelled" }, account, job_id, policy, reason);
+                self.notice(
+                    if action == "pause" {
+                        "paused"
+                    } else {
+                        "cancelled"
+                    },
+                    account,
+                    job_id,
+                    policy,
+                    reason,
+                );
                 format!(
                     "{}{} {account} {job_id}: {reason} -> {} (trained_tokens {})",
-                    if action == "pause" { "paused" } else { "cancelled" },
+                    if action == "pause" {
+                        "paused"
+                    } else {
+                        "cancelled"
+                    },
                     "",
                     r.status.as_deref().unwrap_or("?"),
                     r.trained_tokens.map_or("unknown".into(), |t| t.to_string())
@@ -240,9 +305,15 @@ impl Enforcer {
             }
             Outcome::AlreadyFinished => {
                 tracing::info!(status = ?r.status, "job had already finished");
-                format!("{account} {job_id} had already finished ({})", r.status.as_deref().unwrap_or("?"))
+                format!(
+                    "{account} {job_id} had already finished ({})",
+                    r.status.as_deref().unwrap_or("?")
+                )
             }
-            Outcome::Notified => format!("notified {account} {job_id}: {}", fin.note.unwrap_or_default()),
+            Outcome::Notified => format!(
+                "notified {account} {job_id}: {}",
+                fin.note.unwrap_or_default()
+            ),
             _ => {
                 let e = fin.error.unwrap_or_default();
                 tracing::error!(error = %e, "{action} failed; a later pass will decide again");
@@ -262,13 +333,25 @@ impl Enforcer {
             match client.cancel(job_id).await {
                 Ok(job) => {
                     self.save_job(client, &job).await?;
-                    return Ok(Finished { outcome: Outcome::Succeeded, http_status: Some(200), response: Some((&job).into()), error: None, note: None });
+                    return Ok(Finished {
+                        outcome: Outcome::Succeeded,
+                        http_status: Some(200),
+                        response: Some((&job).into()),
+                        error: None,
+                        note: None,
+                    });
                 }
                 Err(e) => {
                     last_status = e.status();
                     last_error = e.to_string();
                     if e.status() == Some(404) {
-                        return Ok(Finished { outcome: Outcome::Failed, http_status: Some(404), response: None, error: Some(last_error), note: Some("the job is unknown to the API".into()) });
+                        return Ok(Finished {
+                            outcome: Outcome::Failed,
+                            http_status: Some(404),
+                            response: None,
+                            error: Some(last_error),
+                            note: Some("the job is unknown to the API".into()),
+                        });
                     }
                     tracing::warn!(attempt, error = %e, "cancel got no usable answer; checking the job's real state");
                     // 400/409 "already finished", or no usable answer: the cancel may have
@@ -279,14 +362,30 @@ impl Enforcer {
                 }
             }
             if attempt < ATTEMPTS_PER_ACTION {
-                tokio::time::sleep(crate::provider::retry::backoff(attempt + 1, None, Duration::from_secs(30))).await;
+                tokio::time::sleep(crate::provider::retry::backoff(
+                    attempt + 1,
+                    None,
+                    Duration::from_secs(30),
+                ))
+                .await;
             }
         }
-        Ok(Finished { outcome: Outcome::Failed, http_status: last_status, response: None, error: Some(last_error), note: None })
+        Ok(Finished {
+            outcome: Outcome::Failed,
+            http_status: last_status,
+            response: None,
+            error: Some(last_error),
+            note: None,
+        })
     }
 
     /// After a failed cancel: retrieve the job; if it is no longer active, the action is settled.
-    async fn settled(&self, client: &Client, job_id: &str, cause: &ProviderError) -> Result<Option<Finished>, StoreError> {
+    async fn settled(
+        &self,
+        client: &Client,
+        job_id: &str,
+        cause: &ProviderError,
+    ) -> Result<Option<Finished>, StoreError> {
         let job = match client.retrieve(job_id).await {
             Ok(j) => j,
             Err(e) => {
@@ -298,14 +397,21 @@ impl Enforcer {
         if !job.status.is_terminal() {
             return Ok(None);
         }
-        let applied = job.status == JobStatus::Cancelled && !matches!(cause.status(), Some(400 | 409));
+        let applied =
+            job.status == JobStatus::Cancelled && !matches!(cause.status(), Some(400 | 409));
         Ok(Some(Finished {
-            outcome: if applied { Outcome::Succeeded } else { Outcome::AlreadyFinished },
+            outcome: if applied {
+                Outcome::Succeeded
+            } else {
+                Outcome::AlreadyFinished
+            },
             http_status: cause.status(),
             response: Some((&job).into()),
             error: None,
             note: Some(if applied {
-                format!("cancel answer was unusable ({cause}); the job's state shows it was applied")
+                format!(
+                    "cancel answer was unusable ({cause}); the job's state shows it was applied"
+                )
             } else {
                 format!("the API answered: {cause}")
             }),
@@ -313,12 +419,23 @@ impl Enforcer {
     }
 
     /// Pauses; `Err(refusal)` when the API refuses (e.g. no step trained yet).
-    async fn pause(&self, id: i64, client: &Client, job_id: &str) -> Result<Result<Finished, String>, StoreError> {
+    async fn pause(
+        &self,
+        id: i64,
+        client: &Client,
+        job_id: &str,
+    ) -> Result<Result<Finished, String>, StoreError> {
         self.store.count_attempt(id).await?;
         match client.pause(job_id).await {
             Ok(job) => {
                 self.save_job(client, &job).await?;
-                Ok(Ok(Finished { outcome: Outcome::Succeeded, http_status: Some(200), response: Some((&job).into()), error: None, note: None }))
+                Ok(Ok(Finished {
+                    outcome: Outcome::Succeeded,
+                    http_status: Some(200),
+                    response: Some((&job).into()),
+                    error: None,
+                    note: None,
+                }))
             }
             Err(e) if matches!(e.status(), Some(400..=499)) => Ok(Err(e.to_string())),
             Err(e) => {
@@ -327,16 +444,31 @@ impl Enforcer {
                 if let Some(job) = &state {
                     self.save_job(client, job).await?;
                     if job.status.as_str() == "paused" {
-                        return Ok(Ok(Finished { outcome: Outcome::Succeeded, http_status: e.status(), response: Some(job.into()), error: None, note: Some("pause answer was unusable; the job shows paused".into()) }));
+                        return Ok(Ok(Finished {
+                            outcome: Outcome::Succeeded,
+                            http_status: e.status(),
+                            response: Some(job.into()),
+                            error: None,
+                            note: Some("pause answer was unusable; the job shows paused".into()),
+                        }));
                     }
                 }
-                Ok(Ok(Finished { outcome: Outcome::Failed, http_status: e.status(), response: state.as_ref().map(Into::into), error: Some(e.to_string()), note: None }))
+                Ok(Ok(Finished {
+                    outcome: Outcome::Failed,
+                    http_status: e.status(),
+                    response: state.as_ref().map(Into::into),
+                    error: Some(e.to_string()),
+                    note: None,
+                }))
             }
         }
     }
 
     async fn save_job(&self, client: &Client, job: &Job) -> Result<(), StoreError> {
-        self.store.upsert_jobs(client.account(), std::slice::from_ref(job), clock::now()).await.map(|_| ())
+        self.store
+            .upsert_jobs(client.account(), std::slice::from_ref(job), clock::now())
+            .await
+            .map(|_| ())
     }
 
     /// At start: settles actions a crash left pending, before anything else is decided.
@@ -346,27 +478,60 @@ impl Enforcer {
             let span = tracing::info_span!("action", account = %a.account, job_id = %a.job_id, policy = %a.policy);
             async {
                 tracing::info!(action = %a.action, "reconciling an action left pending");
-                let kind = if a.action == "pause" { ActionKind::Pause } else { ActionKind::Cancel };
+                let kind = if a.action == "pause" {
+                    ActionKind::Pause
+                } else {
+                    ActionKind::Cancel
+                };
                 // First ask the API: the cancel may have been applied just before the crash.
-                if let Some(client) = self.clients.get(&a.account) {
-                    if let Ok(job) = client.retrieve(&a.job_id).await {
-                        self.save_job(client, &job).await?;
-                        if job.status.is_terminal() {
-                            let applied = job.status == JobStatus::Cancelled && kind == ActionKind::Cancel;
-                            let fin = Finished {
-                                outcome: if applied { Outcome::Succeeded } else { Outcome::AlreadyFinished },
-                                http_status: None,
-                                response: Some((&job).into()),
-                                error: None,
-                                note: Some("reconciled after restart from the job's state".into()),
-                            };
-                            let r = self.finish(a.id, if kind == ActionKind::Pause { "pause" } else { "cancel" }, &a.account, &a.job_id, &a.policy, &a.reason, fin).await?;
-                            report.add(r.0, r.1, format!("reconciled: {}", r.2));
-                            return Ok(());
-                        }
+                if let Some(client) = self.clients.get(&a.account)
+                    && let Ok(job) = client.retrieve(&a.job_id).await
+                {
+                    self.save_job(client, &job).await?;
+                    if job.status.is_terminal() {
+                        let applied =
+                            job.status == JobStatus::Cancelled && kind == ActionKind::Cancel;
+                        let fin = Finished {
+                            outcome: if applied {
+                                Outcome::Succeeded
+                            } else {
+                                Outcome::AlreadyFinished
+                            },
+                            http_status: None,
+                            response: Some((&job).into()),
+                            error: None,
+                            note: Some("reconciled after restart from the job's state".into()),
+                        };
+                        let r = self
+                            .finish(
+                                a.id,
+                                if kind == ActionKind::Pause {
+                                    "pause"
+                                } else {
+                                    "cancel"
+                                },
+                                &a.account,
+                                &a.job_id,
+                                &a.policy,
+                                &a.reason,
+                                fin,
+                            )
+                            .await?;
+                        report.add(r.0, r.1, format!("reconciled: {}", r.2));
+                        return Ok(());
                     }
                 }
-                let fin = self.execute(a.id, &a.account, &a.job_id, kind, Fallback::Notify, &a.policy, &a.reason).await?;
+                let fin = self
+                    .execute(
+                        a.id,
+                        &a.account,
+                        &a.job_id,
+                        kind,
+                        Fallback::Notify,
+                        &a.policy,
+                        &a.reason,
+                    )
+                    .await?;
                 report.add(fin.0, fin.1, format!("reconciled: {}", fin.2));
                 Ok::<_, StoreError>(())
             }
@@ -377,7 +542,12 @@ impl Enforcer {
     }
 
     /// A manual cancel through the same path, recorded with policy `manual`.
-    pub async fn manual_cancel(&self, account: &str, job_id: &str, reason: &str) -> Result<PassReport, StoreError> {
+    pub async fn manual_cancel(
+        &self,
+        account: &str,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<PassReport, StoreError> {
         let d = Decision {
             account: account.into(),
             job_id: job_id.into(),

@@ -128,11 +128,15 @@ fn init_logging(format: LogFormat, default: &str) {
         .unwrap_or_else(|_| default.into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         // journald adds timestamps of its own.
-        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => builder.without_time().init(),
+        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            builder.without_time().init()
+        }
         LogFormat::Text => builder.init(),
     }
 }
@@ -141,7 +145,11 @@ fn init_logging(format: LogFormat, default: &str) {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story on stdout; only errors go to stderr by default.
-    let default = if matches!(cli.command, Command::Demo { .. }) { "error" } else { "info" };
+    let default = if matches!(cli.command, Command::Demo { .. }) {
+        "error"
+    } else {
+        "info"
+    };
     init_logging(cli.log_format, default);
     match cli::dispatch(cli).await {
         Ok(code) => code,

@@ -53,11 +53,18 @@ pub struct Notice {
 impl Notifier {
     pub fn build(c: &NotifierConfig) -> Result<Self, String> {
         if c.kind != "webhook" {
-            return Err(format!("unknown notifier kind {:?} (known: webhook)", c.kind));
+            return Err(format!(
+                "unknown notifier kind {:?} (known: webhook)",
+                c.kind
+            ));
         }
         let url = c.url.resolve().map_err(|e| format!("url: {e}"))?;
-        reqwest::Url::parse(url.expose()).map_err(|_| format!("url ({}) is not a valid URL", c.url))?;
-        Ok(Self { url, format: c.format })
+        reqwest::Url::parse(url.expose())
+            .map_err(|_| format!("url ({}) is not a valid URL", c.url))?;
+        Ok(Self {
+            url,
+            format: c.format,
+        })
     }
 
     fn body(&self, n: &Notice) -> serde_json::Value {
@@ -86,9 +93,15 @@ pub fn send_all(http: &reqwest::Client, notifiers: &[Notifier], notice: Notice) 
                     .await
                 {
                     Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::warn!(status = r.status().as_u16(), attempt, "webhook notification refused"),
+                    Ok(r) => tracing::warn!(
+                        status = r.status().as_u16(),
+                        attempt,
+                        "webhook notification refused"
+                    ),
                     // Not the error itself: its text may carry the URL, which is secret.
-                    Err(_) => tracing::warn!(attempt, "webhook notification could not be delivered"),
+                    Err(_) => {
+                        tracing::warn!(attempt, "webhook notification could not be delivered")
+                    }
                 }
                 tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
             }

@@ -34,10 +34,10 @@ fn send(_: &std::ffi::OsStr, _: &str) -> std::io::Result<()> {
 /// The watchdog interval systemd asked for (`WATCHDOG_USEC`), if it is meant for us.
 pub fn watchdog_interval() -> Option<std::time::Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.parse::<u32>().ok()? != std::process::id() {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok()? != std::process::id()
+    {
+        return None;
     }
     Some(std::time::Duration::from_micros(usec))
 }

@@ -42,7 +42,10 @@ impl<'de> Deserialize<'de> for SecretRef {
                     "secrets cannot be written inline; use { env = \"NAME\" }, { file = \"/path\" } or { credential = \"name\" }",
                 ))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SecretRef, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SecretRef, A::Error> {
                 let t = RefTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 match (t.env, t.file, t.credential) {
                     (Some(e), None, None) => Ok(SecretRef::Env(e)),
@@ -86,7 +89,9 @@ impl SecretRef {
                     )
                 })?;
                 if name.contains('/') || name == ".." {
-                    return Err(format!("credential {name:?}: a credential name cannot contain '/'"));
+                    return Err(format!(
+                        "credential {name:?}: a credential name cannot contain '/'"
+                    ));
                 }
                 read_trimmed(&PathBuf::from(dir).join(name))?
             }
@@ -147,7 +152,9 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = SecretRef::File("/nonexistent/ftguard-key".into()).resolve().unwrap_err();
+        let err = SecretRef::File("/nonexistent/ftguard-key".into())
+            .resolve()
+            .unwrap_err();
         assert!(err.contains("/nonexistent/ftguard-key"), "{err}");
     }
 

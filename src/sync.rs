@@ -42,7 +42,11 @@ pub struct SyncOptions {
 }
 
 /// Syncs one account; records the run (successful or not) in `sync_runs`.
-pub async fn sync_account(client: &Client, store: &Store, opts: SyncOptions) -> Result<SyncSummary, SyncError> {
+pub async fn sync_account(
+    client: &Client,
+    store: &Store,
+    opts: SyncOptions,
+) -> Result<SyncSummary, SyncError> {
     let span = tracing::info_span!("sync", account = %client.account());
     async {
         let started = clock::now();
@@ -59,7 +63,13 @@ pub async fn sync_account(client: &Client, store: &Store, opts: SyncOptions) -> 
             tracing::warn!(error = %e, "could not record the sync run");
         }
         match &result {
-            Ok(s) => tracing::info!(pages = s.pages, jobs = s.jobs_seen, new = s.new, changed = s.changed, "sync done"),
+            Ok(s) => tracing::info!(
+                pages = s.pages,
+                jobs = s.jobs_seen,
+                new = s.new,
+                changed = s.changed,
+                "sync done"
+            ),
             Err(e) => tracing::error!(error = %e, "sync failed"),
         }
         result
@@ -68,15 +78,25 @@ pub async fn sync_account(client: &Client, store: &Store, opts: SyncOptions) -> 
     .await
 }
 
-async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result<SyncSummary, SyncError> {
+async fn sync_inner(
+    client: &Client,
+    store: &Store,
+    opts: SyncOptions,
+) -> Result<SyncSummary, SyncError> {
     let account = client.account().clone();
-    let mut summary = SyncSummary { account: account.to_string(), ..Default::default() };
+    let mut summary = SyncSummary {
+        account: account.to_string(),
+        ..Default::default()
+    };
     let mut seen: HashSet<String> = HashSet::new();
     let mut cursors: HashSet<String> = HashSet::new();
     let mut after: Option<String> = None;
     loop {
         if summary.pages >= client.max_pages() {
-            let w = format!("stopped after max_pages = {} pages; older jobs were not listed", client.max_pages());
+            let w = format!(
+                "stopped after max_pages = {} pages; older jobs were not listed",
+                client.max_pages()
+            );
             tracing::warn!("{w}");
             summary.warnings.push(w);
             break;
@@ -87,7 +107,9 @@ async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result
             tracing::warn!(item = %r, "skipping a job the API sent that cannot be parsed");
         }
         summary.rejected += page.rejected.len() as u32;
-        let stats = store.upsert_jobs(&account, &page.jobs, clock::now()).await?;
+        let stats = store
+            .upsert_jobs(&account, &page.jobs, clock::now())
+            .await?;
         summary.new += stats.new;
         summary.changed += stats.changed;
         summary.jobs_seen += page.jobs.len() as u32;
@@ -100,7 +122,8 @@ async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result
         match page.last_id {
             Some(next) if cursors.insert(next.clone()) => after = Some(next),
             _ => {
-                let w = "the API says has_more but the cursor did not advance; stopping pagination".to_owned();
+                let w = "the API says has_more but the cursor did not advance; stopping pagination"
+                    .to_owned();
                 tracing::warn!("{w}");
                 summary.warnings.push(w);
                 break;
@@ -115,7 +138,9 @@ async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result
         }
         match client.retrieve(&id).await {
             Ok(job) => {
-                let stats = store.upsert_jobs(&account, std::slice::from_ref(&job), clock::now()).await?;
+                let stats = store
+                    .upsert_jobs(&account, std::slice::from_ref(&job), clock::now())
+                    .await?;
                 summary.changed += stats.changed;
                 summary.retrieved += 1;
                 seen.insert(id);
@@ -129,19 +154,34 @@ async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result
     }
 
     let active = store
-        .jobs(&crate::store::JobFilter { account: Some(account.to_string()), active_only: true, ..Default::default() })
+        .jobs(&crate::store::JobFilter {
+            account: Some(account.to_string()),
+            active_only: true,
+            ..Default::default()
+        })
         .await?;
     summary.active = active.len() as u32;
     if opts.fetch_events {
-        for j in active.iter().filter(|j| j.job.status == crate::model::JobStatus::Running) {
+        for j in active
+            .iter()
+            .filter(|j| j.job.status == crate::model::JobStatus::Running)
+        {
             match client.events(j.job.id.as_str(), 50).await {
                 Ok(events) => {
-                    let last = events.iter().filter(|e| e.step.is_some()).map(|e| e.created_at).max();
+                    let last = events
+                        .iter()
+                        .filter(|e| e.step.is_some())
+                        .map(|e| e.created_at)
+                        .max();
                     if last.is_some() {
-                        store.set_last_step(&account, j.job.id.as_str(), last).await?;
+                        store
+                            .set_last_step(&account, j.job.id.as_str(), last)
+                            .await?;
                     }
                 }
-                Err(e) => summary.warnings.push(format!("events of {}: {e}", j.job.id)),
+                Err(e) => summary
+                    .warnings
+                    .push(format!("events of {}: {e}", j.job.id)),
             }
         }
     }
@@ -149,7 +189,13 @@ async fn sync_inner(client: &Client, store: &Store, opts: SyncOptions) -> Result
 }
 
 /// Syncs every account concurrently; one failing account does not stop the others.
-pub async fn sync_all(clients: &[Client], store: &Store, opts: SyncOptions) -> Vec<(String, Result<SyncSummary, SyncError>)> {
-    let futures = clients.iter().map(|c| async move { (c.account().to_string(), sync_account(c, store, opts).await) });
+pub async fn sync_all(
+    clients: &[Client],
+    store: &Store,
+    opts: SyncOptions,
+) -> Vec<(String, Result<SyncSummary, SyncError>)> {
+    let futures = clients
+        .iter()
+        .map(|c| async move { (c.account().to_string(), sync_account(c, store, opts).await) });
     futures_util::future::join_all(futures).await
 }

@@ -5,13 +5,20 @@ mod common;
 use common::*;
 
 fn header<'a>(r: &'a ftguard::sim::Request, name: &str) -> Option<&'a str> {
-    r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[tokio::test]
 async fn each_account_sends_exactly_its_configured_headers() {
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())]).await.unwrap();
-    let env = Env::new().env("FT_TEST_PK", "pk-secret-env-1").env("CREDENTIALS_DIRECTORY", "");
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
+        .await
+        .unwrap();
+    let env = Env::new()
+        .env("FT_TEST_PK", "pk-secret-env-1")
+        .env("CREDENTIALS_DIRECTORY", "");
     let vk = env.dir.path().join("vk");
     std::fs::write(&vk, "vk-secret-file-2\n").unwrap();
     let creds = env.dir.path().join("creds");
@@ -42,21 +49,48 @@ bearer_token = {{ credential = "openai" }}
     );
     env.ok(&["sync"]).await;
     let reqs = sim.requests();
-    let portkey: Vec<_> = reqs.iter().filter(|r| header(r, "x-portkey-api-key").is_some()).collect();
-    let direct: Vec<_> = reqs.iter().filter(|r| header(r, "authorization").is_some()).collect();
+    let portkey: Vec<_> = reqs
+        .iter()
+        .filter(|r| header(r, "x-portkey-api-key").is_some())
+        .collect();
+    let direct: Vec<_> = reqs
+        .iter()
+        .filter(|r| header(r, "authorization").is_some())
+        .collect();
     assert!(!portkey.is_empty() && !direct.is_empty());
-    assert_eq!(portkey.len() + direct.len(), reqs.len(), "every request is from one account");
+    assert_eq!(
+        portkey.len() + direct.len(),
+        reqs.len(),
+        "every request is from one account"
+    );
     for r in &portkey {
         assert_eq!(header(r, "x-portkey-api-key"), Some("pk-secret-env-1"));
-        assert_eq!(header(r, "x-portkey-virtual-key"), Some("vk-secret-file-2"), "file secret, newline trimmed");
+        assert_eq!(
+            header(r, "x-portkey-virtual-key"),
+            Some("vk-secret-file-2"),
+            "file secret, newline trimmed"
+        );
         assert_eq!(header(r, "x-portkey-provider"), Some("@openai-prod"));
         assert_eq!(header(r, "x-portkey-config"), Some("pc-123"));
-        assert_eq!(header(r, "x-portkey-custom-host"), Some("http://upstream/v1"));
-        assert_eq!(header(r, "authorization"), None, "no leakage from the other account");
+        assert_eq!(
+            header(r, "x-portkey-custom-host"),
+            Some("http://upstream/v1")
+        );
+        assert_eq!(
+            header(r, "authorization"),
+            None,
+            "no leakage from the other account"
+        );
     }
     for r in &direct {
         assert_eq!(header(r, "authorization"), Some("Bearer sk-secret-cred-3"));
-        for h in ["x-portkey-api-key", "x-portkey-virtual-key", "x-portkey-provider", "x-portkey-config", "x-portkey-custom-host"] {
+        for h in [
+            "x-portkey-api-key",
+            "x-portkey-virtual-key",
+            "x-portkey-provider",
+            "x-portkey-config",
+            "x-portkey-custom-host",
+        ] {
             assert_eq!(header(r, h), None, "{h} leaked into the direct account");
         }
     }
@@ -66,7 +100,10 @@ bearer_token = {{ credential = "openai" }}
     for secret in ["pk-secret-env-1", "vk-secret-file-2", "sk-secret-cred-3"] {
         assert!(!out.contains(secret), "config check leaked {secret}");
     }
-    assert!(out.contains("FT_TEST_PK") && out.contains("openai"), "{out}");
+    assert!(
+        out.contains("FT_TEST_PK") && out.contains("openai"),
+        "{out}"
+    );
     // Nor the database.
     let db = std::fs::read(env.db()).unwrap();
     let db = String::from_utf8_lossy(&db);
@@ -84,7 +121,10 @@ async fn wrong_key_is_a_clear_error_without_the_key() {
     let out = env.run(&["sync"]).await;
     assert!(!out.status.success());
     let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains("\"prod\"") && text.contains("401") && text.contains("Incorrect API key"), "{text}");
+    assert!(
+        text.contains("\"prod\"") && text.contains("401") && text.contains("Incorrect API key"),
+        "{text}"
+    );
     assert!(!text.contains("sk-wrong-value-xyz"), "{text}");
 }
 
@@ -92,18 +132,30 @@ async fn wrong_key_is_a_clear_error_without_the_key() {
 async fn secret_reference_errors_name_account_and_reference() {
     let env = Env::new().env("CREDENTIALS_DIRECTORY", "/nonexistent-creds");
     for (reference, expect) in [
-        ("{ env = \"FT_TEST_DEFINITELY_UNSET\" }", "FT_TEST_DEFINITELY_UNSET"),
-        ("{ file = \"/nonexistent/ftguard-secret\" }", "/nonexistent/ftguard-secret"),
+        (
+            "{ env = \"FT_TEST_DEFINITELY_UNSET\" }",
+            "FT_TEST_DEFINITELY_UNSET",
+        ),
+        (
+            "{ file = \"/nonexistent/ftguard-secret\" }",
+            "/nonexistent/ftguard-secret",
+        ),
         ("{ credential = \"missing-cred\" }", "missing-cred"),
         ("\"sk-inline-literal\"", "cannot be written inline"),
         ("{ env = \"A\", file = \"/b\" }", "exactly one"),
     ] {
-        env.write_config("", &format!("[[accounts]]\nname = \"team-a\"\nbearer_token = {reference}\n"));
+        env.write_config(
+            "",
+            &format!("[[accounts]]\nname = \"team-a\"\nbearer_token = {reference}\n"),
+        );
         let out = env.run(&["config", "check"]).await;
         assert!(!out.status.success(), "{reference}");
         let err = stderr(&out);
         assert!(err.contains(expect), "{reference}: {err}");
-        assert!(err.contains("team-a") || err.contains("accounts"), "{reference}: {err}");
+        assert!(
+            err.contains("team-a") || err.contains("accounts"),
+            "{reference}: {err}"
+        );
         assert!(!err.contains("sk-inline-literal"), "{err}");
     }
 }
@@ -113,12 +165,36 @@ async fn config_errors_name_the_key_and_the_file() {
     let env = Env::new();
     for (daemon, rest, expect) in [
         ("sync_shedule = \"0 * * * * *\"", "", "sync_shedule"),
-        ("sync_schedule = \"every minute\"", "", "daemon.sync_schedule"),
-        ("", "[[accounts]]\nname = \"x\"\ntimeout = \"5s\"", "timeout"),
-        ("", "[[accounts]]\nname = \"x\"\nrequest_timeout = \"5 parsecs\"", "request_timeout"),
-        ("", "[[policies]]\nname = \"p\"\nkind = \"max_runtme\"\nlimit = \"1h\"", "max_runtme"),
-        ("", "[[policies]]\nname = \"p\"\nkind = \"max_runtime\"\nlimit = \"1h\"\n[[policies]]\nname = \"p\"\nkind = \"max_runtime\"\nlimit = \"2h\"", "duplicate policy name"),
-        ("", "[[policies]]\nname = \"p\"\nkind = \"max_runtime\"\nlimit = \"1h\"\nmatch = { accounts = [\"ghost\"] }", "ghost"),
+        (
+            "sync_schedule = \"every minute\"",
+            "",
+            "daemon.sync_schedule",
+        ),
+        (
+            "",
+            "[[accounts]]\nname = \"x\"\ntimeout = \"5s\"",
+            "timeout",
+        ),
+        (
+            "",
+            "[[accounts]]\nname = \"x\"\nrequest_timeout = \"5 parsecs\"",
+            "request_timeout",
+        ),
+        (
+            "",
+            "[[policies]]\nname = \"p\"\nkind = \"max_runtme\"\nlimit = \"1h\"",
+            "max_runtme",
+        ),
+        (
+            "",
+            "[[policies]]\nname = \"p\"\nkind = \"max_runtime\"\nlimit = \"1h\"\n[[policies]]\nname = \"p\"\nkind = \"max_runtime\"\nlimit = \"2h\"",
+            "duplicate policy name",
+        ),
+        (
+            "",
+            "[[policies]]\nname = \"p\"\nkind = \"max_runtime\"\nlimit = \"1h\"\nmatch = { accounts = [\"ghost\"] }",
+            "ghost",
+        ),
     ] {
         env.write_config(daemon, rest);
         let out = env.run(&["config", "check"]).await;
@@ -128,14 +204,21 @@ async fn config_errors_name_the_key_and_the_file() {
         assert!(err.contains("ftguard.toml"), "names the file: {err}");
     }
     // A missing --config file is an error, not silently the defaults.
-    let out = env.run(&["--config", "/nonexistent/ftguard.toml", "config", "check"]).await;
+    let out = env
+        .run(&["--config", "/nonexistent/ftguard.toml", "config", "check"])
+        .await;
     assert!(!out.status.success());
 }
 
 #[tokio::test]
 async fn environment_overrides_the_file() {
-    let env = Env::new().env("FTGUARD_DAEMON__DRY_RUN", "true").env("FTGUARD_DAEMON__MAX_CANCELS_PER_PASS", "3");
+    let env = Env::new()
+        .env("FTGUARD_DAEMON__DRY_RUN", "true")
+        .env("FTGUARD_DAEMON__MAX_CANCELS_PER_PASS", "3");
     env.write_config("", "");
     let out = env.ok(&["config", "check"]).await;
-    assert!(out.contains("dry_run = true") && out.contains("max_cancels_per_pass = 3"), "{out}");
+    assert!(
+        out.contains("dry_run = true") && out.contains("max_cancels_per_pass = 3"),
+        "{out}"
+    );
 }

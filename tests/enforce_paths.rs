@@ -6,7 +6,8 @@ use common::*;
 use ftguard::store::{NewAction, Outcome};
 use std::time::Duration;
 
-const RUNTIME: &str = "[[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n";
+const RUNTIME: &str =
+    "[[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n";
 
 async fn setup(jobs: Vec<SimJob>, daemon: &str, policies: &str) -> (Sim, Env, ftguard::app::App) {
     let sim = Sim::start(jobs).await.unwrap();
@@ -29,17 +30,34 @@ async fn actions(app: &ftguard::app::App) -> Vec<ftguard::store::ActionRecord> {
 
 #[tokio::test]
 async fn answered_200() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", RUNTIME).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
     let r = pass(&app).await;
     assert_eq!(r.cancelled, 1);
     let a = &actions(&app).await[0];
-    assert_eq!((a.outcome.as_str(), a.http_status, a.response_status.as_deref()), ("succeeded", Some(200), Some("cancelled")));
+    assert_eq!(
+        (
+            a.outcome.as_str(),
+            a.http_status,
+            a.response_status.as_deref()
+        ),
+        ("succeeded", Some(200), Some("cancelled"))
+    );
     assert_eq!(sim.cancel_requests("ftjob-1"), 1);
 }
 
 #[tokio::test]
 async fn answered_400_already_finished_records_the_real_final_state() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", RUNTIME).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
     sim.set_status("ftjob-1", "succeeded"); // finished between sync and cancel
     let r = pass(&app).await;
     assert_eq!(r.already_finished, 1);
@@ -48,14 +66,23 @@ async fn answered_400_already_finished_records_the_real_final_state() {
     assert_eq!(a.http_status, Some(400));
     assert_eq!(a.response_status.as_deref(), Some("succeeded"));
     assert!(a.response_trained_tokens.unwrap() > 0 && a.response_finished_at.is_some());
-    assert_eq!(sim.cancel_requests("ftjob-1"), 1, "no retry for a finished job");
+    assert_eq!(
+        sim.cancel_requests("ftjob-1"),
+        1,
+        "no retry for a finished job"
+    );
     let stored = app.store.job(None, "ftjob-1").await.unwrap();
     assert_eq!(stored[0].job.status.as_str(), "succeeded");
 }
 
 #[tokio::test]
 async fn answered_502_after_applying_is_recognised_from_the_jobs_state() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", RUNTIME).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
     sim.fault(Endpoint::Cancel, Fault::ApplyThen(502));
     let r = pass(&app).await;
     assert_eq!(r.cancelled, 1);
@@ -63,13 +90,26 @@ async fn answered_502_after_applying_is_recognised_from_the_jobs_state() {
     assert_eq!(a.outcome, "succeeded");
     assert_eq!(a.http_status, Some(502));
     assert_eq!(a.response_status.as_deref(), Some("cancelled"));
-    assert!(a.note.as_deref().unwrap().contains("applied"), "{:?}", a.note);
-    assert_eq!(sim.cancel_requests("ftjob-1"), 1, "not sent again: the job shows it was applied");
+    assert!(
+        a.note.as_deref().unwrap().contains("applied"),
+        "{:?}",
+        a.note
+    );
+    assert_eq!(
+        sim.cancel_requests("ftjob-1"),
+        1,
+        "not sent again: the job shows it was applied"
+    );
 }
 
 #[tokio::test]
 async fn a_timeout_is_checked_then_retried_and_cancels_once() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", RUNTIME).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
     sim.fault(Endpoint::Cancel, Fault::Delay(Duration::from_secs(4)));
     let r = pass(&app).await;
     assert_eq!(r.cancelled, 1, "{r:?}");
@@ -82,7 +122,12 @@ async fn a_timeout_is_checked_then_retried_and_cancels_once() {
 
 #[tokio::test]
 async fn answered_429_is_retried_after_retry_after() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", RUNTIME).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
     sim.fault(Endpoint::Cancel, Fault::RateLimited(1));
     let r = pass(&app).await;
     assert_eq!(r.cancelled, 1);
@@ -92,7 +137,12 @@ async fn answered_429_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn persistent_failure_marks_failed_and_a_later_pass_decides_again() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", RUNTIME).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
     for _ in 0..4 {
         sim.fault(Endpoint::Cancel, Fault::Status(500));
     }
@@ -110,14 +160,24 @@ async fn persistent_failure_marks_failed_and_a_later_pass_decides_again() {
 async fn a_pending_action_left_by_a_crash_is_reconciled_at_start() {
     let now = now();
     let (sim, env, app) = setup(
-        vec![SimJob::in_status("ftjob-sent", "running", 7 * H, now), SimJob::in_status("ftjob-unsent", "running", 7 * H, now)],
+        vec![
+            SimJob::in_status("ftjob-sent", "running", 7 * H, now),
+            SimJob::in_status("ftjob-unsent", "running", 7 * H, now),
+        ],
         "",
         "",
     )
     .await;
     // A crash after writing the rows: one cancel reached the API, one did not.
     for id in ["ftjob-sent", "ftjob-unsent"] {
-        let row = NewAction { account: "sim", job_id: id, policy: "runtime-6h", action: "cancel", reason: "ran 7h00m > 6h", outcome: Outcome::Pending };
+        let row = NewAction {
+            account: "sim",
+            job_id: id,
+            policy: "runtime-6h",
+            action: "cancel",
+            reason: "ran 7h00m > 6h",
+            outcome: Outcome::Pending,
+        };
         app.store.insert_action(&row, now).await.unwrap().unwrap();
     }
     sim.set_status("ftjob-sent", "cancelled");
@@ -132,13 +192,22 @@ async fn a_pending_action_left_by_a_crash_is_reconciled_at_start() {
         assert_eq!(a[0]["outcome"], "succeeded", "{id}");
         assert_eq!(a[0]["response_status"], "cancelled", "{id}");
     }
-    assert_eq!(sim.cancel_requests("ftjob-sent"), 0, "already applied: not sent again");
+    assert_eq!(
+        sim.cancel_requests("ftjob-sent"),
+        0,
+        "already applied: not sent again"
+    );
     assert_eq!(sim.cancel_requests("ftjob-unsent"), 1);
 }
 
 #[tokio::test]
 async fn grace_warns_then_cancels_if_still_violating() {
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())], "", &format!("{RUNTIME}grace = \"30m\"\n")).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        &format!("{RUNTIME}grace = \"30m\"\n"),
+    )
+    .await;
     let t = now();
     let policies = app.config.policies.clone();
     let r = app.enforce_at(&policies, t).await.unwrap();
@@ -155,7 +224,12 @@ async fn grace_warns_then_cancels_if_still_violating() {
 #[tokio::test]
 async fn grace_ends_without_cancel_when_the_job_becomes_compliant() {
     let policy = "[[policies]]\nname = \"queue-2h\"\nkind = \"max_queue_time\"\nlimit = \"2h\"\ngrace = \"30m\"\n";
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "queued", 3 * H, now())], "", policy).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "queued", 3 * H, now())],
+        "",
+        policy,
+    )
+    .await;
     let t = now();
     let policies = app.config.policies.clone();
     assert_eq!(app.enforce_at(&policies, t).await.unwrap().warned, 1);
@@ -173,7 +247,12 @@ async fn grace_ends_without_cancel_when_the_job_becomes_compliant() {
 #[tokio::test]
 async fn pause_succeeds_on_a_training_job() {
     let policy = "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"1h\"\naction = \"pause\"\nfallback = \"cancel\"\n";
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "running", 2 * H, now())], "", policy).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 2 * H, now())],
+        "",
+        policy,
+    )
+    .await;
     let r = pass(&app).await;
     assert_eq!(r.paused, 1, "{r:?}");
     assert_eq!(sim.status("ftjob-1").as_deref(), Some("paused"));
@@ -183,16 +262,32 @@ async fn pause_succeeds_on_a_training_job() {
 #[tokio::test]
 async fn refused_pause_falls_back_to_cancel_or_notify() {
     let cancel = "[[policies]]\nname = \"q\"\nkind = \"max_queue_time\"\nlimit = \"1h\"\naction = \"pause\"\nfallback = \"cancel\"\n";
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "queued", 2 * H, now())], "", cancel).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "queued", 2 * H, now())],
+        "",
+        cancel,
+    )
+    .await;
     let r = pass(&app).await;
     assert_eq!(r.cancelled, 1, "{r:?}");
     assert_eq!(sim.status("ftjob-1").as_deref(), Some("cancelled"));
     let all = actions(&app).await;
-    assert_eq!((all[0].action.as_str(), all[0].outcome.as_str()), ("pause", "failed"));
-    assert_eq!((all[1].action.as_str(), all[1].outcome.as_str()), ("cancel", "succeeded"));
+    assert_eq!(
+        (all[0].action.as_str(), all[0].outcome.as_str()),
+        ("pause", "failed")
+    );
+    assert_eq!(
+        (all[1].action.as_str(), all[1].outcome.as_str()),
+        ("cancel", "succeeded")
+    );
 
     let notify = cancel.replace("fallback = \"cancel\"", "fallback = \"notify\"");
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "queued", 2 * H, now())], "", &notify).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "queued", 2 * H, now())],
+        "",
+        &notify,
+    )
+    .await;
     let r = pass(&app).await;
     assert_eq!(r.notified, 1, "{r:?}");
     assert_eq!(sim.status("ftjob-1").as_deref(), Some("queued"));
@@ -202,21 +297,39 @@ async fn refused_pause_falls_back_to_cancel_or_notify() {
 #[tokio::test]
 async fn the_circuit_breaker_holds_the_excess() {
     let now = now();
-    let jobs = (0..5).map(|i| SimJob::in_status(&format!("ftjob-{i}"), "running", 7 * H + i, now)).collect();
+    let jobs = (0..5)
+        .map(|i| SimJob::in_status(&format!("ftjob-{i}"), "running", 7 * H + i, now))
+        .collect();
     let (sim, _env, app) = setup(jobs, "max_cancels_per_pass = 2", RUNTIME).await;
     let r = pass(&app).await;
     assert_eq!((r.cancelled, r.held), (2, 3), "{r:?}");
-    let cancels = sim.requests().iter().filter(|r| r.path.ends_with("/cancel")).count();
+    let cancels = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/cancel"))
+        .count();
     assert_eq!(cancels, 2);
-    let held = actions(&app).await.into_iter().filter(|a| a.outcome == "held").count();
+    let held = actions(&app)
+        .await
+        .into_iter()
+        .filter(|a| a.outcome == "held")
+        .count();
     assert_eq!(held, 3);
 }
 
 #[tokio::test]
 async fn notify_only_policies_record_once() {
     let policy = "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4.1*\"]\naction = \"notify\"\n";
-    let (sim, _env, app) = setup(vec![SimJob::in_status("ftjob-1", "queued", 60, now())], "", policy).await;
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "queued", 60, now())],
+        "",
+        policy,
+    )
+    .await;
     assert_eq!(pass(&app).await.notified, 1);
     assert_eq!(pass(&app).await.notified, 0);
-    assert_eq!(sim.requests().iter().filter(|r| r.method == "POST").count(), 0);
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.method == "POST").count(),
+        0
+    );
 }

@@ -29,7 +29,11 @@ async fn retries_429_honouring_retry_after_then_succeeds() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/fine_tuning/jobs/ftjob-1"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1").set_body_json(json!({"error": {"message": "Rate limit reached"}})))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"error": {"message": "Rate limit reached"}})),
+        )
         .up_to_n_times(2)
         .expect(2)
         .mount(&server)
@@ -44,7 +48,11 @@ async fn retries_429_honouring_retry_after_then_succeeds() {
     let j = client(&server, 5).retrieve("ftjob-1").await.unwrap();
     assert_eq!(j.status.as_str(), "running");
     // Two waits of Retry-After: 1s each; backoff alone would have been well under that.
-    assert!(started.elapsed() >= Duration::from_millis(1900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -57,9 +65,15 @@ async fn retries_5xx_and_gives_up_after_max_attempts_with_a_typed_error() {
         .mount(&server)
         .await;
     let err = client(&server, 3).list_jobs_page(None).await.err().unwrap();
-    assert!(matches!(&err, ProviderError::Status { status: 502, account, .. } if account == "w"), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::Status { status: 502, account, .. } if account == "w"),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("GET /fine_tuning/jobs") && text.contains("Bad Gateway"), "{text}");
+    assert!(
+        text.contains("GET /fine_tuning/jobs") && text.contains("Bad Gateway"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -67,13 +81,20 @@ async fn a_4xx_other_than_429_is_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path_regex("^/v1/fine_tuning/jobs/.*"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"message": "Could not find fine-tune job: ftjob-x"}})))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(
+                json!({"error": {"message": "Could not find fine-tune job: ftjob-x"}}),
+            ),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let err = client(&server, 5).retrieve("ftjob-x").await.err().unwrap();
     assert_eq!(err.status(), Some(404));
-    assert!(err.to_string().contains("GET /fine_tuning/jobs/{id}"), "{err}");
+    assert!(
+        err.to_string().contains("GET /fine_tuning/jobs/{id}"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +102,11 @@ async fn a_stalled_answer_times_out_and_is_retried() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/fine_tuning/jobs/ftjob-1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(job("ftjob-1", "running")).set_delay(Duration::from_secs(5)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(job("ftjob-1", "running"))
+                .set_delay(Duration::from_secs(5)),
+        )
         .up_to_n_times(1)
         .mount(&server)
         .await;
@@ -131,7 +156,10 @@ async fn cancel_is_retried_on_429_but_not_on_502() {
         .mount(&server)
         .await;
     let c = client(&server, 5);
-    assert_eq!(c.cancel("ftjob-a").await.unwrap().status.as_str(), "cancelled");
+    assert_eq!(
+        c.cancel("ftjob-a").await.unwrap().status.as_str(),
+        "cancelled"
+    );
     assert_eq!(c.cancel("ftjob-b").await.err().unwrap().status(), Some(502));
 }
 
@@ -141,7 +169,9 @@ async fn pages_follow_the_after_cursor() {
     Mock::given(method("GET"))
         .and(path("/v1/fine_tuning/jobs"))
         .and(wiremock::matchers::query_param("after", "ftjob-2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"object": "list", "data": [job("ftjob-3", "queued")], "has_more": false})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [job("ftjob-3", "queued")], "has_more": false}),
+        ))
         .expect(1)
         .mount(&server)
         .await;

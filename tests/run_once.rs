@@ -24,7 +24,8 @@ fn scenario(now: i64) -> Vec<SimJob> {
         SimJob::in_status("ftjob-stuck-queue", "queued", 3 * H, now),
         SimJob::in_status("ftjob-finished", "succeeded", 9 * H, now),
         SimJob::in_status("ftjob-exempt", "running", 9 * H, now).with_metadata("ftguard", "exempt"),
-        SimJob::in_status("ftjob-other-model", "running", 9 * H, now).with_model("gpt-4.1-2025-04-14"),
+        SimJob::in_status("ftjob-other-model", "running", 9 * H, now)
+            .with_model("gpt-4.1-2025-04-14"),
         SimJob::in_status("ftjob-young", "running", H, now),
     ]
 }
@@ -42,13 +43,22 @@ async fn cancels_exactly_the_offenders_once_and_records_the_answer() {
         assert_eq!(sim.cancel_requests(id), 1, "{id}");
         assert_eq!(sim.status(id).as_deref(), Some("cancelled"));
     }
-    for id in ["ftjob-finished", "ftjob-exempt", "ftjob-other-model", "ftjob-young"] {
+    for id in [
+        "ftjob-finished",
+        "ftjob-exempt",
+        "ftjob-other-model",
+        "ftjob-young",
+    ] {
         assert_eq!(sim.cancel_requests(id), 0, "{id} must not be touched");
     }
 
     // A second pass sends nothing.
     env.ok(&["run", "--once"]).await;
-    let cancels = sim.requests().iter().filter(|r| r.path.ends_with("/cancel")).count();
+    let cancels = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/cancel"))
+        .count();
     assert_eq!(cancels, 2);
 
     let actions = env.json(&["actions", "--json"]).await;
@@ -66,16 +76,31 @@ async fn cancels_exactly_the_offenders_once_and_records_the_answer() {
         assert_eq!(a["response_trained_tokens"], j["trained_tokens"]);
         assert_eq!(a["response_finished_at"], j["finished_at"]);
         assert_eq!(j["status"], "cancelled");
-        for key in ["id", "account", "policy", "reason", "requested_at", "completed_at", "response_trained_tokens", "error"] {
+        for key in [
+            "id",
+            "account",
+            "policy",
+            "reason",
+            "requested_at",
+            "completed_at",
+            "response_trained_tokens",
+            "error",
+        ] {
             assert!(a.get(key).is_some(), "actions --json lacks {key}");
         }
     }
     let runaway = by_id(&actions, "job_id", "ftjob-over-runtime")[0];
     assert_eq!(runaway["policy"], "runtime-6h");
-    assert!(runaway["reason"].as_str().unwrap().starts_with("ran 7h"), "{runaway}");
+    assert!(
+        runaway["reason"].as_str().unwrap().starts_with("ran 7h"),
+        "{runaway}"
+    );
     assert!(runaway["response_trained_tokens"].as_i64().unwrap() > 0);
     let queued = by_id(&actions, "job_id", "ftjob-stuck-queue")[0];
-    assert_eq!(queued["response_trained_tokens"], 0, "cancelled before it trained");
+    assert_eq!(
+        queued["response_trained_tokens"], 0,
+        "cancelled before it trained"
+    );
 }
 
 #[tokio::test]
@@ -85,35 +110,69 @@ async fn plan_and_dry_run_send_nothing() {
     env.sim_config(&sim, "", POLICIES);
 
     let plan = env.json(&["plan", "--json"]).await;
-    let ids: Vec<&str> = plan.as_array().unwrap().iter().map(|d| d["job_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["job_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2, "{plan:#}");
     assert!(ids.contains(&"ftjob-over-runtime") && ids.contains(&"ftjob-stuck-queue"));
     let text = env.ok(&["plan", "--offline"]).await;
-    assert!(text.contains("would cancel") && text.contains("ran 7h"), "{text}");
+    assert!(
+        text.contains("would cancel") && text.contains("ran 7h"),
+        "{text}"
+    );
 
     env.sim_config(&sim, "dry_run = true", POLICIES);
     let out = env.ok(&["run", "--once"]).await;
     assert!(out.contains("would cancel"), "{out}");
     env.ok(&["run", "--once"]).await;
-    assert_eq!(sim.requests().iter().filter(|r| r.method == "POST").count(), 0);
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.method == "POST").count(),
+        0
+    );
     let actions = env.json(&["actions", "--json"]).await;
-    assert_eq!(actions.as_array().unwrap().len(), 2, "dry-run recorded once per job: {actions:#}");
-    assert!(actions.as_array().unwrap().iter().all(|a| a["outcome"] == "dry_run"));
+    assert_eq!(
+        actions.as_array().unwrap().len(),
+        2,
+        "dry-run recorded once per job: {actions:#}"
+    );
+    assert!(
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["outcome"] == "dry_run")
+    );
 
     // Per-policy dry_run too.
     let env2 = Env::new();
-    env2.sim_config(&sim, "", &POLICIES.replace("limit = \"6h\"", "limit = \"6h\"\ndry_run = true").replace("limit = \"2h\"", "limit = \"2h\"\ndry_run = true"));
+    env2.sim_config(
+        &sim,
+        "",
+        &POLICIES
+            .replace("limit = \"6h\"", "limit = \"6h\"\ndry_run = true")
+            .replace("limit = \"2h\"", "limit = \"2h\"\ndry_run = true"),
+    );
     env2.ok(&["run", "--once"]).await;
-    assert_eq!(sim.requests().iter().filter(|r| r.method == "POST").count(), 0);
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.method == "POST").count(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn manual_cancel_goes_through_the_same_path() {
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-m", "running", 60, now())]).await.unwrap();
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-m", "running", 60, now())])
+        .await
+        .unwrap();
     let env = Env::new();
     env.sim_config(&sim, "", "");
     env.ok(&["sync"]).await;
-    let out = env.ok(&["cancel", "ftjob-m", "--reason", "wrong dataset"]).await;
+    let out = env
+        .ok(&["cancel", "ftjob-m", "--reason", "wrong dataset"])
+        .await;
     assert!(out.contains("cancelled"), "{out}");
     let a = env.json(&["actions", "--json", "--job", "ftjob-m"]).await;
     assert_eq!(a[0]["policy"], "manual");
@@ -123,6 +182,12 @@ async fn manual_cancel_goes_through_the_same_path() {
     let out = env.ok(&["cancel", "ftjob-m", "--reason", "again"]).await;
     assert!(out.contains("nothing sent"), "{out}");
     assert_eq!(sim.cancel_requests("ftjob-m"), 1);
-    let bad = env.run(&["cancel", "ftjob-m", "--account", "nope", "--reason", "x"]).await;
-    assert!(!bad.status.success() && stderr(&bad).contains("unknown account \"nope\""), "{}", stderr(&bad));
+    let bad = env
+        .run(&["cancel", "ftjob-m", "--account", "nope", "--reason", "x"])
+        .await;
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("unknown account \"nope\""),
+        "{}",
+        stderr(&bad)
+    );
 }

@@ -3,15 +3,24 @@
 //! by hand: `{ ... }` placeholders, trailing commas, Python's `None`; they are normalized to
 //! JSON first, the way a reader would read them.
 
-use ftguard::provider::payload::{parse_events, parse_job, parse_job_page, FileMeta};
+use ftguard::provider::payload::{FileMeta, parse_events, parse_job, parse_job_page};
 use serde_json::Value;
 
 fn normalize(example: &str) -> Value {
-    let s = regex::Regex::new(r",\s*\{\s*\.\.\.\s*\}").unwrap().replace_all(example, "");
-    let s = regex::Regex::new(r",(\s*[}\]])").unwrap().replace_all(&s, "$1");
-    let s = regex::Regex::new(r":\s*None\b").unwrap().replace_all(&s, ": null");
-    let s = regex::Regex::new(r#"("|\d|true|false|null)(\s*\n\s*")"#).unwrap().replace_all(&s, "$1,$2");
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("example is not JSON even after normalizing ({e}):\n{s}"))
+    let s = regex::Regex::new(r",\s*\{\s*\.\.\.\s*\}")
+        .unwrap()
+        .replace_all(example, "");
+    let s = regex::Regex::new(r",(\s*[}\]])")
+        .unwrap()
+        .replace_all(&s, "$1");
+    let s = regex::Regex::new(r":\s*None\b")
+        .unwrap()
+        .replace_all(&s, ": null");
+    let s = regex::Regex::new(r#"("|\d|true|false|null)(\s*\n\s*")"#)
+        .unwrap()
+        .replace_all(&s, "$1,$2");
+    serde_json::from_str(&s)
+        .unwrap_or_else(|e| panic!("example is not JSON even after normalizing ({e}):\n{s}"))
 }
 
 fn spec() -> serde_yaml::Value {
@@ -32,7 +41,11 @@ fn path_examples() -> Vec<(String, String, String)> {
             };
             for it in items {
                 if let Some(r) = it["response"].as_str() {
-                    out.push((p.as_str().unwrap().to_owned(), m.as_str().unwrap().to_owned(), r.to_owned()));
+                    out.push((
+                        p.as_str().unwrap().to_owned(),
+                        m.as_str().unwrap().to_owned(),
+                        r.to_owned(),
+                    ));
                 }
             }
         }
@@ -45,7 +58,9 @@ fn every_job_example_parses_with_its_fields() {
     let mut jobs = 0;
     for (path, method, example) in path_examples() {
         let v = normalize(&example);
-        let job_answer = (path.starts_with("/fine_tuning/jobs") && method == "post" && !path.ends_with("checkpoints"))
+        let job_answer = (path.starts_with("/fine_tuning/jobs")
+            && method == "post"
+            && !path.ends_with("checkpoints"))
             || path == "/fine_tuning/jobs/{fine_tuning_job_id}";
         if job_answer {
             let job = parse_job(v.clone()).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
@@ -63,12 +78,18 @@ fn every_job_example_parses_with_its_fields() {
 
 #[test]
 fn the_list_example_parses_as_a_page() {
-    let (_, _, ex) = path_examples().into_iter().find(|(p, m, _)| p == "/fine_tuning/jobs" && m == "get").unwrap();
+    let (_, _, ex) = path_examples()
+        .into_iter()
+        .find(|(p, m, _)| p == "/fine_tuning/jobs" && m == "get")
+        .unwrap();
     let page = parse_job_page(normalize(&ex)).unwrap();
     assert!(page.has_more);
     assert_eq!(page.jobs.len(), 1);
     assert_eq!(page.jobs[0].status.as_str(), "queued");
-    assert_eq!(page.jobs[0].metadata.get("key").map(String::as_str), Some("value"));
+    assert_eq!(
+        page.jobs[0].metadata.get("key").map(String::as_str),
+        Some("value")
+    );
     assert!(page.rejected.is_empty());
 }
 
@@ -78,7 +99,10 @@ fn the_events_and_file_examples_parse() {
     let (_, _, events) = ex.iter().find(|(p, _, _)| p.ends_with("/events")).unwrap();
     let events = parse_events(&normalize(events)).unwrap();
     assert!(!events.is_empty());
-    let (_, _, file) = ex.iter().find(|(p, m, _)| p == "/files/{file_id}" && m == "get").unwrap();
+    let (_, _, file) = ex
+        .iter()
+        .find(|(p, m, _)| p == "/files/{file_id}" && m == "get")
+        .unwrap();
     let meta: FileMeta = serde_json::from_value(normalize(file)).unwrap();
     assert!(meta.id.starts_with("file-"));
     assert!(meta.bytes.unwrap() > 0);
@@ -87,7 +111,9 @@ fn the_events_and_file_examples_parse() {
 #[test]
 fn the_schema_level_job_example_parses() {
     let spec = spec();
-    let ex = spec["components"]["schemas"]["FineTuningJob"]["x-oaiMeta"]["example"].as_str().unwrap();
+    let ex = spec["components"]["schemas"]["FineTuningJob"]["x-oaiMeta"]["example"]
+        .as_str()
+        .unwrap();
     let job = parse_job(normalize(ex)).unwrap();
     assert_eq!(job.resolved_epochs(), Some(4.0));
     assert_eq!(job.method.as_deref(), Some("supervised"));

@@ -6,9 +6,23 @@ use common::*;
 #[tokio::test]
 async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
     let now = now();
-    let statuses = ["validating_files", "queued", "running", "succeeded", "failed", "cancelled"];
+    let statuses = [
+        "validating_files",
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ];
     let jobs: Vec<SimJob> = (0..250)
-        .map(|i| SimJob::in_status(&format!("ftjob-{i:04}"), statuses[i % statuses.len()], 60 + i as i64 * 37, now))
+        .map(|i| {
+            SimJob::in_status(
+                &format!("ftjob-{i:04}"),
+                statuses[i % statuses.len()],
+                60 + i as i64 * 37,
+                now,
+            )
+        })
         .collect();
     let sim = Sim::start(jobs).await.unwrap();
     let env = Env::new();
@@ -16,7 +30,11 @@ async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
 
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("250 jobs in 3 page(s)"), "{out}");
-    let lists = sim.requests().iter().filter(|r| r.path == "/fine_tuning/jobs").count();
+    let lists = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/fine_tuning/jobs")
+        .count();
     assert_eq!(lists, 3);
 
     let stored = env.json(&["jobs", "--json"]).await;
@@ -25,50 +43,100 @@ async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
     let http = reqwest::Client::new();
     for i in [0usize, 1, 2, 3, 4, 5, 99, 100, 101, 249] {
         let id = format!("ftjob-{i:04}");
-        let api: serde_json::Value = http.get(format!("{}/fine_tuning/jobs/{id}", sim.base_url())).send().await.unwrap().json().await.unwrap();
+        let api: serde_json::Value = http
+            .get(format!("{}/fine_tuning/jobs/{id}", sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let mine = by_id(&stored, "id", &id);
         assert_eq!(mine.len(), 1, "{id}");
-        for field in ["status", "model", "created_at", "finished_at", "trained_tokens", "training_file", "metadata"] {
+        for field in [
+            "status",
+            "model",
+            "created_at",
+            "finished_at",
+            "trained_tokens",
+            "training_file",
+            "metadata",
+        ] {
             assert_eq!(mine[0][field], api[field], "{id} {field}");
         }
         assert_eq!(mine[0]["account"], "sim");
     }
     // Filters.
     let running = env.json(&["jobs", "--json", "--status", "running"]).await;
-    assert!(running.as_array().unwrap().iter().all(|j| j["status"] == "running"));
-    assert_eq!(running.as_array().unwrap().len(), 250 / 6 + usize::from(250 % 6 > 2));
+    assert!(
+        running
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["status"] == "running")
+    );
+    assert_eq!(
+        running.as_array().unwrap().len(),
+        250 / 6 + usize::from(250 % 6 > 2)
+    );
 }
 
 #[tokio::test]
 async fn a_cursor_that_does_not_advance_stops_with_a_warning() {
     let now = now();
-    let jobs: Vec<SimJob> = (0..150).map(|i| SimJob::in_status(&format!("ftjob-{i:03}"), "succeeded", 100 + i, now)).collect();
+    let jobs: Vec<SimJob> = (0..150)
+        .map(|i| SimJob::in_status(&format!("ftjob-{i:03}"), "succeeded", 100 + i, now))
+        .collect();
     let sim = Sim::start(jobs).await.unwrap();
     sim.set_stuck_cursor(true);
     let env = Env::new();
     env.sim_config(&sim, "", "");
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("cursor did not advance"), "{out}");
-    let lists = sim.requests().iter().filter(|r| r.path == "/fine_tuning/jobs").count();
-    assert_eq!(lists, 2, "one page, then the repeated page reveals the stuck cursor");
+    let lists = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/fine_tuning/jobs")
+        .count();
+    assert_eq!(
+        lists, 2,
+        "one page, then the repeated page reveals the stuck cursor"
+    );
 }
 
 #[tokio::test]
 async fn max_pages_bounds_an_endless_has_more() {
     let now = now();
-    let jobs: Vec<SimJob> = (0..450).map(|i| SimJob::in_status(&format!("ftjob-{i:03}"), "succeeded", 100 + i, now)).collect();
+    let jobs: Vec<SimJob> = (0..450)
+        .map(|i| SimJob::in_status(&format!("ftjob-{i:03}"), "succeeded", 100 + i, now))
+        .collect();
     let sim = Sim::start(jobs).await.unwrap();
     let env = Env::new();
-    env.write_config("", &format!("[[accounts]]\nname = \"sim\"\nbase_url = \"{}\"\nmax_pages = 2\n", sim.base_url()));
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"sim\"\nbase_url = \"{}\"\nmax_pages = 2\n",
+            sim.base_url()
+        ),
+    );
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("max_pages = 2"), "{out}");
-    assert_eq!(env.json(&["jobs", "--json"]).await.as_array().unwrap().len(), 200);
+    assert_eq!(
+        env.json(&["jobs", "--json"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn one_failing_account_does_not_stop_the_others() {
     let now = now();
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-a", "running", 60, now)]).await.unwrap();
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-a", "running", 60, now)])
+        .await
+        .unwrap();
     let env = Env::new();
     env.write_config(
         "",
@@ -81,17 +149,25 @@ async fn one_failing_account_does_not_stop_the_others() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("good: 1 jobs"), "{text}");
-    assert!(text.contains("down: FAILED") && text.contains("could not connect"), "{text}");
+    assert!(
+        text.contains("down: FAILED") && text.contains("could not connect"),
+        "{text}"
+    );
 
     // All accounts failing is a failure.
-    env.write_config("", "[[accounts]]\nname = \"down\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmax_attempts = 1\n");
+    env.write_config(
+        "",
+        "[[accounts]]\nname = \"down\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmax_attempts = 1\n",
+    );
     assert!(!env.run(&["sync"]).await.status.success());
 }
 
 #[tokio::test]
 async fn status_changes_are_recorded_as_history() {
     let now = now();
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-h", "queued", 60, now)]).await.unwrap();
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-h", "queued", 60, now)])
+        .await
+        .unwrap();
     let env = Env::new();
     env.sim_config(&sim, "", "");
     env.ok(&["sync"]).await;
@@ -116,5 +192,9 @@ async fn status_changes_are_recorded_as_history() {
     );
     let unknown = env.run(&["show", "ftjob-nope"]).await;
     assert!(!unknown.status.success());
-    assert!(stderr(&unknown).contains("ftjob-nope"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("ftjob-nope"),
+        "{}",
+        stderr(&unknown)
+    );
 }

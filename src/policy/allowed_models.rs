@@ -1,7 +1,7 @@
 //! `allowed_models`: the base model must match one of the globs.
 
 use super::kinds::Kind;
-use super::{glob, EvalContext, JobView, Rule};
+use super::{EvalContext, JobView, Rule, glob};
 
 pub const KIND: Kind = Kind {
     name: "allowed_models",
@@ -23,7 +23,11 @@ impl Rule for AllowedModels {
     }
     fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
         (!self.models.iter().any(|g| glob(g, &v.job.model))).then(|| {
-            format!("model {} is not in [{}]", v.job.model, self.models.join(", "))
+            format!(
+                "model {} is not in [{}]",
+                v.job.model,
+                self.models.join(", ")
+            )
         })
     }
     fn clone_box(&self) -> Box<dyn Rule> {

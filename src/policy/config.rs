@@ -93,10 +93,13 @@ impl PolicyConfig {
         match &self.limit {
             Some(LimitValue::Text(s)) => humantime::parse_duration(s)
                 .map_err(|e| format!("limit {s:?} is not a duration like \"6h\" or \"30m\": {e}")),
-            Some(LimitValue::Number(n)) => Err(format!(
-                "limit {n} needs a unit, e.g. \"{n}h\" or \"{n}m\""
+            Some(LimitValue::Number(n)) => {
+                Err(format!("limit {n} needs a unit, e.g. \"{n}h\" or \"{n}m\""))
+            }
+            None => Err(format!(
+                "kind {:?} needs `limit` (a duration like \"6h\")",
+                self.kind
             )),
-            None => Err(format!("kind {:?} needs `limit` (a duration like \"6h\")", self.kind)),
         }
     }
 

@@ -10,7 +10,11 @@ use super::{EvalContext, JobView, Rule};
 pub const KIND: Kind = Kind {
     name: "deadline",
     keys: &["limit"],
-    build: |c| Ok(Box::new(Deadline { limit: c.limit_duration()? })),
+    build: |c| {
+        Ok(Box::new(Deadline {
+            limit: c.limit_duration()?,
+        }))
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -49,7 +53,10 @@ mod tests {
         let mut j = job("a", "running", 3600);
         assert_eq!(check(p, &j), None, "no estimate, no verdict");
         j.estimated_finish = Some(j.created_at + 5 * 3600);
-        assert_eq!(check(p, &j).as_deref(), Some("estimated to finish after 5h00m > 4h"));
+        assert_eq!(
+            check(p, &j).as_deref(),
+            Some("estimated to finish after 5h00m > 4h")
+        );
         j.estimated_finish = Some(j.created_at + 3 * 3600);
         assert_eq!(check(p, &j), None);
     }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::config::{ExemptConfig, MatchConfig};
 use super::JobView;
+use super::config::{ExemptConfig, MatchConfig};
 
 /// Every non-empty criterion must hold.
 #[derive(Debug, Clone, Default)]

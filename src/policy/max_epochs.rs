@@ -6,7 +6,11 @@ use super::{EvalContext, JobView, Rule};
 pub const KIND: Kind = Kind {
     name: "max_epochs",
     keys: &["limit"],
-    build: |c| Ok(Box::new(MaxEpochs { limit: c.limit_number()? })),
+    build: |c| {
+        Ok(Box::new(MaxEpochs {
+            limit: c.limit_number()?,
+        }))
+    },
 };
 
 #[derive(Debug, Clone)]

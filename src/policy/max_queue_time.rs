@@ -9,7 +9,11 @@ use super::{EvalContext, JobView, Rule};
 pub const KIND: Kind = Kind {
     name: "max_queue_time",
     keys: &["limit"],
-    build: |c| Ok(Box::new(MaxQueueTime { limit: c.limit_duration()? })),
+    build: |c| {
+        Ok(Box::new(MaxQueueTime {
+            limit: c.limit_duration()?,
+        }))
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -28,7 +32,12 @@ impl Rule for MaxQueueTime {
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
         let waited = ctx.now - v.job.created_at;
         (waited > limit.as_secs() as i64).then(|| {
-            format!("{} for {} > {}", v.job.status, format::secs(waited), format::limit(limit))
+            format!(
+                "{} for {} > {}",
+                v.job.status,
+                format::secs(waited),
+                format::limit(limit)
+            )
         })
     }
     fn crossing_at(&self, v: &JobView, ctx: &EvalContext) -> Option<i64> {
@@ -48,9 +57,16 @@ mod tests {
     #[test]
     fn cases() {
         let p = "name='q'\nkind='max_queue_time'\nlimit='2h'";
-        assert_eq!(check(p, &job("a", "queued", 3 * 3600)).as_deref(), Some("queued for 3h00m > 2h"));
+        assert_eq!(
+            check(p, &job("a", "queued", 3 * 3600)).as_deref(),
+            Some("queued for 3h00m > 2h")
+        );
         assert!(check(p, &job("a", "validating_files", 3 * 3600)).is_some());
-        assert_eq!(check(p, &job("a", "running", 3 * 3600)), None, "running is not queued");
+        assert_eq!(
+            check(p, &job("a", "running", 3 * 3600)),
+            None,
+            "running is not queued"
+        );
         assert_eq!(check(p, &job("a", "queued", 3600)), None);
     }
 }

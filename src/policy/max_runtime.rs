@@ -9,7 +9,11 @@ use super::{EvalContext, JobView, Rule};
 pub const KIND: Kind = Kind {
     name: "max_runtime",
     keys: &["limit"],
-    build: |c| Ok(Box::new(MaxRuntime { limit: c.limit_duration()? })),
+    build: |c| {
+        Ok(Box::new(MaxRuntime {
+            limit: c.limit_duration()?,
+        }))
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -43,9 +47,19 @@ mod tests {
     #[test]
     fn cases() {
         let p = "name='rt'\nkind='max_runtime'\nlimit='6h'";
-        assert_eq!(check(p, &job("a", "running", 7 * 3600 + 125)).as_deref(), Some("ran 7h02m > 6h"));
-        assert_eq!(check(p, &job("a", "queued", 7 * 3600)).as_deref(), Some("ran 7h00m > 6h"));
-        assert_eq!(check(p, &job("a", "running", 6 * 3600)), None, "at the limit is not over it");
+        assert_eq!(
+            check(p, &job("a", "running", 7 * 3600 + 125)).as_deref(),
+            Some("ran 7h02m > 6h")
+        );
+        assert_eq!(
+            check(p, &job("a", "queued", 7 * 3600)).as_deref(),
+            Some("ran 7h00m > 6h")
+        );
+        assert_eq!(
+            check(p, &job("a", "running", 6 * 3600)),
+            None,
+            "at the limit is not over it"
+        );
         assert_eq!(check(p, &job("a", "running", 60)), None);
     }
 }

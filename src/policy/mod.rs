@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{compile, LimitValue, PolicyConfig};
+pub use config::{LimitValue, PolicyConfig, compile};
 pub use matcher::glob;
 use matcher::{Exempt, Matcher};
 
@@ -230,9 +230,10 @@ pub fn evaluate(
                     };
                     out.push(decision(verdict, reason));
                 }
-                None if mark.is_some() => {
-                    out.push(decision(Verdict::Clear, "compliant again during grace".into()))
-                }
+                None if mark.is_some() => out.push(decision(
+                    Verdict::Clear,
+                    "compliant again during grace".into(),
+                )),
                 None => {}
             }
         }
@@ -281,8 +282,18 @@ pub(crate) mod testkit {
     /// Reasons of the policy's decisions on one job, or None when it is left alone.
     pub fn check(policy_toml: &str, job: &Job) -> Option<String> {
         let p = policy(policy_toml);
-        let views = [JobView { account: "prod", job, last_step_at: None }];
-        let d = evaluate(&views, NOW, std::slice::from_ref(&p), &HashMap::new(), false);
+        let views = [JobView {
+            account: "prod",
+            job,
+            last_step_at: None,
+        }];
+        let d = evaluate(
+            &views,
+            NOW,
+            std::slice::from_ref(&p),
+            &HashMap::new(),
+            false,
+        );
         d.into_iter().next().map(|d| d.reason)
     }
 }
@@ -299,7 +310,10 @@ mod tests {
         for s in ["succeeded", "failed", "cancelled"] {
             assert_eq!(check(RUNTIME, &job("a", s, 10 * 3600)), None, "{s}");
         }
-        assert!(check(RUNTIME, &job("a", "paused", 10 * 3600)).is_some(), "unknown status is active");
+        assert!(
+            check(RUNTIME, &job("a", "paused", 10 * 3600)).is_some(),
+            "unknown status is active"
+        );
     }
 
     #[test]
@@ -327,7 +341,11 @@ mod tests {
     }
 
     fn verdicts(p: &Policy, j: &Job, now: i64, mark: Option<i64>) -> Vec<Verdict> {
-        let views = [JobView { account: "prod", job: j, last_step_at: None }];
+        let views = [JobView {
+            account: "prod",
+            job: j,
+            last_step_at: None,
+        }];
         let mut marks = HashMap::new();
         if let Some(m) = mark {
             marks.insert(("prod".into(), j.id.to_string(), p.name.clone()), m);
@@ -342,9 +360,19 @@ mod tests {
     fn grace_warns_then_acts_or_clears() {
         let p = policy(&format!("{RUNTIME}\ngrace='15m'"));
         let j = job("a", "running", 7 * 3600);
-        assert_eq!(verdicts(&p, &j, NOW, None), vec![Verdict::Warn { until: NOW + 900 }]);
-        assert_eq!(verdicts(&p, &j, NOW, Some(NOW - 60)), vec![], "still in grace");
-        assert_eq!(verdicts(&p, &j, NOW, Some(NOW - 900)), vec![Verdict::Act(ActionKind::Cancel)]);
+        assert_eq!(
+            verdicts(&p, &j, NOW, None),
+            vec![Verdict::Warn { until: NOW + 900 }]
+        );
+        assert_eq!(
+            verdicts(&p, &j, NOW, Some(NOW - 60)),
+            vec![],
+            "still in grace"
+        );
+        assert_eq!(
+            verdicts(&p, &j, NOW, Some(NOW - 900)),
+            vec![Verdict::Act(ActionKind::Cancel)]
+        );
         let ok = job("a", "running", 3600);
         assert_eq!(verdicts(&p, &ok, NOW, Some(NOW - 60)), vec![Verdict::Clear]);
         assert_eq!(verdicts(&p, &ok, NOW, None), vec![]);
@@ -358,7 +386,9 @@ mod tests {
         let allowed = format!("{RUNTIME}\nallow_job_overrides=true");
         assert!(check(&allowed, &j).is_some(), "tightened to 2h");
         let mut loose = job("a", "running", 7 * 3600);
-        loose.metadata.insert("ftguard.max_runtime".into(), "48h".into());
+        loose
+            .metadata
+            .insert("ftguard.max_runtime".into(), "48h".into());
         assert!(check(&allowed, &loose).is_some(), "cannot loosen");
     }
 
@@ -366,8 +396,18 @@ mod tests {
     fn dry_run_is_carried() {
         let p = policy(&format!("{RUNTIME}\ndry_run=true"));
         let j = job("a", "running", 7 * 3600);
-        let views = [JobView { account: "prod", job: &j, last_step_at: None }];
-        let d = evaluate(&views, NOW, std::slice::from_ref(&p), &HashMap::new(), false);
+        let views = [JobView {
+            account: "prod",
+            job: &j,
+            last_step_at: None,
+        }];
+        let d = evaluate(
+            &views,
+            NOW,
+            std::slice::from_ref(&p),
+            &HashMap::new(),
+            false,
+        );
         assert!(d[0].dry_run);
     }
 
@@ -381,7 +421,12 @@ mod tests {
         assert!(compile_err("name='x'\nkind='max_runtim'\nlimit='1h'").contains("max_runtim"));
         assert!(compile_err("name='x'\nkind='max_runtime'\nlimit='6 hourz'").contains("6 hourz"));
         assert!(compile_err("name='x'\nkind='max_runtime'").contains("limit"));
-        assert!(compile_err("name='x'\nkind='max_runtime'\nlimit='1h'\nmodels=['a']").contains("models"));
-        assert!(compile_err("name='x'\nkind='max_runtime'\nlimit='1h'\nschedule='bad'").contains("bad"));
+        assert!(
+            compile_err("name='x'\nkind='max_runtime'\nlimit='1h'\nmodels=['a']")
+                .contains("models")
+        );
+        assert!(
+            compile_err("name='x'\nkind='max_runtime'\nlimit='1h'\nschedule='bad'").contains("bad")
+        );
     }
 }

@@ -43,7 +43,10 @@ mod tests {
     fn cases() {
         let p = "name='r'\nkind='required_metadata'\nkeys=['team','cost_center']";
         let mut j = job("a", "queued", 0);
-        assert_eq!(check(p, &j).as_deref(), Some("metadata lacks team, cost_center"));
+        assert_eq!(
+            check(p, &j).as_deref(),
+            Some("metadata lacks team, cost_center")
+        );
         j.metadata.insert("team".into(), "ml".into());
         assert_eq!(check(p, &j).as_deref(), Some("metadata lacks cost_center"));
         j.metadata.insert("cost_center".into(), "42".into());

@@ -10,7 +10,11 @@ use crate::model::JobStatus;
 pub const KIND: Kind = Kind {
     name: "stalled",
     keys: &["limit"],
-    build: |c| Ok(Box::new(Stalled { limit: c.limit_duration()? })),
+    build: |c| {
+        Ok(Box::new(Stalled {
+            limit: c.limit_duration()?,
+        }))
+    },
 };
 
 #[derive(Debug, Clone)]
@@ -47,24 +51,41 @@ impl Rule for Stalled {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::super::{evaluate, JobView};
+    use super::super::{JobView, evaluate};
     use std::collections::HashMap;
 
     fn reason(last_step_ago: Option<i64>, status: &str) -> Option<String> {
         let p = policy("name='s'\nkind='stalled'\nlimit='30m'");
         let j = job("a", status, 5 * 3600);
-        let views = [JobView { account: "prod", job: &j, last_step_at: last_step_ago.map(|a| NOW - a) }];
-        evaluate(&views, NOW, std::slice::from_ref(&p), &HashMap::new(), false)
-            .into_iter()
-            .next()
-            .map(|d| d.reason)
+        let views = [JobView {
+            account: "prod",
+            job: &j,
+            last_step_at: last_step_ago.map(|a| NOW - a),
+        }];
+        evaluate(
+            &views,
+            NOW,
+            std::slice::from_ref(&p),
+            &HashMap::new(),
+            false,
+        )
+        .into_iter()
+        .next()
+        .map(|d| d.reason)
     }
 
     #[test]
     fn cases() {
-        assert_eq!(reason(Some(3600), "running").as_deref(), Some("no training step for 1h00m > 30m"));
+        assert_eq!(
+            reason(Some(3600), "running").as_deref(),
+            Some("no training step for 1h00m > 30m")
+        );
         assert_eq!(reason(Some(60), "running"), None);
-        assert_eq!(reason(Some(3600), "queued"), None, "only running jobs stall");
+        assert_eq!(
+            reason(Some(3600), "queued"),
+            None,
+            "only running jobs stall"
+        );
         assert!(reason(None, "running").is_some());
     }
 }

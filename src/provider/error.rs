@@ -17,7 +17,9 @@ pub enum ProviderError {
         kind: TransportKind,
         detail: String,
     },
-    #[error("account {account:?}: {endpoint} answered {status} with a body that is not what the API specifies: {detail}")]
+    #[error(
+        "account {account:?}: {endpoint} answered {status} with a body that is not what the API specifies: {detail}"
+    )]
     Decode {
         account: String,
         endpoint: String,
@@ -58,6 +60,12 @@ impl ProviderError {
     /// Whether the request provably was not applied (safe to retry a cancel).
     pub fn surely_not_applied(&self) -> bool {
         matches!(self, Self::Status { status: 429, .. })
-            || matches!(self, Self::Transport { kind: TransportKind::Connect, .. })
+            || matches!(
+                self,
+                Self::Transport {
+                    kind: TransportKind::Connect,
+                    ..
+                }
+            )
     }
 }

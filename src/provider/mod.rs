@@ -82,7 +82,12 @@ impl Client {
             let started = std::time::Instant::now();
             let (err, retry_after) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => {
-                    tracing::debug!(endpoint, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api request");
+                    tracing::debug!(
+                        endpoint,
+                        status = resp.status().as_u16(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "api request"
+                    );
                     return Ok(resp);
                 }
                 Ok(resp) => {
@@ -156,17 +161,24 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let resp = self.send(method.clone(), segments, query, retry_on, None).await?;
+            let resp = self
+                .send(method.clone(), segments, query, retry_on, None)
+                .await?;
             let status = resp.status().as_u16();
             let result = match resp.bytes().await {
-                Ok(body) => serde_json::from_slice::<Value>(&body).map_err(|e| {
-                    ProviderError::Decode {
+                Ok(body) => {
+                    serde_json::from_slice::<Value>(&body).map_err(|e| ProviderError::Decode {
                         account: self.account.name.to_string(),
                         endpoint: endpoint.clone(),
                         status,
-                        detail: format!("{e} (body starts {:?})", payload::error_message(&String::from_utf8_lossy(&body[..body.len().min(120)]))),
-                    }
-                }),
+                        detail: format!(
+                            "{e} (body starts {:?})",
+                            payload::error_message(&String::from_utf8_lossy(
+                                &body[..body.len().min(120)]
+                            ))
+                        ),
+                    })
+                }
                 Err(e) => Err(self.transport_error(&endpoint, &e)),
             };
             match result {
@@ -196,13 +208,27 @@ impl Client {
         if let Some(a) = after {
             query.push(("after", a));
         }
-        let v = self.json(Method::GET, &["fine_tuning", "jobs"], &query, RetryOn::Transient).await?;
+        let v = self
+            .json(
+                Method::GET,
+                &["fine_tuning", "jobs"],
+                &query,
+                RetryOn::Transient,
+            )
+            .await?;
         self.decode("GET /fine_tuning/jobs", payload::parse_job_page(v))
     }
 
     /// One job.
     pub async fn retrieve(&self, id: &str) -> Result<Job, ProviderError> {
-        let v = self.json(Method::GET, &["fine_tuning", "jobs", id], &[], RetryOn::Transient).await?;
+        let v = self
+            .json(
+                Method::GET,
+                &["fine_tuning", "jobs", id],
+                &[],
+                RetryOn::Transient,
+            )
+            .await?;
         self.decode("GET /fine_tuning/jobs/{id}", payload::parse_job(v))
     }
 
@@ -210,15 +236,28 @@ impl Client {
     pub async fn events(&self, id: &str, limit: u32) -> Result<Vec<Event>, ProviderError> {
         let limit = limit.to_string();
         let v = self
-            .json(Method::GET, &["fine_tuning", "jobs", id, "events"], &[("limit", &limit)], RetryOn::Transient)
+            .json(
+                Method::GET,
+                &["fine_tuning", "jobs", id, "events"],
+                &[("limit", &limit)],
+                RetryOn::Transient,
+            )
             .await?;
-        self.decode("GET /fine_tuning/jobs/{id}/events", payload::parse_events(&v))
+        self.decode(
+            "GET /fine_tuning/jobs/{id}/events",
+            payload::parse_events(&v),
+        )
     }
 
     /// File metadata.
     pub async fn file(&self, id: &str) -> Result<FileMeta, ProviderError> {
-        let v = self.json(Method::GET, &["files", id], &[], RetryOn::Transient).await?;
-        self.decode("GET /files/{id}", serde_json::from_value(v).map_err(|e| e.to_string()))
+        let v = self
+            .json(Method::GET, &["files", id], &[], RetryOn::Transient)
+            .await?;
+        self.decode(
+            "GET /files/{id}",
+            serde_json::from_value(v).map_err(|e| e.to_string()),
+        )
     }
 
     /// File content as a stream of chunks; never buffered whole.
@@ -229,12 +268,18 @@ impl Client {
         let segments = ["files", id, "content"];
         // Large files take long: the per-request timeout would cut them off.
         let resp = self
-            .send(Method::GET, &segments, &[], RetryOn::Transient, Some(Duration::from_secs(3600)))
+            .send(
+                Method::GET,
+                &segments,
+                &[],
+                RetryOn::Transient,
+                Some(Duration::from_secs(3600)),
+            )
             .await?;
         let this = self.clone();
-        Ok(resp.bytes_stream().map(move |r| {
-            r.map_err(|e| this.transport_error("GET /files/{id}/content", &e))
-        }))
+        Ok(resp
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| this.transport_error("GET /files/{id}/content", &e))))
     }
 
     /// Cancels a job; retried only when the request provably was not applied.
@@ -254,9 +299,17 @@ impl Client {
 
     async fn job_action(&self, id: &str, verb: &str) -> Result<Job, ProviderError> {
         let v = self
-            .json(Method::POST, &["fine_tuning", "jobs", id, verb], &[], RetryOn::NotApplied)
+            .json(
+                Method::POST,
+                &["fine_tuning", "jobs", id, verb],
+                &[],
+                RetryOn::NotApplied,
+            )
             .await?;
-        self.decode(&format!("POST /fine_tuning/jobs/{{id}}/{verb}"), payload::parse_job(v))
+        self.decode(
+            &format!("POST /fine_tuning/jobs/{{id}}/{verb}"),
+            payload::parse_job(v),
+        )
     }
 }
 

@@ -113,7 +113,10 @@ pub fn parse_job_page(value: Value) -> Result<JobPage, String> {
         Some(_) => return Err("`data` is not an array".into()),
         None => return Err("missing field `data`".into()),
     };
-    let has_more = obj.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+    let has_more = obj
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let last_id = data
         .last()
         .and_then(|v| v.get("id"))
@@ -164,7 +167,10 @@ pub fn parse_events(value: &Value) -> Result<Vec<Event>, String> {
                 created_at: e.get("created_at")?.as_i64()?,
                 level: e.get("level").and_then(Value::as_str).map(str::to_owned),
                 message: e.get("message").and_then(Value::as_str).map(str::to_owned),
-                step: e.get("data").and_then(|d| d.get("step")).and_then(Value::as_i64),
+                step: e
+                    .get("data")
+                    .and_then(|d| d.get("step"))
+                    .and_then(Value::as_i64),
             })
         })
         .collect())
@@ -215,9 +221,11 @@ mod tests {
 
     #[test]
     fn prefers_resolved_epochs_from_method() {
-        let job = parse_job(json!({"id":"a","model":"m","status":"running","created_at":1,
+        let job = parse_job(
+            json!({"id":"a","model":"m","status":"running","created_at":1,
             "hyperparameters":{"n_epochs":"auto"},
-            "method":{"type":"supervised","supervised":{"hyperparameters":{"n_epochs":4}}}}))
+            "method":{"type":"supervised","supervised":{"hyperparameters":{"n_epochs":4}}}}),
+        )
         .unwrap();
         assert_eq!(job.resolved_epochs(), Some(4.0));
         assert_eq!(job.method.as_deref(), Some("supervised"));
@@ -238,9 +246,18 @@ mod tests {
 
     #[test]
     fn error_message_shapes() {
-        assert_eq!(error_message(r#"{"error":{"message":"Invalid API key"}}"#), "Invalid API key");
-        assert_eq!(error_message(r#"{"status":"failure","message":"Something went wrong"}"#), "Something went wrong");
-        assert_eq!(error_message("<html>Bad Gateway</html>"), "<html>Bad Gateway</html>");
+        assert_eq!(
+            error_message(r#"{"error":{"message":"Invalid API key"}}"#),
+            "Invalid API key"
+        );
+        assert_eq!(
+            error_message(r#"{"status":"failure","message":"Something went wrong"}"#),
+            "Something went wrong"
+        );
+        assert_eq!(
+            error_message("<html>Bad Gateway</html>"),
+            "<html>Bad Gateway</html>"
+        );
         assert_eq!(error_message(""), "(empty body)");
     }
 }

@@ -49,7 +49,10 @@ mod tests {
     #[test]
     fn retry_after_wins_but_is_capped() {
         let cap = Duration::from_secs(60);
-        assert_eq!(backoff(1, Some(Duration::from_secs(2)), cap), Duration::from_secs(2));
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(2)), cap),
+            Duration::from_secs(2)
+        );
         assert_eq!(backoff(1, Some(Duration::from_secs(3600)), cap), cap);
     }
 
@@ -59,7 +62,10 @@ mod tests {
         for attempt in 1..=4u32 {
             let base = Duration::from_millis(250 * (1 << (attempt - 1)));
             let d = backoff(attempt, None, cap);
-            assert!(d >= base && d <= base + base / 2 + Duration::from_millis(1), "{attempt}: {d:?}");
+            assert!(
+                d >= base && d <= base + base / 2 + Duration::from_millis(1),
+                "{attempt}: {d:?}"
+            );
         }
     }
 

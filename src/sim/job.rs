@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// A job on the simulator's clock.
 #[derive(Debug, Clone)]
@@ -76,7 +76,14 @@ impl SimJob {
     }
 
     /// A job with an explicit timeline, created `age` seconds before `now`.
-    pub fn timeline(id: &str, age: i64, now: i64, validating: i64, queued: i64, running: i64) -> Self {
+    pub fn timeline(
+        id: &str,
+        age: i64,
+        now: i64,
+        validating: i64,
+        queued: i64,
+        running: i64,
+    ) -> Self {
         let mut j = Self::in_status(id, "running", age, now);
         (j.validating, j.queued, j.running) = (validating, queued, running);
         j
@@ -85,8 +92,10 @@ impl SimJob {
     /// Puts the job in `status` from `now` on, keeping everything else.
     pub fn set_status(&mut self, status: &str, now: i64) {
         let fresh = Self::in_status(&self.id, status, now - self.created_at, now);
-        (self.validating, self.queued, self.running, self.outcome) = (fresh.validating, fresh.queued, fresh.running, fresh.outcome);
-        (self.cancelled_at, self.paused_at, self.odd_status) = (fresh.cancelled_at, None, fresh.odd_status);
+        (self.validating, self.queued, self.running, self.outcome) =
+            (fresh.validating, fresh.queued, fresh.running, fresh.outcome);
+        (self.cancelled_at, self.paused_at, self.odd_status) =
+            (fresh.cancelled_at, None, fresh.odd_status);
     }
 
     pub fn with_metadata(mut self, k: &str, v: &str) -> Self {
@@ -129,16 +138,24 @@ impl SimJob {
     }
 
     pub fn is_terminal(&self, now: i64) -> bool {
-        matches!(self.status(now).as_str(), "succeeded" | "failed" | "cancelled")
+        matches!(
+            self.status(now).as_str(),
+            "succeeded" | "failed" | "cancelled"
+        )
     }
 
     /// Seconds of training done by `at`.
     fn trained_secs(&self, at: i64) -> i64 {
-        let stop = [Some(at), self.cancelled_at, self.paused_at, Some(self.end())]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(at);
+        let stop = [
+            Some(at),
+            self.cancelled_at,
+            self.paused_at,
+            Some(self.end()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(at);
         (stop - self.running_from()).max(0)
     }
 
@@ -148,7 +165,9 @@ impl SimJob {
         if let Some(s) = self.stall_after {
             trained = trained.min(s);
         }
-        (1..=trained / 60).map(|k| self.running_from() + k * 60).collect()
+        (1..=trained / 60)
+            .map(|k| self.running_from() + k * 60)
+            .collect()
     }
 
     /// The job object as the API returns it.

@@ -86,7 +86,10 @@ impl Sim {
     }
 
     pub async fn start_on(addr: SocketAddr, jobs: Vec<SimJob>) -> std::io::Result<Self> {
-        let state = Arc::new(Mutex::new(State { jobs, ..Default::default() }));
+        let state = Arc::new(Mutex::new(State {
+            jobs,
+            ..Default::default()
+        }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -98,7 +101,11 @@ impl Sim {
                 })
                 .await;
         });
-        Ok(Self { addr, state, _stop: tx })
+        Ok(Self {
+            addr,
+            state,
+            _stop: tx,
+        })
     }
 
     /// Base URL including `/v1`, as an account's `base_url`.
@@ -116,7 +123,11 @@ impl Sim {
 
     /// Queues a fault for the next request to `endpoint`.
     pub fn fault(&self, endpoint: Endpoint, fault: Fault) {
-        self.lock().faults.entry(endpoint).or_default().push_back(fault);
+        self.lock()
+            .faults
+            .entry(endpoint)
+            .or_default()
+            .push_back(fault);
     }
 
     /// Adds a file (for `/files/{id}` and its content).
@@ -157,7 +168,11 @@ impl Sim {
     /// How many cancel requests reached a job.
     pub fn cancel_requests(&self, id: &str) -> usize {
         let suffix = format!("/fine_tuning/jobs/{id}/cancel");
-        self.lock().requests.iter().filter(|r| r.method == "POST" && r.path.ends_with(&suffix)).count()
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(&suffix))
+            .count()
     }
 
     /// The job's status now, as the API would answer.

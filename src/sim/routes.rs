@@ -3,12 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{Endpoint, Fault, Request, State};
 
@@ -26,11 +26,22 @@ fn ok(v: Value) -> Response {
 }
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
-async fn handle(AxState(state): AxState<Arc<Mutex<State>>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let path = uri.path().strip_prefix("/v1").unwrap_or(uri.path()).to_owned();
+async fn handle(
+    AxState(state): AxState<Arc<Mutex<State>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri
+        .path()
+        .strip_prefix("/v1")
+        .unwrap_or(uri.path())
+        .to_owned();
     let query = uri.query().unwrap_or("").to_owned();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let endpoint = match (method.as_str(), segs.as_slice()) {
@@ -50,12 +61,15 @@ async fn handle(AxState(state): AxState<Arc<Mutex<State>>>, method: Method, uri:
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
         });
-        if let Some((name, want)) = &s.required_header {
-            if headers.get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
-                return error(401, "Incorrect API key provided");
-            }
+        if let Some((name, want)) = &s.required_header
+            && headers.get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(want.as_str())
+        {
+            return error(401, "Incorrect API key provided");
         }
         endpoint.and_then(|e| s.faults.get_mut(&e).and_then(|q| q.pop_front()))
     };
@@ -74,10 +88,19 @@ async fn handle(AxState(state): AxState<Arc<Mutex<State>>>, method: Method, uri:
         }
         Some(Fault::Html(code)) => {
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
-            return (code, [("content-type", "text/html")], "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response();
+            return (
+                code,
+                [("content-type", "text/html")],
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            )
+                .into_response();
         }
         Some(Fault::Truncated) => {
-            return ([("content-type", "application/json")], "{\"object\":\"list\",\"data\":[{\"id\":\"ftjob-tr").into_response();
+            return (
+                [("content-type", "application/json")],
+                "{\"object\":\"list\",\"data\":[{\"id\":\"ftjob-tr",
+            )
+                .into_response();
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::ApplyThen(code)) => apply_then = Some(code),
@@ -96,15 +119,26 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
     let id = segs.get(2).copied().unwrap_or("");
     match endpoint {
         Endpoint::List => {
-            let limit = query_param(query, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20).clamp(1, 100);
+            let limit = query_param(query, "limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(20)
+                .clamp(1, 100);
             let mut jobs: Vec<&super::SimJob> = s.jobs.iter().collect();
             jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
             let start = match query_param(query, "after") {
                 Some(_) if s.stuck_cursor => 0,
-                Some(after) => jobs.iter().position(|j| j.id == after).map_or(jobs.len(), |p| p + 1),
+                Some(after) => jobs
+                    .iter()
+                    .position(|j| j.id == after)
+                    .map_or(jobs.len(), |p| p + 1),
                 None => 0,
             };
-            let page: Vec<Value> = jobs.iter().skip(start).take(limit).map(|j| j.to_json(now)).collect();
+            let page: Vec<Value> = jobs
+                .iter()
+                .skip(start)
+                .take(limit)
+                .map(|j| j.to_json(now))
+                .collect();
             let has_more = start + page.len() < jobs.len() || s.stuck_cursor;
             ok(json!({"object": "list", "data": page, "has_more": has_more}))
         }
@@ -114,7 +148,9 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
         },
         Endpoint::Events => match s.jobs.iter().find(|j| j.id == id) {
             Some(j) => {
-                let limit = query_param(query, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20);
+                let limit = query_param(query, "limit")
+                    .and_then(|l| l.parse::<usize>().ok())
+                    .unwrap_or(20);
                 let steps = j.step_times(now);
                 let total = steps.len();
                 let data: Vec<Value> = steps
@@ -158,14 +194,17 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
             ok(j.to_json(now))
         }
         Endpoint::File => match s.files.get(id) {
-            Some(f) => ok(json!({"object": "file", "id": id, "bytes": f.len(), "created_at": now, "filename": format!("{id}.jsonl"), "purpose": "fine-tune", "status": "processed"})),
+            Some(f) => ok(
+                json!({"object": "file", "id": id, "bytes": f.len(), "created_at": now, "filename": format!("{id}.jsonl"), "purpose": "fine-tune", "status": "processed"}),
+            ),
             None => error(404, &format!("No such File object: {id}")),
         },
         Endpoint::FileContent => match s.files.get(id).cloned() {
             Some(f) => {
                 drop(s);
                 // Stream in chunks, as a real server would for a large file.
-                let chunks: Vec<Result<Vec<u8>, std::io::Error>> = f.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                    f.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
                 Response::builder()
                     .header("content-type", "application/octet-stream")
                     .body(Body::from_stream(futures_util::stream::iter(chunks)))

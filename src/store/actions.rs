@@ -130,7 +130,11 @@ fn record(r: &sqlx::sqlite::SqliteRow) -> ActionRecord {
 impl Store {
     /// Inserts an action row. Returns `None` when the database refuses a second pending or
     /// successful cancel of the same job: the guarantee of at most one cancel lives here.
-    pub async fn insert_action(&self, a: &NewAction<'_>, now: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn insert_action(
+        &self,
+        a: &NewAction<'_>,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let completed = (a.outcome != Outcome::Pending).then_some(now);
         let res = sqlx::query(
             "INSERT INTO actions (account, job_id, policy, action, reason, outcome, requested_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,26 +203,36 @@ impl Store {
 
     /// Actions left pending (by a crash), oldest first.
     pub async fn pending_actions(&self) -> Result<Vec<ActionRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM actions WHERE outcome = 'pending' ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM actions WHERE outcome = 'pending' ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(record).collect())
     }
 
     /// All actions, or one job's, oldest first.
     pub async fn actions(&self, job_id: Option<&str>) -> Result<Vec<ActionRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id"))
-            .bind(job_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id"
+        ))
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(record).collect())
     }
 
     /// Whether a job already has an action with one of these outcomes under a policy
     /// (so notify-only policies and holds notify once, not every pass).
-    pub async fn has_action(&self, account: &str, job_id: &str, policy: &str, outcomes: &[Outcome]) -> Result<bool, StoreError> {
+    pub async fn has_action(
+        &self,
+        account: &str,
+        job_id: &str,
+        policy: &str,
+        outcomes: &[Outcome],
+    ) -> Result<bool, StoreError> {
         let list: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
         let row = sqlx::query(
             "SELECT EXISTS (SELECT 1 FROM actions WHERE account = ? AND job_id = ? AND policy = ? AND outcome IN (SELECT value FROM json_each(?)))",
@@ -235,12 +249,14 @@ impl Store {
 
     /// Failed attempts on a job under a policy (so a broken cancel is not retried forever).
     pub async fn failed_count(&self, account: &str, job_id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM actions WHERE account = ? AND job_id = ? AND outcome = 'failed'")
-            .bind(account)
-            .bind(job_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM actions WHERE account = ? AND job_id = ? AND outcome = 'failed'",
+        )
+        .bind(account)
+        .bind(job_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(row.get(0))
     }
 }

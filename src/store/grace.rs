@@ -13,10 +13,19 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+            .collect())
     }
 
-    pub async fn set_grace_mark(&self, account: &str, job_id: &str, policy: &str, at: i64) -> Result<(), StoreError> {
+    pub async fn set_grace_mark(
+        &self,
+        account: &str,
+        job_id: &str,
+        policy: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT OR IGNORE INTO grace_marks (account, job_id, policy, first_seen_at) VALUES (?, ?, ?, ?)")
             .bind(account)
             .bind(job_id)
@@ -28,7 +37,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn clear_grace_mark(&self, account: &str, job_id: &str, policy: &str) -> Result<(), StoreError> {
+    pub async fn clear_grace_mark(
+        &self,
+        account: &str,
+        job_id: &str,
+        policy: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM grace_marks WHERE account = ? AND job_id = ? AND policy = ?")
             .bind(account)
             .bind(job_id)

@@ -45,7 +45,12 @@ const TERMINAL: &str = "('succeeded','failed','cancelled')";
 
 impl Store {
     /// Writes a page of jobs in one transaction, recording status transitions.
-    pub async fn upsert_jobs(&self, account: &AccountName, jobs: &[Job], now: i64) -> Result<PageStats, StoreError> {
+    pub async fn upsert_jobs(
+        &self,
+        account: &AccountName,
+        jobs: &[Job],
+        now: i64,
+    ) -> Result<PageStats, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         // One query for the page's previous statuses, not one per job.
         let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
@@ -56,7 +61,8 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        let previous: HashMap<String, String> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+        let previous: HashMap<String, String> =
+            rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut stats = PageStats::default();
         for job in jobs {
             let old = previous.get(job.id.as_str());
@@ -106,7 +112,12 @@ impl Store {
     }
 
     /// Records when a job's newest training step happened (from its events).
-    pub async fn set_last_step(&self, account: &AccountName, id: &str, at: Option<i64>) -> Result<(), StoreError> {
+    pub async fn set_last_step(
+        &self,
+        account: &AccountName,
+        id: &str,
+        at: Option<i64>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE jobs SET last_step_at = ? WHERE account = ? AND id = ?")
             .bind(at)
             .bind(account.as_str())
@@ -119,7 +130,9 @@ impl Store {
 
     /// Jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<StoredJob>, StoreError> {
-        let mut sql = String::from("SELECT account, raw, last_step_at, first_seen_at, updated_at FROM jobs WHERE 1=1");
+        let mut sql = String::from(
+            "SELECT account, raw, last_step_at, first_seen_at, updated_at FROM jobs WHERE 1=1",
+        );
         if filter.account.is_some() {
             sql.push_str(" AND account = ?");
         }
@@ -158,7 +171,9 @@ impl Store {
         let raw: String = r.get(1);
         // The raw payload was parsed before it was stored, so this cannot fail unless the
         // file was edited by hand; such a row is skipped with a warning, not fatal.
-        let parsed = serde_json::from_str(&raw).map_err(|e| e.to_string()).and_then(parse_job);
+        let parsed = serde_json::from_str(&raw)
+            .map_err(|e| e.to_string())
+            .and_then(parse_job);
         match parsed {
             Ok(job) => Some(StoredJob {
                 account: AccountName::from_trusted(r.get(0)),
@@ -175,7 +190,11 @@ impl Store {
     }
 
     /// Status history of a job, oldest first.
-    pub async fn transitions(&self, account: &str, id: &str) -> Result<Vec<Transition>, StoreError> {
+    pub async fn transitions(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Vec<Transition>, StoreError> {
         let rows = sqlx::query(
             "SELECT from_status, to_status, observed_at FROM status_transitions WHERE account = ? AND job_id = ? ORDER BY seq",
         )
@@ -186,17 +205,23 @@ impl Store {
         .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
-            .map(|r| Transition { from: r.get(0), to: r.get(1), observed_at: r.get(2) })
+            .map(|r| Transition {
+                from: r.get(0),
+                to: r.get(1),
+                observed_at: r.get(2),
+            })
             .collect())
     }
 
     /// Ids of active jobs in an account (for retrieving ones a sync did not see).
     pub async fn active_job_ids(&self, account: &AccountName) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT id FROM jobs WHERE account = ? AND status NOT IN {TERMINAL}"))
-            .bind(account.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(&format!(
+            "SELECT id FROM jobs WHERE account = ? AND status NOT IN {TERMINAL}"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub use actions::{ActionRecord, NewAction, Outcome, ResponseFields};
 pub use jobs::{JobFilter, PageStats, StoredJob, Transition};
@@ -45,11 +47,17 @@ impl Store {
     /// power loss, not just a process crash; the cost (an fsync per commit) is negligible at
     /// ftguard's write rate. A busy timeout lets the CLI read while the daemon writes.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_err = |message: String| StoreError::Open { path: path.to_owned(), message };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                return Err(open_err(format!("directory {} does not exist", dir.display())));
-            }
+        let open_err = |message: String| StoreError::Open {
+            path: path.to_owned(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(open_err(format!(
+                "directory {} does not exist",
+                dir.display()
+            )));
         }
         if !path.exists() {
             create_private(path).map_err(|e| open_err(e.to_string()))?;
@@ -76,7 +84,10 @@ impl Store {
             };
             StoreError::Migrate { path: path.to_owned(), message }
         })?;
-        Ok(Self { pool, path: path.to_owned() })
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -84,7 +95,10 @@ impl Store {
     }
 
     pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
-        StoreError::Query { path: self.path.clone(), source }
+        StoreError::Query {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     pub async fn close(&self) {
@@ -95,12 +109,21 @@ impl Store {
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
 }
 
 #[cfg(not(unix))]
 fn create_private(path: &Path) -> std::io::Result<()> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(|_| ())
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -109,7 +132,10 @@ mod tests {
 
     #[tokio::test]
     async fn missing_directory_names_the_path() {
-        let err = Store::open(Path::new("/nonexistent-dir/ftguard.db")).await.unwrap_err().to_string();
+        let err = Store::open(Path::new("/nonexistent-dir/ftguard.db"))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent-dir"), "{err}");
     }
 
@@ -132,7 +158,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -33,10 +33,12 @@ impl Store {
 
     /// The newest successful sync per account.
     pub async fn last_successful_syncs(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT account, MAX(finished_at) FROM sync_runs WHERE error IS NULL GROUP BY account")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(
+            "SELECT account, MAX(finished_at) FROM sync_runs WHERE error IS NULL GROUP BY account",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }

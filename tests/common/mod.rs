@@ -1,6 +1,6 @@
 //! Shared test helpers: a temp directory with a config and database, the real binary as a
 //! process, and the simulator as the API.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -23,7 +23,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap(), envs: Vec::new() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            envs: Vec::new(),
+        }
     }
 
     pub fn db(&self) -> PathBuf {
@@ -111,5 +114,9 @@ pub fn stdout(o: &Output) -> String {
 
 /// The job with this id in a `jobs --json` / `actions --json` array.
 pub fn by_id<'a>(arr: &'a Value, key: &str, id: &str) -> Vec<&'a Value> {
-    arr.as_array().unwrap().iter().filter(|v| v[key] == id).collect()
+    arr.as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v[key] == id)
+        .collect()
 }
