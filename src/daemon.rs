@@ -81,7 +81,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             _ = opts.stop.cancelled() => break,
             _ = hup.recv() => {
                 sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
-                match Config::load(opts.config_path.as_deref()).and_then(|c| App::with_store(c, app.store.clone()).map_err(|e| ConfigError::Invalid { source_name: "reload".into(), key: "accounts".into(), message: e.to_string() })) {
+                match reload(opts.config_path.as_deref(), &app) {
                     Ok(new) => {
                         let _ = sched.shutdown().await;
                         app = new;
@@ -125,6 +125,12 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     watchdog.abort();
     app.store.close().await;
     Ok(last)
+}
+
+/// A new App from the configuration file, on the same database; the error is for the log.
+fn reload(path: Option<&std::path::Path>, current: &App) -> Result<App, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    App::with_store(config, current.store.clone()).map_err(|e| e.to_string())
 }
 
 /// Sync, then evaluate and enforce the policies that run after every sync.
