@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use crate::clock;
 use crate::config::Config;
+use crate::cost::tokens::Encoding;
+use crate::cost::{self, JobCost};
 use crate::enforce::{Enforcer, PassReport};
 use crate::policy::{self, Decision, JobView, Policy};
 use crate::provider::Client;
-use crate::store::{JobFilter, Store, StoreError};
+use crate::store::{JobFilter, Store, StoreError, StoredJob};
 use crate::sync::{self, SyncError, SyncOptions, SyncSummary};
 
 /// Everything a pass needs.
@@ -70,22 +72,51 @@ impl App {
         sync::sync_all(&self.clients, &self.store, opts).await
     }
 
-    /// Evaluates the given policies over the stored active jobs. Pure apart from reading.
-    pub async fn decide(&self, policies: &[Policy], now: i64) -> Result<Vec<Decision>, StoreError> {
-        let jobs = self
-            .store
-            .jobs(&JobFilter {
-                active_only: true,
-                ..Default::default()
+    /// Counts training files not counted yet (for projected costs).
+    pub async fn estimate(&self) -> Result<u32, StoreError> {
+        crate::estimate::count_missing_files(&self.clients, &self.store).await
+    }
+
+    /// Stored jobs with their costs: active ones, plus finished ones created since `since`.
+    pub async fn jobs_with_costs(
+        &self,
+        filter: &JobFilter,
+        now: i64,
+    ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
+        let jobs = self.store.jobs(filter).await?;
+        let files = self.store.file_tokens().await?;
+        Ok(jobs
+            .into_iter()
+            .map(|j| {
+                let file = j.job.training_file.as_ref().and_then(|f| {
+                    let enc = Encoding::for_model(&j.job.model).name().to_owned();
+                    files.get(&(j.account.to_string(), f.clone(), enc))
+                });
+                let cost = cost::job_cost(&j.job, file, &self.config.prices, now);
+                if cost.no_price {
+                    warn_unpriced_once(&j.job.model);
+                }
+                (j, cost)
             })
-            .await?;
+            .collect())
+    }
+
+    /// Evaluates the given policies over the stored jobs they need. Pure apart from reading.
+    pub async fn decide(&self, policies: &[Policy], now: i64) -> Result<Vec<Decision>, StoreError> {
+        let filter = JobFilter {
+            active_only: true,
+            created_since: policy::lookback(policies, now),
+            ..Default::default()
+        };
+        let jobs = self.jobs_with_costs(&filter, now).await?;
         let marks = self.store.grace_marks().await?;
         let views: Vec<JobView> = jobs
             .iter()
-            .map(|j| JobView {
+            .map(|(j, c)| JobView {
                 account: j.account.as_str(),
                 job: &j.job,
                 last_step_at: j.last_step_at,
+                cost: c,
             })
             .collect();
         let span =
@@ -148,11 +179,29 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
             if s.rejected > 0 {
                 line.push_str(&format!(", {} unparseable item(s) skipped", s.rejected));
             }
+            for (id, from, to) in &s.changes {
+                line.push_str(&format!("\n  {id}: {from} -> {to}"));
+            }
             for w in &s.warnings {
                 line.push_str(&format!("\n  warning: {w}"));
             }
             line
         }
         Err(e) => format!("{account}: FAILED: {e}"),
+    }
+}
+
+/// Logs an unknown model's missing price once per process.
+fn warn_unpriced_once(model: &str) {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Ok(mut s) = seen.lock()
+        && s.insert(model.to_owned())
+    {
+        tracing::warn!(
+            model,
+            "no training price for this model: its cost is unknown (add it under [pricing])"
+        );
     }
 }

@@ -10,8 +10,10 @@ use crate::{Cli, Command, ConfigCommand};
 use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::config::Config;
+use ftguard::cost::JobCost;
 use ftguard::daemon;
-use ftguard::policy::Verdict;
+use ftguard::model::Usd;
+use ftguard::policy::{GroupBy, JobView, Period, Verdict, period_start, spend_by_group};
 use ftguard::store::{JobFilter, Store, StoredJob};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -39,6 +41,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.notifiers.len()
             );
             print!("{}", config.redacted_toml());
+            println!("\n# training prices in force (USD):");
+            for line in config.prices.describe() {
+                println!("#   {line}");
+            }
+
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { once } => {
@@ -99,6 +106,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 for (a, r) in app.sync().await {
                     eprintln!("{}", app::sync_line(&a, &r));
                 }
+                app.estimate().await?;
             }
             let decisions = app.decide(&app.config.policies, clock::now()).await?;
             if json {
@@ -137,40 +145,42 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             account,
             json,
         } => {
-            let store = open_store(load()?).await?;
-            let jobs = store
-                .jobs(&JobFilter {
-                    account,
-                    status,
-                    active_only: false,
-                })
-                .await?;
+            let app = App::build(load()?).await?;
+            let filter = JobFilter {
+                account,
+                status,
+                ..Default::default()
+            };
+            let jobs = app.jobs_with_costs(&filter, clock::now()).await?;
             if json {
-                let out: Vec<Value> = jobs.iter().map(job_json).collect();
+                let out: Vec<Value> = jobs.iter().map(|(j, c)| job_json(j, c)).collect();
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else if jobs.is_empty() {
                 println!("no jobs stored yet: run `ftguard sync`");
             } else {
                 println!(
-                    "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}",
-                    "ACCOUNT", "ID", "STATUS", "MODEL", "CREATED", "TRAINED_TOKENS"
+                    "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
+                    "ACCOUNT", "ID", "STATUS", "MODEL", "CREATED", "TRAINED_TOKENS", "COST"
                 );
-                for j in &jobs {
+                for (j, c) in &jobs {
                     println!(
-                        "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14}",
+                        "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
                         j.account,
                         j.job.id,
                         j.job.status,
                         j.job.model,
                         clock::human(j.job.created_at),
-                        j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
+                        j.job.trained_tokens.map_or("-".into(), |t| t.to_string()),
+                        money_cell(c)
                     );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Spend { period, by, json } => spend(load()?, period, by, json).await,
         Command::Show { job, account, json } => {
-            let store = open_store(load()?).await?;
+            let app = App::build(load()?).await?;
+            let store = app.store.clone();
             let found = store.job(account.as_deref(), &job).await?;
             let j = match found.as_slice() {
                 [] => bail!(
@@ -197,8 +207,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .filter(|a| a.account == j.account.as_str())
                 .collect();
+            let cost = app
+                .jobs_with_costs(
+                    &JobFilter {
+                        account: Some(j.account.to_string()),
+                        ..Default::default()
+                    },
+                    clock::now(),
+                )
+                .await?
+                .into_iter()
+                .find(|(x, _)| x.job.id == j.job.id)
+                .map(|(_, c)| c)
+                .unwrap_or_default();
             if json {
-                let mut v = job_json(j);
+                let mut v = job_json(j, &cost);
                 v["status_history"] = json!(history);
                 v["actions"] = json!(actions);
                 v["raw"] = j.job.raw.clone();
@@ -231,6 +254,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     "  training file   {}",
                     j.job.training_file.as_deref().unwrap_or("-")
                 );
+                println!("  cost            {}", money_cell(&cost));
                 println!(
                     "  metadata        {}",
                     serde_json::to_string(&j.job.metadata)?
@@ -366,7 +390,7 @@ async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow:
 }
 
 /// The `jobs --json` shape: API values verbatim.
-fn job_json(j: &StoredJob) -> Value {
+fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
     let raw = &j.job.raw;
     let get = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
     json!({
@@ -386,8 +410,105 @@ fn job_json(j: &StoredJob) -> Value {
         "user_provided_suffix": get("user_provided_suffix"),
         "metadata": get("metadata"),
         "error": get("error"),
+        "cost_usd": dollars(cost.actual),
+        "projected_cost_usd": dollars(cost.projected),
+        "cost_unknown_reason": cost.unknown,
         "last_step_at": j.last_step_at,
         "first_seen_at": j.first_seen_at,
         "updated_at": j.updated_at,
     })
+}
+
+/// `$18.40`, `~$18.40` (projected) or `?` (unknown).
+fn money_cell(c: &JobCost) -> String {
+    match (c.actual, c.projected) {
+        (Some(a), Some(p)) if a == p => a.to_string(),
+        (_, Some(p)) => format!("~{p}"),
+        (Some(a), None) => a.to_string(),
+        (None, None) => "?".into(),
+    }
+}
+
+fn dollars(u: Option<Usd>) -> Value {
+    u.map_or(Value::Null, |u| json!(u.as_dollars()))
+}
+
+/// `ftguard spend`: per group, spent, projected, limit and remaining.
+async fn spend(
+    config: Config,
+    period: String,
+    by: Option<String>,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let period = Period::parse(&period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
+    let group_by = GroupBy::parse(by.as_deref()).map_err(|e| anyhow::anyhow!("--by: {e}"))?;
+    // Limit and time zone come from a budget policy with the same period and grouping.
+    let budget = config.raw.policies.iter().find(|p| {
+        p.kind == "budget"
+            && Period::parse(p.period.as_deref().unwrap_or("month")).ok() == Some(period)
+            && GroupBy::parse(p.group_by.as_deref()).ok().as_ref() == Some(&group_by)
+    });
+    let limit = budget.and_then(|p| p.limit_usd).map(Usd::from_dollars);
+    let tz = budget
+        .and_then(|p| p.timezone.as_deref())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(chrono_tz::Tz::UTC);
+    let app = App::build(config).await?;
+    let now = clock::now();
+    let start = period_start(period, tz, now);
+    let filter = JobFilter {
+        active_only: true,
+        created_since: Some(start),
+        ..Default::default()
+    };
+    let jobs = app.jobs_with_costs(&filter, now).await?;
+    let views: Vec<JobView> = jobs
+        .iter()
+        .map(|(j, c)| JobView {
+            account: j.account.as_str(),
+            job: &j.job,
+            last_step_at: j.last_step_at,
+            cost: c,
+        })
+        .collect();
+    let groups = spend_by_group(&views, start, &group_by);
+    let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
+    if json_out {
+        let out: Vec<Value> = groups
+            .iter()
+            .map(|(g, s)| {
+                json!({
+                    "group": g, "since": start, "spent_usd": s.spent.as_dollars(), "projected_usd": s.projected.as_dollars(),
+                    "total_usd": s.total().as_dollars(), "limit_usd": dollars(limit),
+                    "remaining_usd": dollars(remaining(s)), "unknown_cost_jobs": s.unknown,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if groups.is_empty() {
+        println!("no spend since {}", clock::human(start));
+    } else {
+        println!("since {}", clock::human(start));
+        println!(
+            "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "GROUP", "SPENT", "PROJECTED", "TOTAL", "LIMIT", "REMAINING"
+        );
+        for (g, s) in &groups {
+            println!(
+                "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}{}",
+                g,
+                s.spent.to_string(),
+                s.projected.to_string(),
+                s.total().to_string(),
+                limit.map_or("-".into(), |l| l.to_string()),
+                remaining(s).map_or("-".into(), |r| r.to_string()),
+                if s.unknown > 0 {
+                    format!("  ({} job(s) of unknown cost)", s.unknown)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

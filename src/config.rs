@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::AccountName;
 use crate::notify::{Notifier, NotifierConfig};
 use crate::policy::{Policy, PolicyConfig};
+use crate::pricing::{PriceTable, PricingConfig};
 use crate::secret::SecretRef;
 
 /// Where a configuration could not be loaded, and why. Messages name the file and the key.
@@ -45,6 +46,8 @@ pub struct RawConfig {
     pub policies: Vec<PolicyConfig>,
     #[serde(default)]
     pub notifiers: Vec<NotifierConfig>,
+    #[serde(default)]
+    pub pricing: PricingConfig,
 }
 
 /// `[daemon]`.
@@ -153,6 +156,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     pub policies: Vec<Policy>,
     pub notifiers: Vec<Notifier>,
+    /// Training prices in force: built-in, with `[pricing]` on top.
+    pub prices: PriceTable,
     /// The file read, if any.
     pub source: Option<PathBuf>,
     pub raw: RawConfig,
@@ -278,6 +283,8 @@ impl Config {
             notifiers.push(Notifier::build(n).map_err(|m| invalid(format!("notifiers[{i}]"), m))?);
         }
 
+        let prices = PriceTable::build(&raw.pricing).map_err(|m| invalid("pricing".into(), m))?;
+
         Ok(Self {
             database,
             sync_schedule: raw.daemon.sync_schedule.clone(),
@@ -287,6 +294,7 @@ impl Config {
             accounts,
             policies,
             notifiers,
+            prices,
             source,
             raw,
         })

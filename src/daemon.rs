@@ -140,6 +140,7 @@ async fn full_pass(app: &App, say: &impl Fn(String)) -> Result<PassReport, Daemo
     for (account, r) in &results {
         say(app::sync_line(account, r));
     }
+    app.estimate().await?;
     let report = app.enforce(&app.after_sync_policies()).await?;
     for l in &report.lines {
         say(l.clone());

@@ -24,6 +24,7 @@ pub fn scenario(now: i64) -> Vec<SimJob> {
         SimJob::timeline("ftjob-demo-fresh", 0, now, 2, 2, 4).with_metadata("team", "search"),
         SimJob::in_status("ftjob-demo-exempt", "running", 10 * h, now)
             .with_metadata("ftguard", "exempt"),
+        SimJob::in_status("ftjob-demo-pricey", "queued", 60, now).with_model("gpt-4o-2024-08-06"),
         SimJob::in_status("ftjob-demo-done", "succeeded", 26 * h, now),
         SimJob::in_status("ftjob-demo-failed", "failed", 30 * h, now)
             .with_model("gpt-4.1-mini-2025-04-14"),
@@ -57,6 +58,11 @@ exempt = {{ metadata = {{ ftguard = "exempt" }} }}
 name = "queue-2h"
 kind = "max_queue_time"
 limit = "2h"
+
+[[policies]]
+name = "cap-10"
+kind = "max_job_cost"
+limit_usd = 10.0
 "#,
         db = toml_str(database),
         token = toml_str(token_file),
@@ -67,6 +73,7 @@ limit = "2h"
 pub async fn run(seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let sim = Sim::start(scenario(clock::now())).await?;
+    sim.add_file("file-ftjob-demo-pricey", pricey_training_file());
     let token = "sk-demo-not-a-real-key";
     sim.require_header("authorization", &format!("Bearer {token}"));
     let token_file = dir.path().join("token");
@@ -82,7 +89,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         db.display()
     );
     println!(
-        "policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h)"
+        "policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h),\n          cap-10 (max_job_cost $10, from the training file's tokens)"
     );
     println!("syncing every 2 seconds for {seconds} seconds...\n");
 
@@ -135,7 +142,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\nThe runaway and the stuck job were cancelled once each; the exempt and the finishing job were left alone."
+        "\nThe runaway, the stuck and the too-expensive job were cancelled once each (the last two before they trained);\nthe exempt job and the one finishing on its own were left alone."
     );
     println!(
         "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, and run `ftguard plan`."
@@ -149,4 +156,15 @@ fn toml_str(p: &std::path::Path) -> String {
         .to_string()
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
+}
+
+/// 240 chat examples of ~1,000 tokens: with 3 epochs on gpt-4o at $25/1M, about $18.
+fn pricey_training_file() -> Vec<u8> {
+    let words = |n: usize| vec!["hello"; n].join(" ");
+    let line = format!(
+        "{{\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}},{{\"role\":\"assistant\",\"content\":\"{}\"}}]}}\n",
+        words(700),
+        words(289)
+    );
+    line.repeat(240).into_bytes()
 }

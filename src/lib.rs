@@ -4,12 +4,15 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod daemon;
 pub mod demo;
 pub mod enforce;
+pub mod estimate;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod pricing;
 pub mod provider;
 pub mod schedule;
 pub mod sdnotify;

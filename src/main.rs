@@ -68,6 +68,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Spend per group in a period: spent (finished jobs), projected (active jobs), limit and
+    /// remaining (from a budget policy with the same period and grouping).
+    Spend {
+        /// day, week, month (calendar, UTC or the budget's timezone) or a duration like 30d.
+        #[arg(long, default_value = "month")]
+        period: String,
+        /// Group by account, model or metadata.KEY (default: one group).
+        #[arg(long)]
+        by: Option<String>,
+        /// Print a JSON array, dollars as numbers.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one job with its status history and actions.
     Show {
         /// The job id (ftjob-...).

@@ -31,6 +31,8 @@ pub struct SyncSummary {
     pub retrieved: u32,
     /// Items the API sent that could not be parsed.
     pub rejected: u32,
+    /// Status changes seen: (job id, from, to).
+    pub changes: Vec<(String, String, String)>,
     pub warnings: Vec<String>,
 }
 
@@ -112,6 +114,7 @@ async fn sync_inner(
             .await?;
         summary.new += stats.new;
         summary.changed += stats.changed;
+        summary.changes.extend(stats.changes);
         summary.jobs_seen += page.jobs.len() as u32;
         for j in &page.jobs {
             seen.insert(j.id.as_str().to_owned());
@@ -142,6 +145,7 @@ async fn sync_inner(
                     .upsert_jobs(&account, std::slice::from_ref(&job), clock::now())
                     .await?;
                 summary.changed += stats.changed;
+                summary.changes.extend(stats.changes);
                 summary.retrieved += 1;
                 seen.insert(id);
             }

@@ -70,6 +70,33 @@ pub struct PolicyConfig {
     pub exempt: ExemptConfig,
     #[serde(default)]
     pub allow_job_overrides: bool,
+    /// Cost kinds: a limit in dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_usd: Option<f64>,
+    /// `budget`: "day" | "week" | "month" (calendar, in `timezone`) or a rolling duration ("30d").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// `budget`: IANA time zone for calendar periods; default UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `budget`: "account" | "model" | "metadata.KEY"; default one group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<String>,
+    /// `budget`: fractions of the limit that notify once per group and period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn_at: Option<Vec<f64>>,
+    /// Cost kinds: what to do with a job whose model has no price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_cost: Option<UnknownCost>,
+}
+
+/// What a cost policy does with a job of unknown price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownCost {
+    #[default]
+    Ignore,
+    Cancel,
 }
 
 impl PolicyConfig {
@@ -85,6 +112,18 @@ impl PolicyConfig {
         if self.keys.is_some() {
             keys.push("keys");
         }
+        for (set, key) in [
+            (self.limit_usd.is_some(), "limit_usd"),
+            (self.period.is_some(), "period"),
+            (self.timezone.is_some(), "timezone"),
+            (self.group_by.is_some(), "group_by"),
+            (self.warn_at.is_some(), "warn_at"),
+            (self.unknown_cost.is_some(), "unknown_cost"),
+        ] {
+            if set {
+                keys.push(key);
+            }
+        }
         keys
     }
 
@@ -98,6 +137,20 @@ impl PolicyConfig {
             }
             None => Err(format!(
                 "kind {:?} needs `limit` (a duration like \"6h\")",
+                self.kind
+            )),
+        }
+    }
+
+    /// `limit_usd` as money.
+    pub(crate) fn limit_money(&self) -> Result<crate::model::Usd, String> {
+        match self.limit_usd {
+            Some(d) if d.is_finite() && d >= 0.0 => Ok(crate::model::Usd::from_dollars(d)),
+            Some(d) => Err(format!(
+                "limit_usd {d} must be a non-negative number of dollars"
+            )),
+            None => Err(format!(
+                "kind {:?} needs `limit_usd` (dollars, e.g. 10.0)",
                 self.kind
             )),
         }

@@ -17,6 +17,8 @@ const KINDS: &[Kind] = &[
     super::max_epochs::KIND,
     super::required_metadata::KIND,
     super::stalled::KIND,
+    super::max_job_cost::KIND,
+    super::budget::KIND,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

@@ -5,12 +5,14 @@
 //! [`Rule`] plus one line in [`kinds`].
 
 mod allowed_models;
+mod budget;
 mod config;
 mod deadline;
 pub mod format;
 mod kinds;
 mod matcher;
 mod max_epochs;
+mod max_job_cost;
 mod max_queue_time;
 mod max_runtime;
 mod required_metadata;
@@ -21,10 +23,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{LimitValue, PolicyConfig, compile};
+pub use budget::{GroupBy, Period, Spend, group_key, period_start, spend_by_group};
+pub use config::{LimitValue, PolicyConfig, UnknownCost, compile};
 pub use matcher::glob;
 use matcher::{Exempt, Matcher};
 
+use crate::cost::JobCost;
 use crate::model::Job;
 
 /// What a policy does to an offending job.
@@ -94,6 +98,8 @@ pub struct JobView<'a> {
     pub job: &'a Job,
     /// When the newest training step was reported (from events), if known.
     pub last_step_at: Option<i64>,
+    /// What the job has cost and will cost.
+    pub cost: &'a JobCost,
 }
 
 /// What a rule may consult besides the job.
@@ -139,6 +145,23 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
     /// Whether this rule needs the job's events (step times).
     fn needs_events(&self) -> bool {
         false
+    }
+    /// Group-aware rules (budgets) see every matching job, finished ones included, and return
+    /// (index, reason) of the jobs to act on. Per-job rules keep this default.
+    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(usize, String)> {
+        jobs.iter()
+            .enumerate()
+            .filter(|(_, v)| !v.job.status.is_terminal())
+            .filter_map(|(i, v)| self.evaluate(v, ctx).map(|r| (i, r)))
+            .collect()
+    }
+    /// Notices about groups rather than jobs (budget thresholds): (dedup key, reason).
+    fn group_notices(&self, _jobs: &[JobView], _ctx: &EvalContext) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// The oldest creation time of finished jobs this rule needs to see, if any.
+    fn lookback(&self, _now: i64) -> Option<i64> {
+        None
     }
     fn clone_box(&self) -> Box<dyn Rule>;
 }
@@ -191,54 +214,86 @@ pub fn evaluate(
             now,
             allow_overrides: policy.allow_job_overrides,
         };
-        for view in jobs {
-            if view.job.status.is_terminal()
-                || !policy.matcher.matches(view)
-                || policy.exempt.exempts(view)
-            {
+        let candidates: Vec<JobView> = jobs
+            .iter()
+            .filter(|v| policy.matcher.matches(v) && !policy.exempt.exempts(v))
+            .copied()
+            .collect();
+        let dry_run = global_dry_run || policy.dry_run;
+        let decision = |view: &JobView, verdict, reason| Decision {
+            account: view.account.to_owned(),
+            job_id: view.job.id.as_str().to_owned(),
+            policy: policy.name.clone(),
+            verdict,
+            reason,
+            dry_run,
+            fallback: policy.fallback,
+            waiting: view.job.status.is_waiting(),
+            created_at: view.job.created_at,
+            observed_at: now,
+        };
+        let mut hit = vec![false; candidates.len()];
+        for (i, reason) in policy.rule.evaluate_set(&candidates, &ctx) {
+            let Some(view) = candidates.get(i) else {
+                continue;
+            };
+            if view.job.status.is_terminal() {
                 continue;
             }
+            hit[i] = true;
             let key = (
                 view.account.to_owned(),
                 view.job.id.as_str().to_owned(),
                 policy.name.clone(),
             );
-            let mark = grace_marks.get(&key).copied();
-            let decision = |verdict, reason| Decision {
-                account: key.0.clone(),
-                job_id: key.1.clone(),
-                policy: key.2.clone(),
-                verdict,
-                reason,
-                dry_run: global_dry_run || policy.dry_run,
-                fallback: policy.fallback,
-                waiting: view.job.status.is_waiting(),
-                created_at: view.job.created_at,
-                observed_at: now,
-            };
-            match policy.rule.evaluate(view, &ctx) {
-                Some(reason) => {
-                    let grace = policy.grace.as_secs() as i64;
-                    let verdict = if grace == 0 {
-                        Verdict::Act(policy.action)
-                    } else {
-                        match mark {
-                            None => Verdict::Warn { until: now + grace },
-                            Some(first) if now >= first + grace => Verdict::Act(policy.action),
-                            Some(_) => continue,
-                        }
-                    };
-                    out.push(decision(verdict, reason));
+            let grace = policy.grace.as_secs() as i64;
+            let verdict = if grace == 0 {
+                Verdict::Act(policy.action)
+            } else {
+                match grace_marks.get(&key).copied() {
+                    None => Verdict::Warn { until: now + grace },
+                    Some(first) if now >= first + grace => Verdict::Act(policy.action),
+                    Some(_) => continue,
                 }
-                None if mark.is_some() => out.push(decision(
+            };
+            out.push(decision(view, verdict, reason));
+        }
+        // Compliant again during grace: unmark.
+        for (i, view) in candidates.iter().enumerate() {
+            let key = (
+                view.account.to_owned(),
+                view.job.id.as_str().to_owned(),
+                policy.name.clone(),
+            );
+            if !hit[i] && !view.job.status.is_terminal() && grace_marks.contains_key(&key) {
+                out.push(decision(
+                    view,
                     Verdict::Clear,
                     "compliant again during grace".into(),
-                )),
-                None => {}
+                ));
             }
+        }
+        for (key, reason) in policy.rule.group_notices(&candidates, &ctx) {
+            out.push(Decision {
+                account: "budget".into(),
+                job_id: key,
+                policy: policy.name.clone(),
+                verdict: Verdict::Act(ActionKind::Notify),
+                reason,
+                dry_run,
+                fallback: policy.fallback,
+                waiting: false,
+                created_at: now,
+                observed_at: now,
+            });
         }
     }
     out
+}
+
+/// The oldest creation time of finished jobs any policy needs (budgets look back a period).
+pub fn lookback(policies: &[Policy], now: i64) -> Option<i64> {
+    policies.iter().filter_map(|p| p.rule.lookback(now)).min()
 }
 
 /// Whether any policy needs job events (so the sync fetches them).
@@ -286,6 +341,7 @@ pub(crate) mod testkit {
             account: "prod",
             job,
             last_step_at: None,
+            cost: &crate::cost::NO_COST,
         }];
         let d = evaluate(
             &views,
@@ -345,6 +401,7 @@ mod tests {
             account: "prod",
             job: j,
             last_step_at: None,
+            cost: &crate::cost::NO_COST,
         }];
         let mut marks = HashMap::new();
         if let Some(m) = mark {
@@ -400,6 +457,7 @@ mod tests {
             account: "prod",
             job: &j,
             last_step_at: None,
+            cost: &crate::cost::NO_COST,
         }];
         let d = evaluate(
             &views,

@@ -61,6 +61,7 @@ mod tests {
             account: "prod",
             job: &j,
             last_step_at: last_step_ago.map(|a| NOW - a),
+            cost: &crate::cost::NO_COST,
         }];
         evaluate(
             &views,

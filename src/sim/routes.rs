@@ -116,7 +116,12 @@ async fn handle(
 fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &str) -> Response {
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     let now = s.now();
-    let id = segs.get(2).copied().unwrap_or("");
+    let id = match endpoint {
+        Endpoint::File | Endpoint::FileContent => segs.get(1),
+        _ => segs.get(2),
+    }
+    .copied()
+    .unwrap_or("");
     match endpoint {
         Endpoint::List => {
             let limit = query_param(query, "limit")

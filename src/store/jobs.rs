@@ -27,10 +27,12 @@ pub struct Transition {
 }
 
 /// What writing a page changed.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct PageStats {
     pub new: u32,
     pub changed: u32,
+    /// Status changes of jobs already known: (id, from, to).
+    pub changes: Vec<(String, String, String)>,
 }
 
 /// Which jobs to list.
@@ -39,6 +41,8 @@ pub struct JobFilter {
     pub account: Option<String>,
     pub status: Option<String>,
     pub active_only: bool,
+    /// With `active_only`: also finished jobs created at or after this time.
+    pub created_since: Option<i64>,
 }
 
 const TERMINAL: &str = "('succeeded','failed','cancelled')";
@@ -51,7 +55,9 @@ impl Store {
         jobs: &[Job],
         now: i64,
     ) -> Result<PageStats, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        // IMMEDIATE: this transaction reads, then writes. A deferred one would fail with
+        // SQLITE_BUSY (no busy wait) when another writer commits between the two.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
         // One query for the page's previous statuses, not one per job.
         let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
@@ -91,10 +97,14 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
             if old.map(String::as_str) != Some(status) {
-                if old.is_none() {
-                    stats.new += 1;
-                } else {
-                    stats.changed += 1;
+                match old {
+                    None => stats.new += 1,
+                    Some(from) => {
+                        stats.changed += 1;
+                        stats
+                            .changes
+                            .push((job.id.to_string(), from.clone(), status.to_owned()));
+                    }
                 }
                 sqlx::query("INSERT INTO status_transitions (account, job_id, from_status, to_status, observed_at) VALUES (?, ?, ?, ?, ?)")
                     .bind(account.as_str())
@@ -139,8 +149,12 @@ impl Store {
         if filter.status.is_some() {
             sql.push_str(" AND status = ?");
         }
-        if filter.active_only {
-            sql.push_str(&format!(" AND status NOT IN {TERMINAL}"));
+        match (filter.active_only, filter.created_since) {
+            (true, Some(t)) => sql.push_str(&format!(
+                " AND (status NOT IN {TERMINAL} OR created_at >= {t})"
+            )),
+            (true, None) => sql.push_str(&format!(" AND status NOT IN {TERMINAL}")),
+            (false, _) => {}
         }
         sql.push_str(" ORDER BY created_at DESC, id DESC");
         let mut q = sqlx::query(&sql);

@@ -2,6 +2,7 @@
 //! One function per question; queries live here and nowhere else.
 
 mod actions;
+mod file_tokens;
 mod grace;
 mod jobs;
 mod sync_runs;
@@ -15,6 +16,7 @@ use sqlx::sqlite::{
 };
 
 pub use actions::{ActionRecord, NewAction, Outcome, ResponseFields};
+pub use file_tokens::FileKey;
 pub use jobs::{JobFilter, PageStats, StoredJob, Transition};
 pub use sync_runs::SyncRun;
 

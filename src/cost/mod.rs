@@ -1,0 +1,170 @@
+//! What a job has cost and will cost. Pure: prices, token counts and `now` come in as data.
+
+pub mod tokens;
+
+use serde::Serialize;
+
+use crate::model::{Job, Usd};
+use crate::pricing::{Price, PriceTable, hour_cost, token_cost};
+
+/// A training file's billed tokens per epoch, as counted (and cached) once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileTokens {
+    pub examples: u64,
+    pub tokens: u64,
+}
+
+/// A job's money.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobCost {
+    /// What it has cost, from trained tokens (or hours) the API reported.
+    pub actual: Option<Usd>,
+    /// What it will cost in all: training-file tokens x epochs x price, for unfinished jobs;
+    /// the actual cost once finished.
+    pub projected: Option<Usd>,
+    /// Why a figure is missing, when one is.
+    pub unknown: Option<String>,
+    /// The model has no price: its cost stays unknown (policies decide with `unknown_cost`).
+    pub no_price: bool,
+}
+
+/// For views that carry no cost (tests, policies that do not need one).
+pub static NO_COST: JobCost = JobCost {
+    actual: None,
+    projected: None,
+    unknown: None,
+    no_price: false,
+};
+
+impl JobCost {
+    /// The best figure for "how much is this job": projected, else actual.
+    pub fn best(&self) -> Option<Usd> {
+        self.projected.or(self.actual)
+    }
+}
+
+/// Epochs the job bills for: its resolved `n_epochs`, else OpenAI's auto rule.
+pub fn epochs(job: &Job, file: &FileTokens) -> u64 {
+    match job.resolved_epochs() {
+        Some(e) if e >= 1.0 => e as u64,
+        _ => tokens::auto_epochs(file.examples),
+    }
+}
+
+/// Computes a job's cost.
+pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: i64) -> JobCost {
+    let Some(price) = prices.resolve(&job.model, job.method.as_deref()) else {
+        return JobCost {
+            unknown: Some(format!("no training price for model {}", job.model)),
+            no_price: true,
+            ..Default::default()
+        };
+    };
+    let terminal = job.status.is_terminal();
+    match price {
+        Price::PerMillionTokens(p) => {
+            let actual = job.trained_tokens.map(|t| token_cost(t, p));
+            if terminal {
+                return JobCost {
+                    actual,
+                    projected: actual,
+                    unknown: actual
+                        .is_none()
+                        .then(|| "the API reported no trained_tokens".into()),
+                    no_price: false,
+                };
+            }
+            match file {
+                Some(f) => JobCost {
+                    actual,
+                    projected: Some(token_cost((f.tokens * epochs(job, f)) as i64, p)),
+                    unknown: None,
+                    no_price: false,
+                },
+                None => JobCost {
+                    actual,
+                    projected: None,
+                    unknown: Some("training file not counted yet".into()),
+                    no_price: false,
+                },
+            }
+        }
+        Price::PerHour(p) => {
+            // Billed for wall-clock training time; the API does not report it, so the job's
+            // lifetime is used: an upper bound.
+            let end = if terminal {
+                job.finished_at.unwrap_or(now)
+            } else {
+                job.estimated_finish.unwrap_or(now).max(now)
+            };
+            let so_far = hour_cost(job.finished_at.unwrap_or(now) - job.created_at, p);
+            JobCost {
+                actual: Some(so_far),
+                projected: Some(hour_cost(end - job.created_at, p)),
+                unknown: None,
+                no_price: false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testkit::{NOW, job};
+
+    #[test]
+    fn costs() {
+        let prices = PriceTable::default();
+        let file = FileTokens {
+            examples: 1000,
+            tokens: 2_000_000,
+        };
+        // Queued gpt-4o-mini, auto epochs (3 for 1000 examples): 6M tokens x $3 = $18.
+        let q = job("a", "queued", 60);
+        let c = job_cost(&q, Some(&file), &prices, NOW);
+        assert_eq!(
+            c.projected.map(|u| u.to_string()).as_deref(),
+            Some("$18.00")
+        );
+        assert_eq!(c.actual, None);
+        // Resolved epochs win.
+        let mut e = q.clone();
+        e.n_epochs = Some(serde_json::json!(1));
+        assert_eq!(
+            job_cost(&e, Some(&file), &prices, NOW).projected,
+            Some(Usd::from_dollars(6.0))
+        );
+        // Finished: actual from trained tokens.
+        let mut done = job("b", "cancelled", 60);
+        done.trained_tokens = Some(1_000_000);
+        let c = job_cost(&done, Some(&file), &prices, NOW);
+        assert_eq!(
+            (c.actual, c.projected),
+            (Some(Usd::from_dollars(3.0)), Some(Usd::from_dollars(3.0)))
+        );
+        // Not counted yet, unknown model.
+        assert!(job_cost(&q, None, &prices, NOW).unknown.is_some());
+        let mut odd = q.clone();
+        odd.model = "llama-3".into();
+        assert!(
+            job_cost(&odd, Some(&file), &prices, NOW)
+                .unknown
+                .unwrap()
+                .contains("llama-3")
+        );
+        // Reinforcement: by the hour.
+        let mut rft = job("r", "running", 1800);
+        rft.model = "o4-mini-2025-04-16".into();
+        rft.method = Some("reinforcement".into());
+        rft.estimated_finish = Some(NOW + 1800);
+        let c = job_cost(&rft, None, &prices, NOW);
+        assert_eq!(
+            (c.actual, c.projected),
+            (
+                Some(Usd::from_dollars(50.0)),
+                Some(Usd::from_dollars(100.0))
+            )
+        );
+    }
+}

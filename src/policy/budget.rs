@@ -1,0 +1,471 @@
+//! `budget`: spend of a group in a period (actual cost of jobs created in it + projected cost
+//! of its active jobs) above `limit_usd` -> act on its active jobs newest first until the group
+//! is back within the limit. `warn_at` thresholds notify once per group and period.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{Datelike, TimeZone};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::kinds::Kind;
+use super::{EvalContext, JobView, Rule, UnknownCost};
+use crate::model::Usd;
+
+pub const KIND: Kind = Kind {
+    name: "budget",
+    keys: &[
+        "limit_usd",
+        "period",
+        "timezone",
+        "group_by",
+        "warn_at",
+        "unknown_cost",
+    ],
+    build: |c| {
+        let period = Period::parse(c.period.as_deref().unwrap_or("month"))?;
+        let tz: Tz = match &c.timezone {
+            Some(t) => t.parse().map_err(|_| {
+                format!("timezone {t:?} is not an IANA time zone like \"Europe/Berlin\"")
+            })?,
+            None => Tz::UTC,
+        };
+        let group_by = GroupBy::parse(c.group_by.as_deref())?;
+        let mut warn_at = c.warn_at.clone().unwrap_or_default();
+        if let Some(bad) = warn_at
+            .iter()
+            .find(|w| !(w.is_finite() && **w > 0.0 && **w <= 1.0))
+        {
+            return Err(format!(
+                "warn_at {bad} must be a fraction in (0, 1], e.g. 0.8"
+            ));
+        }
+        warn_at.sort_by(f64::total_cmp);
+        Ok(Box::new(Budget {
+            limit: c.limit_money()?,
+            period,
+            tz,
+            group_by,
+            warn_at,
+            unknown: c.unknown_cost.unwrap_or_default(),
+        }))
+    },
+};
+
+/// A budget period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+    Rolling(Duration),
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            other => humantime::parse_duration(other)
+                .map(Self::Rolling)
+                .map_err(|_| {
+                    format!("period {other:?} is not day, week, month or a duration like \"30d\"")
+                }),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Day => "today".into(),
+            Self::Week => "this week".into(),
+            Self::Month => "this month".into(),
+            Self::Rolling(d) => format!("in the last {}", humantime::format_duration(d)),
+        }
+    }
+}
+
+/// How jobs are grouped for a budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    All,
+    Account,
+    Model,
+    Metadata(String),
+}
+
+impl GroupBy {
+    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+        match s {
+            None | Some("all") => Ok(Self::All),
+            Some("account") => Ok(Self::Account),
+            Some("model") => Ok(Self::Model),
+            Some(other) => match other.strip_prefix("metadata.") {
+                Some(k) if !k.is_empty() => Ok(Self::Metadata(k.to_owned())),
+                _ => Err(format!(
+                    "group_by {other:?} is not account, model or metadata.KEY"
+                )),
+            },
+        }
+    }
+}
+
+/// The group a job belongs to.
+pub fn group_key(g: &GroupBy, v: &JobView) -> String {
+    match g {
+        GroupBy::All => "all".into(),
+        GroupBy::Account => v.account.to_owned(),
+        GroupBy::Model => v.job.model.clone(),
+        GroupBy::Metadata(k) => v
+            .job
+            .metadata
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| "(none)".into()),
+    }
+}
+
+/// Start of the period containing `now`, as unix seconds (calendar periods in `tz`).
+pub fn period_start(period: Period, tz: Tz, now: i64) -> i64 {
+    let Some(utc) = chrono::DateTime::from_timestamp(now, 0) else {
+        return now;
+    };
+    let local = utc.with_timezone(&tz).date_naive();
+    let day = match period {
+        Period::Rolling(d) => return now - d.as_secs() as i64,
+        Period::Day => local,
+        Period::Week => {
+            local - chrono::Days::new(u64::from(local.weekday().num_days_from_monday()))
+        }
+        Period::Month => local.with_day(1).unwrap_or(local),
+    };
+    // Midnight may not exist on a DST change day: take the earliest valid instant after it.
+    (0..3)
+        .find_map(|h| {
+            tz.with_ymd_and_hms(day.year(), day.month(), day.day(), h, 0, 0)
+                .earliest()
+        })
+        .map_or(now, |t| t.timestamp())
+}
+
+/// Money of one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Spend {
+    /// Actual cost of finished jobs created in the period.
+    pub spent: Usd,
+    /// Projected cost of active jobs.
+    pub projected: Usd,
+    /// Jobs whose cost is unknown (not counted in the sums).
+    pub unknown: u32,
+}
+
+impl Spend {
+    pub fn total(&self) -> Usd {
+        Usd(self.spent.0 + self.projected.0)
+    }
+}
+
+/// Spend per group since `start`.
+pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<String, Spend> {
+    let mut out: BTreeMap<String, Spend> = BTreeMap::new();
+    for v in jobs {
+        let terminal = v.job.status.is_terminal();
+        if terminal && v.job.created_at < start {
+            continue;
+        }
+        let s = out.entry(group_key(g, v)).or_default();
+        let figure = if terminal {
+            v.cost.actual
+        } else {
+            v.cost.best()
+        };
+        match figure {
+            Some(c) if terminal => s.spent.0 += c.0,
+            Some(c) => s.projected.0 += c.0,
+            None => s.unknown += 1,
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct Budget {
+    limit: Usd,
+    period: Period,
+    tz: Tz,
+    group_by: GroupBy,
+    warn_at: Vec<f64>,
+    unknown: UnknownCost,
+}
+
+impl Rule for Budget {
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+    fn evaluate(&self, _: &JobView, _: &EvalContext) -> Option<String> {
+        None // a budget is about groups: see evaluate_set
+    }
+    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(usize, String)> {
+        let start = period_start(self.period, self.tz, ctx.now);
+        let mut hits = Vec::new();
+        for (group, spend) in spend_by_group(jobs, start, &self.group_by) {
+            let mut total = spend.total();
+            if total <= self.limit {
+                continue;
+            }
+            let mut active: Vec<(usize, &JobView)> = jobs
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| {
+                    !v.job.status.is_terminal() && group_key(&self.group_by, v) == group
+                })
+                .collect();
+            active.sort_by(|a, b| {
+                b.1.job
+                    .created_at
+                    .cmp(&a.1.job.created_at)
+                    .then(b.1.job.id.cmp(&a.1.job.id))
+            });
+            for (i, v) in active {
+                if total <= self.limit {
+                    break;
+                }
+                let label = if self.group_by == GroupBy::All {
+                    String::new()
+                } else {
+                    format!(" {group}")
+                };
+                match v.cost.best() {
+                    Some(c) => {
+                        hits.push((i, format!(
+                            "budget{label}: {total} > {} {}; newest first, this job projects {c}",
+                            self.limit,
+                            self.period.describe()
+                        )));
+                        total.0 -= c.0;
+                    }
+                    None if v.cost.no_price && self.unknown == UnknownCost::Cancel => {
+                        hits.push((i, format!("budget{label}: {total} > {} {}; cost of this job unknown and unknown_cost = \"cancel\"", self.limit, self.period.describe())));
+                    }
+                    None => {}
+                }
+            }
+        }
+        hits
+    }
+    fn group_notices(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(String, String)> {
+        let start = period_start(self.period, self.tz, ctx.now);
+        let mut out = Vec::new();
+        for (group, spend) in spend_by_group(jobs, start, &self.group_by) {
+            let total = spend.total();
+            for t in &self.warn_at {
+                if total.0 as f64 >= self.limit.0 as f64 * t {
+                    let pct = (t * 100.0).round() as i64;
+                    out.push((
+                        format!("{group}@{start}:{pct}%"),
+                        format!(
+                            "group {group} reached {pct}% of its {} budget {}: {total}",
+                            self.limit,
+                            self.period.describe()
+                        ),
+                    ));
+                }
+            }
+        }
+        out
+    }
+    fn lookback(&self, now: i64) -> Option<i64> {
+        Some(period_start(self.period, self.tz, now))
+    }
+    fn clone_box(&self) -> Box<dyn Rule> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::{JobView, Verdict, evaluate};
+    use super::*;
+    use crate::cost::JobCost;
+    use std::collections::HashMap;
+
+    fn ts(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    #[test]
+    fn period_boundaries() {
+        let utc = Tz::UTC;
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let now = ts("2026-03-31T23:30:00Z");
+        assert_eq!(
+            period_start(Period::Month, utc, now),
+            ts("2026-03-01T00:00:00Z")
+        );
+        // 01:30 in Berlin on April 1st: already the next month there.
+        assert_eq!(
+            period_start(Period::Month, berlin, now),
+            ts("2026-04-01T00:00:00+02:00")
+        );
+        assert_eq!(
+            period_start(Period::Day, berlin, now),
+            ts("2026-04-01T00:00:00+02:00")
+        );
+        assert_eq!(
+            period_start(Period::Day, utc, now),
+            ts("2026-03-31T00:00:00Z")
+        );
+        // 2026-03-31 is a Tuesday.
+        assert_eq!(
+            period_start(Period::Week, utc, now),
+            ts("2026-03-30T00:00:00Z")
+        );
+        assert_eq!(
+            period_start(Period::Rolling(Duration::from_secs(30 * 86400)), utc, now),
+            now - 30 * 86400
+        );
+        // Leap-year February end.
+        assert_eq!(
+            period_start(Period::Month, utc, ts("2028-02-29T12:00:00Z")),
+            ts("2028-02-01T00:00:00Z")
+        );
+        // A DST day: Berlin's 2026-03-29 starts at 00:00 +01:00.
+        assert_eq!(
+            period_start(Period::Day, berlin, ts("2026-03-29T12:00:00Z")),
+            ts("2026-03-29T00:00:00+01:00")
+        );
+    }
+
+    #[test]
+    fn parsing() {
+        assert_eq!(
+            Period::parse("30d").unwrap(),
+            Period::Rolling(Duration::from_secs(30 * 86400))
+        );
+        assert!(
+            Period::parse("fortnight")
+                .unwrap_err()
+                .contains("fortnight")
+        );
+        assert_eq!(
+            GroupBy::parse(Some("metadata.team")).unwrap(),
+            GroupBy::Metadata("team".into())
+        );
+        assert!(GroupBy::parse(Some("metadata.")).is_err());
+        assert!(GroupBy::parse(Some("user")).unwrap_err().contains("user"));
+    }
+
+    fn usd(d: f64) -> JobCost {
+        JobCost {
+            actual: Some(Usd::from_dollars(d)),
+            projected: Some(Usd::from_dollars(d)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cancels_newest_first_until_within_the_limit() {
+        let p =
+            policy("name='b'\nkind='budget'\nlimit_usd=100.0\nperiod='month'\nwarn_at=[0.5,0.8]");
+        let spent = job("spent", "succeeded", 3600);
+        let older = job("older", "running", 1800);
+        let newer = job("newer", "queued", 60);
+        let (c90, c01, c18) = (usd(90.0), usd(0.10), usd(18.0));
+        let views = [
+            JobView {
+                account: "prod",
+                job: &spent,
+                last_step_at: None,
+                cost: &c90,
+            },
+            JobView {
+                account: "prod",
+                job: &older,
+                last_step_at: None,
+                cost: &c01,
+            },
+            JobView {
+                account: "prod",
+                job: &newer,
+                last_step_at: None,
+                cost: &c18,
+            },
+        ];
+        let d = evaluate(
+            &views,
+            NOW,
+            std::slice::from_ref(&p),
+            &HashMap::new(),
+            false,
+        );
+        let acts: Vec<&str> = d
+            .iter()
+            .filter(|d| d.account == "prod")
+            .map(|d| d.job_id.as_str())
+            .collect();
+        assert_eq!(acts, ["newer"]);
+        assert!(
+            d[0].reason.contains("$108.10 > $100.00 this month"),
+            "{}",
+            d[0].reason
+        );
+        let notices: Vec<&str> = d
+            .iter()
+            .filter(|d| d.account == "budget")
+            .map(|d| d.job_id.as_str())
+            .collect();
+        assert_eq!(notices.len(), 2, "50% and 80% reached: {notices:?}");
+        assert!(d.iter().all(
+            |d| d.verdict == Verdict::Act(crate::policy::ActionKind::Cancel)
+                || d.account == "budget"
+        ));
+    }
+
+    #[test]
+    fn groups_are_separate_and_old_spend_is_outside_the_period() {
+        let p = policy(
+            "name='b'\nkind='budget'\nlimit_usd=10.0\nperiod='1h'\ngroup_by='metadata.team'",
+        );
+        let mut a = job("a", "queued", 60);
+        a.metadata.insert("team".into(), "x".into());
+        let mut b = job("b", "queued", 60);
+        b.metadata.insert("team".into(), "y".into());
+        let old = job("old", "succeeded", 7200);
+        let (c8, c8b, c50) = (usd(8.0), usd(8.0), usd(50.0));
+        let views = [
+            JobView {
+                account: "prod",
+                job: &a,
+                last_step_at: None,
+                cost: &c8,
+            },
+            JobView {
+                account: "prod",
+                job: &b,
+                last_step_at: None,
+                cost: &c8b,
+            },
+            JobView {
+                account: "prod",
+                job: &old,
+                last_step_at: None,
+                cost: &c50,
+            },
+        ];
+        assert!(
+            evaluate(
+                &views,
+                NOW,
+                std::slice::from_ref(&p),
+                &HashMap::new(),
+                false
+            )
+            .is_empty()
+        );
+        let g = spend_by_group(&views, NOW - 3600, &GroupBy::Metadata("team".into()));
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(g["x"].projected, Usd::from_dollars(8.0));
+    }
+}

@@ -1,0 +1,190 @@
+//! Cost guardrails end to end: training files streamed and counted, projected costs, a per-job
+//! cap that cancels before training, and a monthly budget that cancels newest first.
+
+mod common;
+use common::*;
+
+/// A chat JSONL file whose billed tokens are known by construction: "hello" and " hello"
+/// are one token each in o200k_base, so an example of a user message of `u` words and an
+/// assistant message of `a` words bills (3 + 1 + u) + (3 + 1 + a) + 3 = 11 + u + a tokens.
+fn training_file(examples: usize, u: usize, a: usize) -> (Vec<u8>, u64) {
+    let words = |n: usize| vec!["hello"; n].join(" ");
+    let line = format!(
+        "{{\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}},{{\"role\":\"assistant\",\"content\":\"{}\"}}]}}\n",
+        words(u),
+        words(a)
+    );
+    (
+        line.repeat(examples).into_bytes(),
+        (examples * (11 + u + a)) as u64,
+    )
+}
+
+fn dollars(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[tokio::test]
+async fn a_queued_job_over_its_cap_is_cancelled_before_it_trains() {
+    let now = now();
+    // gpt-4o-mini at $3/1M; 2000 examples -> auto epochs 3; 1000 tokens each: 6M tokens, $18.
+    let (big, big_tokens) = training_file(2000, 700, 289);
+    // 40 examples -> 3 epochs; 278 tokens each: 33,360 tokens, ~$0.10.
+    let (small, small_tokens) = training_file(40, 200, 67);
+    assert!(
+        big.len() > 10_000_000,
+        "a multi-megabyte file: {}",
+        big.len()
+    );
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-big", "queued", 120, now),
+        SimJob::in_status("ftjob-small", "queued", 60, now),
+    ])
+    .await
+    .unwrap();
+    sim.add_file("file-ftjob-big", big);
+    sim.add_file("file-ftjob-small", small);
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"cap-10\"\nkind = \"max_job_cost\"\nlimit_usd = 10.0\n",
+    );
+
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(
+        out.contains("cancelled sim ftjob-big: projected $18."),
+        "{out}"
+    );
+    assert_eq!(sim.cancel_requests("ftjob-big"), 1);
+    assert_eq!(sim.cancel_requests("ftjob-small"), 0);
+
+    let actions = env.json(&["actions", "--json"]).await;
+    let a = by_id(&actions, "job_id", "ftjob-big")[0];
+    assert_eq!(
+        a["response_trained_tokens"], 0,
+        "cancelled before it trained"
+    );
+    assert!(
+        a["reason"].as_str().unwrap().contains("> cap $10.00"),
+        "{a}"
+    );
+
+    let jobs = env.json(&["jobs", "--json"]).await;
+    let true_big = big_tokens as f64 * 3.0 * 3.0 / 1e6;
+    let true_small = small_tokens as f64 * 3.0 * 3.0 / 1e6;
+    let small = by_id(&jobs, "id", "ftjob-small")[0];
+    let p_small = dollars(&small["projected_cost_usd"]);
+    assert!(
+        (p_small - true_small).abs() <= 0.1 * true_small,
+        "{p_small} vs {true_small}"
+    );
+    assert!(small["cost_usd"].is_null(), "nothing trained yet");
+    let big = by_id(&jobs, "id", "ftjob-big")[0];
+    assert_eq!(big["status"], "cancelled");
+    assert_eq!(
+        dollars(&big["cost_usd"]),
+        0.0,
+        "cancelled while queued: nothing billed"
+    );
+    // The count is cached: a second pass downloads nothing.
+    let downloads = |sim: &Sim| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/content"))
+            .count()
+    };
+    let before = downloads(&sim);
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(downloads(&sim), before);
+    assert!((true_big - 18.0).abs() < 0.01);
+}
+
+#[tokio::test]
+async fn counting_a_multi_megabyte_file_holds_one_line_at_a_time() {
+    let (file, tokens) = training_file(3000, 700, 289);
+    let sim = Sim::start(vec![]).await.unwrap();
+    sim.add_file("file-x", file.clone());
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let app = env.app().await;
+    let report = ftguard::estimate::count_file_report(
+        &app.clients[0],
+        "file-x",
+        ftguard::cost::tokens::Encoding::O200k,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.tokens.examples, 3000);
+    assert_eq!(report.tokens.tokens, tokens);
+    assert_eq!(report.bytes, file.len() as u64);
+    let line = file.iter().position(|b| *b == b'\n').unwrap();
+    assert!(
+        report.peak_buffer <= line,
+        "buffered {} bytes; a line is {line}",
+        report.peak_buffer
+    );
+}
+
+#[tokio::test]
+async fn a_monthly_budget_cancels_the_newest_job_only() {
+    let now = now();
+    // $90 spent this month: a finished gpt-4o-mini job that trained 30M tokens in 5 seconds.
+    let mut spent = SimJob::in_status("ftjob-spent", "succeeded", 5, now);
+    spent.tokens_per_sec = 6_000_000;
+    let (small, _) = training_file(40, 200, 67);
+    let (big, _) = training_file(2000, 700, 289);
+    let sim = Sim::start(vec![
+        spent,
+        SimJob::in_status("ftjob-older-small", "running", 4, now),
+        SimJob::in_status("ftjob-newer-big", "queued", 1, now),
+    ])
+    .await
+    .unwrap();
+    sim.add_file("file-ftjob-older-small", small);
+    sim.add_file("file-ftjob-newer-big", big);
+    let env = Env::new();
+    env.sim_config(&sim, "", "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\nperiod = \"month\"\nwarn_at = [0.8]\n");
+
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(
+        out.contains("cancelled sim ftjob-newer-big: budget: $108."),
+        "{out}"
+    );
+    assert_eq!(sim.cancel_requests("ftjob-newer-big"), 1);
+    assert_eq!(sim.cancel_requests("ftjob-older-small"), 0);
+    let actions = env.json(&["actions", "--json"]).await;
+    let warn = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["outcome"] == "notified")
+        .count();
+    assert_eq!(warn, 1, "80% threshold notified once: {actions:#}");
+    env.ok(&["run", "--once"]).await;
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["outcome"] == "notified")
+            .count(),
+        1,
+        "not again"
+    );
+
+    let spend = env.json(&["spend", "--json"]).await;
+    let g = &spend[0];
+    assert_eq!(g["group"], "all");
+    assert!((dollars(&g["spent_usd"]) - 90.0).abs() < 0.01, "{g}");
+    assert!((dollars(&g["limit_usd"]) - 100.0).abs() < 1e-9);
+    assert!(
+        dollars(&g["remaining_usd"]) > 9.0 && dollars(&g["remaining_usd"]) < 10.0,
+        "{g}"
+    );
+    let text = env.ok(&["spend", "--by", "account"]).await;
+    assert!(text.contains("sim") && text.contains("$90."), "{text}");
+    let bad = env.run(&["spend", "--by", "user"]).await;
+    assert!(!bad.status.success() && stderr(&bad).contains("user"));
+}
