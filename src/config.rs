@@ -65,6 +65,9 @@ pub struct DaemonConfig {
     /// How long shutdown waits for in-flight actions.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// `/healthz` and `/metrics` address; off when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for DaemonConfig {
@@ -75,6 +78,7 @@ impl Default for DaemonConfig {
             dry_run: false,
             max_cancels_per_pass: 10,
             shutdown_timeout: Duration::from_secs(20),
+            listen: None,
         }
     }
 }
@@ -153,6 +157,7 @@ pub struct Config {
     pub dry_run: bool,
     pub max_cancels_per_pass: u32,
     pub shutdown_timeout: Duration,
+    pub listen: Option<std::net::SocketAddr>,
     pub accounts: Vec<Account>,
     pub policies: Vec<Policy>,
     pub notifiers: Vec<Notifier>,
@@ -291,6 +296,7 @@ impl Config {
             dry_run: raw.daemon.dry_run,
             max_cancels_per_pass: raw.daemon.max_cancels_per_pass,
             shutdown_timeout: raw.daemon.shutdown_timeout,
+            listen: raw.daemon.listen,
             accounts,
             policies,
             notifiers,

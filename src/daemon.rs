@@ -25,6 +25,14 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("scheduler: {0}")]
     Scheduler(String),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Receives human-readable lines about what the daemon does (the demo prints them).
@@ -54,7 +62,19 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             r(line);
         }
     };
+    let _lock = crate::lock::DaemonLock::acquire(&config.database)?;
     let mut app = App::build(config).await?;
+    let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
+    let http = match app.config.listen {
+        Some(addr) if !opts.once => {
+            let listener = crate::http::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Listen { addr, source })?;
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /healthz and /metrics");
+            Some(crate::http::spawn(listener, app_rx, opts.stop.clone()))
+        }
+        _ => None,
+    };
     if app.config.accounts.is_empty() {
         tracing::warn!("no [[accounts]] configured: nothing to watch");
     }
@@ -74,22 +94,33 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
     let mut sched = schedule(&app, tx.clone()).await?;
-    let watchdog = spawn_watchdog(opts.stop.clone());
+    // WATCHDOG=1 comes from the loop itself, so a wedged loop stops the pings and systemd
+    // restarts the daemon.
+    let mut watchdog = watchdog_ticker();
     let mut hup = hangup_stream();
     loop {
         tokio::select! {
             _ = opts.stop.cancelled() => break,
+            _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
             _ = hup.recv() => {
                 sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
                 match reload(opts.config_path.as_deref(), &app) {
                     Ok(new) => {
+                        crate::metrics::reload(true);
                         let _ = sched.shutdown().await;
+                        if new.config.listen != app.config.listen {
+                            tracing::warn!("daemon.listen changed: takes effect at the next restart");
+                        }
                         app = new;
+                        let _ = app_tx.send(app.clone());
                         sched = schedule(&app, tx.clone()).await?;
                         tracing::info!("configuration reloaded");
                         say("configuration reloaded".into());
                     }
-                    Err(e) => tracing::error!(error = %e, "reload refused; keeping the running configuration"),
+                    Err(e) => {
+                        crate::metrics::reload(false);
+                        tracing::error!(error = %e, "reload refused; keeping the running configuration");
+                    }
                 }
                 sdnotify::notify("READY=1");
             }
@@ -106,9 +137,16 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                     }
                 };
                 tokio::pin!(work);
-                tokio::select! {
-                    r = &mut work => last = r?,
-                    _ = opts.stop.cancelled() => {
+                let result = loop {
+                    tokio::select! {
+                        r = &mut work => break Some(r),
+                        _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
+                        _ = opts.stop.cancelled() => break None,
+                    }
+                };
+                match result {
+                    Some(r) => last = r?,
+                    None => {
                         // Let in-flight actions finish, within a bound.
                         match tokio::time::timeout(app.config.shutdown_timeout, &mut work).await {
                             Ok(r) => last = r?,
@@ -122,7 +160,9 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     }
     sdnotify::notify("STOPPING=1");
     let _ = sched.shutdown().await;
-    watchdog.abort();
+    if let Some(h) = http {
+        let _ = h.await;
+    }
     app.store.close().await;
     Ok(last)
 }
@@ -227,20 +267,13 @@ fn hangup_stream() -> mpsc::Receiver<()> {
     rx
 }
 
-/// WATCHDOG=1 at half the interval while the runtime is alive.
-fn spawn_watchdog(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let Some(interval) = sdnotify::watchdog_interval() else {
-            return;
-        };
-        let mut tick = tokio::time::interval(interval / 2);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => sdnotify::notify("WATCHDOG=1"),
-            }
-        }
-    })
+/// Ticks at half the watchdog interval systemd asked for; never when there is none.
+fn watchdog_ticker() -> tokio::time::Interval {
+    let period = sdnotify::watchdog_interval()
+        .map_or(std::time::Duration::from_secs(365 * 86400), |i| i / 2);
+    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
 }
 
 fn monotonic_usec() -> u128 {

@@ -15,6 +15,14 @@ pub fn parse(expr: &str) -> Result<Cron, String> {
         })
 }
 
+/// Seconds between the next two runs after `now` (the schedule's current interval).
+pub fn interval(cron: &Cron, now: i64) -> Option<i64> {
+    let start = chrono::DateTime::from_timestamp(now, 0)?;
+    let first = cron.find_next_occurrence(&start, false).ok()?;
+    let second = cron.find_next_occurrence(&first, false).ok()?;
+    Some((second - first).num_seconds())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -22,5 +30,13 @@ mod tests {
         assert!(super::parse("0 * * * * *").is_ok());
         assert!(super::parse("*/5 * * * *").is_err());
         assert!(super::parse("every minute").is_err());
+    }
+
+    #[test]
+    fn intervals() {
+        let every_minute = super::parse("0 * * * * *").unwrap();
+        assert_eq!(super::interval(&every_minute, 1_700_000_000), Some(60));
+        let five_min = super::parse("0 */5 * * * *").unwrap();
+        assert_eq!(super::interval(&five_min, 1_700_000_000), Some(300));
     }
 }

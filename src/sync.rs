@@ -52,7 +52,13 @@ pub async fn sync_account(
     let span = tracing::info_span!("sync", account = %client.account());
     async {
         let started = clock::now();
+        let timer = std::time::Instant::now();
         let result = sync_inner(client, store, opts).await;
+        crate::metrics::sync_finished(
+            client.account().as_str(),
+            result.is_ok(),
+            timer.elapsed().as_secs_f64(),
+        );
         let run = SyncRun {
             account: client.account().to_string(),
             started_at: started,

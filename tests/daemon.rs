@@ -175,3 +175,92 @@ async fn the_demo_cancels_the_runaway_and_leaves_the_rest() {
     assert!(!text.contains("cancelled demo ftjob-demo-exempt"), "{text}");
     assert!(text.contains("Actions recorded"), "{text}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_metrics_and_one_daemon_per_database() {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
+        .await
+        .unwrap();
+    let env = Env::new();
+    let port = free_port();
+    env.sim_config(
+        &sim,
+        &format!("sync_schedule = \"*/1 * * * * *\"\nlisten = \"127.0.0.1:{port}\""),
+        "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\n",
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("FTGUARD_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut health = (0, String::new());
+    while Instant::now() < deadline {
+        health = get(&format!("{base}/healthz")).await;
+        if health.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(health.0, 200, "{}", health.1);
+
+    let (code, metrics) = get(&format!("{base}/metrics")).await;
+    assert_eq!(code, 200);
+    for needle in [
+        "# TYPE ftguard_jobs gauge",
+        "ftguard_jobs{account=\"sim\",status=\"running\"} 1",
+        "# TYPE ftguard_api_requests_total counter",
+        "ftguard_api_requests_total{account=\"sim\",endpoint=\"GET /fine_tuning/jobs\",status=\"200\"}",
+        "# TYPE ftguard_sync_duration_seconds histogram",
+        "ftguard_last_successful_sync_timestamp_seconds{account=\"sim\"}",
+        "ftguard_budget_limit_usd{group=\"all\",policy=\"monthly\"} 100",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}:\n{metrics}");
+    }
+
+    // A second daemon on the same database fails fast and says why.
+    let t = Instant::now();
+    let second = env.run(&["run"]).await;
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("already running"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+
+    // The account starts failing: /healthz turns 503 and says which and why.
+    sim.require_header("authorization", "Bearer something-else");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        health = get(&format!("{base}/healthz")).await;
+        if health.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(health.0, 503, "{}", health.1);
+    assert!(
+        health.1.contains("\"account\":\"sim\"") && health.1.contains("401"),
+        "{}",
+        health.1
+    );
+    child.kill().await.unwrap();
+}

@@ -202,16 +202,30 @@ async fn status_changes_are_recorded_as_history() {
 #[tokio::test]
 async fn accounts_syncing_at_once_do_not_trip_over_the_database() {
     let now = now();
-    let jobs: Vec<SimJob> = (0..400).map(|i| SimJob::in_status(&format!("ftjob-{i:03}"), "running", 100 + i, now)).collect();
+    let jobs: Vec<SimJob> = (0..400)
+        .map(|i| SimJob::in_status(&format!("ftjob-{i:03}"), "running", 100 + i, now))
+        .collect();
     let sim = Sim::start(jobs).await.unwrap();
     let env = Env::new();
     let accounts: String = (0..4)
-        .map(|i| format!("[[accounts]]\nname = \"a{i}\"\nbase_url = \"{}\"\n\n", sim.base_url()))
+        .map(|i| {
+            format!(
+                "[[accounts]]\nname = \"a{i}\"\nbase_url = \"{}\"\n\n",
+                sim.base_url()
+            )
+        })
         .collect();
     env.write_config("", &accounts);
     for _ in 0..3 {
         let out = env.ok(&["sync"]).await;
         assert_eq!(out.matches("400 jobs in 4 page(s)").count(), 4, "{out}");
     }
-    assert_eq!(env.json(&["jobs", "--json"]).await.as_array().unwrap().len(), 1600);
+    assert_eq!(
+        env.json(&["jobs", "--json"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1600
+    );
 }

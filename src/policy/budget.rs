@@ -189,6 +189,22 @@ pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<Str
     out
 }
 
+/// What a budget measures, for `/metrics` and `spend`.
+#[derive(Debug, Clone)]
+pub struct BudgetSpec {
+    pub limit: Usd,
+    pub period: Period,
+    pub tz: Tz,
+    pub group_by: GroupBy,
+}
+
+impl BudgetSpec {
+    /// Start of the current period.
+    pub fn start(&self, now: i64) -> i64 {
+        period_start(self.period, self.tz, now)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Budget {
     limit: Usd,
@@ -277,6 +293,14 @@ impl Rule for Budget {
     }
     fn lookback(&self, now: i64) -> Option<i64> {
         Some(period_start(self.period, self.tz, now))
+    }
+    fn budget(&self) -> Option<BudgetSpec> {
+        Some(BudgetSpec {
+            limit: self.limit,
+            period: self.period,
+            tz: self.tz,
+            group_by: self.group_by.clone(),
+        })
     }
     fn clone_box(&self) -> Box<dyn Rule> {
         Box::new(self.clone())

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use budget::{GroupBy, Period, Spend, group_key, period_start, spend_by_group};
+pub use budget::{BudgetSpec, GroupBy, Period, Spend, group_key, period_start, spend_by_group};
 pub use config::{LimitValue, PolicyConfig, UnknownCost, compile};
 pub use matcher::glob;
 use matcher::{Exempt, Matcher};
@@ -161,6 +161,10 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
     }
     /// The oldest creation time of finished jobs this rule needs to see, if any.
     fn lookback(&self, _now: i64) -> Option<i64> {
+        None
+    }
+    /// What a budget measures (budget kinds only).
+    fn budget(&self) -> Option<BudgetSpec> {
         None
     }
     fn clone_box(&self) -> Box<dyn Rule>;

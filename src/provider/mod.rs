@@ -80,7 +80,13 @@ impl Client {
                 req = req.timeout(t);
             }
             let started = std::time::Instant::now();
-            let (err, retry_after) = match req.send().await {
+            let sent = req.send().await;
+            crate::metrics::api_request(
+                self.account.name.as_str(),
+                &endpoint,
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+            );
+            let (err, retry_after) = match sent {
                 Ok(resp) if resp.status().is_success() => {
                     tracing::debug!(
                         endpoint,

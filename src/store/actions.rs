@@ -247,6 +247,18 @@ impl Store {
         Ok(row.get::<i64, _>(0) != 0)
     }
 
+    /// (policy, action, outcome, count) for `/metrics`.
+    pub async fn action_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT policy, action, outcome, COUNT(*) FROM actions GROUP BY policy, action, outcome")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
     /// Failed attempts on a job under a policy (so a broken cancel is not retried forever).
     pub async fn failed_count(&self, account: &str, job_id: &str) -> Result<i64, StoreError> {
         let row = sqlx::query(

@@ -57,7 +57,11 @@ impl Store {
     ) -> Result<PageStats, StoreError> {
         // IMMEDIATE: this transaction reads, then writes. A deferred one would fail with
         // SQLITE_BUSY (no busy wait) when another writer commits between the two.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))?;
         // One query for the page's previous statuses, not one per job.
         let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
@@ -224,6 +228,19 @@ impl Store {
                 to: r.get(1),
                 observed_at: r.get(2),
             })
+            .collect())
+    }
+
+    /// (account, status, count) for `/metrics`.
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT account, status, COUNT(*) FROM jobs GROUP BY account, status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect())
     }
 

@@ -41,4 +41,26 @@ impl Store {
         .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+
+    /// The newest sync run per account (successful or not), for `/healthz`.
+    pub async fn latest_sync_runs(&self) -> Result<Vec<SyncRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, started_at, finished_at, pages, jobs_seen, error FROM sync_runs s
+             WHERE id = (SELECT MAX(id) FROM sync_runs t WHERE t.account = s.account)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| SyncRun {
+                account: r.get(0),
+                started_at: r.get(1),
+                finished_at: r.get(2),
+                pages: r.get(3),
+                jobs_seen: r.get(4),
+                error: r.get(5),
+            })
+            .collect())
+    }
 }

@@ -1,0 +1,225 @@
+//! Prometheus metrics. Counters and histograms are recorded where things happen; gauges that
+//! describe stored state (jobs, actions, spend, last sync) are refreshed from the store at
+//! scrape time, so they survive restarts and never drift from the database.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::app::App;
+use crate::clock;
+use crate::policy::{JobView, spend_by_group};
+use crate::store::JobFilter;
+
+/// Every metric ftguard exposes.
+pub struct Metrics {
+    registry: Registry,
+    api_requests: IntCounterVec,
+    sync_duration: HistogramVec,
+    reloads: IntCounterVec,
+    jobs: IntGaugeVec,
+    actions: IntGaugeVec,
+    last_sync: IntGaugeVec,
+    budget_spend: GaugeVec,
+    budget_limit: GaugeVec,
+}
+
+impl Metrics {
+    fn try_new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                "ftguard_api_requests_total",
+                "Requests to provider APIs by account, endpoint and HTTP status (\"error\" when no answer)",
+            ),
+            &["account", "endpoint", "status"],
+        )?;
+        let sync_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ftguard_sync_duration_seconds",
+                "Duration of one account's sync",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ]),
+            &["account", "result"],
+        )?;
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "ftguard_config_reloads_total",
+                "Configuration reloads (SIGHUP) by result",
+            ),
+            &["result"],
+        )?;
+        let jobs = IntGaugeVec::new(
+            Opts::new("ftguard_jobs", "Stored jobs by account and status"),
+            &["account", "status"],
+        )?;
+        let actions = IntGaugeVec::new(
+            Opts::new(
+                "ftguard_actions",
+                "Recorded actions by policy, action and outcome",
+            ),
+            &["policy", "action", "outcome"],
+        )?;
+        let last_sync = IntGaugeVec::new(
+            Opts::new(
+                "ftguard_last_successful_sync_timestamp_seconds",
+                "Unix time of the last successful sync per account",
+            ),
+            &["account"],
+        )?;
+        let budget_spend = GaugeVec::new(
+            Opts::new(
+                "ftguard_budget_spend_usd",
+                "Spend (actual + projected) per budget policy and group in the current period",
+            ),
+            &["policy", "group"],
+        )?;
+        let budget_limit = GaugeVec::new(
+            Opts::new(
+                "ftguard_budget_limit_usd",
+                "Budget limit per budget policy and group",
+            ),
+            &["policy", "group"],
+        )?;
+        for c in [
+            Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(sync_duration.clone()),
+            Box::new(reloads.clone()),
+            Box::new(jobs.clone()),
+            Box::new(actions.clone()),
+            Box::new(last_sync.clone()),
+            Box::new(budget_spend.clone()),
+            Box::new(budget_limit.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        Ok(Self {
+            registry,
+            api_requests,
+            sync_duration,
+            reloads,
+            jobs,
+            actions,
+            last_sync,
+            budget_spend,
+            budget_limit,
+        })
+    }
+}
+
+static METRICS: LazyLock<Option<Metrics>> = LazyLock::new(|| match Metrics::try_new() {
+    Ok(m) => Some(m),
+    Err(e) => {
+        tracing::error!(error = %e, "metrics unavailable");
+        None
+    }
+});
+
+/// Counts one API request.
+pub fn api_request(account: &str, endpoint: &str, status: Option<u16>) {
+    if let Some(m) = METRICS.as_ref() {
+        let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+        m.api_requests
+            .with_label_values(&[account, endpoint, &status])
+            .inc();
+    }
+}
+
+/// Records a sync's duration.
+pub fn sync_finished(account: &str, ok: bool, seconds: f64) {
+    if let Some(m) = METRICS.as_ref() {
+        m.sync_duration
+            .with_label_values(&[account, if ok { "ok" } else { "error" }])
+            .observe(seconds);
+    }
+}
+
+/// Counts a configuration reload.
+pub fn reload(ok: bool) {
+    if let Some(m) = METRICS.as_ref() {
+        m.reloads
+            .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+    }
+}
+
+/// Refreshes the state gauges from the store and renders the text exposition.
+pub async fn render(app: &App) -> Result<String, String> {
+    let Some(m) = METRICS.as_ref() else {
+        return Err("metrics unavailable".into());
+    };
+    let store = &app.store;
+    m.jobs.reset();
+    for (account, status, n) in store.job_counts().await.map_err(|e| e.to_string())? {
+        m.jobs.with_label_values(&[&account, &status]).set(n);
+    }
+    m.actions.reset();
+    for (policy, action, outcome, n) in store.action_counts().await.map_err(|e| e.to_string())? {
+        m.actions
+            .with_label_values(&[&policy, &action, &outcome])
+            .set(n);
+    }
+    m.last_sync.reset();
+    for (account, at) in store
+        .last_successful_syncs()
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        m.last_sync.with_label_values(&[&account]).set(at);
+    }
+    m.budget_spend.reset();
+    m.budget_limit.reset();
+    let now = clock::now();
+    let budgets: Vec<_> = app
+        .config
+        .policies
+        .iter()
+        .filter_map(|p| p.rule.budget().map(|b| (p, b)))
+        .collect();
+    if !budgets.is_empty() {
+        let since = budgets.iter().map(|(_, b)| b.start(now)).min();
+        let filter = JobFilter {
+            active_only: true,
+            created_since: since,
+            ..Default::default()
+        };
+        let jobs = app
+            .jobs_with_costs(&filter, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let views: Vec<JobView> = jobs
+            .iter()
+            .map(|(j, c)| JobView {
+                account: j.account.as_str(),
+                job: &j.job,
+                last_step_at: j.last_step_at,
+                cost: c,
+            })
+            .collect();
+        for (policy, b) in budgets {
+            let candidates: Vec<JobView> = views
+                .iter()
+                .filter(|v| policy.matcher.matches(v) && !policy.exempt.exempts(v))
+                .copied()
+                .collect();
+            for (group, spend) in spend_by_group(&candidates, b.start(now), &b.group_by) {
+                m.budget_spend
+                    .with_label_values(&[&policy.name, &group])
+                    .set(spend.total().as_dollars());
+                m.budget_limit
+                    .with_label_values(&[&policy.name, &group])
+                    .set(b.limit.as_dollars());
+            }
+        }
+    }
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&m.registry.gather(), &mut buf)
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(buf).map_err(|e| e.to_string())
+}

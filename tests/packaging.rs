@@ -1,0 +1,85 @@
+//! What ships beside the binary: the Grafana dashboard only uses metrics ftguard exposes, and
+//! the Debian package metadata installs the binary, the unit and the configuration.
+
+use std::collections::BTreeSet;
+
+fn exposed_metrics() -> BTreeSet<String> {
+    let src = include_str!("../src/metrics.rs");
+    let re = regex::Regex::new(r#""(ftguard_[a-z_]+)""#).unwrap();
+    re.captures_iter(src).map(|c| c[1].to_owned()).collect()
+}
+
+#[test]
+fn the_dashboard_uses_only_exposed_metrics() {
+    let dash: serde_json::Value =
+        serde_json::from_str(include_str!("../config/grafana-dashboard.json")).unwrap();
+    let exposed = exposed_metrics();
+    assert!(exposed.len() >= 8, "{exposed:?}");
+    let re = regex::Regex::new(r"ftguard_[a-z_]+").unwrap();
+    let mut used = BTreeSet::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            for m in re.find_iter(t["expr"].as_str().unwrap()) {
+                let name = m.as_str().trim_end_matches("_bucket").to_owned();
+                assert!(
+                    exposed.contains(&name),
+                    "panel {:?} uses unknown metric {name}",
+                    panel["title"]
+                );
+                used.insert(name);
+            }
+        }
+    }
+    for needed in [
+        "ftguard_budget_spend_usd",
+        "ftguard_budget_limit_usd",
+        "ftguard_jobs",
+        "ftguard_actions",
+    ] {
+        assert!(used.contains(needed), "the dashboard should show {needed}");
+    }
+}
+
+#[test]
+fn the_deb_metadata_installs_what_a_service_needs() {
+    let cargo: toml::Value = toml::from_str(include_str!("../Cargo.toml")).unwrap();
+    let deb = &cargo["package"]["metadata"]["deb"];
+    let assets: Vec<(String, String)> = deb["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a[0].as_str().unwrap().to_owned(),
+                a[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for (src, dest) in [
+        ("target/release/ftguard", "usr/bin/"),
+        (
+            "systemd/ftguard.service",
+            "lib/systemd/system/ftguard.service",
+        ),
+        ("config/ftguard.example.toml", "etc/ftguard/ftguard.toml"),
+    ] {
+        assert!(
+            assets.contains(&(src.into(), dest.into())),
+            "{src} -> {dest} missing: {assets:?}"
+        );
+    }
+    for (src, _) in &assets {
+        if !src.starts_with("target/") {
+            assert!(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(src)
+                    .exists(),
+                "{src} does not exist"
+            );
+        }
+    }
+    assert_eq!(
+        deb["conf-files"][0].as_str(),
+        Some("/etc/ftguard/ftguard.toml")
+    );
+}
