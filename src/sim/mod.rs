@@ -30,6 +30,10 @@ pub enum Fault {
     Truncated,
     /// An HTML error page from a gateway.
     Html(u16),
+    /// The connection breaks after the status line: no usable body.
+    Reset,
+    /// Apply the request, then stall this long before answering (the answer may be lost).
+    ApplyThenDelay(Duration),
 }
 
 /// Endpoints faults can be attached to.
@@ -173,6 +177,13 @@ impl Sim {
             .iter()
             .filter(|r| r.method == "POST" && r.path.ends_with(&suffix))
             .count()
+    }
+
+    /// The job object now, as the API would answer (without meeting any fault).
+    pub fn job_json(&self, id: &str) -> Option<serde_json::Value> {
+        let s = self.lock();
+        let now = s.now();
+        s.jobs.iter().find(|j| j.id == id).map(|j| j.to_json(now))
     }
 
     /// The job's status now, as the API would answer.

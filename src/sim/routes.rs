@@ -103,6 +103,21 @@ async fn handle(
                 .into_response();
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Reset) => {
+            let broken = futures_util::stream::iter([Err::<Vec<u8>, _>(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "simulated reset",
+            ))]);
+            return Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(broken))
+                .unwrap_or_else(|_| error(500, "reset"));
+        }
+        Some(Fault::ApplyThenDelay(d)) => {
+            let resp = answer(&state, endpoint, &segs, &query);
+            tokio::time::sleep(d).await;
+            return resp;
+        }
         Some(Fault::ApplyThen(code)) => apply_then = Some(code),
         None => {}
     }

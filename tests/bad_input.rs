@@ -1,0 +1,209 @@
+//! Bad input never panics and always names the culprit: property tests over the configuration
+//! and payload parsers, and databases that cannot be used.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// Arbitrary TOML-ish text: an error (never a panic), or a valid configuration.
+    #[test]
+    fn config_parser_never_panics(text in "(\\[\\[?(daemon|accounts|policies|notifiers|pricing)\\]\\]?\n|[a-z_]{1,12} = (\"[a-z0-9 *./:-]{0,12}\"|[0-9]{1,4}|true|\\{ env = \"X\" \\}|\\[\"a\"\\])\n){0,12}") {
+        let parsed: Result<ftguard::config::RawConfig, _> = figment::Figment::new()
+            .merge(<figment::providers::Toml as figment::providers::Format>::string(&text))
+            .extract();
+        if let Ok(raw) = parsed {
+            let _ = ftguard::config::Config::from_raw(raw, None);
+        }
+    }
+
+    /// Arbitrary JSON values as job payloads and pages: parsed or rejected, never a panic.
+    #[test]
+    fn payload_parser_never_panics(v in arb_json()) {
+        let _ = ftguard::provider::payload::parse_job(v.clone());
+        let _ = ftguard::provider::payload::parse_job_page(serde_json::json!({"data": [v.clone()], "has_more": true}));
+        let _ = ftguard::provider::payload::parse_job_page(v.clone());
+        let _ = ftguard::provider::payload::parse_events(&v);
+    }
+
+    /// Job-shaped objects with fields of the wrong type are rejected with the field's name.
+    #[test]
+    fn wrong_typed_fields_are_named(field in prop::sample::select(vec!["id", "created_at", "finished_at", "trained_tokens", "estimated_finish"])) {
+        let mut job = serde_json::json!({"id": "ftjob-1", "model": "m", "status": "running", "created_at": 1});
+        job[field] = serde_json::json!({"nested": [1, 2]});
+        let err = ftguard::provider::payload::parse_job(job).unwrap_err();
+        prop_assert!(err.contains("invalid type") || err.contains(field), "{}", err);
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        prop::sample::select(vec![
+            "ftjob-1",
+            "running",
+            "auto",
+            "",
+            "cancelled",
+            "gpt-4o"
+        ])
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "id",
+                    "status",
+                    "created_at",
+                    "model",
+                    "data",
+                    "has_more",
+                    "hyperparameters",
+                    "n_epochs",
+                    "metadata",
+                    "method",
+                    "type",
+                    "supervised",
+                    "finished_at",
+                    "trained_tokens",
+                    "error"
+                ]),
+                inner,
+                0..6
+            )
+            .prop_map(|m| serde_json::Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
+        ]
+    })
+}
+
+#[tokio::test]
+async fn a_database_in_a_read_only_directory_is_a_clear_error() {
+    let env = Env::new();
+    let ro = env.dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let db = ro.join("ftguard.db");
+    std::fs::write(
+        env.config_path(),
+        format!("[daemon]\ndatabase = {:?}\n", db.display().to_string()),
+    )
+    .unwrap();
+    let out = env.run(&["jobs"]).await;
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // root ignores directory permissions; the check only means something for other users.
+    if unsafe_is_root() {
+        return;
+    }
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("ftguard.db"), "{}", stderr(&out));
+}
+
+fn unsafe_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing() {
+    let env = Env::new();
+    std::fs::write(
+        env.config_path(),
+        "[daemon]\ndatabase = \"/nonexistent-ftguard-dir/x.db\"\n",
+    )
+    .unwrap();
+    let out = env.run(&["jobs"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/nonexistent-ftguard-dir"),
+        "{}",
+        stderr(&out)
+    );
+
+    let corrupt = env.dir.path().join("corrupt.db");
+    let junk: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&corrupt, &junk).unwrap();
+    std::fs::write(
+        env.config_path(),
+        format!("[daemon]\ndatabase = {:?}\n", corrupt.display().to_string()),
+    )
+    .unwrap();
+    for cmd in [&["jobs"][..], &["run", "--once"][..], &["sync"][..]] {
+        let out = env.run(cmd).await;
+        assert!(!out.status.success(), "{cmd:?}");
+        assert!(
+            stderr(&out).contains("corrupt.db"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked"));
+    }
+    assert_eq!(
+        std::fs::read(&corrupt).unwrap(),
+        junk,
+        "nothing overwritten"
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_ftguard_is_refused_untouched() {
+    let env = Env::new();
+    env.write_config("", "");
+    env.ok(&["jobs"]).await; // creates and migrates
+    // A newer ftguard applied a migration this one does not know.
+    let db = env.db();
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101000000, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0);")
+        .status()
+        .expect("sqlite3 is needed for this test");
+    assert!(status.success());
+    let before = std::fs::read(&db).unwrap();
+    let out = env.run(&["jobs"]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("newer ftguard") && err.contains("ftguard.db"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the file was left untouched"
+    );
+}
+
+#[tokio::test]
+async fn cli_arguments_are_checked() {
+    let env = Env::new();
+    env.write_config("", "");
+    for (args, expect) in [
+        (&["show", "ftjob-nope"][..], "ftjob-nope"),
+        (
+            &["cancel", "ftjob-x", "--reason", "r", "--account", "ghost"][..],
+            "ghost",
+        ),
+        (&["spend", "--period", "fortnight"][..], "fortnight"),
+        (&["jobs", "--colour"][..], "--colour"),
+        (&["cancel", "ftjob-x"][..], "--reason"),
+    ] {
+        let out = env.run(args).await;
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
+    }
+}
