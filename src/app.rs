@@ -66,8 +66,15 @@ impl App {
 
     /// Syncs every account.
     pub async fn sync(&self) -> Vec<(String, Result<SyncSummary, SyncError>)> {
+        self.sync_with(false).await
+    }
+
+    /// Syncs every account; `full` lists every job instead of paging to the boundary.
+    pub async fn sync_with(&self, full: bool) -> Vec<(String, Result<SyncSummary, SyncError>)> {
         let opts = SyncOptions {
             fetch_events: policy::needs_events(&self.config.policies),
+            full,
+            full_every: self.config.full_sync_every,
         };
         sync::sync_all(&self.clients, &self.store, opts).await
     }
@@ -173,8 +180,13 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
     match r {
         Ok(s) => {
             let mut line = format!(
-                "{account}: {} jobs in {} page(s), {} new, {} changed, {} active",
-                s.jobs_seen, s.pages, s.new, s.changed, s.active
+                "{account}: {} jobs in {} page(s), {} new, {} changed, {} active{}",
+                s.jobs_seen,
+                s.pages,
+                s.new,
+                s.changed,
+                s.active,
+                if s.full { "" } else { " (incremental)" }
             );
             if s.rejected > 0 {
                 line.push_str(&format!(", {} unparseable item(s) skipped", s.rejected));

@@ -68,7 +68,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Sync { json } => {
+        Command::Sync { full, json } => {
             let app = App::build(load()?).await?;
             if app.clients.is_empty() {
                 bail!(
@@ -79,7 +79,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         .map_or("the configuration".into(), |p| p.display().to_string())
                 );
             }
-            let results = app.sync().await;
+            let results = app.sync_with(full).await;
             if json {
                 let out: Vec<Value> = results
                     .iter()

@@ -65,6 +65,10 @@ pub struct DaemonConfig {
     /// How long shutdown waits for in-flight actions.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// A complete listing of every account at least this often; syncs in between page only
+    /// as far back as the oldest job that was active.
+    #[serde(with = "humantime_serde")]
+    pub full_sync_every: Duration,
     /// `/healthz` and `/metrics` address; off when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<std::net::SocketAddr>,
@@ -78,6 +82,7 @@ impl Default for DaemonConfig {
             dry_run: false,
             max_cancels_per_pass: 10,
             shutdown_timeout: Duration::from_secs(20),
+            full_sync_every: Duration::from_secs(24 * 3600),
             listen: None,
         }
     }
@@ -158,6 +163,7 @@ pub struct Config {
     pub max_cancels_per_pass: u32,
     pub shutdown_timeout: Duration,
     pub listen: Option<std::net::SocketAddr>,
+    pub full_sync_every: Duration,
     pub accounts: Vec<Account>,
     pub policies: Vec<Policy>,
     pub notifiers: Vec<Notifier>,
@@ -297,6 +303,7 @@ impl Config {
             max_cancels_per_pass: raw.daemon.max_cancels_per_pass,
             shutdown_timeout: raw.daemon.shutdown_timeout,
             listen: raw.daemon.listen,
+            full_sync_every: raw.daemon.full_sync_every,
             accounts,
             policies,
             notifiers,

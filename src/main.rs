@@ -43,6 +43,10 @@ enum Command {
     },
     /// Sync every account once and print a summary per account. Exit 0 if at least one synced.
     Sync {
+        /// List every job, not only those since the oldest job active at the last sync
+        /// (the daemon does this every daemon.full_sync_every, default 24h).
+        #[arg(long)]
+        full: bool,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,

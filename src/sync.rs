@@ -31,6 +31,8 @@ pub struct SyncSummary {
     pub retrieved: u32,
     /// Items the API sent that could not be parsed.
     pub rejected: u32,
+    /// Whether every job was listed (`false`: incremental, up to the boundary).
+    pub full: bool,
     /// Status changes seen: (job id, from, to).
     pub changes: Vec<(String, String, String)>,
     pub warnings: Vec<String>,
@@ -41,6 +43,10 @@ pub struct SyncSummary {
 pub struct SyncOptions {
     /// Fetch events of running jobs (for `stalled` policies).
     pub fetch_events: bool,
+    /// List every job, not only those since the last sync's boundary.
+    pub full: bool,
+    /// A full listing is forced when the last one is older than this.
+    pub full_every: std::time::Duration,
 }
 
 /// Syncs one account; records the run (successful or not) in `sync_runs`.
@@ -99,6 +105,19 @@ async fn sync_inner(
     let mut seen: HashSet<String> = HashSet::new();
     let mut cursors: HashSet<String> = HashSet::new();
     let mut after: Option<String> = None;
+    // Incremental: the list is newest first, so once a page reaches past the boundary every
+    // job that could have changed has been seen; known active jobs not seen are retrieved below.
+    let started = clock::now();
+    let boundary = match store.sync_state(account.as_str()).await? {
+        Some((Some(b), Some(last_full)))
+            if !opts.full && started - last_full < opts.full_every.as_secs() as i64 =>
+        {
+            Some(b)
+        }
+        _ => None,
+    };
+    summary.full = boundary.is_none();
+    let mut complete = false;
     loop {
         if summary.pages >= client.max_pages() {
             let w = format!(
@@ -126,6 +145,12 @@ async fn sync_inner(
             seen.insert(j.id.as_str().to_owned());
         }
         if !page.has_more {
+            complete = true;
+            break;
+        }
+        if let Some(b) = boundary
+            && page.jobs.iter().any(|j| j.created_at < b)
+        {
             break;
         }
         match page.last_id {
@@ -162,6 +187,13 @@ async fn sync_inner(
             }
         }
     }
+
+    store
+        .save_sync_state(
+            account.as_str(),
+            (summary.full && complete).then_some(started),
+        )
+        .await?;
 
     let active = store
         .jobs(&crate::store::JobFilter {

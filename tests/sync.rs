@@ -229,3 +229,36 @@ async fn accounts_syncing_at_once_do_not_trip_over_the_database() {
         1600
     );
 }
+
+#[tokio::test]
+async fn a_job_repeated_within_a_page_is_stored_once() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let job =
+        serde_json::json!({"id": "ftjob-dup", "model": "m", "status": "running", "created_at": 1});
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"object": "list", "data": [job.clone(), job], "has_more": false}),
+        ))
+        .mount(&server)
+        .await;
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"w\"\nbase_url = \"{}/v1\"\n",
+            server.uri()
+        ),
+    );
+    env.ok(&["sync"]).await;
+    assert_eq!(
+        env.json(&["jobs", "--json"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

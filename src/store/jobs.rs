@@ -73,33 +73,18 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let previous: HashMap<String, String> =
             rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+        // An API that repeats a job within a page must not break the multi-row upsert.
+        let mut unique = std::collections::HashSet::new();
+        let deduped: Vec<&Job> = jobs
+            .iter()
+            .filter(|j| unique.insert(j.id.as_str()))
+            .collect();
+        let jobs = deduped.as_slice();
         let mut stats = PageStats::default();
+        let mut transitions: Vec<(&str, Option<&String>, &str)> = Vec::new();
         for job in jobs {
             let old = previous.get(job.id.as_str());
             let status = job.status.as_str();
-            sqlx::query(
-                "INSERT INTO jobs (account, id, model, status, created_at, finished_at, trained_tokens, estimated_finish, training_file, raw, first_seen_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (account, id) DO UPDATE SET model = excluded.model, status = excluded.status,
-                   created_at = excluded.created_at, finished_at = excluded.finished_at, trained_tokens = excluded.trained_tokens,
-                   estimated_finish = excluded.estimated_finish, training_file = excluded.training_file, raw = excluded.raw,
-                   updated_at = excluded.updated_at",
-            )
-            .bind(account.as_str())
-            .bind(job.id.as_str())
-            .bind(&job.model)
-            .bind(status)
-            .bind(job.created_at)
-            .bind(job.finished_at)
-            .bind(job.trained_tokens)
-            .bind(job.estimated_finish)
-            .bind(&job.training_file)
-            .bind(job.raw.to_string())
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
             if old.map(String::as_str) != Some(status) {
                 match old {
                     None => stats.new += 1,
@@ -110,16 +95,49 @@ impl Store {
                             .push((job.id.to_string(), from.clone(), status.to_owned()));
                     }
                 }
-                sqlx::query("INSERT INTO status_transitions (account, job_id, from_status, to_status, observed_at) VALUES (?, ?, ?, ?, ?)")
-                    .bind(account.as_str())
-                    .bind(job.id.as_str())
-                    .bind(old)
-                    .bind(status)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
+                transitions.push((job.id.as_str(), old, status));
             }
+        }
+        // One multi-row statement per chunk, not one per job (12 binds a row, far below
+        // SQLite's 32,766 limit at 500 rows).
+        for chunk in jobs.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO jobs (account, id, model, status, created_at, finished_at, trained_tokens, estimated_finish, training_file, raw, first_seen_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, job| {
+                b.push_bind(account.as_str())
+                    .push_bind(job.id.as_str())
+                    .push_bind(&job.model)
+                    .push_bind(job.status.as_str())
+                    .push_bind(job.created_at)
+                    .push_bind(job.finished_at)
+                    .push_bind(job.trained_tokens)
+                    .push_bind(job.estimated_finish)
+                    .push_bind(&job.training_file)
+                    .push_bind(job.raw.to_string())
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.push(
+                " ON CONFLICT (account, id) DO UPDATE SET model = excluded.model, status = excluded.status,
+                   created_at = excluded.created_at, finished_at = excluded.finished_at, trained_tokens = excluded.trained_tokens,
+                   estimated_finish = excluded.estimated_finish, training_file = excluded.training_file, raw = excluded.raw,
+                   updated_at = excluded.updated_at",
+            );
+            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        for chunk in transitions.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO status_transitions (account, job_id, from_status, to_status, observed_at) ",
+            );
+            q.push_values(chunk, |mut b, (id, from, to)| {
+                b.push_bind(account.as_str())
+                    .push_bind(*id)
+                    .push_bind(from.map(String::as_str))
+                    .push_bind(*to)
+                    .push_bind(now);
+            });
+            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(stats)

@@ -63,4 +63,40 @@ impl Store {
             })
             .collect())
     }
+
+    /// (boundary, last complete listing) of an account, if it was ever synced.
+    pub async fn sync_state(
+        &self,
+        account: &str,
+    ) -> Result<Option<(Option<i64>, Option<i64>)>, StoreError> {
+        let row = sqlx::query("SELECT boundary, last_full_at FROM sync_state WHERE account = ?")
+            .bind(account)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Records the boundary for the next incremental sync, computed from what is stored now:
+    /// the oldest active job's creation time, else the newest job's. `full_at` is set when
+    /// this sync listed everything.
+    pub async fn save_sync_state(
+        &self,
+        account: &str,
+        full_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_state (account, boundary, last_full_at)
+             SELECT ?1, COALESCE(MIN(CASE WHEN status NOT IN ('succeeded','failed','cancelled') THEN created_at END), MAX(created_at)), ?2
+             FROM jobs WHERE account = ?1
+             ON CONFLICT (account) DO UPDATE SET boundary = excluded.boundary,
+                 last_full_at = COALESCE(excluded.last_full_at, sync_state.last_full_at)",
+        )
+        .bind(account)
+        .bind(full_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
 }

@@ -1,0 +1,108 @@
+//! Incremental sync: with 10,000 finished jobs in history and 20 recent active ones, a
+//! steady-state sync is one request; a full sync remains available.
+
+mod common;
+use common::*;
+
+fn lists(sim: &Sim) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path == "/fine_tuning/jobs")
+        .count()
+}
+
+fn others(sim: &Sim) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path != "/fine_tuning/jobs")
+        .count()
+}
+
+#[tokio::test]
+async fn a_steady_state_sync_is_one_request() {
+    let now = now();
+    let mut jobs: Vec<SimJob> = (0..10_000)
+        .map(|i| SimJob::in_status(&format!("ftjob-old-{i:05}"), "succeeded", 10 * H + i, now))
+        .collect();
+    jobs.extend(
+        (0..20).map(|i| SimJob::in_status(&format!("ftjob-active-{i:02}"), "running", 60 + i, now)),
+    );
+    let sim = Sim::start(jobs).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+
+    let out = env.ok(&["sync"]).await;
+    assert!(out.contains("10020 jobs in 101 page(s)"), "{out}");
+    assert_eq!(lists(&sim), 101);
+
+    let before = (lists(&sim), others(&sim));
+    let out = env.ok(&["sync"]).await;
+    assert!(out.contains("(incremental)"), "{out}");
+    assert_eq!(
+        (lists(&sim) - before.0, others(&sim) - before.1),
+        (1, 0),
+        "steady state: one request"
+    );
+
+    // New jobs and status changes within the window are still seen, in one request.
+    sim.add_job(SimJob::in_status("ftjob-new", "queued", 1, now));
+    sim.set_status("ftjob-active-05", "succeeded");
+    let before = (lists(&sim), others(&sim));
+    let out = env.ok(&["sync"]).await;
+    assert_eq!(
+        (lists(&sim) - before.0, others(&sim) - before.1),
+        (1, 0),
+        "{out}"
+    );
+    assert!(
+        out.contains("ftjob-active-05: running -> succeeded"),
+        "{out}"
+    );
+    let jobs = env.json(&["jobs", "--json", "--status", "queued"]).await;
+    assert_eq!(jobs[0]["id"], "ftjob-new");
+
+    // A full listing on demand.
+    let before = lists(&sim);
+    let out = env.ok(&["sync", "--full"]).await;
+    assert!(!out.contains("(incremental)"), "{out}");
+    assert_eq!(lists(&sim) - before, 101);
+}
+
+#[tokio::test]
+async fn an_old_active_job_moves_the_boundary() {
+    let now = now();
+    let mut jobs: Vec<SimJob> = (0..500)
+        .map(|i| {
+            SimJob::in_status(
+                &format!("ftjob-old-{i:03}"),
+                "succeeded",
+                10 * H + i * 10,
+                now,
+            )
+        })
+        .collect();
+    // Active, but 300 jobs deep in the listing.
+    jobs.push(SimJob::in_status(
+        "ftjob-deep-active",
+        "running",
+        10 * H + 3000 + 5,
+        now,
+    ));
+    let sim = Sim::start(jobs).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    env.ok(&["sync"]).await;
+    let before = lists(&sim);
+    let out = env.ok(&["sync"]).await;
+    assert_eq!(
+        lists(&sim) - before,
+        4,
+        "pages down to the oldest active job: {out}"
+    );
+
+    // It finishes: the next sync still pages down to where it was, and records the change.
+    sim.set_status("ftjob-deep-active", "succeeded");
+    env.ok(&["sync"]).await;
+    let shown = env.json(&["show", "ftjob-deep-active", "--json"]).await;
+    assert_eq!(shown["status"], "succeeded");
+}
