@@ -80,7 +80,11 @@ impl App {
     }
 
     /// Counts training files not counted yet (for projected costs).
+    /// Only when a cost policy needs it: downloads cost API calls and bandwidth.
     pub async fn estimate(&self) -> Result<u32, StoreError> {
+        if !policy::needs_costs(&self.config.policies) {
+            return Ok(0);
+        }
         crate::estimate::count_missing_files(&self.clients, &self.store).await
     }
 
@@ -136,6 +140,53 @@ impl App {
             &marks,
             self.config.dry_run,
         ))
+    }
+
+    /// Upcoming crossings of time-based limits by active jobs, earliest first.
+    pub async fn next_crossings(&self, now: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let policies = self.after_sync_policies();
+        let jobs = self
+            .store
+            .jobs(&JobFilter {
+                active_only: true,
+                ..Default::default()
+            })
+            .await?;
+        let marks = self.store.grace_marks().await?;
+        let views: Vec<JobView> = jobs
+            .iter()
+            .map(|j| JobView {
+                account: j.account.as_str(),
+                job: &j.job,
+                last_step_at: j.last_step_at,
+                cost: &cost::NO_COST,
+            })
+            .collect();
+        Ok(policy::next_crossings(&views, now, &policies, &marks))
+    }
+
+    /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces.
+    pub async fn on_deadline(&self, due: &[(String, String)]) -> Result<PassReport, StoreError> {
+        for (account, id) in due {
+            let Some(client) = self
+                .clients
+                .iter()
+                .find(|c| c.account().as_str() == account)
+            else {
+                continue;
+            };
+            match client.retrieve(id).await {
+                Ok(job) => {
+                    self.store
+                        .upsert_jobs(client.account(), std::slice::from_ref(&job), clock::now())
+                        .await?;
+                }
+                Err(e) => {
+                    tracing::warn!(account = %account, job_id = %id, error = %e, "deadline: could not re-check the job; deciding on stored state")
+                }
+            }
+        }
+        self.enforce(&self.after_sync_policies()).await
     }
 
     /// Evaluates and enforces the given policies.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::app::{self, App, BuildError};
 use crate::config::{Config, ConfigError};
@@ -97,11 +98,22 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     // WATCHDOG=1 comes from the loop itself, so a wedged loop stops the pings and systemd
     // restarts the daemon.
     let mut watchdog = watchdog_ticker();
+    let mut deadlines = crate::deadline::DeadlineTimer::new();
+    rearm(&app, &mut deadlines).await;
     let mut hup = hangup_stream();
     loop {
         tokio::select! {
             _ = opts.stop.cancelled() => break,
             _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
+            due = deadlines.wait() => {
+                let span = tracing::info_span!("deadline", jobs = due.len());
+                let report = app.on_deadline(&due).instrument(span).await?;
+                for l in &report.lines {
+                    say(l.clone());
+                }
+                last = report;
+                rearm(&app, &mut deadlines).await;
+            }
             _ = hup.recv() => {
                 sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
                 match reload(opts.config_path.as_deref(), &app) {
@@ -113,6 +125,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         }
                         app = new;
                         let _ = app_tx.send(app.clone());
+                        rearm(&app, &mut deadlines).await;
                         sched = schedule(&app, tx.clone()).await?;
                         tracing::info!("configuration reloaded");
                         say("configuration reloaded".into());
@@ -145,7 +158,10 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                     }
                 };
                 match result {
-                    Some(r) => last = r?,
+                    Some(r) => {
+                        last = r?;
+                        rearm(&app, &mut deadlines).await;
+                    }
                     None => {
                         // Let in-flight actions finish, within a bound.
                         match tokio::time::timeout(app.config.shutdown_timeout, &mut work).await {
@@ -165,6 +181,19 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     }
     app.store.close().await;
     Ok(last)
+}
+
+/// Sets the deadline timer to the next crossing; a store error only costs exactness (logged).
+async fn rearm(app: &App, timer: &mut crate::deadline::DeadlineTimer) {
+    match app.next_crossings(crate::clock::now()).await {
+        Ok(c) => {
+            timer.set(&c, crate::deadline::now_ms());
+            if let Some(at) = timer.at() {
+                tracing::debug!(at = %crate::clock::human(at), "next limit crossing");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot compute the next limit crossing"),
+    }
 }
 
 /// A new App from the configuration file, on the same database; the error is for the log.

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod daemon;
+pub mod deadline;
 pub mod demo;
 pub mod enforce;
 pub mod estimate;

@@ -264,3 +264,57 @@ async fn healthz_metrics_and_one_daemon_per_database() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_crossed_between_hourly_syncs_is_acted_on_at_once() {
+    // Crosses 6h three seconds after start; the daemon syncs only hourly.
+    let sim = Sim::start(vec![SimJob::in_status(
+        "ftjob-soon",
+        "running",
+        6 * H - 3,
+        now(),
+    )])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"0 0 * * * *\"",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+    );
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("FTGUARD_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.status("ftjob-soon").as_deref() != Some("cancelled") {
+        assert!(
+            Instant::now() < deadline,
+            "not cancelled: {:?}",
+            sim.requests().iter().map(|r| &r.path).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.kill().await.ok();
+    let reqs = sim.requests();
+    let paths: Vec<(&str, &str)> = reqs
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("GET", "/fine_tuning/jobs"),
+            ("GET", "/fine_tuning/jobs/ftjob-soon"),
+            ("POST", "/fine_tuning/jobs/ftjob-soon/cancel")
+        ],
+        "one sync at start, then the timer: one retrieve to re-check, one cancel"
+    );
+    let a = env.json(&["actions", "--json"]).await;
+    assert!(
+        a[0]["reason"].as_str().unwrap().starts_with("ran 6h00m"),
+        "{a}"
+    );
+}

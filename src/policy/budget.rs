@@ -302,6 +302,9 @@ impl Rule for Budget {
             group_by: self.group_by.clone(),
         })
     }
+    fn needs_costs(&self) -> bool {
+        true
+    }
     fn clone_box(&self) -> Box<dyn Rule> {
         Box::new(self.clone())
     }

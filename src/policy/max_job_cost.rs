@@ -44,6 +44,9 @@ impl Rule for MaxJobCost {
             None => None,
         }
     }
+    fn needs_costs(&self) -> bool {
+        true
+    }
     fn clone_box(&self) -> Box<dyn Rule> {
         Box::new(self.clone())
     }

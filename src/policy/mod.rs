@@ -146,6 +146,10 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
     fn needs_events(&self) -> bool {
         false
     }
+    /// Whether this rule needs projected costs (so training files are counted).
+    fn needs_costs(&self) -> bool {
+        false
+    }
     /// Group-aware rules (budgets) see every matching job, finished ones included, and return
     /// (index, reason) of the jobs to act on. Per-job rules keep this default.
     fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(usize, String)> {
@@ -295,9 +299,54 @@ pub fn evaluate(
     out
 }
 
+/// The next moment a time-based limit (or a grace period) will be crossed by an active job that
+/// is compliant now: (unix time, account, job id), earliest first. The daemon keeps a timer
+/// for the first, so a cancel goes out when the limit is crossed, not at the next poll.
+pub fn next_crossings(
+    jobs: &[JobView],
+    now: i64,
+    policies: &[Policy],
+    grace_marks: &HashMap<GraceKey, i64>,
+) -> Vec<(i64, String, String)> {
+    let mut out = Vec::new();
+    for policy in policies {
+        let ctx = EvalContext {
+            now,
+            allow_overrides: policy.allow_job_overrides,
+        };
+        for v in jobs {
+            if v.job.status.is_terminal() || !policy.matcher.matches(v) || policy.exempt.exempts(v)
+            {
+                continue;
+            }
+            let key = (
+                v.account.to_owned(),
+                v.job.id.as_str().to_owned(),
+                policy.name.clone(),
+            );
+            let at = match grace_marks.get(&key) {
+                Some(first) => Some(first + policy.grace.as_secs() as i64),
+                None if policy.rule.evaluate(v, &ctx).is_none() => policy.rule.crossing_at(v, &ctx),
+                None => None,
+            };
+            if let Some(at) = at.filter(|t| *t > now) {
+                out.push((at, key.0, key.1));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The oldest creation time of finished jobs any policy needs (budgets look back a period).
 pub fn lookback(policies: &[Policy], now: i64) -> Option<i64> {
     policies.iter().filter_map(|p| p.rule.lookback(now)).min()
+}
+
+/// Whether any policy needs projected costs (so training files are downloaded and counted).
+pub fn needs_costs(policies: &[Policy]) -> bool {
+    policies.iter().any(|p| p.rule.needs_costs())
 }
 
 /// Whether any policy needs job events (so the sync fetches them).
@@ -451,6 +500,50 @@ mod tests {
             .metadata
             .insert("ftguard.max_runtime".into(), "48h".into());
         assert!(check(&allowed, &loose).is_some(), "cannot loosen");
+    }
+
+    #[test]
+    fn crossings_are_known_in_advance() {
+        let rt = policy(RUNTIME);
+        let q = policy("name='q'\nkind='max_queue_time'\nlimit='2h'\ngrace='10m'");
+        let young = job("young", "running", 3600);
+        let queued = job("queued", "queued", 60);
+        let over = job("over", "running", 7 * 3600);
+        let views: Vec<JobView> = [&young, &queued, &over]
+            .iter()
+            .map(|j| JobView {
+                account: "prod",
+                job: j,
+                last_step_at: None,
+                cost: &crate::cost::NO_COST,
+            })
+            .collect();
+        let mut marks = HashMap::new();
+        let c = next_crossings(&views, NOW, &[rt.clone(), q.clone()], &marks);
+        let at = |id: &str| c.iter().find(|x| x.2 == id).map(|x| x.0);
+        assert_eq!(
+            at("young"),
+            Some(young.created_at + 6 * 3600 + 1),
+            "runtime limit crossing"
+        );
+        assert_eq!(
+            at("queued"),
+            Some(queued.created_at + 2 * 3600 + 1),
+            "queue limit crossing (the earlier of two)"
+        );
+        assert_eq!(
+            at("over"),
+            None,
+            "already violating: the pass acts, no timer"
+        );
+        assert!(c.windows(2).all(|w| w[0].0 <= w[1].0), "earliest first");
+        // A grace period in progress: its expiry.
+        marks.insert(("prod".into(), "queued".into(), "q".into()), NOW - 60);
+        let c = next_crossings(&views, NOW, &[q], &marks);
+        assert_eq!(
+            c.iter().find(|x| x.2 == "queued").map(|x| x.0),
+            Some(NOW - 60 + 600)
+        );
     }
 
     #[test]

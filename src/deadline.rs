@@ -1,0 +1,126 @@
+//! A timer for the next moment a time-based limit is crossed, so the daemon acts then and not
+//! at the next poll. Set from [`crate::policy::next_crossings`] after every pass and reload.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+/// Jobs due at one moment: (account, job id).
+pub type Due = Vec<(String, String)>;
+
+/// The earliest pending crossing, as a tokio timer.
+pub struct DeadlineTimer {
+    due: Option<(i64, Due)>,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl Default for DeadlineTimer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DeadlineTimer {
+    pub fn new() -> Self {
+        Self {
+            due: None,
+            sleep: Box::pin(tokio::time::sleep(Duration::from_secs(365 * 86400))),
+        }
+    }
+
+    /// Arms the timer for the earliest crossing (unix seconds), given the wall clock now in
+    /// milliseconds; jobs crossing within the same second fire together.
+    pub fn set(&mut self, crossings: &[(i64, String, String)], now_ms: i64) {
+        let Some(first) = crossings.first().map(|c| c.0) else {
+            self.due = None;
+            return;
+        };
+        let jobs: Due = crossings
+            .iter()
+            .take_while(|c| c.0 == first)
+            .map(|c| (c.1.clone(), c.2.clone()))
+            .collect();
+        let wait = Duration::from_millis((first * 1000 - now_ms).max(0) as u64);
+        self.sleep.as_mut().reset(Instant::now() + wait);
+        self.due = Some((first, jobs));
+    }
+
+    /// The unix time it will fire at, if armed.
+    pub fn at(&self) -> Option<i64> {
+        self.due.as_ref().map(|d| d.0)
+    }
+
+    /// Waits for the crossing and returns the jobs due; never returns when not armed.
+    pub async fn wait(&mut self) -> Due {
+        if self.due.is_none() {
+            return std::future::pending().await;
+        }
+        self.sleep.as_mut().await;
+        self.due.take().map(|d| d.1).unwrap_or_default()
+    }
+}
+
+/// Wall-clock now in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn fires_at_the_crossing_not_before() {
+        let now_ms = 1_700_000_000_000;
+        let crossing = 1_700_000_000 + 3600;
+        let mut t = DeadlineTimer::new();
+        t.set(
+            &[
+                (crossing, "prod".into(), "ftjob-a".into()),
+                (crossing, "prod".into(), "ftjob-b".into()),
+                (crossing + 5, "prod".into(), "ftjob-c".into()),
+            ],
+            now_ms,
+        );
+        assert_eq!(t.at(), Some(crossing));
+        let start = Instant::now();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(3599), t.wait())
+                .await
+                .is_err(),
+            "not before the crossing"
+        );
+        let due = t.wait().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(3600),
+            "exactly at the crossing"
+        );
+        assert_eq!(
+            due,
+            vec![
+                ("prod".to_owned(), "ftjob-a".to_owned()),
+                ("prod".to_owned(), "ftjob-b".to_owned())
+            ]
+        );
+        assert_eq!(t.at(), None, "disarmed after firing");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unarmed_timer_never_fires_and_a_past_crossing_fires_at_once() {
+        let mut t = DeadlineTimer::new();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10 * 86400), t.wait())
+                .await
+                .is_err()
+        );
+        t.set(&[(100, "a".into(), "j".into())], 200_000);
+        let start = Instant::now();
+        assert_eq!(t.wait().await.len(), 1);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+}
