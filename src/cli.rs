@@ -20,6 +20,40 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config.as_deref();
     let load = || Config::load(path).context("invalid configuration");
     match cli.command {
+        Command::Sim {
+            listen,
+            jobs,
+            active,
+        } => {
+            let now = clock::now();
+            let mut all: Vec<ftguard::sim::SimJob> = (0..active)
+                .map(|i| {
+                    ftguard::sim::SimJob::in_status(
+                        &format!("ftjob-active-{i:04}"),
+                        "running",
+                        if i == 0 { 7 * 3600 } else { 60 + i as i64 },
+                        now,
+                    )
+                })
+                .collect();
+            all.extend((0..jobs).map(|i| {
+                ftguard::sim::SimJob::in_status(
+                    &format!("ftjob-{i:06}"),
+                    "succeeded",
+                    8 * 3600 + i as i64 * 10,
+                    now,
+                )
+            }));
+            let sim = ftguard::sim::Sim::start_on(listen, all)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            println!(
+                "simulator of the fine-tuning API at {} ({jobs} finished, {active} running jobs); Ctrl-C stops it",
+                sim.base_url()
+            );
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
         Command::Config {
             command: ConfigCommand::Check,
@@ -224,7 +258,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let mut v = job_json(j, &cost);
                 v["status_history"] = json!(history);
                 v["actions"] = json!(actions);
-                v["raw"] = j.job.raw.clone();
+                v["raw"] = j.job.raw_value();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("{} ({})", j.job.id, j.account);
@@ -391,7 +425,7 @@ async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow:
 
 /// The `jobs --json` shape: API values verbatim.
 fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
-    let raw = &j.job.raw;
+    let raw = &j.job.raw_value();
     let get = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
     json!({
         "account": j.account,

@@ -124,6 +124,19 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Serve the built-in simulator of the fine-tuning API until interrupted: for trying
+    /// configurations, benchmarks and gateway tests. Point an account's base_url at it.
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Finished jobs in history.
+        #[arg(long, default_value_t = 100)]
+        jobs: usize,
+        /// Running jobs (the newest), one of them past 7 hours.
+        #[arg(long, default_value_t = 3)]
+        active: usize,
+    },
     /// Run ftguard against its built-in simulator for a short while: no account needed.
     Demo {
         /// How long to run.

@@ -147,7 +147,7 @@ impl<'de> Deserialize<'de> for JobStatus {
 }
 
 /// A fine-tuning job, parsed from the provider's payload. Fields the spec marks nullable are
-/// optional; `raw` keeps the payload as received so nothing the API said is lost.
+/// optional; `raw` keeps the payload's JSON text as received so nothing the API said is lost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub id: JobId,
@@ -167,10 +167,16 @@ pub struct Job {
     pub suffix: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub error: Option<serde_json::Value>,
-    pub raw: serde_json::Value,
+    /// The job object's JSON text, verbatim.
+    pub raw: String,
 }
 
 impl Job {
+    /// The payload as a JSON value (for showing API values verbatim).
+    pub fn raw_value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.raw).unwrap_or(serde_json::Value::Null)
+    }
+
     /// `n_epochs` when the API has resolved it to a number.
     pub fn resolved_epochs(&self) -> Option<f64> {
         self.n_epochs.as_ref().and_then(|v| v.as_f64())

@@ -104,7 +104,6 @@ async fn sync_inner(
     };
     let mut seen: HashSet<String> = HashSet::new();
     let mut cursors: HashSet<String> = HashSet::new();
-    let mut after: Option<String> = None;
     // Incremental: the list is newest first, so once a page reaches past the boundary every
     // job that could have changed has been seen; known active jobs not seen are retrieved below.
     let started = clock::now();
@@ -118,50 +117,57 @@ async fn sync_inner(
     };
     summary.full = boundary.is_none();
     let mut complete = false;
-    loop {
-        if summary.pages >= client.max_pages() {
+    // Pages are streamed: while one page is written to SQLite the next is already being
+    // fetched (a task of its own), so a first sync costs about the fetching alone.
+    let mut fetch = Some(prefetch(client, None));
+    while let Some(pending) = fetch.take() {
+        let page = pending.await.map_err(|e| lost_task(client, &e))??;
+        summary.pages += 1;
+        for r in &page.rejected {
+            tracing::warn!(item = %r, "skipping a job the API sent that cannot be parsed");
+        }
+        summary.rejected += page.rejected.len() as u32;
+        // Decide from this page alone whether there is a next one, and start fetching it.
+        if !page.has_more {
+            complete = true;
+        } else if boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b)) {
+            // Incremental: everything that could have changed has been seen.
+        } else if summary.pages >= client.max_pages() {
             let w = format!(
                 "stopped after max_pages = {} pages; older jobs were not listed",
                 client.max_pages()
             );
             tracing::warn!("{w}");
             summary.warnings.push(w);
-            break;
+        } else {
+            match page.last_id.clone() {
+                Some(cursor) if cursors.insert(cursor.clone()) => {
+                    fetch = Some(prefetch(client, Some(cursor)))
+                }
+                _ => {
+                    let w =
+                        "the API says has_more but the cursor did not advance; stopping pagination"
+                            .to_owned();
+                    tracing::warn!("{w}");
+                    summary.warnings.push(w);
+                }
+            }
         }
-        let page = client.list_jobs_page(after.as_deref()).await?;
-        summary.pages += 1;
-        for r in &page.rejected {
-            tracing::warn!(item = %r, "skipping a job the API sent that cannot be parsed");
-        }
-        summary.rejected += page.rejected.len() as u32;
-        let stats = store
-            .upsert_jobs(&account, &page.jobs, clock::now())
-            .await?;
+        let stats = match store.upsert_jobs(&account, &page.jobs, clock::now()).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(f) = fetch.take() {
+                    f.abort();
+                }
+                return Err(e.into());
+            }
+        };
         summary.new += stats.new;
         summary.changed += stats.changed;
         summary.changes.extend(stats.changes);
         summary.jobs_seen += page.jobs.len() as u32;
         for j in &page.jobs {
             seen.insert(j.id.as_str().to_owned());
-        }
-        if !page.has_more {
-            complete = true;
-            break;
-        }
-        if let Some(b) = boundary
-            && page.jobs.iter().any(|j| j.created_at < b)
-        {
-            break;
-        }
-        match page.last_id {
-            Some(next) if cursors.insert(next.clone()) => after = Some(next),
-            _ => {
-                let w = "the API says has_more but the cursor did not advance; stopping pagination"
-                    .to_owned();
-                tracing::warn!("{w}");
-                summary.warnings.push(w);
-                break;
-            }
         }
     }
 
@@ -228,6 +234,22 @@ async fn sync_inner(
         }
     }
     Ok(summary)
+}
+
+type PageTask = tokio::task::JoinHandle<Result<crate::provider::JobPage, ProviderError>>;
+
+fn prefetch(client: &Client, after: Option<String>) -> PageTask {
+    let client = client.clone();
+    tokio::spawn(async move { client.list_jobs_page(after.as_deref()).await })
+}
+
+fn lost_task(client: &Client, e: &tokio::task::JoinError) -> ProviderError {
+    ProviderError::Transport {
+        account: client.account().to_string(),
+        endpoint: "GET /fine_tuning/jobs".into(),
+        kind: crate::provider::TransportKind::Other,
+        detail: format!("page fetch did not complete: {e}"),
+    }
 }
 
 /// Syncs every account concurrently; one failing account does not stop the others.

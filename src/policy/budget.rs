@@ -111,18 +111,13 @@ impl GroupBy {
     }
 }
 
-/// The group a job belongs to.
-pub fn group_key(g: &GroupBy, v: &JobView) -> String {
+/// The group a job belongs to (borrowed: evaluation over 100k jobs allocates nothing here).
+pub fn group_key<'a>(g: &GroupBy, v: &JobView<'a>) -> &'a str {
     match g {
-        GroupBy::All => "all".into(),
-        GroupBy::Account => v.account.to_owned(),
-        GroupBy::Model => v.job.model.clone(),
-        GroupBy::Metadata(k) => v
-            .job
-            .metadata
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| "(none)".into()),
+        GroupBy::All => "all",
+        GroupBy::Account => v.account,
+        GroupBy::Model => v.job.model.as_str(),
+        GroupBy::Metadata(k) => v.job.metadata.get(k).map_or("(none)", String::as_str),
     }
 }
 
@@ -168,7 +163,7 @@ impl Spend {
 
 /// Spend per group since `start`.
 pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<String, Spend> {
-    let mut out: BTreeMap<String, Spend> = BTreeMap::new();
+    let mut out: BTreeMap<&str, Spend> = BTreeMap::new();
     for v in jobs {
         let terminal = v.job.status.is_terminal();
         if terminal && v.job.created_at < start {
@@ -186,7 +181,7 @@ pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<Str
             None => s.unknown += 1,
         }
     }
-    out
+    out.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// What a budget measures, for `/metrics` and `spend`.
@@ -293,6 +288,9 @@ impl Rule for Budget {
     }
     fn lookback(&self, now: i64) -> Option<i64> {
         Some(period_start(self.period, self.tz, now))
+    }
+    fn needs_finished_jobs(&self) -> bool {
+        true
     }
     fn budget(&self) -> Option<BudgetSpec> {
         Some(BudgetSpec {

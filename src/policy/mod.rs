@@ -167,6 +167,11 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
     fn lookback(&self, _now: i64) -> Option<i64> {
         None
     }
+    /// Whether `evaluate_set` needs finished jobs too (budgets count their spend). Other
+    /// kinds never see them, which keeps evaluation over a long history cheap.
+    fn needs_finished_jobs(&self) -> bool {
+        false
+    }
     /// What a budget measures (budget kinds only).
     fn budget(&self) -> Option<BudgetSpec> {
         None
@@ -222,9 +227,14 @@ pub fn evaluate(
             now,
             allow_overrides: policy.allow_job_overrides,
         };
+        let finished_too = policy.rule.needs_finished_jobs();
         let candidates: Vec<JobView> = jobs
             .iter()
-            .filter(|v| policy.matcher.matches(v) && !policy.exempt.exempts(v))
+            .filter(|v| {
+                (finished_too || !v.job.status.is_terminal())
+                    && policy.matcher.matches(v)
+                    && !policy.exempt.exempts(v)
+            })
             .copied()
             .collect();
         let dry_run = global_dry_run || policy.dry_run;
@@ -240,6 +250,12 @@ pub fn evaluate(
             created_at: view.job.created_at,
             observed_at: now,
         };
+        // This policy's grace marks, looked up by borrowed keys: no allocation per job.
+        let marks: HashMap<(&str, &str), i64> = grace_marks
+            .iter()
+            .filter(|((_, _, p), _)| *p == policy.name)
+            .map(|((a, j, _), t)| ((a.as_str(), j.as_str()), *t))
+            .collect();
         let mut hit = vec![false; candidates.len()];
         for (i, reason) in policy.rule.evaluate_set(&candidates, &ctx) {
             let Some(view) = candidates.get(i) else {
@@ -249,16 +265,11 @@ pub fn evaluate(
                 continue;
             }
             hit[i] = true;
-            let key = (
-                view.account.to_owned(),
-                view.job.id.as_str().to_owned(),
-                policy.name.clone(),
-            );
             let grace = policy.grace.as_secs() as i64;
             let verdict = if grace == 0 {
                 Verdict::Act(policy.action)
             } else {
-                match grace_marks.get(&key).copied() {
+                match marks.get(&(view.account, view.job.id.as_str())).copied() {
                     None => Verdict::Warn { until: now + grace },
                     Some(first) if now >= first + grace => Verdict::Act(policy.action),
                     Some(_) => continue,
@@ -267,18 +278,18 @@ pub fn evaluate(
             out.push(decision(view, verdict, reason));
         }
         // Compliant again during grace: unmark.
-        for (i, view) in candidates.iter().enumerate() {
-            let key = (
-                view.account.to_owned(),
-                view.job.id.as_str().to_owned(),
-                policy.name.clone(),
-            );
-            if !hit[i] && !view.job.status.is_terminal() && grace_marks.contains_key(&key) {
-                out.push(decision(
-                    view,
-                    Verdict::Clear,
-                    "compliant again during grace".into(),
-                ));
+        if !marks.is_empty() {
+            for (i, view) in candidates.iter().enumerate() {
+                if !hit[i]
+                    && !view.job.status.is_terminal()
+                    && marks.contains_key(&(view.account, view.job.id.as_str()))
+                {
+                    out.push(decision(
+                        view,
+                        Verdict::Clear,
+                        "compliant again during grace".into(),
+                    ));
+                }
             }
         }
         for (key, reason) in policy.rule.group_notices(&candidates, &ctx) {
@@ -378,7 +389,7 @@ pub(crate) mod testkit {
             suffix: None,
             metadata: Default::default(),
             error: None,
-            raw: serde_json::Value::Null,
+            raw: String::new(),
         }
     }
 

@@ -162,8 +162,23 @@ impl Client {
         query: &[(&str, &str)],
         retry_on: RetryOn,
     ) -> Result<Value, ProviderError> {
+        self.parsed(method, segments, query, retry_on, |body| {
+            serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Sends, reads the body and parses it. A body cut off mid-way, not JSON or not of the
+    /// expected shape is retried like a 5xx for reads: gateways produce all three.
+    async fn parsed<T>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        retry_on: RetryOn,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, ProviderError> {
         let endpoint = endpoint_name(&method, segments);
-        // A body cut off mid-way or not JSON is retried like a 5xx for reads: gateways do that.
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -172,19 +187,17 @@ impl Client {
                 .await?;
             let status = resp.status().as_u16();
             let result = match resp.bytes().await {
-                Ok(body) => {
-                    serde_json::from_slice::<Value>(&body).map_err(|e| ProviderError::Decode {
-                        account: self.account.name.to_string(),
-                        endpoint: endpoint.clone(),
-                        status,
-                        detail: format!(
-                            "{e} (body starts {:?})",
-                            payload::error_message(&String::from_utf8_lossy(
-                                &body[..body.len().min(120)]
-                            ))
-                        ),
-                    })
-                }
+                Ok(body) => parse(&body).map_err(|e| ProviderError::Decode {
+                    account: self.account.name.to_string(),
+                    endpoint: endpoint.clone(),
+                    status,
+                    detail: format!(
+                        "{e} (body starts {:?})",
+                        payload::error_message(&String::from_utf8_lossy(
+                            &body[..body.len().min(120)]
+                        ))
+                    ),
+                }),
                 Err(e) => Err(self.transport_error(&endpoint, &e)),
             };
             match result {
@@ -214,15 +227,14 @@ impl Client {
         if let Some(a) = after {
             query.push(("after", a));
         }
-        let v = self
-            .json(
-                Method::GET,
-                &["fine_tuning", "jobs"],
-                &query,
-                RetryOn::Transient,
-            )
-            .await?;
-        self.decode("GET /fine_tuning/jobs", payload::parse_job_page(v))
+        self.parsed(
+            Method::GET,
+            &["fine_tuning", "jobs"],
+            &query,
+            RetryOn::Transient,
+            payload::parse_job_page_bytes,
+        )
+        .await
     }
 
     /// One job.

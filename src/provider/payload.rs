@@ -49,7 +49,16 @@ struct WireMethodDetail {
 
 /// Parses one fine-tuning job object. The error says which field was wrong.
 pub fn parse_job(value: Value) -> Result<Job, String> {
-    let wire: WireJob = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+    parse_job_str(&value.to_string())
+}
+
+/// Parses one job object from its JSON text, which is kept verbatim as `raw`.
+pub fn parse_job_str(text: &str) -> Result<Job, String> {
+    let wire: WireJob = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    build_job(wire, text.to_owned())
+}
+
+fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
     let method_epochs = wire.method.as_ref().and_then(|m| {
         [&m.supervised, &m.dpo, &m.reinforcement]
             .into_iter()
@@ -89,7 +98,7 @@ pub fn parse_job(value: Value) -> Result<Job, String> {
         suffix: wire.user_provided_suffix,
         metadata,
         error: wire.error.filter(|e| !e.is_null()),
-        raw: value,
+        raw,
     })
 }
 
@@ -103,44 +112,62 @@ pub struct JobPage {
     pub last_id: Option<String>,
 }
 
-/// Parses a list-jobs answer. A malformed item is rejected alone; a malformed envelope is an error.
-pub fn parse_job_page(value: Value) -> Result<JobPage, String> {
-    let Value::Object(mut obj) = value else {
-        return Err("expected a JSON object with `data`".into());
-    };
-    let data = match obj.remove("data") {
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err("`data` is not an array".into()),
-        None => return Err("missing field `data`".into()),
-    };
-    let has_more = obj
-        .get("has_more")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let last_id = data
-        .last()
-        .and_then(|v| v.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let mut jobs = Vec::with_capacity(data.len());
+#[derive(Deserialize)]
+struct WirePage<'a> {
+    #[serde(borrow)]
+    data: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    has_more: Option<bool>,
+}
+
+/// The id of an item, however malformed the rest is.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: Option<Value>,
+}
+
+/// Parses a list-jobs answer. A malformed item is rejected alone; a malformed envelope is an
+/// error. Items are parsed straight from the body's text and kept verbatim, with no
+/// intermediate JSON tree.
+pub fn parse_job_page_bytes(body: &[u8]) -> Result<JobPage, String> {
+    let page: WirePage = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => format!("not a job list: {e}"),
+        _ => e.to_string(),
+    })?;
+    let mut jobs = Vec::with_capacity(page.data.len());
     let mut rejected = Vec::new();
-    for item in data {
-        let id = item
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("<no id>")
-            .to_owned();
-        match parse_job(item) {
+    let mut last_id = None;
+    for item in &page.data {
+        let text = item.get();
+        let id = serde_json::from_str::<IdOnly>(text)
+            .ok()
+            .and_then(|i| i.id)
+            .and_then(|v| v.as_str().map(str::to_owned));
+        last_id = id.clone();
+        match parse_job_str(text) {
             Ok(job) => jobs.push(job),
-            Err(e) => rejected.push(format!("{id}: {e}")),
+            Err(e) => rejected.push(format!("{}: {e}", id.as_deref().unwrap_or("<no id>"))),
         }
     }
     Ok(JobPage {
         jobs,
         rejected,
-        has_more,
+        has_more: page.has_more.unwrap_or(false),
         last_id,
     })
+}
+
+/// [`parse_job_page_bytes`] for a value already parsed.
+pub fn parse_job_page(value: Value) -> Result<JobPage, String> {
+    if !value.is_object() {
+        return Err("expected a JSON object with `data`".into());
+    }
+    match value.get("data") {
+        Some(Value::Array(_)) => {}
+        Some(_) => return Err("`data` is not an array".into()),
+        None => return Err("missing field `data`".into()),
+    }
+    parse_job_page_bytes(value.to_string().as_bytes())
 }
 
 /// A fine-tuning event; `step` is set on metrics events.

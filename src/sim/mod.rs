@@ -51,6 +51,8 @@ pub enum Endpoint {
 /// A request the simulator received.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// When it arrived, unix milliseconds.
+    pub at_ms: i64,
     pub method: String,
     pub path: String,
     pub query: String,

@@ -58,6 +58,7 @@ async fn handle(
     let fault = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests.push(Request {
+            at_ms: crate::deadline::now_ms(),
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),

@@ -73,7 +73,9 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            // The daemon needs two at most (a pass, and /metrics or the CLI); each costs a
+            // thread and a page cache.
+            .max_connections(2)
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;

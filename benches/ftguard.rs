@@ -1,0 +1,408 @@
+//! `cargo bench`: ftguard against its targets, on this machine. Prints a Markdown report;
+//! BENCHMARKS.md records a run and the method. Uses the release binary and the simulator.
+//!
+//! Measures: policy evaluation over 1k/10k/100k stored jobs; first sync of 1k/10k jobs against
+//! raw page fetching from the same simulator over one keep-alive connection, with the binary's
+//! peak RSS; the steady-state request count; an idle daemon's RSS and CPU; deadline lateness.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ftguard::cost::JobCost;
+use ftguard::model::{Job, JobId, JobStatus, Usd};
+use ftguard::policy::{self, JobView, PolicyConfig};
+use ftguard::sim::{Sim, SimJob};
+
+const H: i64 = 3600;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn job(i: usize, now: i64) -> Job {
+    // One job in five is active (running or queued): 20,000 of 100,000.
+    let statuses = ["running", "queued", "succeeded", "succeeded", "failed"];
+    let status = if i.is_multiple_of(5) {
+        statuses[i % 2]
+    } else {
+        statuses[2 + i % 3]
+    };
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert("team".to_owned(), format!("team-{}", i % 7));
+    Job {
+        id: JobId::new(format!("ftjob-{i:06}")),
+        model: if i.is_multiple_of(3) {
+            "gpt-4o-2024-08-06".into()
+        } else {
+            "gpt-4o-mini-2024-07-18".into()
+        },
+        status: JobStatus::parse(status),
+        created_at: now - (i as i64 % 86_400),
+        finished_at: None,
+        trained_tokens: None,
+        estimated_finish: Some(now + 3600),
+        fine_tuned_model: None,
+        training_file: Some(format!("file-{i}")),
+        validation_file: None,
+        n_epochs: Some(serde_json::json!(3)),
+        method: Some("supervised".into()),
+        suffix: None,
+        metadata,
+        error: None,
+        raw: String::new(),
+    }
+}
+
+fn policies() -> Vec<policy::Policy> {
+    let texts = [
+        "name='rt'\nkind='max_runtime'\nlimit='6h'\nexempt={metadata={team='team-3'}}",
+        "name='q'\nkind='max_queue_time'\nlimit='2h'\ngrace='15m'",
+        "name='models'\nkind='allowed_models'\nmodels=['gpt-4o*','gpt-4.1*']",
+        "name='meta'\nkind='required_metadata'\nkeys=['team']",
+        "name='deadline'\nkind='deadline'\nlimit='8h'",
+        "name='cap'\nkind='max_job_cost'\nlimit_usd=50.0",
+        "name='budget'\nkind='budget'\nlimit_usd=1000000.0\ngroup_by='metadata.team'\nwarn_at=[0.8]",
+    ];
+    texts
+        .iter()
+        .map(|t| policy::compile(&toml::from_str::<PolicyConfig>(t).unwrap()).unwrap())
+        .collect()
+}
+
+fn bench_evaluate(out: &mut String) {
+    let now = ftguard::clock::now();
+    let pols = policies();
+    out.push_str("\n## Policy evaluation (pure, 7 policies incl. a grouped budget)\n\n| stored jobs | active | median | per active job |\n|---:|---:|---:|---:|\n");
+    for n in [1_000usize, 10_000, 100_000] {
+        let jobs: Vec<Job> = (0..n).map(|i| job(i, now)).collect();
+        let costs: Vec<JobCost> = (0..n)
+            .map(|i| JobCost {
+                actual: None,
+                projected: Some(Usd::from_dollars((i % 100) as f64)),
+                ..Default::default()
+            })
+            .collect();
+        let views: Vec<JobView> = jobs
+            .iter()
+            .zip(&costs)
+            .map(|(j, c)| JobView {
+                account: "prod",
+                job: j,
+                last_step_at: None,
+                cost: c,
+            })
+            .collect();
+        let active = views.iter().filter(|v| !v.job.status.is_terminal()).count();
+        let marks = HashMap::new();
+        let runs: Vec<Duration> = (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                let d = policy::evaluate(&views, now, &pols, &marks, false);
+                std::hint::black_box(d);
+                t.elapsed()
+            })
+            .collect();
+        let m = median(runs);
+        out.push_str(&format!(
+            "| {n} | {active} | {:.2} ms | {:.2} µs |\n",
+            m.as_secs_f64() * 1e3,
+            m.as_secs_f64() * 1e6 / active as f64
+        ));
+    }
+}
+
+/// `App::decide` end to end: load active jobs (and the budget's period) from SQLite, parse,
+/// cost, evaluate.
+async fn bench_decide(out: &mut String) {
+    out.push_str("\n## A whole policy pass from the database (`App::decide`: load, parse, cost, evaluate)\n\n| stored jobs | active | median |\n|---:|---:|---:|\n");
+    let now = ftguard::clock::now();
+    for n in [1_000usize, 10_000, 100_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ftguard.toml");
+        let mut text = format!("[daemon]\ndatabase = {:?}\n[[accounts]]\nname = \"prod\"\nbase_url = \"http://127.0.0.1:9/v1\"\n", dir.path().join("db").display().to_string());
+        text.push_str("[[policies]]\nname='rt'\nkind='max_runtime'\nlimit='6h'\n[[policies]]\nname='q'\nkind='max_queue_time'\nlimit='2h'\n[[policies]]\nname='models'\nkind='allowed_models'\nmodels=['gpt-4o*']\n");
+        std::fs::write(&cfg, text).unwrap();
+        let app = ftguard::app::App::build(ftguard::config::Config::load(Some(&cfg)).unwrap()).await.unwrap();
+        let account = app.clients[0].account().clone();
+        let jobs: Vec<Job> = (0..n)
+            .map(|i| {
+                let j = job(i, now);
+                ftguard::provider::payload::parse_job(serde_json::json!({
+                    "id": j.id, "model": j.model, "status": j.status, "created_at": j.created_at,
+                    "estimated_finish": j.estimated_finish, "training_file": j.training_file, "metadata": j.metadata,
+                    "hyperparameters": {"n_epochs": 3}, "method": {"type": "supervised"}
+                }))
+                .unwrap()
+            })
+            .collect();
+        for chunk in jobs.chunks(500) {
+            app.store.upsert_jobs(&account, chunk, now).await.unwrap();
+        }
+        let active = jobs.iter().filter(|j| !j.status.is_terminal()).count();
+        let mut runs = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            let d = app.decide(&app.config.policies, now).await.unwrap();
+            runs.push(t.elapsed());
+            std::hint::black_box(d);
+        }
+        out.push_str(&format!("| {n} | {active} | {:.1} ms |\n", median(runs).as_secs_f64() * 1e3));
+        app.store.close().await;
+    }
+}
+
+fn sim_jobs(n: usize, now: i64) -> Vec<SimJob> {
+    (0..n)
+        .map(|i| {
+            let status = if i < 20 { "running" } else { "succeeded" };
+            SimJob::in_status(&format!("ftjob-{i:06}"), status, 60 + i as i64 * 10, now)
+        })
+        .collect()
+}
+
+async fn raw_fetch(base: &str) -> (Duration, usize) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut req = http
+            .get(format!("{base}/fine_tuning/jobs"))
+            .query(&[("limit", "100")]);
+        if let Some(a) = &after {
+            req = req.query(&[("after", a)]);
+        }
+        let v: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+        pages += 1;
+        let data = v["data"].as_array().unwrap();
+        if !v["has_more"].as_bool().unwrap_or(false) {
+            break;
+        }
+        after = data
+            .last()
+            .and_then(|j| j["id"].as_str())
+            .map(str::to_owned);
+    }
+    (t.elapsed(), pages)
+}
+
+/// Runs the release binary, returning (wall time, peak RSS in KiB, stdout). The peak is the
+/// child's own VmHWM, polled until it exits: rusage would count the benchmark process the child
+/// was forked from before it exec'd.
+fn run_binary(args: &[&str], config: &std::path::Path) -> (Duration, i64, String) {
+    let t = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("FTGUARD_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let mut peak = 0;
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_ftguard")).unwrap();
+    loop {
+        // Only once the child runs our binary (after exec) does its VmHWM mean anything.
+        if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&exe) {
+            peak = peak.max(proc_status(pid, "VmHWM:"));
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = t.elapsed();
+    (elapsed, peak, reader.join().unwrap())
+}
+
+fn config(dir: &std::path::Path, base: &str, extra: &str) -> std::path::PathBuf {
+    let p = dir.join("ftguard.toml");
+    std::fs::write(
+        &p,
+        format!("[daemon]\ndatabase = {:?}\n{extra}\n[[accounts]]\nname = \"sim\"\nbase_url = \"{base}\"\n", dir.join("ftguard.db").display().to_string()),
+    )
+    .unwrap();
+    p
+}
+
+async fn bench_sync(out: &mut String) {
+    out.push_str("\n## First sync vs raw page fetching (same simulator, one keep-alive connection)\n\n| jobs | pages | raw fetch+parse | ftguard sync, in process | ratio | `ftguard sync` as a process (start, migrations, sync) | ratio | peak RSS of that process | steady-state requests |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for n in [1_000usize, 10_000] {
+        let sim = Sim::start(sim_jobs(n, ftguard::clock::now()))
+            .await
+            .unwrap();
+        let base = sim.base_url();
+        // Warm the simulator (its first sort of the jobs) and take the best of three raw runs.
+        let mut raw = Vec::new();
+        let mut pages = 0;
+        for _ in 0..3 {
+            let (d, p) = raw_fetch(&base).await;
+            raw.push(d);
+            pages = p;
+        }
+        let raw = raw.into_iter().min().unwrap();
+        let mut best = Duration::MAX;
+        let mut rss = 0;
+        let mut last_dir = None;
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = config(dir.path(), &base, "");
+            let (d, r, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
+                .await
+                .unwrap();
+            best = best.min(d);
+            rss = rss.max(r);
+            last_dir = Some(dir);
+        }
+        // In-process: the sync alone (no process start, no migrations), on a fresh database.
+        let mut inproc = Vec::new();
+        for _ in 0..3 {
+            let d = tempfile::tempdir().unwrap();
+            let c = ftguard::config::Config::load(Some(&config(d.path(), &base, ""))).unwrap();
+            let app = ftguard::app::App::build(c).await.unwrap();
+            let t = Instant::now();
+            let r = app.sync_with(true).await;
+            inproc.push(t.elapsed());
+            assert!(r.iter().all(|(_, r)| r.is_ok()));
+            app.store.close().await;
+        }
+        let inproc = inproc.into_iter().min().unwrap();
+        // Steady state on the last database: count what a second sync asks of the API.
+        let dir = last_dir.unwrap();
+        let before = sim.requests().len();
+        let cfg = dir.path().join("ftguard.toml");
+        tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
+            .await
+            .unwrap();
+        let steady = sim.requests().len() - before;
+        out.push_str(&format!(
+            "| {n} | {pages} | {:.0} ms | {:.0} ms | {:.2}x | {:.0} ms | {:.2}x | {:.1} MB | {steady} |\n",
+            raw.as_secs_f64() * 1e3,
+            inproc.as_secs_f64() * 1e3,
+            inproc.as_secs_f64() / raw.as_secs_f64(),
+            best.as_secs_f64() * 1e3,
+            best.as_secs_f64() / raw.as_secs_f64(),
+            rss as f64 / 1024.0,
+        ));
+    }
+}
+
+fn proc_status(pid: u32, key: &str) -> i64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_ticks(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
+}
+
+async fn bench_daemon(out: &mut String) {
+    let now = ftguard::clock::now();
+    let mut jobs = sim_jobs(1_000, now);
+    // Crosses its 6h limit 5 seconds after start.
+    jobs.push(SimJob::in_status(
+        "ftjob-crossing",
+        "running",
+        6 * H - 5,
+        now,
+    ));
+    let sim = Sim::start(jobs).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &sim.base_url(),
+        "sync_schedule = \"0 0 * * * *\"\n",
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    // created_at + 6h = now + 5 s.
+    let crossing_ms = (now + 5) * 1000;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("FTGUARD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.status("ftjob-crossing").as_deref() != Some("cancelled") && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancel_at = sim
+        .requests()
+        .iter()
+        .find(|r| r.path.ends_with("/cancel"))
+        .map(|r| r.at_ms);
+    // Idle: no work scheduled for an hour.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ticks0 = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let ticks = cpu_ticks(pid) - ticks0;
+    let rss = proc_status(pid, "VmRSS:");
+    let hwm = proc_status(pid, "VmHWM:");
+    let _ = child.kill();
+    let _ = child.wait();
+    out.push_str("\n## Daemon\n\n| measure | value |\n|---|---:|\n");
+    out.push_str(&format!(
+        "| idle RSS (after syncing 1,001 jobs and one cancel) | {:.1} MB |\n",
+        rss as f64 / 1024.0
+    ));
+    out.push_str(&format!(
+        "| peak RSS so far | {:.1} MB |\n",
+        hwm as f64 / 1024.0
+    ));
+    out.push_str(&format!(
+        "| CPU while idle for 10 s | {} ticks ({} ms) |\n",
+        ticks,
+        ticks * 10
+    ));
+    match cancel_at {
+        Some(at) => out.push_str(&format!("| deadline lateness (cancel request received − limit crossed), hourly syncs | {:.2} s |\n", (at - crossing_ms) as f64 / 1000.0)),
+        None => out.push_str("| deadline lateness | no cancel within 30 s |\n"),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run quickly.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# ftguard benchmarks ({} cores, {})\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::env::consts::ARCH
+    ));
+    bench_evaluate(&mut out);
+    rt.block_on(bench_decide(&mut out));
+    rt.block_on(bench_sync(&mut out));
+    rt.block_on(bench_daemon(&mut out));
+    println!("{out}");
+}
