@@ -120,10 +120,15 @@ async fn bench_decide(out: &mut String) {
     for n in [1_000usize, 10_000, 100_000] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("ftguard.toml");
-        let mut text = format!("[daemon]\ndatabase = {:?}\n[[accounts]]\nname = \"prod\"\nbase_url = \"http://127.0.0.1:9/v1\"\n", dir.path().join("db").display().to_string());
+        let mut text = format!(
+            "[daemon]\ndatabase = {:?}\n[[accounts]]\nname = \"prod\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+            dir.path().join("db").display().to_string()
+        );
         text.push_str("[[policies]]\nname='rt'\nkind='max_runtime'\nlimit='6h'\n[[policies]]\nname='q'\nkind='max_queue_time'\nlimit='2h'\n[[policies]]\nname='models'\nkind='allowed_models'\nmodels=['gpt-4o*']\n");
         std::fs::write(&cfg, text).unwrap();
-        let app = ftguard::app::App::build(ftguard::config::Config::load(Some(&cfg)).unwrap()).await.unwrap();
+        let app = ftguard::app::App::build(ftguard::config::Config::load(Some(&cfg)).unwrap())
+            .await
+            .unwrap();
         let account = app.clients[0].account().clone();
         let jobs: Vec<Job> = (0..n)
             .map(|i| {
@@ -147,7 +152,10 @@ async fn bench_decide(out: &mut String) {
             runs.push(t.elapsed());
             std::hint::black_box(d);
         }
-        out.push_str(&format!("| {n} | {active} | {:.1} ms |\n", median(runs).as_secs_f64() * 1e3));
+        out.push_str(&format!(
+            "| {n} | {active} | {:.1} ms |\n",
+            median(runs).as_secs_f64() * 1e3
+        ));
         app.store.close().await;
     }
 }

@@ -121,15 +121,7 @@ impl App {
         };
         let jobs = self.jobs_with_costs(&filter, now).await?;
         let marks = self.store.grace_marks().await?;
-        let views: Vec<JobView> = jobs
-            .iter()
-            .map(|(j, c)| JobView {
-                account: j.account.as_str(),
-                job: &j.job,
-                last_step_at: j.last_step_at,
-                cost: c,
-            })
-            .collect();
+        let views = views(&jobs);
         let span =
             tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
         let _g = span.enter();
@@ -224,6 +216,18 @@ impl App {
         }
         out
     }
+}
+
+/// Policy views of stored jobs with their costs.
+pub fn views(jobs: &[(StoredJob, JobCost)]) -> Vec<JobView<'_>> {
+    jobs.iter()
+        .map(|(j, c)| JobView {
+            account: j.account.as_str(),
+            job: &j.job,
+            last_step_at: j.last_step_at,
+            cost: c,
+        })
+        .collect()
 }
 
 /// One line per account for people.

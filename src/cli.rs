@@ -13,7 +13,7 @@ use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::daemon;
 use ftguard::model::Usd;
-use ftguard::policy::{GroupBy, JobView, Period, Verdict, period_start, spend_by_group};
+use ftguard::policy::{GroupBy, Period, Verdict, period_start, spend_by_group};
 use ftguard::store::{JobFilter, Store, StoredJob};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -496,15 +496,7 @@ async fn spend(
         ..Default::default()
     };
     let jobs = app.jobs_with_costs(&filter, now).await?;
-    let views: Vec<JobView> = jobs
-        .iter()
-        .map(|(j, c)| JobView {
-            account: j.account.as_str(),
-            job: &j.job,
-            last_step_at: j.last_step_at,
-            cost: c,
-        })
-        .collect();
+    let views = app::views(&jobs);
     let groups = spend_by_group(&views, start, &group_by);
     let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
     if json_out {

@@ -192,15 +192,7 @@ pub async fn render(app: &App) -> Result<String, String> {
             .jobs_with_costs(&filter, now)
             .await
             .map_err(|e| e.to_string())?;
-        let views: Vec<JobView> = jobs
-            .iter()
-            .map(|(j, c)| JobView {
-                account: j.account.as_str(),
-                job: &j.job,
-                last_step_at: j.last_step_at,
-                cost: c,
-            })
-            .collect();
+        let views = crate::app::views(&jobs);
         for (policy, b) in budgets {
             let candidates: Vec<JobView> = views
                 .iter()

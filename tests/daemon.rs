@@ -323,13 +323,24 @@ async fn a_limit_crossed_between_hourly_syncs_is_acted_on_at_once() {
 async fn the_standalone_simulator_serves_a_population() {
     let port = free_port();
     let mut sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["sim", "--listen", &format!("127.0.0.1:{port}"), "--jobs", "150", "--active", "2"])
+        .args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--jobs",
+            "150",
+            "--active",
+            "2",
+        ])
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "the simulator did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

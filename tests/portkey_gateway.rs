@@ -5,40 +5,13 @@
 
 mod common;
 use common::*;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const GATEWAY: &str = "@portkey-ai/gateway@1.15.2";
 
-fn install_gateway() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("portkey-gateway-1.15.2");
-    let pkg = dir.join("node_modules/@portkey-ai/gateway");
-    if !pkg.join("build/start-server.js").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--prefix",
-            ])
-            .arg(&dir)
-            .arg(GATEWAY)
-            .output()
-            .expect("npm (Node.js 20) is needed to fetch the Portkey gateway");
-        assert!(
-            out.status.success(),
-            "npm install {GATEWAY} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    pkg
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_passes_through_the_portkey_gateway() {
-    let pkg = install_gateway();
+    let pkg = npm_package("portkey-gateway-1.15.2", GATEWAY).join("@portkey-ai/gateway");
     let now = now();
     let mut jobs: Vec<SimJob> = (0..247)
         .map(|i| SimJob::in_status(&format!("ftjob-old-{i:03}"), "succeeded", 20 * H + i, now))
@@ -59,11 +32,7 @@ async fn everything_passes_through_the_portkey_gateway() {
     // The cancel of the runaway gets a 502 first: ftguard then retrieves it through the gateway.
     sim.fault(Endpoint::Cancel, Fault::Status(502));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let fix = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/fetch-fix.mjs");
     let mut gateway = tokio::process::Command::new("node")
         .arg("--import")
@@ -78,14 +47,7 @@ async fn everything_passes_through_the_portkey_gateway() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the gateway did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_port(port, "the gateway", Duration::from_secs(30)).await;
 
     let env = Env::new();
     let token = env.dir.path().join("token");

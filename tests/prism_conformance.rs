@@ -4,43 +4,12 @@
 
 mod common;
 use common::*;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn install_prism() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prism-5");
-    let bin = dir.join("node_modules/.bin/prism");
-    if !bin.exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--ignore-scripts",
-                "--prefix",
-            ])
-            .arg(&dir)
-            .arg("@stoplight/prism-cli@5")
-            .output()
-            .expect("npm (Node.js 20) is needed to fetch Prism");
-        assert!(
-            out.status.success(),
-            "npm install prism failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    bin
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_enforcement_against_random_valid_payloads() {
-    let prism = install_prism();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let prism = npm_package("prism-5", "@stoplight/prism-cli@5").join(".bin/prism");
+    let port = free_port();
     let mut server = tokio::process::Command::new(prism)
         .args(["mock", "-d", "-h", "127.0.0.1", "-p", &port.to_string()])
         .arg(concat!(
@@ -52,14 +21,7 @@ async fn sync_and_enforcement_against_random_valid_payloads() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "prism did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_port(port, "Prism", Duration::from_secs(60)).await;
     let env = Env::new();
     let token = env.dir.path().join("token");
     std::fs::write(&token, "sk-prism").unwrap();

@@ -120,3 +120,58 @@ pub fn by_id<'a>(arr: &'a Value, key: &str, id: &str) -> Vec<&'a Value> {
         .filter(|v| v[key] == id)
         .collect()
 }
+
+/// Installs an npm package (once) into the target directory; returns its `node_modules`.
+/// Real peers (the Portkey gateway, Prism) come from the npm registry, so `cargo test` needs
+/// nothing installed beforehand but Node.js 20.
+pub fn npm_package(dir_name: &str, spec: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir_name);
+    let modules = dir.join("node_modules");
+    let marker = dir.join(".installed");
+    if !marker.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--prefix",
+            ])
+            .arg(&dir)
+            .arg(spec)
+            .output()
+            .expect("npm (Node.js 20) is needed to fetch real peers for the interop tests");
+        assert!(
+            out.status.success(),
+            "npm install {spec} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&marker, spec).unwrap();
+    }
+    modules
+}
+
+/// Waits until something listens on the port.
+pub async fn wait_for_port(port: u16, what: &str, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not start listening on {port}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
