@@ -88,7 +88,14 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     }
     sdnotify::notify("READY=1");
 
-    let mut last = full_pass(&app, &say).await?;
+    // `run --once` evaluates every policy, scheduled ones included; the daemon leaves those
+    // to their own cron.
+    let first = if opts.once {
+        app.config.policies.clone()
+    } else {
+        app.after_sync_policies()
+    };
+    let mut last = full_pass(&app, &say, &first).await?;
     if opts.once {
         return Ok(last);
     }
@@ -140,7 +147,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             Some(tick) = rx.recv() => {
                 let work = async {
                     match &tick {
-                        Tick::Sync => full_pass(&app, &say).await,
+                        Tick::Sync => full_pass(&app, &say, &app.after_sync_policies()).await,
                         Tick::Policies(s) => {
                             let policies = app.scheduled_policies().remove(s).unwrap_or_default();
                             let report = app.enforce(&policies).await?;
@@ -203,14 +210,18 @@ fn reload(path: Option<&std::path::Path>, current: &App) -> Result<App, String> 
 }
 
 /// Sync, then evaluate and enforce the policies that run after every sync.
-async fn full_pass(app: &App, say: &impl Fn(String)) -> Result<PassReport, DaemonError> {
+async fn full_pass(
+    app: &App,
+    say: &impl Fn(String),
+    policies: &[crate::policy::Policy],
+) -> Result<PassReport, DaemonError> {
     let results = app.sync().await;
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
     for (account, r) in &results {
         say(app::sync_line(account, r));
     }
     app.estimate().await?;
-    let report = app.enforce(&app.after_sync_policies()).await?;
+    let report = app.enforce(policies).await?;
     for l in &report.lines {
         say(l.clone());
     }
@@ -305,18 +316,16 @@ fn watchdog_ticker() -> tokio::time::Interval {
     t
 }
 
+/// CLOCK_MONOTONIC in microseconds, as systemd expects in MONOTONIC_USEC=.
 fn monotonic_usec() -> u128 {
-    #[cfg(target_os = "linux")]
-    {
-        // CLOCK_MONOTONIC as systemd reads it; /proc/uptime is close enough and needs no libc.
-        if let Ok(s) = std::fs::read_to_string("/proc/uptime")
-            && let Some(secs) = s
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-        {
-            return (secs * 1_000_000.0) as u128;
-        }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
     }
-    0
+    ts.tv_sec as u128 * 1_000_000 + ts.tv_nsec as u128 / 1_000
 }

@@ -97,6 +97,13 @@ async fn notify_reload_and_clean_stop() {
         wait_for(&sock, "RELOADING=1", Duration::from_secs(5), &mut seen),
         "{seen:?}"
     );
+    let reloading = seen.iter().find(|m| m.contains("RELOADING=1")).unwrap();
+    let usec: u128 = reloading
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("RELOADING=1 without MONOTONIC_USEC: {reloading:?}"));
+    assert!(usec > 0);
     assert!(
         wait_for(&sock, "READY=1", Duration::from_secs(5), &mut seen),
         "{seen:?}"
@@ -350,4 +357,71 @@ async fn the_standalone_simulator_serves_a_population() {
     assert!(out.contains("152 jobs in 2 page(s)"), "{out}");
     assert!(out.contains("cancelled s ftjob-active-0000"), "{out}");
     sim.kill().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_with_its_own_schedule_runs_on_it() {
+    // Syncs are hourly; the allow-list policy has its own cron, every second, and is not part
+    // of the pass after the sync.
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-wrong-model", "queued", 60, now())
+            .with_model("gpt-4.1-2025-04-14"),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"0 0 * * * *\"",
+        "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o-mini*\"]\nschedule = \"*/1 * * * * *\"\n",
+    );
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("FTGUARD_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sim.status("ftjob-wrong-model").as_deref() != Some("cancelled") {
+        assert!(Instant::now() < deadline, "the scheduled policy never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    daemon.kill().await.ok();
+    let a = env.json(&["actions", "--json"]).await;
+    assert_eq!(a[0]["policy"], "models");
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path == "/fine_tuning/jobs")
+            .count(),
+        1,
+        "no extra sync"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_job_can_be_resumed() {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-p", "running", 2 * H, now())])
+        .await
+        .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"1h\"\naction = \"pause\"\n",
+    );
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("paused sim ftjob-p"), "{out}");
+    assert_eq!(sim.status("ftjob-p").as_deref(), Some("paused"));
+    let out = env.ok(&["resume", "ftjob-p"]).await;
+    assert!(out.contains("ftjob-p resumed: status running"), "{out}");
+    assert_eq!(sim.status("ftjob-p").as_deref(), Some("running"));
+    let jobs = env.json(&["jobs", "--json"]).await;
+    assert_eq!(jobs[0]["status"], "running");
+    let bad = env.run(&["resume", "ftjob-p"]).await;
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("not paused"),
+        "{}",
+        stderr(&bad)
+    );
 }

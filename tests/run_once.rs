@@ -191,3 +191,19 @@ async fn manual_cancel_goes_through_the_same_path() {
         stderr(&bad)
     );
 }
+
+#[tokio::test]
+async fn run_once_evaluates_scheduled_policies_too() {
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-m", "queued", 60, now()).with_model("gpt-4.1-2025-04-14"),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o*\"]\nschedule = \"0 0 3 * * *\"\n");
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(
+        out.contains("cancelled sim ftjob-m: model gpt-4.1-2025-04-14 is not in [gpt-4o*]"),
+        "{out}"
+    );
+}
