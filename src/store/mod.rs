@@ -71,7 +71,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 256 KiB of page cache per connection instead of SQLite's 2 MiB: the OS page
+            // cache holds the file anyway, and this halves a first sync's heap (BENCHMARKS.md).
+            .pragma("cache_size", "-256");
         let pool = SqlitePoolOptions::new()
             // The daemon needs two at most (a pass, and /metrics or the CLI); each costs a
             // thread and a page cache.
