@@ -5,15 +5,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-async fn start(env: &Env) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
-        .env("FTGUARD_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
 async fn wait_cancels(sim: &Sim, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -59,7 +50,7 @@ async fn sigkill_mid_enforcement_loses_and_duplicates_nothing() {
     );
     // request_timeout is 2s in sim_config: stalls of 5s leave time to kill mid-request.
     for kill_at in 1..=3 {
-        let mut daemon = start(&env).await;
+        let mut daemon = env.daemon();
         wait_cancels(&sim, kill_at).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         daemon.start_kill().unwrap();

@@ -113,22 +113,12 @@ async fn notify_reload_and_clean_stop() {
         child.try_wait().unwrap().is_none(),
         "daemon died on a bad reload"
     );
-    let syncs_before = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/fine_tuning/jobs")
-        .count();
+    let syncs_before = hits(&sim, "/fine_tuning/jobs");
     assert!(
         wait_for(&sock, "STATUS=synced", Duration::from_secs(5), &mut seen),
         "still syncing on the old config: {seen:?}"
     );
-    assert!(
-        sim.requests()
-            .iter()
-            .filter(|r| r.path == "/fine_tuning/jobs")
-            .count()
-            > syncs_before
-    );
+    assert!(hits(&sim, "/fine_tuning/jobs") > syncs_before);
     let log = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(
         log.contains("reload refused") && log.contains("sync_schedule"),
@@ -210,12 +200,7 @@ async fn healthz_metrics_and_one_daemon_per_database() {
         &format!("sync_schedule = \"*/1 * * * * *\"\nlisten = \"127.0.0.1:{port}\""),
         "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\n",
     );
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
-        .env("FTGUARD_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = env.daemon();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut health = (0, String::new());
@@ -289,12 +274,7 @@ async fn a_limit_crossed_between_hourly_syncs_is_acted_on_at_once() {
         "sync_schedule = \"0 0 * * * *\"",
         "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
     );
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
-        .env("FTGUARD_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut daemon = env.daemon();
     let deadline = Instant::now() + Duration::from_secs(20);
     while sim.status("ftjob-soon").as_deref() != Some("cancelled") {
         assert!(
@@ -375,12 +355,7 @@ async fn a_policy_with_its_own_schedule_runs_on_it() {
         "sync_schedule = \"0 0 * * * *\"",
         "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o-mini*\"]\nschedule = \"*/1 * * * * *\"\n",
     );
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
-        .env("FTGUARD_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut daemon = env.daemon();
     let deadline = Instant::now() + Duration::from_secs(15);
     while sim.status("ftjob-wrong-model").as_deref() != Some("cancelled") {
         assert!(Instant::now() < deadline, "the scheduled policy never ran");
@@ -389,14 +364,7 @@ async fn a_policy_with_its_own_schedule_runs_on_it() {
     daemon.kill().await.ok();
     let a = env.json(&["actions", "--json"]).await;
     assert_eq!(a[0]["policy"], "models");
-    assert_eq!(
-        sim.requests()
-            .iter()
-            .filter(|r| r.path == "/fine_tuning/jobs")
-            .count(),
-        1,
-        "no extra sync"
-    );
+    assert_eq!(hits(&sim, "/fine_tuning/jobs"), 1, "no extra sync");
 }
 
 #[tokio::test]

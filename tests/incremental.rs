@@ -5,10 +5,7 @@ mod common;
 use common::*;
 
 fn lists(sim: &Sim) -> usize {
-    sim.requests()
-        .iter()
-        .filter(|r| r.path == "/fine_tuning/jobs")
-        .count()
+    hits(sim, "/fine_tuning/jobs")
 }
 
 fn others(sim: &Sim) -> usize {

@@ -30,11 +30,7 @@ async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
 
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("250 jobs in 3 page(s)"), "{out}");
-    let lists = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/fine_tuning/jobs")
-        .count();
+    let lists = hits(&sim, "/fine_tuning/jobs");
     assert_eq!(lists, 3);
 
     let stored = env.json(&["jobs", "--json"]).await;
@@ -93,11 +89,7 @@ async fn a_cursor_that_does_not_advance_stops_with_a_warning() {
     env.sim_config(&sim, "", "");
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("cursor did not advance"), "{out}");
-    let lists = sim
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/fine_tuning/jobs")
-        .count();
+    let lists = hits(&sim, "/fine_tuning/jobs");
     assert_eq!(
         lists, 2,
         "one page, then the repeated page reveals the stuck cursor"

@@ -311,7 +311,7 @@ impl Rule for Budget {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::super::{JobView, Verdict, evaluate};
+    use super::super::{Verdict, evaluate};
     use super::*;
     use crate::cost::JobCost;
     use std::collections::HashMap;
@@ -398,26 +398,7 @@ mod tests {
         let older = job("older", "running", 1800);
         let newer = job("newer", "queued", 60);
         let (c90, c01, c18) = (usd(90.0), usd(0.10), usd(18.0));
-        let views = [
-            JobView {
-                account: "prod",
-                job: &spent,
-                last_step_at: None,
-                cost: &c90,
-            },
-            JobView {
-                account: "prod",
-                job: &older,
-                last_step_at: None,
-                cost: &c01,
-            },
-            JobView {
-                account: "prod",
-                job: &newer,
-                last_step_at: None,
-                cost: &c18,
-            },
-        ];
+        let views = [view(&spent, &c90), view(&older, &c01), view(&newer, &c18)];
         let d = evaluate(
             &views,
             NOW,
@@ -459,26 +440,7 @@ mod tests {
         b.metadata.insert("team".into(), "y".into());
         let old = job("old", "succeeded", 7200);
         let (c8, c8b, c50) = (usd(8.0), usd(8.0), usd(50.0));
-        let views = [
-            JobView {
-                account: "prod",
-                job: &a,
-                last_step_at: None,
-                cost: &c8,
-            },
-            JobView {
-                account: "prod",
-                job: &b,
-                last_step_at: None,
-                cost: &c8b,
-            },
-            JobView {
-                account: "prod",
-                job: &old,
-                last_step_at: None,
-                cost: &c50,
-            },
-        ];
+        let views = [view(&a, &c8), view(&b, &c8b), view(&old, &c50)];
         assert!(
             evaluate(
                 &views,

@@ -393,6 +393,16 @@ pub(crate) mod testkit {
         }
     }
 
+    /// A view of a job in account "prod" with the given cost.
+    pub fn view<'a>(job: &'a Job, cost: &'a JobCost) -> JobView<'a> {
+        JobView {
+            account: "prod",
+            job,
+            last_step_at: None,
+            cost,
+        }
+    }
+
     pub fn policy(toml: &str) -> Policy {
         let c: PolicyConfig = toml::from_str(toml).unwrap();
         compile(&c).unwrap()

@@ -79,6 +79,16 @@ impl Env {
         cmd.kill_on_drop(true).output().await.unwrap()
     }
 
+    /// Starts `ftguard run` (the daemon) on this configuration; killed when dropped.
+    pub fn daemon(&self) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+            .args(["--config", self.config_path().to_str().unwrap(), "run"])
+            .env("FTGUARD_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs and requires success; returns stdout.
     pub async fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
@@ -110,6 +120,11 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// How many requests the simulator received for exactly this path.
+pub fn hits(sim: &Sim, path: &str) -> usize {
+    sim.requests().iter().filter(|r| r.path == path).count()
 }
 
 /// The job with this id in a `jobs --json` / `actions --json` array.
