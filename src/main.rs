@@ -8,13 +8,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// ftguard keeps LLM fine-tuning spend under control: it watches every fine-tuning job of your
 /// OpenAI-compatible or Portkey accounts, stores them in SQLite, applies policies (runtime and
-/// queue limits, model allow-lists, ...) and cancels offending jobs exactly once, recording what
-/// the API answered.
+/// queue limits, per-job cost caps, period budgets, model allow-lists, ...) and cancels offending
+/// jobs exactly once, recording what the API answered.
 ///
 /// Start with `ftguard demo` (no account needed), then write ftguard.toml from
 /// config/ftguard.example.toml and run `ftguard config check`, `ftguard sync`, `ftguard plan`.
 #[derive(Parser)]
-#[command(name = "ftguard", version, propagate_version = true)]
+#[command(
+    name = "ftguard",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  ftguard demo\n  ftguard config check --config /etc/ftguard/ftguard.toml\n  ftguard plan --json | jq '.[] | select(.action == \"cancel\")'\n  ftguard jobs --status running --json\n  ftguard spend --period month --by metadata.team\n  ftguard cancel ftjob-abc123 --reason \"wrong dataset\""
+)]
 struct Cli {
     /// Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml.
     #[arg(long, global = true, value_name = "FILE")]
@@ -92,6 +97,7 @@ enum Command {
         /// The account, when the id exists in several.
         #[arg(long)]
         account: Option<String>,
+        /// Print the job, its raw payload, status history and actions as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -100,11 +106,14 @@ enum Command {
         /// Only actions on this job.
         #[arg(long)]
         job: Option<String>,
+        /// Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts,
+        /// requested_at, completed_at, http_status, response_* fields, error, note.
         #[arg(long)]
         json: bool,
     },
     /// Cancel a job by hand, through the same recorded path as policies (policy "manual").
     Cancel {
+        /// The job id (ftjob-...).
         job: String,
         /// The account, needed when the job is not stored yet or exists in several.
         #[arg(long)]
@@ -115,7 +124,9 @@ enum Command {
     },
     /// Resume a paused job.
     Resume {
+        /// The job id (ftjob-...).
         job: String,
+        /// The account, when the id exists in several.
         #[arg(long)]
         account: Option<String>,
     },
