@@ -21,7 +21,7 @@ impl JobId {
 
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -56,7 +56,7 @@ impl AccountName {
 
 impl fmt::Display for AccountName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -78,7 +78,8 @@ impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cents = (self.0 + if self.0 >= 0 { 5_000 } else { -5_000 }) / 10_000;
         let sign = if cents < 0 { "-" } else { "" };
-        write!(f, "{sign}${}.{:02}", cents.abs() / 100, cents.abs() % 100)
+        // Through `pad`, so table columns line up.
+        f.pad(&format!("{sign}${}.{:02}", cents.abs() / 100, cents.abs() % 100))
     }
 }
 
@@ -129,7 +130,7 @@ impl JobStatus {
 
 impl fmt::Display for JobStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -180,5 +181,20 @@ impl Job {
     /// `n_epochs` when the API has resolved it to a number.
     pub fn resolved_epochs(&self) -> Option<f64> {
         self.n_epochs.as_ref().and_then(|v| v.as_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_padding() {
+        assert_eq!(Usd::from_dollars(18.404).to_string(), "$18.40");
+        assert_eq!(Usd(-1_234_567).to_string(), "-$1.23");
+        assert_eq!(Usd(4_999).to_string(), "$0.00");
+        assert_eq!(format!("[{:>7}]", Usd::from_dollars(1.5)), "[  $1.50]");
+        assert_eq!(format!("[{:<9}]", JobStatus::Queued), "[queued   ]");
+        assert_eq!(format!("[{:<6}]", JobId::new("ft-1")), "[ft-1  ]");
     }
 }
