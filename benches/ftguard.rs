@@ -306,6 +306,64 @@ async fn bench_sync(out: &mut String) {
     }
 }
 
+/// The same comparison with the simulator in a process of its own (`ftguard sim`), so the
+/// benchmark's client and the simulator do not share a runtime with what is measured.
+async fn bench_sync_external(out: &mut String) {
+    out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | `ftguard sync` as a process | ratio | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n");
+    for (n, latency) in [(1_000usize, "0ms"), (10_000, "0ms"), (10_000, "20ms")] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut sim = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--jobs",
+                &(n - 20).to_string(),
+                "--active",
+                "20",
+                "--latency",
+                latency,
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let base = format!("http://127.0.0.1:{port}/v1");
+        let mut raw = Duration::MAX;
+        for _ in 0..3 {
+            raw = raw.min(raw_fetch(&base).await.0);
+        }
+        let (mut best, mut rss) = (Duration::MAX, 0);
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = config(dir.path(), &base, "");
+            let (d, r, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
+                .await
+                .unwrap();
+            best = best.min(d);
+            rss = rss.max(r);
+        }
+        let _ = sim.kill();
+        let _ = sim.wait();
+        out.push_str(&format!(
+            "| {n} | {latency} | {:.0} ms | {:.0} ms | {:.2}x | {:.1} MB |\n",
+            raw.as_secs_f64() * 1e3,
+            best.as_secs_f64() * 1e3,
+            best.as_secs_f64() / raw.as_secs_f64(),
+            rss as f64 / 1024.0
+        ));
+    }
+}
+
 fn proc_status(pid: u32, key: &str) -> i64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -408,9 +466,16 @@ fn main() {
             .unwrap_or(1),
         std::env::consts::ARCH
     ));
+    // FTGUARD_BENCH_ONLY=evaluate runs just the first section (for profiling).
+    let only = std::env::var("FTGUARD_BENCH_ONLY").unwrap_or_default();
     bench_evaluate(&mut out);
+    if only == "evaluate" {
+        println!("{out}");
+        return;
+    }
     rt.block_on(bench_decide(&mut out));
     rt.block_on(bench_sync(&mut out));
+    rt.block_on(bench_sync_external(&mut out));
     rt.block_on(bench_daemon(&mut out));
     println!("{out}");
 }

@@ -113,7 +113,11 @@ impl App {
     }
 
     /// Evaluates the given policies over the stored jobs they need. Pure apart from reading.
-    pub async fn decide(&self, policies: &[Policy], now: i64) -> Result<Vec<Decision>, StoreError> {
+    pub async fn decide(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<Vec<Decision<'static>>, StoreError> {
         let filter = JobFilter {
             active_only: true,
             created_since: policy::lookback(policies, now),
@@ -125,13 +129,12 @@ impl App {
         let span =
             tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
         let _g = span.enter();
-        Ok(policy::evaluate(
-            &views,
-            now,
-            policies,
-            &marks,
-            self.config.dry_run,
-        ))
+        Ok(
+            policy::evaluate(&views, now, policies, &marks, self.config.dry_run)
+                .into_iter()
+                .map(Decision::into_owned)
+                .collect(),
+        )
     }
 
     /// Upcoming crossings of time-based limits by active jobs, earliest first.

@@ -24,6 +24,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             jobs,
             active,
+            latency,
         } => {
             let now = clock::now();
             let mut all: Vec<ftguard::sim::SimJob> = (0..active)
@@ -47,6 +48,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let sim = ftguard::sim::Sim::start_on(listen, all)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
+            sim.set_latency(latency);
             println!(
                 "simulator of the fine-tuning API at {} ({jobs} finished, {active} running jobs); Ctrl-C stops it",
                 sim.base_url()

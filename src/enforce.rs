@@ -90,7 +90,7 @@ impl Enforcer {
     }
 
     /// Carries out one pass of decisions.
-    pub async fn run(&self, decisions: &[Decision]) -> Result<PassReport, StoreError> {
+    pub async fn run(&self, decisions: &[Decision<'_>]) -> Result<PassReport, StoreError> {
         let mut report = PassReport::default();
         let mut acted = 0u32;
         for d in decisions {

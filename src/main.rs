@@ -147,6 +147,9 @@ enum Command {
         /// Running jobs (the newest), one of them past 7 hours.
         #[arg(long, default_value_t = 3)]
         active: usize,
+        /// Added to every answer, like a remote API's round trip (e.g. 20ms).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+        latency: std::time::Duration,
     },
     /// Run ftguard against its built-in simulator for a short while: no account needed.
     Demo {

@@ -79,7 +79,11 @@ impl fmt::Display for Usd {
         let cents = (self.0 + if self.0 >= 0 { 5_000 } else { -5_000 }) / 10_000;
         let sign = if cents < 0 { "-" } else { "" };
         // Through `pad`, so table columns line up.
-        f.pad(&format!("{sign}${}.{:02}", cents.abs() / 100, cents.abs() % 100))
+        f.pad(&format!(
+            "{sign}${}.{:02}",
+            cents.abs() / 100,
+            cents.abs() % 100
+        ))
     }
 }
 

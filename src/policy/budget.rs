@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::kinds::Kind;
-use super::{EvalContext, JobView, Rule, UnknownCost};
+use super::{EvalContext, JobView, Rule, SetOutcome, UnknownCost};
 use crate::model::Usd;
 
 pub const KIND: Kind = Kind {
@@ -163,7 +163,7 @@ impl Spend {
 
 /// Spend per group since `start`.
 pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<String, Spend> {
-    let mut out: BTreeMap<&str, Spend> = BTreeMap::new();
+    let mut out: std::collections::HashMap<&str, Spend> = std::collections::HashMap::new();
     for v in jobs {
         let terminal = v.job.status.is_terminal();
         if terminal && v.job.created_at < start {
@@ -217,11 +217,24 @@ impl Rule for Budget {
     fn evaluate(&self, _: &JobView, _: &EvalContext) -> Option<String> {
         None // a budget is about groups: see evaluate_set
     }
-    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(usize, String)> {
+    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> SetOutcome {
         let start = period_start(self.period, self.tz, ctx.now);
-        let mut hits = Vec::new();
+        let mut out = SetOutcome::default();
         for (group, spend) in spend_by_group(jobs, start, &self.group_by) {
             let mut total = spend.total();
+            for t in &self.warn_at {
+                if total.0 as f64 >= self.limit.0 as f64 * t {
+                    let pct = (t * 100.0).round() as i64;
+                    out.notices.push((
+                        format!("{group}@{start}:{pct}%"),
+                        format!(
+                            "group {group} reached {pct}% of its {} budget {}: {total}",
+                            self.limit,
+                            self.period.describe()
+                        ),
+                    ));
+                }
+            }
             if total <= self.limit {
                 continue;
             }
@@ -238,49 +251,30 @@ impl Rule for Budget {
                     .cmp(&a.1.job.created_at)
                     .then(b.1.job.id.cmp(&a.1.job.id))
             });
+            let label = if self.group_by == GroupBy::All {
+                String::new()
+            } else {
+                format!(" {group}")
+            };
             for (i, v) in active {
                 if total <= self.limit {
                     break;
                 }
-                let label = if self.group_by == GroupBy::All {
-                    String::new()
-                } else {
-                    format!(" {group}")
-                };
                 match v.cost.best() {
                     Some(c) => {
-                        hits.push((i, format!(
-                            "budget{label}: {total} > {} {}; newest first, this job projects {c}",
-                            self.limit,
-                            self.period.describe()
-                        )));
+                        out.hits.push((
+                            i,
+                            format!("budget{label}: {total} > {} {}; newest first, this job projects {c}", self.limit, self.period.describe()),
+                        ));
                         total.0 -= c.0;
                     }
                     None if v.cost.no_price && self.unknown == UnknownCost::Cancel => {
-                        hits.push((i, format!("budget{label}: {total} > {} {}; cost of this job unknown and unknown_cost = \"cancel\"", self.limit, self.period.describe())));
+                        out.hits.push((
+                            i,
+                            format!("budget{label}: {total} > {} {}; cost of this job unknown and unknown_cost = \"cancel\"", self.limit, self.period.describe()),
+                        ));
                     }
                     None => {}
-                }
-            }
-        }
-        hits
-    }
-    fn group_notices(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(String, String)> {
-        let start = period_start(self.period, self.tz, ctx.now);
-        let mut out = Vec::new();
-        for (group, spend) in spend_by_group(jobs, start, &self.group_by) {
-            let total = spend.total();
-            for t in &self.warn_at {
-                if total.0 as f64 >= self.limit.0 as f64 * t {
-                    let pct = (t * 100.0).round() as i64;
-                    out.push((
-                        format!("{group}@{start}:{pct}%"),
-                        format!(
-                            "group {group} reached {pct}% of its {} budget {}: {total}",
-                            self.limit,
-                            self.period.describe()
-                        ),
-                    ));
                 }
             }
         }
@@ -409,7 +403,7 @@ mod tests {
         let acts: Vec<&str> = d
             .iter()
             .filter(|d| d.account == "prod")
-            .map(|d| d.job_id.as_str())
+            .map(|d| d.job_id.as_ref())
             .collect();
         assert_eq!(acts, ["newer"]);
         assert!(
@@ -420,7 +414,7 @@ mod tests {
         let notices: Vec<&str> = d
             .iter()
             .filter(|d| d.account == "budget")
-            .map(|d| d.job_id.as_str())
+            .map(|d| d.job_id.as_ref())
             .collect();
         assert_eq!(notices.len(), 2, "50% and 80% reached: {notices:?}");
         assert!(d.iter().all(

@@ -18,6 +18,7 @@ mod max_runtime;
 mod required_metadata;
 mod stalled;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -151,17 +152,17 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
         false
     }
     /// Group-aware rules (budgets) see every matching job, finished ones included, and return
-    /// (index, reason) of the jobs to act on. Per-job rules keep this default.
-    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> Vec<(usize, String)> {
-        jobs.iter()
-            .enumerate()
-            .filter(|(_, v)| !v.job.status.is_terminal())
-            .filter_map(|(i, v)| self.evaluate(v, ctx).map(|r| (i, r)))
-            .collect()
-    }
-    /// Notices about groups rather than jobs (budget thresholds): (dedup key, reason).
-    fn group_notices(&self, _jobs: &[JobView], _ctx: &EvalContext) -> Vec<(String, String)> {
-        Vec::new()
+    /// the jobs to act on and any notices about groups. Per-job rules keep this default.
+    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> SetOutcome {
+        SetOutcome {
+            hits: jobs
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.job.status.is_terminal())
+                .filter_map(|(i, v)| self.evaluate(v, ctx).map(|r| (i, r)))
+                .collect(),
+            notices: Vec::new(),
+        }
     }
     /// The oldest creation time of finished jobs this rule needs to see, if any.
     fn lookback(&self, _now: i64) -> Option<i64> {
@@ -179,6 +180,15 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
     fn clone_box(&self) -> Box<dyn Rule>;
 }
 
+/// What a rule found over a set of jobs.
+#[derive(Debug, Default)]
+pub struct SetOutcome {
+    /// (index into the jobs, reason) of the jobs to act on.
+    pub hits: Vec<(usize, String)>,
+    /// Notices about groups rather than jobs (budget thresholds): (dedup key, reason).
+    pub notices: Vec<(String, String)>,
+}
+
 /// Identifies a grace period: (account, job id, policy name).
 pub type GraceKey = (String, String, String);
 
@@ -193,12 +203,13 @@ pub enum Verdict {
     Clear,
 }
 
-/// One decision about one job under one policy.
+/// One decision about one job under one policy. Identifiers borrow from the jobs and policies
+/// evaluated, so evaluating a large fleet allocates only reasons; `into_owned` detaches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub account: String,
-    pub job_id: String,
-    pub policy: String,
+pub struct Decision<'a> {
+    pub account: Cow<'a, str>,
+    pub job_id: Cow<'a, str>,
+    pub policy: Cow<'a, str>,
     pub verdict: Verdict,
     pub reason: String,
     /// Nothing is sent: the policy or the daemon is in dry-run.
@@ -212,15 +223,33 @@ pub struct Decision {
     pub observed_at: i64,
 }
 
+impl Decision<'_> {
+    /// The same decision, owning its identifiers.
+    pub fn into_owned(self) -> Decision<'static> {
+        Decision {
+            account: Cow::Owned(self.account.into_owned()),
+            job_id: Cow::Owned(self.job_id.into_owned()),
+            policy: Cow::Owned(self.policy.into_owned()),
+            verdict: self.verdict,
+            reason: self.reason,
+            dry_run: self.dry_run,
+            fallback: self.fallback,
+            waiting: self.waiting,
+            created_at: self.created_at,
+            observed_at: self.observed_at,
+        }
+    }
+}
+
 /// Evaluates every policy against every active job. `grace_marks` holds when each
 /// (account, job, policy) was first seen violating, for policies with a grace period.
-pub fn evaluate(
-    jobs: &[JobView],
+pub fn evaluate<'a>(
+    jobs: &[JobView<'a>],
     now: i64,
-    policies: &[Policy],
+    policies: &'a [Policy],
     grace_marks: &HashMap<GraceKey, i64>,
     global_dry_run: bool,
-) -> Vec<Decision> {
+) -> Vec<Decision<'a>> {
     let mut out = Vec::new();
     for policy in policies {
         let ctx = EvalContext {
@@ -228,7 +257,7 @@ pub fn evaluate(
             allow_overrides: policy.allow_job_overrides,
         };
         let finished_too = policy.rule.needs_finished_jobs();
-        let candidates: Vec<JobView> = jobs
+        let candidates: Vec<JobView<'a>> = jobs
             .iter()
             .filter(|v| {
                 (finished_too || !v.job.status.is_terminal())
@@ -238,10 +267,10 @@ pub fn evaluate(
             .copied()
             .collect();
         let dry_run = global_dry_run || policy.dry_run;
-        let decision = |view: &JobView, verdict, reason| Decision {
-            account: view.account.to_owned(),
-            job_id: view.job.id.as_str().to_owned(),
-            policy: policy.name.clone(),
+        let decision = |view: &JobView<'a>, verdict, reason| Decision {
+            account: Cow::Borrowed(view.account),
+            job_id: Cow::Borrowed(view.job.id.as_str()),
+            policy: Cow::Borrowed(policy.name.as_str()),
             verdict,
             reason,
             dry_run,
@@ -257,7 +286,8 @@ pub fn evaluate(
             .map(|((a, j, _), t)| ((a.as_str(), j.as_str()), *t))
             .collect();
         let mut hit = vec![false; candidates.len()];
-        for (i, reason) in policy.rule.evaluate_set(&candidates, &ctx) {
+        let found = policy.rule.evaluate_set(&candidates, &ctx);
+        for (i, reason) in found.hits {
             let Some(view) = candidates.get(i) else {
                 continue;
             };
@@ -292,11 +322,11 @@ pub fn evaluate(
                 }
             }
         }
-        for (key, reason) in policy.rule.group_notices(&candidates, &ctx) {
+        for (key, reason) in found.notices {
             out.push(Decision {
-                account: "budget".into(),
-                job_id: key,
-                policy: policy.name.clone(),
+                account: Cow::Borrowed("budget"),
+                job_id: Cow::Owned(key),
+                policy: Cow::Borrowed(policy.name.as_str()),
                 verdict: Verdict::Act(ActionKind::Notify),
                 reason,
                 dry_run,

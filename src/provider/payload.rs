@@ -139,14 +139,20 @@ pub fn parse_job_page_bytes(body: &[u8]) -> Result<JobPage, String> {
     let mut last_id = None;
     for item in &page.data {
         let text = item.get();
-        let id = serde_json::from_str::<IdOnly>(text)
-            .ok()
-            .and_then(|i| i.id)
-            .and_then(|v| v.as_str().map(str::to_owned));
-        last_id = id.clone();
         match parse_job_str(text) {
-            Ok(job) => jobs.push(job),
-            Err(e) => rejected.push(format!("{}: {e}", id.as_deref().unwrap_or("<no id>"))),
+            Ok(job) => {
+                last_id = Some(job.id.as_str().to_owned());
+                jobs.push(job);
+            }
+            Err(e) => {
+                // Only a rejected item needs its id dug out on its own.
+                let id = serde_json::from_str::<IdOnly>(text)
+                    .ok()
+                    .and_then(|i| i.id)
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                rejected.push(format!("{}: {e}", id.as_deref().unwrap_or("<no id>")));
+                last_id = id;
+            }
         }
     }
     Ok(JobPage {

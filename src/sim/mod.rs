@@ -70,6 +70,8 @@ pub(crate) struct State {
     pub required_header: Option<(String, String)>,
     /// A list cursor that never advances (the API's bug, for tests).
     pub stuck_cursor: bool,
+    /// Added before every answer, like a remote API's round trip.
+    pub latency: std::time::Duration,
 }
 
 impl State {
@@ -161,6 +163,11 @@ impl Sim {
 
     pub fn require_header(&self, name: &str, value: &str) {
         self.lock().required_header = Some((name.to_ascii_lowercase(), value.to_owned()));
+    }
+
+    /// Makes every answer take at least this long, like a remote API.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
     }
 
     pub fn set_stuck_cursor(&self, stuck: bool) {

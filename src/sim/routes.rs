@@ -72,8 +72,15 @@ async fn handle(
         {
             return error(401, "Incorrect API key provided");
         }
-        endpoint.and_then(|e| s.faults.get_mut(&e).and_then(|q| q.pop_front()))
+        (
+            endpoint.and_then(|e| s.faults.get_mut(&e).and_then(|q| q.pop_front())),
+            s.latency,
+        )
     };
+    let (fault, latency) = fault;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let Some(endpoint) = endpoint else {
         return error(404, &format!("Unknown request URL: {method} {path}"));
     };
