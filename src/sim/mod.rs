@@ -72,6 +72,8 @@ pub(crate) struct State {
     pub stuck_cursor: bool,
     /// Added before every answer, like a remote API's round trip.
     pub latency: std::time::Duration,
+    /// `jobs` is in list order (newest first).
+    pub sorted: bool,
 }
 
 impl State {
@@ -144,7 +146,9 @@ impl Sim {
     }
 
     pub fn add_job(&self, job: SimJob) {
-        self.lock().jobs.push(job);
+        let mut s = self.lock();
+        s.jobs.push(job);
+        s.sorted = false;
     }
 
     /// Puts a job in `status` from now on (e.g. it finishes between a sync and a cancel).
