@@ -310,7 +310,12 @@ async fn bench_sync(out: &mut String) {
 /// benchmark's client and the simulator do not share a runtime with what is measured.
 async fn bench_sync_external(out: &mut String) {
     out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | `ftguard sync` as a process | ratio | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n");
-    for (n, latency) in [(1_000usize, "0ms"), (10_000, "0ms"), (100_000, "0ms"), (10_000, "20ms")] {
+    for (n, latency) in [
+        (1_000usize, "0ms"),
+        (10_000, "0ms"),
+        (100_000, "0ms"),
+        (10_000, "20ms"),
+    ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

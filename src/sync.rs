@@ -102,7 +102,10 @@ async fn sync_inner(
         account: account.to_string(),
         ..Default::default()
     };
-    let mut seen: HashSet<String> = HashSet::new();
+    // Jobs known to be active before this sync; whatever the listing does not show is
+    // retrieved afterwards. Only these ids are held, not every id listed.
+    let mut unseen_active: HashSet<String> =
+        store.active_job_ids(&account).await?.into_iter().collect();
     let mut cursors: HashSet<String> = HashSet::new();
     // Incremental: the list is newest first, so once a page reaches past the boundary every
     // job that could have changed has been seen; known active jobs not seen are retrieved below.
@@ -167,15 +170,12 @@ async fn sync_inner(
         summary.changes.extend(stats.changes);
         summary.jobs_seen += page.jobs.len() as u32;
         for j in &page.jobs {
-            seen.insert(j.id.as_str().to_owned());
+            unseen_active.remove(j.id.as_str());
         }
     }
 
     // Known active jobs the listing did not include: retrieve them one by one.
-    for id in store.active_job_ids(&account).await? {
-        if seen.contains(&id) {
-            continue;
-        }
+    for id in unseen_active {
         match client.retrieve(&id).await {
             Ok(job) => {
                 let stats = store
@@ -184,7 +184,6 @@ async fn sync_inner(
                 summary.changed += stats.changed;
                 summary.changes.extend(stats.changes);
                 summary.retrieved += 1;
-                seen.insert(id);
             }
             Err(e) => {
                 let w = format!("could not retrieve active job {id}: {e}");

@@ -153,7 +153,8 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
                 .clamp(1, 100);
             // Kept sorted newest first between requests: 100,000 jobs page without re-sorting.
             if !s.sorted {
-                s.jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+                s.jobs
+                    .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
                 s.sorted = true;
             }
             let jobs = &s.jobs;
