@@ -18,9 +18,6 @@ struct AllowedModels {
 }
 
 impl Rule for AllowedModels {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
         (!self.models.iter().any(|g| glob(g, &v.job.model))).then(|| {
             format!(
@@ -29,9 +26,6 @@ impl Rule for AllowedModels {
                 self.models.join(", ")
             )
         })
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -211,9 +211,6 @@ struct Budget {
 }
 
 impl Rule for Budget {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, _: &JobView, _: &EvalContext) -> Option<String> {
         None // a budget is about groups: see evaluate_set
     }
@@ -296,9 +293,6 @@ impl Rule for Budget {
     }
     fn needs_costs(&self) -> bool {
         true
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -23,9 +23,6 @@ struct Deadline {
 }
 
 impl Rule for Deadline {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         let finish = v.job.estimated_finish?;
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
@@ -37,9 +34,6 @@ impl Rule for Deadline {
                 format::limit(limit)
             )
         })
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -19,16 +19,10 @@ struct MaxEpochs {
 }
 
 impl Rule for MaxEpochs {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         let epochs = v.job.resolved_epochs()?;
         let limit = ctx.number_limit(v.job, KIND.name, self.limit);
         (epochs > limit).then(|| format!("n_epochs {epochs} > {limit}"))
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -23,9 +23,6 @@ struct MaxJobCost {
 }
 
 impl Rule for MaxJobCost {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
         match v.cost.best() {
             Some(cost) if cost > self.limit => {
@@ -46,9 +43,6 @@ impl Rule for MaxJobCost {
     }
     fn needs_costs(&self) -> bool {
         true
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

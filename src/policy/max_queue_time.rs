@@ -22,9 +22,6 @@ struct MaxQueueTime {
 }
 
 impl Rule for MaxQueueTime {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         if !v.job.status.is_waiting() {
             return None;
@@ -44,9 +41,6 @@ impl Rule for MaxQueueTime {
         v.job.status.is_waiting().then(|| {
             v.job.created_at + ctx.duration_limit(v.job, KIND.name, self.limit).as_secs() as i64 + 1
         })
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -22,9 +22,6 @@ struct MaxRuntime {
 }
 
 impl Rule for MaxRuntime {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
         let ran = ctx.now - v.job.created_at;
@@ -34,9 +31,6 @@ impl Rule for MaxRuntime {
     fn crossing_at(&self, v: &JobView, ctx: &EvalContext) -> Option<i64> {
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
         Some(v.job.created_at + limit.as_secs() as i64 + 1)
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -136,8 +136,7 @@ impl EvalContext {
 }
 
 /// One kind of limit. `evaluate` returns the human reason when the job breaks it.
-pub trait Rule: std::fmt::Debug + Send + Sync {
-    fn kind(&self) -> &'static str;
+pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
     fn evaluate(&self, job: &JobView, ctx: &EvalContext) -> Option<String>;
     /// When a time-based limit will be crossed, if the job stays as it is.
     fn crossing_at(&self, _job: &JobView, _ctx: &EvalContext) -> Option<i64> {
@@ -177,7 +176,6 @@ pub trait Rule: std::fmt::Debug + Send + Sync {
     fn budget(&self) -> Option<BudgetSpec> {
         None
     }
-    fn clone_box(&self) -> Box<dyn Rule>;
 }
 
 /// What a rule found over a set of jobs.
@@ -187,6 +185,17 @@ pub struct SetOutcome {
     pub hits: Vec<(usize, String)>,
     /// Notices about groups rather than jobs (budget thresholds): (dedup key, reason).
     pub notices: Vec<(String, String)>,
+}
+
+/// Boxed rules clone (policies are cloned on reload and per schedule); every `Clone` rule gets it.
+pub trait RuleClone {
+    fn clone_box(&self) -> Box<dyn Rule>;
+}
+
+impl<T: Rule + Clone + 'static> RuleClone for T {
+    fn clone_box(&self) -> Box<dyn Rule> {
+        Box::new(self.clone())
+    }
 }
 
 /// Identifies a grace period: (account, job id, policy name).

@@ -18,9 +18,6 @@ struct RequiredMetadata {
 }
 
 impl Rule for RequiredMetadata {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
         let missing: Vec<&str> = self
             .keys
@@ -29,9 +26,6 @@ impl Rule for RequiredMetadata {
             .map(String::as_str)
             .collect();
         (!missing.is_empty()).then(|| format!("metadata lacks {}", missing.join(", ")))
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 

@@ -23,9 +23,6 @@ struct Stalled {
 }
 
 impl Rule for Stalled {
-    fn kind(&self) -> &'static str {
-        KIND.name
-    }
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         if v.job.status != JobStatus::Running {
             return None;
@@ -42,9 +39,6 @@ impl Rule for Stalled {
     }
     fn needs_events(&self) -> bool {
         true
-    }
-    fn clone_box(&self) -> Box<dyn Rule> {
-        Box::new(self.clone())
     }
 }
 
