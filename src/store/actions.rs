@@ -258,17 +258,4 @@ impl Store {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect())
     }
-
-    /// Failed attempts on a job under a policy (so a broken cancel is not retried forever).
-    pub async fn failed_count(&self, account: &str, job_id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM actions WHERE account = ? AND job_id = ? AND outcome = 'failed'",
-        )
-        .bind(account)
-        .bind(job_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(row.get(0))
-    }
 }
