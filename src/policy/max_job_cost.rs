@@ -49,30 +49,12 @@ impl Rule for MaxJobCost {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
-    use super::super::{JobView, evaluate};
     use crate::cost::JobCost;
     use crate::model::Usd;
-    use std::collections::HashMap;
 
     fn reason(policy_toml: &str, cost: JobCost) -> Option<String> {
-        let p = policy(policy_toml);
         let j = job("a", "queued", 60);
-        let views = [JobView {
-            account: "prod",
-            job: &j,
-            last_step_at: None,
-            cost: &cost,
-        }];
-        evaluate(
-            &views,
-            NOW,
-            std::slice::from_ref(&p),
-            &HashMap::new(),
-            false,
-        )
-        .into_iter()
-        .next()
-        .map(|d| d.reason)
+        check_view(policy_toml, view(&j, &cost))
     }
 
     #[test]

@@ -447,23 +447,18 @@ pub(crate) mod testkit {
         compile(&c).unwrap()
     }
 
-    /// Reasons of the policy's decisions on one job, or None when it is left alone.
+    /// The reason of the policy's first decision on one job, or None when it is left alone.
     pub fn check(policy_toml: &str, job: &Job) -> Option<String> {
+        check_view(policy_toml, view(job, &crate::cost::NO_COST))
+    }
+
+    /// [`check`] for a view built by the caller (step times, costs).
+    pub fn check_view(policy_toml: &str, v: JobView) -> Option<String> {
         let p = policy(policy_toml);
-        let views = [JobView {
-            account: "prod",
-            job,
-            last_step_at: None,
-            cost: &crate::cost::NO_COST,
-        }];
-        let d = evaluate(
-            &views,
-            NOW,
-            std::slice::from_ref(&p),
-            &HashMap::new(),
-            false,
-        );
-        d.into_iter().next().map(|d| d.reason)
+        evaluate(&[v], NOW, std::slice::from_ref(&p), &HashMap::new(), false)
+            .into_iter()
+            .next()
+            .map(|d| d.reason)
     }
 }
 
@@ -510,12 +505,7 @@ mod tests {
     }
 
     fn verdicts(p: &Policy, j: &Job, now: i64, mark: Option<i64>) -> Vec<Verdict> {
-        let views = [JobView {
-            account: "prod",
-            job: j,
-            last_step_at: None,
-            cost: &crate::cost::NO_COST,
-        }];
+        let views = [view(j, &crate::cost::NO_COST)];
         let mut marks = HashMap::new();
         if let Some(m) = mark {
             marks.insert(("prod".into(), j.id.to_string(), p.name.clone()), m);
@@ -571,12 +561,7 @@ mod tests {
         let over = job("over", "running", 7 * 3600);
         let views: Vec<JobView> = [&young, &queued, &over]
             .iter()
-            .map(|j| JobView {
-                account: "prod",
-                job: j,
-                last_step_at: None,
-                cost: &crate::cost::NO_COST,
-            })
+            .map(|j| view(j, &crate::cost::NO_COST))
             .collect();
         let mut marks = HashMap::new();
         let c = next_crossings(&views, NOW, &[rt.clone(), q.clone()], &marks);
@@ -610,12 +595,7 @@ mod tests {
     fn dry_run_is_carried() {
         let p = policy(&format!("{RUNTIME}\ndry_run=true"));
         let j = job("a", "running", 7 * 3600);
-        let views = [JobView {
-            account: "prod",
-            job: &j,
-            last_step_at: None,
-            cost: &crate::cost::NO_COST,
-        }];
+        let views = [view(&j, &crate::cost::NO_COST)];
         let d = evaluate(
             &views,
             NOW,

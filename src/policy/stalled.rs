@@ -44,29 +44,16 @@ impl Rule for Stalled {
 
 #[cfg(test)]
 mod tests {
+    use super::super::JobView;
     use super::super::testkit::*;
-    use super::super::{JobView, evaluate};
-    use std::collections::HashMap;
 
     fn reason(last_step_ago: Option<i64>, status: &str) -> Option<String> {
-        let p = policy("name='s'\nkind='stalled'\nlimit='30m'");
         let j = job("a", status, 5 * 3600);
-        let views = [JobView {
-            account: "prod",
-            job: &j,
+        let v = JobView {
             last_step_at: last_step_ago.map(|a| NOW - a),
-            cost: &crate::cost::NO_COST,
-        }];
-        evaluate(
-            &views,
-            NOW,
-            std::slice::from_ref(&p),
-            &HashMap::new(),
-            false,
-        )
-        .into_iter()
-        .next()
-        .map(|d| d.reason)
+            ..view(&j, &crate::cost::NO_COST)
+        };
+        check_view("name='s'\nkind='stalled'\nlimit='30m'", v)
     }
 
     #[test]
