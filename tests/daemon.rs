@@ -393,3 +393,46 @@ async fn a_paused_job_can_be_resumed() {
         stderr(&bad)
     );
 }
+
+#[tokio::test]
+async fn logs_are_plain_for_journald_and_json_on_request() {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
+        .await
+        .unwrap();
+    let timestamp = regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}").unwrap();
+    let sync_line = |out: &std::process::Output| {
+        stderr(out)
+            .lines()
+            .find(|l| l.contains("sync done"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no log line: {}", stderr(out)))
+    };
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let plain = sync_line(&env.run(&["sync"]).await);
+    assert!(
+        timestamp.is_match(&plain),
+        "a terminal or file gets timestamps: {plain}"
+    );
+
+    // Under systemd (JOURNAL_STREAM set) journald stamps lines itself; no colours either.
+    let env = Env::new().env("JOURNAL_STREAM", "8:12345");
+    env.sim_config(&sim, "", "");
+    let journal = sync_line(&env.run(&["sync"]).await);
+    assert!(
+        !timestamp.is_match(&journal) && !journal.contains('\x1b'),
+        "{journal:?}"
+    );
+    assert!(
+        journal.contains("INFO") && journal.contains("account=sim"),
+        "{journal}"
+    );
+
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let json = sync_line(&env.run(&["--log-format", "json", "sync"]).await);
+    let v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["span"]["account"], "sim", "{v}");
+}
