@@ -254,6 +254,25 @@ async fn healthz_metrics_and_one_daemon_per_database() {
         "{}",
         health.1
     );
+    // A refused reload is counted.
+    std::fs::write(
+        env.config_path(),
+        "[daemon]\nsync_schedule = \"nonsense\"\n",
+    )
+    .unwrap();
+    signal(child.id().unwrap(), "-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, m) = get(&format!("{base}/metrics")).await;
+        if m.contains("ftguard_config_reloads_total{result=\"error\"} 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reload failure not counted:\n{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     child.kill().await.unwrap();
 }
 
