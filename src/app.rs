@@ -95,6 +95,15 @@ impl App {
         now: i64,
     ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
         let jobs = self.store.jobs(filter).await?;
+        self.with_costs(jobs, now).await
+    }
+
+    /// Stored jobs paired with their costs (prices and cached file counts applied).
+    pub async fn with_costs(
+        &self,
+        jobs: Vec<StoredJob>,
+        now: i64,
+    ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
         let files = self.store.file_tokens().await?;
         Ok(jobs
             .into_iter()

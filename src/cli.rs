@@ -244,16 +244,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .filter(|a| a.account == j.account.as_str())
                 .collect();
             let cost = app
-                .jobs_with_costs(
-                    &JobFilter {
-                        account: Some(j.account.to_string()),
-                        ..Default::default()
-                    },
-                    clock::now(),
-                )
+                .with_costs(vec![j.clone()], clock::now())
                 .await?
-                .into_iter()
-                .find(|(x, _)| x.job.id == j.job.id)
+                .pop()
                 .map(|(_, c)| c)
                 .unwrap_or_default();
             if json {
