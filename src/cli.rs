@@ -13,7 +13,7 @@ use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::daemon;
 use ftguard::model::Usd;
-use ftguard::policy::{GroupBy, Period, Verdict, period_start, spend_by_group};
+use ftguard::policy::{GroupBy, Period, Verdict, parse_timezone, period_start, spend_by_group};
 use ftguard::store::{JobFilter, Store, StoredJob};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -480,11 +480,11 @@ async fn spend(
     let limit = budget.and_then(|p| p.limit_usd).map(Usd::from_dollars);
     let tz = budget
         .and_then(|p| p.timezone.as_deref())
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(chrono_tz::Tz::UTC);
+        .and_then(|t| parse_timezone(t).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
     let app = App::build(config).await?;
     let now = clock::now();
-    let start = period_start(period, tz, now);
+    let start = period_start(period, &tz, now);
     let filter = JobFilter {
         active_only: true,
         created_since: Some(start),

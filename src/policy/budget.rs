@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{Datelike, TimeZone};
-use chrono_tz::Tz;
+use jiff::tz::TimeZone as Tz;
 use serde::Serialize;
 
 use super::kinds::Kind;
@@ -25,10 +24,8 @@ pub const KIND: Kind = Kind {
     ],
     build: |c| {
         let period = Period::parse(c.period.as_deref().unwrap_or("month"))?;
-        let tz: Tz = match &c.timezone {
-            Some(t) => t.parse().map_err(|_| {
-                format!("timezone {t:?} is not an IANA time zone like \"Europe/Berlin\"")
-            })?,
+        let tz = match &c.timezone {
+            Some(t) => parse_timezone(t)?,
             None => Tz::UTC,
         };
         let group_by = GroupBy::parse(c.group_by.as_deref())?;
@@ -121,27 +118,33 @@ pub fn group_key<'a>(g: &GroupBy, v: &JobView<'a>) -> &'a str {
     }
 }
 
+/// An IANA time zone by name ("Europe/Berlin"), from the system's zoneinfo or, when that is
+/// missing, the copy built into ftguard.
+pub fn parse_timezone(name: &str) -> Result<Tz, String> {
+    Tz::get(name)
+        .map_err(|_| format!("timezone {name:?} is not an IANA time zone like \"Europe/Berlin\""))
+}
+
 /// Start of the period containing `now`, as unix seconds (calendar periods in `tz`).
-pub fn period_start(period: Period, tz: Tz, now: i64) -> i64 {
-    let Some(utc) = chrono::DateTime::from_timestamp(now, 0) else {
+pub fn period_start(period: Period, tz: &Tz, now: i64) -> i64 {
+    if let Period::Rolling(d) = period {
+        return now - d.as_secs() as i64;
+    }
+    let Ok(utc) = jiff::Timestamp::from_second(now) else {
         return now;
     };
-    let local = utc.with_timezone(&tz).date_naive();
+    let local = tz.to_datetime(utc).date();
     let day = match period {
-        Period::Rolling(d) => return now - d.as_secs() as i64,
-        Period::Day => local,
-        Period::Week => {
-            local - chrono::Days::new(u64::from(local.weekday().num_days_from_monday()))
-        }
-        Period::Month => local.with_day(1).unwrap_or(local),
+        Period::Rolling(_) | Period::Day => local,
+        Period::Week => local
+            .checked_sub(jiff::Span::new().days(local.weekday().to_monday_zero_offset()))
+            .unwrap_or(local),
+        Period::Month => local.first_of_month(),
     };
-    // Midnight may not exist on a DST change day: take the earliest valid instant after it.
-    (0..3)
-        .find_map(|h| {
-            tz.with_ymd_and_hms(day.year(), day.month(), day.day(), h, 0, 0)
-                .earliest()
-        })
-        .map_or(now, |t| t.timestamp())
+    // Midnight may not exist on a DST change day: the period then starts when the day does
+    // (the instant after the gap).
+    day.to_zoned(tz.clone())
+        .map_or(now, |t| t.timestamp().as_second())
 }
 
 /// Money of one group.
@@ -196,7 +199,7 @@ pub struct BudgetSpec {
 impl BudgetSpec {
     /// Start of the current period.
     pub fn start(&self, now: i64) -> i64 {
-        period_start(self.period, self.tz, now)
+        period_start(self.period, &self.tz, now)
     }
 }
 
@@ -215,7 +218,7 @@ impl Rule for Budget {
         None // a budget is about groups: see evaluate_set
     }
     fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> SetOutcome {
-        let start = period_start(self.period, self.tz, ctx.now);
+        let start = period_start(self.period, &self.tz, ctx.now);
         let mut out = SetOutcome::default();
         for (group, spend) in spend_by_group(jobs, start, &self.group_by) {
             let mut total = spend.total();
@@ -278,7 +281,7 @@ impl Rule for Budget {
         out
     }
     fn lookback(&self, now: i64) -> Option<i64> {
-        Some(period_start(self.period, self.tz, now))
+        Some(period_start(self.period, &self.tz, now))
     }
     fn needs_finished_jobs(&self) -> bool {
         true
@@ -287,7 +290,7 @@ impl Rule for Budget {
         Some(BudgetSpec {
             limit: self.limit,
             period: self.period,
-            tz: self.tz,
+            tz: self.tz.clone(),
             group_by: self.group_by.clone(),
         })
     }
@@ -310,8 +313,8 @@ mod tests {
 
     #[test]
     fn period_boundaries() {
-        let utc = Tz::UTC;
-        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let utc = &Tz::UTC;
+        let berlin = &parse_timezone("Europe/Berlin").unwrap();
         let now = ts("2026-03-31T23:30:00Z");
         assert_eq!(
             period_start(Period::Month, utc, now),
@@ -348,6 +351,17 @@ mod tests {
         assert_eq!(
             period_start(Period::Day, berlin, ts("2026-03-29T12:00:00Z")),
             ts("2026-03-29T00:00:00+01:00")
+        );
+        // Havana skips from 00:00 to 01:00 on 2026-03-08: the day starts at 01:00 -04:00.
+        let havana = &parse_timezone("America/Havana").unwrap();
+        assert_eq!(
+            period_start(Period::Day, havana, ts("2026-03-08T12:00:00Z")),
+            ts("2026-03-08T01:00:00-04:00")
+        );
+        assert!(
+            parse_timezone("Mars/Olympus")
+                .unwrap_err()
+                .contains("Mars/Olympus")
         );
     }
 

@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use budget::{BudgetSpec, GroupBy, Period, Spend, group_key, period_start, spend_by_group};
+pub use budget::{
+    BudgetSpec, GroupBy, Period, Spend, group_key, parse_timezone, period_start, spend_by_group,
+};
 pub use config::{LimitValue, PolicyConfig, UnknownCost, compile};
 pub use matcher::glob;
 use matcher::{Exempt, Matcher};
