@@ -164,7 +164,12 @@ fn sim_jobs(n: usize, now: i64) -> Vec<SimJob> {
     (0..n)
         .map(|i| {
             let status = if i < 20 { "running" } else { "succeeded" };
-            SimJob::in_status(&format!("ftjob-{i:06}"), status, 60 + i as i64 * 10, now)
+            SimJob::in_status(
+                &ftguard::sim::history_id(i as u64),
+                status,
+                60 + i as i64 * 10,
+                now,
+            )
         })
         .collect()
 }
@@ -471,16 +476,25 @@ fn main() {
             .unwrap_or(1),
         std::env::consts::ARCH
     ));
-    // FTGUARD_BENCH_ONLY=evaluate runs just the first section (for profiling).
-    let only = std::env::var("FTGUARD_BENCH_ONLY").unwrap_or_default();
-    bench_evaluate(&mut out);
-    if only == "evaluate" {
-        println!("{out}");
-        return;
+    // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, sync or daemon),
+    // e.g. for profiling; `sync` runs both sync tables.
+    let only = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    let run = |part: &str| only.is_empty() || only == part;
+    if run("evaluate") {
+        bench_evaluate(&mut out);
     }
-    rt.block_on(bench_decide(&mut out));
-    rt.block_on(bench_sync(&mut out));
-    rt.block_on(bench_sync_external(&mut out));
-    rt.block_on(bench_daemon(&mut out));
+    if run("decide") {
+        rt.block_on(bench_decide(&mut out));
+    }
+    if run("sync") {
+        rt.block_on(bench_sync(&mut out));
+        rt.block_on(bench_sync_external(&mut out));
+    }
+    if run("daemon") {
+        rt.block_on(bench_daemon(&mut out));
+    }
     println!("{out}");
 }

@@ -39,7 +39,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .collect();
             all.extend((0..jobs).map(|i| {
                 ftguard::sim::SimJob::in_status(
-                    &format!("ftjob-{i:06}"),
+                    &ftguard::sim::history_id(i as u64),
                     "succeeded",
                     8 * 3600 + i as i64 * 10,
                     now,

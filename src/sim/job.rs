@@ -32,6 +32,26 @@ pub struct SimJob {
 
 const FOREVER: i64 = 10 * 365 * 86_400;
 
+/// The `n`th id of a generated history, shaped like the API's ("ftjob-" and 24 letters and
+/// digits that look random): ids in no particular order, as a real account's are, so that
+/// syncs and benchmarks meet the same key order as in production.
+pub fn history_id(n: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // splitmix64: a bijection, so distinct n give distinct ids.
+    let mut x = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let mut id = String::with_capacity(30);
+    id.push_str("ftjob-");
+    let mut v = u128::from(x) << 64 | u128::from(n);
+    for _ in 0..24 {
+        id.push(char::from(ALPHABET[(v % 62) as usize]));
+        v /= 62;
+    }
+    id
+}
+
 impl SimJob {
     /// A job created `age` seconds before `now` that is in `status` for the foreseeable future
     /// (`succeeded`, `failed` and `cancelled` ended just now).
@@ -199,5 +219,23 @@ impl SimJob {
             "metadata": if self.metadata.is_empty() { Value::Null } else { json!(self.metadata) },
             "method": {"type": self.method, self.method.clone(): {"hyperparameters": {"n_epochs": self.n_epochs}}},
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::history_id;
+
+    #[test]
+    fn history_ids_are_distinct_api_shaped_and_unordered() {
+        let ids: Vec<String> = (0..10_000).map(history_id).collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(ids.iter().all(|id| id.len() == 30
+            && id.starts_with("ftjob-")
+            && id[6..].bytes().all(|b| b.is_ascii_alphanumeric())));
+        // Not sorted either way: key order is as scattered as a real account's.
+        let ascending = ids.windows(2).filter(|w| w[0] < w[1]).count();
+        assert!((3_000..7_000).contains(&ascending), "{ascending}");
     }
 }

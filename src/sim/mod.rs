@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use job::SimJob;
+pub use job::{SimJob, history_id};
 
 /// A fault to inject on the next request to an endpoint.
 #[derive(Debug, Clone)]

@@ -146,9 +146,8 @@ impl Store {
         .bind(a.reason)
         .bind(a.outcome.as_str())
         .bind(now)
-        .bind(completed)
-        .execute(&self.pool)
-        .await;
+        .bind(completed);
+        let res = self.durable(res).await;
         match res {
             Ok(r) => Ok(Some(r.last_insert_rowid())),
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
@@ -158,11 +157,11 @@ impl Store {
 
     /// Counts one more attempt on an action.
     pub async fn count_attempt(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE actions SET attempts = attempts + 1 WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        self.durable(
+            sqlx::query("UPDATE actions SET attempts = attempts + 1 WHERE id = ?").bind(id),
+        )
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -179,7 +178,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let r = response.cloned().unwrap_or_default();
-        sqlx::query(
+        let q = sqlx::query(
             "UPDATE actions SET outcome = ?, completed_at = ?, http_status = ?, response_status = ?, response_trained_tokens = ?,
                response_finished_at = ?, response_fine_tuned_model = ?, response_error = ?, error = ?, note = COALESCE(?, note)
              WHERE id = ?",
@@ -194,10 +193,8 @@ impl Store {
         .bind(r.error)
         .bind(error)
         .bind(note)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        .bind(id);
+        self.durable(q).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 

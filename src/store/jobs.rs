@@ -1,7 +1,5 @@
 //! Jobs and their status transitions.
 
-use std::collections::HashMap;
-
 use sqlx::Row;
 
 use super::{Store, StoreError};
@@ -48,84 +46,24 @@ pub struct JobFilter {
 const TERMINAL: &str = "('succeeded','failed','cancelled')";
 
 impl Store {
-    /// Writes a page of jobs in one transaction, recording status transitions.
+    /// Writes a page of jobs: one multi-row upsert (its own transaction; the status history is
+    /// written by triggers in the same statement, migration 0004), then one query for what it
+    /// changed. Two round trips to SQLite's thread per page, whatever its size; no per-job
+    /// queries and no row per job sent back.
     pub async fn upsert_jobs(
         &self,
         account: &AccountName,
         jobs: &[Job],
         now: i64,
     ) -> Result<PageStats, StoreError> {
-        // Job views can always be fetched again, so their pages commit with
-        // synchronous = NORMAL (durable against a crash, fsynced at checkpoints) instead of
-        // FULL: a 10,000-job first sync would otherwise pay 100 fsyncs. Action rows keep FULL.
-        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| self.err(e))?;
-        let result = self.upsert_on(&mut conn, account, jobs, now).await;
-        let restored = sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *conn)
-            .await;
-        if restored.is_err() {
-            // Never hand a relaxed connection back to the pool.
-            conn.detach();
-        }
-        result
-    }
-
-    async fn upsert_on(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        account: &AccountName,
-        jobs: &[Job],
-        now: i64,
-    ) -> Result<PageStats, StoreError> {
-        use sqlx::Connection;
-        // IMMEDIATE: this transaction reads, then writes. A deferred one would fail with
-        // SQLITE_BUSY (no busy wait) when another writer commits between the two.
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| self.err(e))?;
-        // One query for the page's previous statuses, not one per job.
-        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
-        let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let rows = sqlx::query("SELECT id, status FROM jobs WHERE account = ? AND id IN (SELECT value FROM json_each(?))")
-            .bind(account.as_str())
-            .bind(&ids_json)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        let previous: HashMap<String, String> =
-            rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
-        // An API that repeats a job within a page must not break the multi-row upsert.
+        // An API that repeats a job within a page must not make it count twice.
         let mut unique = std::collections::HashSet::new();
-        let deduped: Vec<&Job> = jobs
+        let jobs: Vec<&Job> = jobs
             .iter()
             .filter(|j| unique.insert(j.id.as_str()))
             .collect();
-        let jobs = deduped.as_slice();
         let mut stats = PageStats::default();
-        let mut transitions: Vec<(&str, Option<&String>, &str)> = Vec::new();
-        for job in jobs {
-            let old = previous.get(job.id.as_str());
-            let status = job.status.as_str();
-            if old.map(String::as_str) != Some(status) {
-                match old {
-                    None => stats.new += 1,
-                    Some(from) => {
-                        stats.changed += 1;
-                        stats
-                            .changes
-                            .push((job.id.to_string(), from.clone(), status.to_owned()));
-                    }
-                }
-                transitions.push((job.id.as_str(), old, status));
-            }
-        }
-        // One multi-row statement per chunk, not one per job (12 binds a row, far below
-        // SQLite's 32,766 limit at 500 rows).
+        // 12 binds a row: 500 rows stay far below SQLite's 32,766 limit. Pages are 100.
         for chunk in jobs.chunks(500) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO jobs (account, id, model, status, created_at, finished_at, trained_tokens, estimated_finish, training_file, raw, first_seen_at, updated_at) ",
@@ -144,28 +82,46 @@ impl Store {
                     .push_bind(now)
                     .push_bind(now);
             });
+            // In DO UPDATE, `jobs.status` is the row before the update: kept as prev_status
+            // (an insert leaves it NULL), so the query below can tell what this write did.
             q.push(
-                " ON CONFLICT (account, id) DO UPDATE SET model = excluded.model, status = excluded.status,
-                   created_at = excluded.created_at, finished_at = excluded.finished_at, trained_tokens = excluded.trained_tokens,
-                   estimated_finish = excluded.estimated_finish, training_file = excluded.training_file, raw = excluded.raw,
-                   updated_at = excluded.updated_at",
+                " ON CONFLICT (account, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
+                   status = excluded.status, created_at = excluded.created_at, finished_at = excluded.finished_at,
+                   trained_tokens = excluded.trained_tokens, estimated_finish = excluded.estimated_finish,
+                   training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at",
             );
-            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+            q.build()
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            // One row per changed job, and one row counting the new ones. Another process
+            // writing the same jobs in between could only blur these counts (they feed the
+            // sync summary), never the history, which the triggers wrote with the jobs.
+            let ids: Vec<&str> = chunk.iter().map(|j| j.id.as_str()).collect();
+            let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+            let rows = sqlx::query(
+                "SELECT id, prev_status, status FROM jobs
+                   WHERE account = ?1 AND id IN (SELECT value FROM json_each(?2))
+                     AND prev_status IS NOT NULL AND prev_status != status
+                 UNION ALL
+                 SELECT NULL, NULL, count(*) FROM jobs
+                   WHERE account = ?1 AND id IN (SELECT value FROM json_each(?2)) AND prev_status IS NULL",
+            )
+            .bind(account.as_str())
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+            for r in rows {
+                match r.get::<Option<String>, _>(0) {
+                    Some(id) => {
+                        stats.changed += 1;
+                        stats.changes.push((id, r.get(1), r.get(2)));
+                    }
+                    None => stats.new += r.get::<i64, _>(2) as u32,
+                }
+            }
         }
-        for chunk in transitions.chunks(500) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO status_transitions (account, job_id, from_status, to_status, observed_at) ",
-            );
-            q.push_values(chunk, |mut b, (id, from, to)| {
-                b.push_bind(account.as_str())
-                    .push_bind(*id)
-                    .push_bind(from.map(String::as_str))
-                    .push_bind(*to)
-                    .push_bind(now);
-            });
-            q.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(stats)
     }
 
@@ -256,7 +212,8 @@ impl Store {
         id: &str,
     ) -> Result<Vec<Transition>, StoreError> {
         let rows = sqlx::query(
-            "SELECT from_status, to_status, observed_at FROM status_transitions WHERE account = ? AND job_id = ? ORDER BY seq",
+            "SELECT t.from_status, t.to_status, t.observed_at FROM status_transitions t
+               JOIN jobs j ON j.seq = t.job_seq WHERE j.account = ? AND j.id = ? ORDER BY t.seq",
         )
         .bind(account)
         .bind(id)

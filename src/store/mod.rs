@@ -69,7 +69,9 @@ impl Store {
             .map_err(|e| open_err(e.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            // Crash-safe, fsynced at checkpoints: right for job views, which can always be
+            // fetched again. Action rows commit with FULL (see `durable`).
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             // 256 KiB of page cache per connection instead of SQLite's 2 MiB: the OS page
@@ -95,6 +97,29 @@ impl Store {
             pool,
             path: path.to_owned(),
         })
+    }
+
+    /// Runs one write that must survive a power cut before ftguard acts on it (action rows:
+    /// the pending row goes down before the cancel goes out), on a connection switched to
+    /// `synchronous = FULL` for it: that commit fsyncs the WAL. Other writes stay NORMAL, so a
+    /// first sync does not pay one fsync per page.
+    pub(crate) async fn durable<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        let result = query.execute(&mut *conn).await;
+        let restored = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await;
+        if restored.is_err() {
+            // Left at FULL it is only slower; closing it keeps the pool uniform anyway.
+            conn.close_on_drop();
+        }
+        result
     }
 
     pub fn path(&self) -> &Path {
@@ -136,6 +161,41 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn synchronous_of_every_connection(store: &Store) -> Vec<i64> {
+        // Hold both connections at once so that each is asked.
+        let mut a = store.pool.acquire().await.unwrap();
+        let mut b = store.pool.acquire().await.unwrap();
+        let mut out = Vec::new();
+        for c in [&mut a, &mut b] {
+            let v: i64 = sqlx::query_scalar("SELECT synchronous FROM pragma_synchronous()")
+                .fetch_one(&mut **c)
+                .await
+                .unwrap();
+            out.push(v);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn durable_writes_commit_with_full_and_leave_the_pool_normal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        // NORMAL = 1, FULL = 2.
+        assert_eq!(synchronous_of_every_connection(&store).await, [1, 1]);
+        store
+            .durable(sqlx::query(
+                "CREATE TABLE seen AS SELECT synchronous AS s FROM pragma_synchronous()",
+            ))
+            .await
+            .unwrap();
+        let during: i64 = sqlx::query_scalar("SELECT s FROM seen")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(during, 2);
+        assert_eq!(synchronous_of_every_connection(&store).await, [1, 1]);
+    }
 
     #[tokio::test]
     async fn missing_directory_names_the_path() {

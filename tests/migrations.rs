@@ -1,0 +1,114 @@
+//! A database written by an earlier ftguard (schema 3: jobs clustered by id, history keyed by
+//! account and id) is upgraded in place by the real binary: nothing recorded is lost, and the
+//! history keeps growing afterwards.
+
+mod common;
+use common::*;
+
+/// Builds a schema-3 database with the first three migrations exactly as they shipped.
+async fn schema3_database(path: &std::path::Path) -> sqlx::SqlitePool {
+    let old = tempfile::tempdir().unwrap();
+    for f in [
+        "0001_init.sql",
+        "0002_file_tokens.sql",
+        "0003_sync_state.sql",
+    ] {
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(f),
+            old.path().join(f),
+        )
+        .unwrap();
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::migrate::Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    pool
+}
+
+#[tokio::test]
+async fn schema3_database_is_upgraded_without_losing_history() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-upgraded", "running", 2 * H, now),
+        SimJob::in_status("ftjob-brand-new", "queued", 60, now),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+
+    // What an earlier ftguard recorded: the job while it was queued, its history, an action.
+    let pool = schema3_database(&env.db()).await;
+    let mut queued = sim.job_json("ftjob-upgraded").unwrap();
+    queued["status"] = "queued".into();
+    sqlx::query(
+        "INSERT INTO jobs (account, id, model, status, created_at, raw, first_seen_at, updated_at)
+         VALUES ('sim', 'ftjob-upgraded', ?, 'queued', ?, ?, ?, ?)",
+    )
+    .bind(queued["model"].as_str().unwrap())
+    .bind(now - 2 * H)
+    .bind(queued.to_string())
+    .bind(now - 2 * H)
+    .bind(now - H)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (from, to, at) in [
+        (None, "validating_files", now - 2 * H),
+        (Some("validating_files"), "queued", now - H),
+    ] {
+        sqlx::query("INSERT INTO status_transitions (account, job_id, from_status, to_status, observed_at) VALUES ('sim', 'ftjob-upgraded', ?, ?, ?)")
+            .bind(from)
+            .bind(to)
+            .bind(at)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("INSERT INTO actions (account, job_id, policy, action, reason, outcome, requested_at) VALUES ('sim', 'ftjob-upgraded', 'q', 'notify', 'queued too long', 'succeeded', ?)")
+        .bind(now - H)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    // The upgraded file shows everything that was there.
+    let shown = env.json(&["show", "ftjob-upgraded", "--json"]).await;
+    assert_eq!(shown["status"], "queued");
+    let history = shown["status_history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{shown}");
+    assert_eq!(history[1]["from"], "validating_files");
+    assert_eq!(history[1]["to"], "queued");
+    assert_eq!(shown["actions"][0]["reason"], "queued too long");
+
+    // A sync appends to that history (queued -> running) and records the new job's first sight.
+    let summary = env.json(&["sync", "--json"]).await;
+    let account = &summary[0]["summary"];
+    assert_eq!(account["new"], 1, "{summary}");
+    assert_eq!(account["changed"], 1, "{summary}");
+    let shown = env.json(&["show", "ftjob-upgraded", "--json"]).await;
+    let history = shown["status_history"].as_array().unwrap();
+    assert_eq!(history.len(), 3, "{shown}");
+    assert_eq!(history[2]["from"], "queued");
+    assert_eq!(history[2]["to"], "running");
+    let fresh = env.json(&["show", "ftjob-brand-new", "--json"]).await;
+    assert_eq!(fresh["status_history"].as_array().unwrap().len(), 1);
+    assert!(fresh["status_history"][0]["from"].is_null());
+
+    // A sync that changes nothing adds no history.
+    let again = env.json(&["sync", "--json"]).await;
+    assert_eq!(again[0]["summary"]["new"], 0, "{again}");
+    assert_eq!(again[0]["summary"]["changed"], 0, "{again}");
+    let shown = env.json(&["show", "ftjob-upgraded", "--json"]).await;
+    assert_eq!(shown["status_history"].as_array().unwrap().len(), 3);
+}
