@@ -15,6 +15,27 @@ use ftguard::sim::{Sim, SimJob};
 
 const H: i64 = 3600;
 
+/// The binary users get: `cargo build --release`. Not the one `cargo bench` builds for itself,
+/// which carries the test-only dependencies' features (HTTP/2 and more, about 1 MB of code).
+fn shipped_binary() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--locked", "--bin", "ftguard", "--message-format=json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cargo build --release failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+            .last()
+            .expect("cargo reported no executable")
+    })
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -208,7 +229,7 @@ async fn raw_fetch(base: &str) -> (Duration, usize) {
 /// was forked from before it exec'd.
 fn run_binary(args: &[&str], config: &std::path::Path) -> (Duration, i64, String) {
     let t = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+    let mut child = std::process::Command::new(shipped_binary())
         .arg("--config")
         .arg(config)
         .args(args)
@@ -224,7 +245,7 @@ fn run_binary(args: &[&str], config: &std::path::Path) -> (Duration, i64, String
         text
     });
     let mut peak = 0;
-    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_ftguard")).unwrap();
+    let exe = std::fs::canonicalize(shipped_binary()).unwrap();
     loop {
         // Only once the child runs our binary (after exec) does its VmHWM mean anything.
         if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&exe) {
@@ -319,6 +340,8 @@ async fn bench_sync_external(out: &mut String) {
         (1_000usize, "0ms"),
         (10_000, "0ms"),
         (100_000, "0ms"),
+        (10_000, "1ms"),
+        (10_000, "5ms"),
         (10_000, "20ms"),
     ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -326,7 +349,7 @@ async fn bench_sync_external(out: &mut String) {
             .local_addr()
             .unwrap()
             .port();
-        let mut sim = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        let mut sim = std::process::Command::new(shipped_binary())
             .args([
                 "sim",
                 "--listen",
@@ -414,7 +437,7 @@ async fn bench_daemon(out: &mut String) {
     std::fs::write(&cfg, text).unwrap();
     // created_at + 6h = now + 5 s.
     let crossing_ms = (now + 5) * 1000;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+    let mut child = std::process::Command::new(shipped_binary())
         .arg("--config")
         .arg(&cfg)
         .arg("run")
@@ -483,6 +506,10 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
     let run = |part: &str| only.is_empty() || only == part;
+    if only != "evaluate" {
+        // Built before any timed scenario starts its clock.
+        eprintln!("measuring {}", shipped_binary().display());
+    }
     if run("evaluate") {
         bench_evaluate(&mut out);
     }
