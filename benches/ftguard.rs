@@ -31,7 +31,7 @@ fn shipped_binary() -> &'static std::path::Path {
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
-            .last()
+            .next_back()
             .expect("cargo reported no executable")
     })
 }
