@@ -21,7 +21,14 @@ fn shipped_binary() -> &'static std::path::Path {
     static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let out = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--release", "--locked", "--bin", "ftguard", "--message-format=json"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--bin",
+                "ftguard",
+                "--message-format=json",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(std::process::Stdio::inherit())
             .output()

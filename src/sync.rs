@@ -120,6 +120,8 @@ async fn sync_inner(
     };
     summary.full = boundary.is_none();
     let mut complete = false;
+    // A first listing of a large account takes minutes against a real API: say how far it got.
+    let mut progress_at = std::time::Instant::now() + PROGRESS_EVERY;
     // Pages are streamed: while one page is written to SQLite the next is already being
     // fetched (a task of its own), so a first sync costs about the fetching alone.
     let mut fetch = Some(prefetch(client, None));
@@ -169,6 +171,14 @@ async fn sync_inner(
         summary.changed += stats.changed;
         summary.changes.extend(stats.changes);
         summary.jobs_seen += page.jobs.len() as u32;
+        if std::time::Instant::now() >= progress_at && fetch.is_some() {
+            tracing::info!(
+                pages = summary.pages,
+                jobs = summary.jobs_seen,
+                "still listing jobs"
+            );
+            progress_at = std::time::Instant::now() + PROGRESS_EVERY;
+        }
         for j in &page.jobs {
             unseen_active.remove(j.id.as_str());
         }
@@ -234,6 +244,9 @@ async fn sync_inner(
     }
     Ok(summary)
 }
+
+/// How often a long listing logs its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 type PageTask = tokio::task::JoinHandle<Result<crate::provider::JobPage, ProviderError>>;
 

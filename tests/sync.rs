@@ -254,3 +254,36 @@ async fn a_job_repeated_within_a_page_is_stored_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_long_listing_reports_its_progress() {
+    let now = now();
+    let jobs: Vec<SimJob> = (0..450u64)
+        .map(|i| {
+            SimJob::in_status(
+                &ftguard::sim::history_id(i),
+                "succeeded",
+                60 + i as i64,
+                now,
+            )
+        })
+        .collect();
+    let sim = Sim::start(jobs).await.unwrap();
+    // 5 pages at 1.3 s each: past the 5 s progress interval once, before the last page.
+    sim.set_latency(std::time::Duration::from_millis(1300));
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let out = env.run(&["sync"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    let progress: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("still listing jobs"))
+        .collect();
+    assert_eq!(progress.len(), 1, "{log}");
+    assert!(
+        progress[0].contains("pages=4") && progress[0].contains("jobs=400"),
+        "{log}"
+    );
+    assert!(stdout(&out).contains("450 jobs in 5 page(s)"));
+}
