@@ -277,6 +277,23 @@ fn config(dir: &std::path::Path, base: &str, extra: &str) -> std::path::PathBuf 
     p
 }
 
+/// `ftguard sync` as a process on three fresh databases: best time, highest peak RSS (KiB), and
+/// the last database's directory (for a steady-state sync after it).
+async fn first_syncs(base: &str) -> (Duration, i64, tempfile::TempDir) {
+    let (mut best, mut rss, mut last) = (Duration::MAX, 0, None);
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), base, "");
+        let (d, r, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
+            .await
+            .unwrap();
+        best = best.min(d);
+        rss = rss.max(r);
+        last = Some(dir);
+    }
+    (best, rss, last.unwrap())
+}
+
 async fn bench_sync(out: &mut String) {
     out.push_str("\n## First sync vs raw page fetching (same simulator, one keep-alive connection)\n\n| jobs | pages | raw fetch+parse | ftguard sync, in process | ratio | `ftguard sync` as a process (start, migrations, sync) | ratio | peak RSS of that process | steady-state requests |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for n in [1_000usize, 10_000] {
@@ -293,19 +310,7 @@ async fn bench_sync(out: &mut String) {
             pages = p;
         }
         let raw = raw.into_iter().min().unwrap();
-        let mut best = Duration::MAX;
-        let mut rss = 0;
-        let mut last_dir = None;
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let cfg = config(dir.path(), &base, "");
-            let (d, r, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
-                .await
-                .unwrap();
-            best = best.min(d);
-            rss = rss.max(r);
-            last_dir = Some(dir);
-        }
+        let (best, rss, dir) = first_syncs(&base).await;
         // In-process: the sync alone (no process start, no migrations), on a fresh database.
         let mut inproc = Vec::new();
         for _ in 0..3 {
@@ -320,7 +325,6 @@ async fn bench_sync(out: &mut String) {
         }
         let inproc = inproc.into_iter().min().unwrap();
         // Steady state on the last database: count what a second sync asks of the API.
-        let dir = last_dir.unwrap();
         let before = sim.requests().len();
         let cfg = dir.path().join("ftguard.toml");
         tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
@@ -382,16 +386,7 @@ async fn bench_sync_external(out: &mut String) {
         for _ in 0..3 {
             raw = raw.min(raw_fetch(&base).await.0);
         }
-        let (mut best, mut rss) = (Duration::MAX, 0);
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let cfg = config(dir.path(), &base, "");
-            let (d, r, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &cfg))
-                .await
-                .unwrap();
-            best = best.min(d);
-            rss = rss.max(r);
-        }
+        let (best, rss, _) = first_syncs(&base).await;
         let _ = sim.kill();
         let _ = sim.wait();
         out.push_str(&format!(
