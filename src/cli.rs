@@ -15,6 +15,7 @@ use ftguard::daemon;
 use ftguard::model::Usd;
 use ftguard::policy::{GroupBy, Period, Verdict, parse_timezone, period_start, spend_by_group};
 use ftguard::store::{JobFilter, Store, StoredJob};
+use ftguard::{out, outln};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config.as_deref();
@@ -49,7 +50,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             sim.set_latency(latency);
-            println!(
+            outln!(
                 "simulator of the fine-tuning API at {} ({jobs} finished, {active} running jobs); Ctrl-C stops it",
                 sim.base_url()
             );
@@ -61,7 +62,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ConfigCommand::Check,
         } => {
             let config = load()?;
-            println!(
+            outln!(
                 "# configuration OK: {}",
                 config
                     .source
@@ -70,16 +71,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         .display()
                         .to_string())
             );
-            println!(
+            outln!(
                 "# {} account(s), {} polic(y/ies), {} notifier(s); secrets shown as references only",
                 config.accounts.len(),
                 config.policies.len(),
                 config.notifiers.len()
             );
-            print!("{}", config.redacted_toml());
-            println!("\n# training prices in force (USD):");
+            out!("{}", config.redacted_toml());
+            outln!("\n# training prices in force (USD):");
             for line in config.prices.describe() {
-                println!("#   {line}");
+                outln!("#   {line}");
             }
 
             Ok(ExitCode::SUCCESS)
@@ -92,7 +93,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     config_path: cli.config.clone(),
                     once,
                     report: once.then(|| {
-                        std::sync::Arc::new(|l: String| println!("{l}")) as daemon::Reporter
+                        std::sync::Arc::new(|l: String| outln!("{l}")) as daemon::Reporter
                     }),
                     stop: CancellationToken::new(),
                 },
@@ -124,10 +125,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         Err(e) => json!({"account": a, "ok": false, "error": e.to_string()}),
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                outln!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 for (a, r) in &results {
-                    println!("{}", app::sync_line(a, r));
+                    outln!("{}", app::sync_line(a, r));
                 }
             }
             Ok(if results.iter().any(|(_, r)| r.is_ok()) {
@@ -152,9 +153,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     "act_after": match &d.verdict { Verdict::Warn { until } => Some(*until), _ => None },
                     "reason": d.reason, "dry_run": d.dry_run,
                 })).collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                outln!("{}", serde_json::to_string_pretty(&out)?);
             } else if decisions.is_empty() {
-                println!("nothing to do: no active job breaks a policy");
+                outln!("nothing to do: no active job breaks a policy");
             } else {
                 for d in &decisions {
                     let what = match &d.verdict {
@@ -164,7 +165,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                         Verdict::Clear => "would clear grace".into(),
                     };
-                    println!(
+                    outln!(
                         "{what:<12} {:<10} {:<28} [{}] {}{}",
                         d.account,
                         d.job_id,
@@ -190,16 +191,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let jobs = app.jobs_with_costs(&filter, clock::now()).await?;
             if json {
                 let out: Vec<Value> = jobs.iter().map(|(j, c)| job_json(j, c)).collect();
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                outln!("{}", serde_json::to_string_pretty(&out)?);
             } else if jobs.is_empty() {
-                println!("no jobs stored yet: run `ftguard sync`");
+                outln!("no jobs stored yet: run `ftguard sync`");
             } else {
-                println!(
+                outln!(
                     "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
-                    "ACCOUNT", "ID", "STATUS", "MODEL", "CREATED", "TRAINED_TOKENS", "COST"
+                    "ACCOUNT",
+                    "ID",
+                    "STATUS",
+                    "MODEL",
+                    "CREATED",
+                    "TRAINED_TOKENS",
+                    "COST"
                 );
                 for (j, c) in &jobs {
-                    println!(
+                    outln!(
                         "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
                         j.account,
                         j.job.id,
@@ -254,43 +261,43 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 v["status_history"] = json!(history);
                 v["actions"] = json!(actions);
                 v["raw"] = j.job.raw_value();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("{} ({})", j.job.id, j.account);
-                println!("  status          {}", j.job.status);
-                println!("  model           {}", j.job.model);
-                println!("  created         {}", clock::human(j.job.created_at));
-                println!(
+                outln!("{} ({})", j.job.id, j.account);
+                outln!("  status          {}", j.job.status);
+                outln!("  model           {}", j.job.model);
+                outln!("  created         {}", clock::human(j.job.created_at));
+                outln!(
                     "  finished        {}",
                     j.job.finished_at.map_or("-".into(), clock::human)
                 );
-                println!(
+                outln!(
                     "  est. finish     {}",
                     j.job.estimated_finish.map_or("-".into(), clock::human)
                 );
-                println!(
+                outln!(
                     "  trained tokens  {}",
                     j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
                 );
-                println!(
+                outln!(
                     "  n_epochs        {}",
                     j.job
                         .n_epochs
                         .as_ref()
                         .map_or("-".into(), |v| v.to_string())
                 );
-                println!(
+                outln!(
                     "  training file   {}",
                     j.job.training_file.as_deref().unwrap_or("-")
                 );
-                println!("  cost            {}", money_cell(&cost));
-                println!(
+                outln!("  cost            {}", money_cell(&cost));
+                outln!(
                     "  metadata        {}",
                     serde_json::to_string(&j.job.metadata)?
                 );
-                println!("  history:");
+                outln!("  history:");
                 for t in &history {
-                    println!(
+                    outln!(
                         "    {}  {} -> {}",
                         clock::human(t.observed_at),
                         t.from.as_deref().unwrap_or("(first seen)"),
@@ -298,9 +305,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
                 if !actions.is_empty() {
-                    println!("  actions:");
+                    outln!("  actions:");
                     for a in &actions {
-                        println!(
+                        outln!(
                             "    #{} {} {} [{}] {} -> {}",
                             a.id,
                             clock::human(a.requested_at),
@@ -318,12 +325,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(load()?).await?;
             let actions = store.actions(job.as_deref()).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&actions)?);
+                outln!("{}", serde_json::to_string_pretty(&actions)?);
             } else if actions.is_empty() {
-                println!("no actions recorded");
+                outln!("no actions recorded");
             } else {
                 for a in &actions {
-                    println!(
+                    outln!(
                         "#{:<4} {} {:<8} {:<10} {:<28} [{}] {} -> {}{}",
                         a.id,
                         clock::human(a.requested_at),
@@ -355,10 +362,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let account = resolve_account(&app, &job, account).await?;
             let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
             for l in &report.lines {
-                println!("{l}");
+                outln!("{l}");
             }
             if report.lines.is_empty() {
-                println!("{job} already has a pending or successful cancel: nothing sent");
+                outln!("{job} already has a pending or successful cancel: nothing sent");
             }
             Ok(
                 if report.cancelled + report.already_finished > 0 || report.lines.is_empty() {
@@ -380,7 +387,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             app.store
                 .upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now())
                 .await?;
-            println!("{} resumed: status {}", j.id, j.status);
+            outln!("{} resumed: status {}", j.id, j.status);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -505,17 +512,22 @@ async fn spend(
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if groups.is_empty() {
-        println!("no spend since {}", clock::human(start));
+        outln!("no spend since {}", clock::human(start));
     } else {
-        println!("since {}", clock::human(start));
-        println!(
+        outln!("since {}", clock::human(start));
+        outln!(
             "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}",
-            "GROUP", "SPENT", "PROJECTED", "TOTAL", "LIMIT", "REMAINING"
+            "GROUP",
+            "SPENT",
+            "PROJECTED",
+            "TOTAL",
+            "LIMIT",
+            "REMAINING"
         );
         for (g, s) in &groups {
-            println!(
+            outln!(
                 "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}{}",
                 g,
                 s.spent.to_string(),

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock;
 use crate::config::Config;
 use crate::daemon::{self, Options, Reporter};
+use crate::outln;
 use crate::sim::{Sim, SimJob};
 use crate::store::{JobFilter, Store};
 
@@ -83,17 +84,17 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     std::fs::write(&cfg_path, config_text(&sim.base_url(), &db, &token_file))?;
     let config = Config::load(Some(&cfg_path))?;
 
-    println!(
+    outln!(
         "ftguard demo: simulator at {}, database {}",
         sim.base_url(),
         db.display()
     );
-    println!(
+    outln!(
         "policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h),\n          cap-10 (max_job_cost $10, from the training file's tokens)"
     );
-    println!("syncing every 2 seconds for {seconds} seconds...\n");
+    outln!("syncing every 2 seconds for {seconds} seconds...\n");
 
-    let report: Reporter = Arc::new(|line: String| println!("{line}"));
+    let report: Reporter = Arc::new(|line: String| outln!("{line}"));
     let stop = CancellationToken::new();
     let stopper = stop.clone();
     tokio::spawn(async move {
@@ -117,18 +118,18 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     .await?;
 
     let store = Store::open(&db).await?;
-    println!("\nJobs at the end:");
+    outln!("\nJobs at the end:");
     for j in store.jobs(&JobFilter::default()).await? {
-        println!(
+        outln!(
             "  {:<24} {:<18} trained_tokens {}",
             j.job.id,
             j.job.status,
             j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
         );
     }
-    println!("\nActions recorded:");
+    outln!("\nActions recorded:");
     for a in store.actions(None).await? {
-        println!(
+        outln!(
             "  #{} {} {} [{}] {} -> {} (status {}, trained_tokens {})",
             a.id,
             a.action,
@@ -141,10 +142,10 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
                 .map_or("-".into(), |t| t.to_string())
         );
     }
-    println!(
+    outln!(
         "\nThe runaway, the stuck and the too-expensive job were cancelled once each (the last two before they trained);\nthe exempt job and the one finishing on its own were left alone."
     );
-    println!(
+    outln!(
         "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, and run `ftguard plan`."
     );
     store.close().await;

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod output;
 pub mod policy;
 pub mod pricing;
 pub mod provider;
