@@ -1,6 +1,9 @@
 //! ftguard: watches fine-tuning jobs of OpenAI-compatible and Portkey accounts, stores them in
 //! SQLite, applies policies and cancels offenders exactly once. See ARCHITECTURE.md.
 
+// stdout goes through `out!`/`outln!` (output.rs): `println!` panics on a closed pipe.
+#![deny(clippy::print_stdout)]
+
 pub mod app;
 pub mod clock;
 pub mod config;

@@ -1,5 +1,8 @@
 //! The `ftguard` command line. Library errors become `anyhow` here, with context.
 
+// stdout goes through `out!`/`outln!` (output.rs): `println!` panics on a closed pipe.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 
 use std::path::PathBuf;
