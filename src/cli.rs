@@ -193,7 +193,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let out: Vec<Value> = jobs.iter().map(|(j, c)| job_json(j, c)).collect();
                 outln!("{}", serde_json::to_string_pretty(&out)?);
             } else if jobs.is_empty() {
-                outln!("no jobs stored yet: run `ftguard sync`");
+                outln!("{}", no_jobs_line(&app, &filter).await?);
             } else {
                 outln!(
                     "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
@@ -544,4 +544,32 @@ async fn spend(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `jobs` printed nothing: no job stored at all, or none matching the filters (then
+/// what is stored, so a mistyped status or account is easy to spot).
+async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
+    let counts = app.store.job_counts().await?;
+    if counts.is_empty() {
+        return Ok("no jobs stored yet: run `ftguard sync`".into());
+    }
+    let mut asked = Vec::new();
+    if let Some(s) = &filter.status {
+        asked.push(format!("--status {s}"));
+    }
+    if let Some(a) = &filter.account {
+        asked.push(format!("--account {a}"));
+    }
+    let list = |pick: fn(&(String, String, i64)) -> &String| {
+        let mut v: Vec<&str> = counts.iter().map(|c| pick(c).as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.join(", ")
+    };
+    Ok(format!(
+        "no stored job matches {}; stored accounts: {}; stored statuses: {}",
+        asked.join(" "),
+        list(|c| &c.0),
+        list(|c| &c.1)
+    ))
 }

@@ -196,3 +196,33 @@ async fn cli_arguments_are_checked() {
         assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[tokio::test]
+async fn a_filter_matching_nothing_says_what_is_stored() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-run", "running", H, now),
+        SimJob::in_status("ftjob-done", "succeeded", 3 * H, now),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let empty = env.ok(&["jobs"]).await;
+    assert!(empty.contains("no jobs stored yet"), "{empty}");
+
+    env.ok(&["sync"]).await;
+    // A mistyped status is not "nothing stored": the answer names what is.
+    let out = env.ok(&["jobs", "--status", "runing"]).await;
+    assert!(
+        out.contains("no stored job matches --status runing"),
+        "{out}"
+    );
+    assert!(out.contains("stored statuses: running, succeeded"), "{out}");
+    assert!(out.contains("stored accounts: sim"), "{out}");
+    let listed = env.ok(&["jobs", "--status", "running"]).await;
+    assert!(
+        listed.contains("ftjob-run") && !listed.contains("ftjob-done"),
+        "{listed}"
+    );
+}
