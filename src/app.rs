@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use crate::clock;
 use crate::config::Config;
 use crate::cost::tokens::Encoding;
-use crate::cost::{self, JobCost};
+use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
-use crate::policy::{self, Decision, JobView, Policy};
+use crate::policy::{self, BudgetTallies, Decision, JobView, Policy};
 use crate::provider::Client;
-use crate::store::{JobFilter, Store, StoreError, StoredJob};
+use crate::store::{FileKey, JobFilter, Store, StoreError, StoredJob};
 use crate::sync::{self, SyncError, SyncOptions, SyncSummary};
 
 /// Everything a pass needs.
@@ -108,17 +108,36 @@ impl App {
         Ok(jobs
             .into_iter()
             .map(|j| {
-                let file = j.job.training_file.as_ref().and_then(|f| {
-                    let enc = Encoding::for_model(&j.job.model).name().to_owned();
-                    files.get(&(j.account.to_string(), f.clone(), enc))
-                });
-                let cost = cost::job_cost(&j.job, file, &self.config.prices, now);
-                if cost.no_price {
-                    warn_unpriced_once(&j.job.model);
-                }
+                let cost = self.cost_with(&files, &j, now);
                 (j, cost)
             })
             .collect())
+    }
+
+    /// Calls `each` with every job matching `filter` and its cost, newest first, one job in
+    /// memory at a time (for listings of the whole history).
+    pub async fn for_each_job_with_cost(
+        &self,
+        filter: &JobFilter,
+        now: i64,
+        mut each: impl FnMut(&StoredJob, &JobCost),
+    ) -> Result<(), StoreError> {
+        let files = self.store.file_tokens().await?;
+        self.store
+            .for_each_job(filter, |j| each(&j, &self.cost_with(&files, &j, now)))
+            .await
+    }
+
+    fn cost_with(&self, files: &HashMap<FileKey, FileTokens>, j: &StoredJob, now: i64) -> JobCost {
+        let file = j.job.training_file.as_ref().and_then(|f| {
+            let enc = Encoding::for_model(&j.job.model).name().to_owned();
+            files.get(&(j.account.to_string(), f.clone(), enc))
+        });
+        let cost = cost::job_cost(&j.job, file, &self.config.prices, now);
+        if cost.no_price {
+            warn_unpriced_once(&j.job.model);
+        }
+        cost
     }
 
     /// Evaluates the given policies over the stored jobs they need. Pure apart from reading.
@@ -127,23 +146,43 @@ impl App {
         policies: &[Policy],
         now: i64,
     ) -> Result<Vec<Decision<'static>>, StoreError> {
+        // Finished jobs of the budget periods are streamed into per-policy tallies; only
+        // active jobs are held, so a pass stays small however long the history.
         let filter = JobFilter {
             active_only: true,
             created_since: policy::lookback(policies, now),
             ..Default::default()
         };
-        let jobs = self.jobs_with_costs(&filter, now).await?;
+        let files = self.store.file_tokens().await?;
+        let mut tallies = BudgetTallies::new(policies, now);
+        let mut jobs = Vec::new();
+        self.store
+            .for_each_job(&filter, |j| {
+                let cost = self.cost_with(&files, &j, now);
+                if j.job.status.is_terminal() {
+                    tallies.add(&view(&j, &cost));
+                } else {
+                    jobs.push((j, cost));
+                }
+            })
+            .await?;
+        let finished = tallies.finish();
         let marks = self.store.grace_marks().await?;
         let views = views(&jobs);
         let span =
             tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
         let _g = span.enter();
-        Ok(
-            policy::evaluate(&views, now, policies, &marks, self.config.dry_run)
-                .into_iter()
-                .map(Decision::into_owned)
-                .collect(),
+        Ok(policy::evaluate_with_spend(
+            &views,
+            &finished,
+            now,
+            policies,
+            &marks,
+            self.config.dry_run,
         )
+        .into_iter()
+        .map(Decision::into_owned)
+        .collect())
     }
 
     /// Upcoming crossings of time-based limits by active jobs, earliest first.
@@ -232,14 +271,17 @@ impl App {
 
 /// Policy views of stored jobs with their costs.
 pub fn views(jobs: &[(StoredJob, JobCost)]) -> Vec<JobView<'_>> {
-    jobs.iter()
-        .map(|(j, c)| JobView {
-            account: j.account.as_str(),
-            job: &j.job,
-            last_step_at: j.last_step_at,
-            cost: c,
-        })
-        .collect()
+    jobs.iter().map(|(j, c)| view(j, c)).collect()
+}
+
+/// What policies see of a stored job.
+pub fn view<'a>(j: &'a StoredJob, cost: &'a JobCost) -> JobView<'a> {
+    JobView {
+        account: j.account.as_str(),
+        job: &j.job,
+        last_step_at: j.last_step_at,
+        cost,
+    }
 }
 
 /// One line per account for people.

@@ -13,7 +13,9 @@ use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::daemon;
 use ftguard::model::Usd;
-use ftguard::policy::{GroupBy, Period, Verdict, parse_timezone, period_start, spend_by_group};
+use ftguard::policy::{
+    GroupBy, JobView, Period, SpendTally, Verdict, parse_timezone, period_start,
+};
 use ftguard::store::{JobFilter, Store, StoredJob};
 use ftguard::{out, outln};
 
@@ -188,24 +190,31 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 status,
                 ..Default::default()
             };
-            let jobs = app.jobs_with_costs(&filter, clock::now()).await?;
-            if json {
-                let out: Vec<Value> = jobs.iter().map(|(j, c)| job_json(j, c)).collect();
-                outln!("{}", serde_json::to_string_pretty(&out)?);
-            } else if jobs.is_empty() {
-                outln!("{}", no_jobs_line(&app, &filter).await?);
-            } else {
-                outln!(
-                    "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
-                    "ACCOUNT",
-                    "ID",
-                    "STATUS",
-                    "MODEL",
-                    "CREATED",
-                    "TRAINED_TOKENS",
-                    "COST"
-                );
-                for (j, c) in &jobs {
+            // Streamed: one job in memory at a time, whatever the history's size.
+            let mut shown = 0usize;
+            app.for_each_job_with_cost(&filter, clock::now(), |j, c| {
+                if json {
+                    // Each element pretty-printed and indented: the whole is one JSON array.
+                    let element = serde_json::to_string_pretty(&job_json(j, c))
+                        .unwrap_or_else(|_| "null".into());
+                    out!(
+                        "{}\n  {}",
+                        if shown == 0 { "[" } else { "," },
+                        element.replace('\n', "\n  ")
+                    );
+                } else {
+                    if shown == 0 {
+                        outln!(
+                            "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
+                            "ACCOUNT",
+                            "ID",
+                            "STATUS",
+                            "MODEL",
+                            "CREATED",
+                            "TRAINED_TOKENS",
+                            "COST"
+                        );
+                    }
                     outln!(
                         "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
                         j.account,
@@ -217,6 +226,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         money_cell(c)
                     );
                 }
+                shown += 1;
+            })
+            .await?;
+            match (json, shown) {
+                (true, 0) => outln!("[]"),
+                (true, _) => outln!("\n]"),
+                (false, 0) => outln!("{}", no_jobs_line(&app, &filter).await?),
+                (false, _) => {}
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -497,9 +514,18 @@ async fn spend(
         created_since: Some(start),
         ..Default::default()
     };
-    let jobs = app.jobs_with_costs(&filter, now).await?;
-    let views = app::views(&jobs);
-    let groups = spend_by_group(&views, start, &group_by);
+    // Streamed: one job in memory at a time, however many the period holds.
+    let mut tally = SpendTally::new(start, group_by);
+    app.for_each_job_with_cost(&filter, now, |j, cost| {
+        tally.add(&JobView {
+            account: j.account.as_str(),
+            job: &j.job,
+            last_step_at: j.last_step_at,
+            cost,
+        })
+    })
+    .await?;
+    let groups = tally.finish();
     let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
     if json_out {
         let out: Vec<Value> = groups

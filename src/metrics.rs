@@ -11,7 +11,7 @@ use prometheus::{
 
 use crate::app::App;
 use crate::clock;
-use crate::policy::{JobView, spend_by_group};
+use crate::policy::BudgetTallies;
 use crate::store::JobFilter;
 
 /// Every metric ftguard exposes.
@@ -182,29 +182,27 @@ pub async fn render(app: &App) -> Result<String, String> {
         .filter_map(|p| p.rule.budget().map(|b| (p, b)))
         .collect();
     if !budgets.is_empty() {
+        // Streamed into per-policy tallies: a scrape holds one job at a time.
         let since = budgets.iter().map(|(_, b)| b.start(now)).min();
         let filter = JobFilter {
             active_only: true,
             created_since: since,
             ..Default::default()
         };
-        let jobs = app
-            .jobs_with_costs(&filter, now)
-            .await
-            .map_err(|e| e.to_string())?;
-        let views = crate::app::views(&jobs);
+        let mut tallies = BudgetTallies::new(&app.config.policies, now);
+        app.for_each_job_with_cost(&filter, now, |j, cost| {
+            tallies.add(&crate::app::view(j, cost))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let spend = tallies.finish();
         for (policy, b) in budgets {
-            let candidates: Vec<JobView> = views
-                .iter()
-                .filter(|v| policy.matcher.matches(v) && !policy.exempt.exempts(v))
-                .copied()
-                .collect();
-            for (group, spend) in spend_by_group(&candidates, b.start(now), &b.group_by) {
+            for (group, s) in spend.get(&policy.name).into_iter().flatten() {
                 m.budget_spend
-                    .with_label_values(&[&policy.name, &group])
-                    .set(spend.total().as_dollars());
+                    .with_label_values(&[&policy.name, group])
+                    .set(s.total().as_dollars());
                 m.budget_limit
-                    .with_label_values(&[&policy.name, &group])
+                    .with_label_values(&[&policy.name, group])
                     .set(b.limit.as_dollars());
             }
         }

@@ -164,15 +164,59 @@ impl Spend {
     }
 }
 
+impl Spend {
+    /// Adds another tally of the same group.
+    pub fn absorb(&mut self, other: &Spend) {
+        self.spent.0 += other.spent.0;
+        self.projected.0 += other.projected.0;
+        self.unknown += other.unknown;
+    }
+}
+
+/// Spend per group name.
+pub type GroupSpend = BTreeMap<String, Spend>;
+
 /// Spend per group since `start`.
-pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<String, Spend> {
-    let mut out: std::collections::HashMap<&str, Spend> = std::collections::HashMap::new();
+pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> GroupSpend {
+    let mut tally = SpendTally::new(start, g.clone());
     for v in jobs {
-        let terminal = v.job.status.is_terminal();
-        if terminal && v.job.created_at < start {
-            continue;
+        tally.add(v);
+    }
+    tally.finish()
+}
+
+/// [`spend_by_group`] one job at a time, for callers that stream jobs instead of holding
+/// them all (`ftguard spend` over a large history).
+#[derive(Debug)]
+pub struct SpendTally {
+    start: i64,
+    group_by: GroupBy,
+    groups: std::collections::HashMap<String, Spend>,
+}
+
+impl SpendTally {
+    pub fn new(start: i64, group_by: GroupBy) -> Self {
+        Self {
+            start,
+            group_by,
+            groups: std::collections::HashMap::new(),
         }
-        let s = out.entry(group_key(g, v)).or_default();
+    }
+
+    /// Counts one job: finished jobs created since the period start as spent, active jobs
+    /// (whenever created) as projected, jobs without a cost as unknown.
+    pub fn add(&mut self, v: &JobView) {
+        let terminal = v.job.status.is_terminal();
+        if terminal && v.job.created_at < self.start {
+            return;
+        }
+        let key = group_key(&self.group_by, v);
+        if !self.groups.contains_key(key) {
+            self.groups.insert(key.to_owned(), Spend::default());
+        }
+        let Some(s) = self.groups.get_mut(key) else {
+            return;
+        };
         let figure = if terminal {
             v.cost.actual
         } else {
@@ -184,7 +228,11 @@ pub fn spend_by_group(jobs: &[JobView], start: i64, g: &GroupBy) -> BTreeMap<Str
             None => s.unknown += 1,
         }
     }
-    out.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+
+    /// Spend per group, by group name.
+    pub fn finish(self) -> GroupSpend {
+        self.groups.into_iter().collect()
+    }
 }
 
 /// What a budget measures, for `/metrics` and `spend`.
@@ -217,10 +265,19 @@ impl Rule for Budget {
     fn evaluate(&self, _: &JobView, _: &EvalContext) -> Option<String> {
         None // a budget is about groups: see evaluate_set
     }
-    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> SetOutcome {
+    fn evaluate_set(
+        &self,
+        jobs: &[JobView],
+        ctx: &EvalContext,
+        finished: &GroupSpend,
+    ) -> SetOutcome {
         let start = period_start(self.period, &self.tz, ctx.now);
         let mut out = SetOutcome::default();
-        for (group, spend) in spend_by_group(jobs, start, &self.group_by) {
+        let mut groups = spend_by_group(jobs, start, &self.group_by);
+        for (group, spend) in finished {
+            groups.entry(group.clone()).or_default().absorb(spend);
+        }
+        for (group, spend) in groups {
             let mut total = spend.total();
             for t in &self.warn_at {
                 if total.0 as f64 >= self.limit.0 as f64 * t {
@@ -305,6 +362,7 @@ mod tests {
     use super::super::{Verdict, evaluate};
     use super::*;
     use crate::cost::JobCost;
+    use crate::model::Job;
     use std::collections::HashMap;
 
     fn ts(s: &str) -> i64 {
@@ -456,5 +514,70 @@ mod tests {
         let g = spend_by_group(&views, NOW - 3600, &GroupBy::Metadata("team".into()));
         assert_eq!(g.len(), 2, "{g:?}");
         assert_eq!(g["x"].projected, Usd::from_dollars(8.0));
+    }
+
+    /// The daemon streams finished jobs into `BudgetTallies` and evaluates only active ones;
+    /// that must decide exactly what evaluating everything at once decides.
+    #[test]
+    fn tallied_finished_spend_decides_like_finished_jobs_inline() {
+        use super::super::{BudgetTallies, evaluate_with_spend};
+        let cases = [
+            // (policy, finished jobs (id, team, dollars, age), active jobs (id, team, dollars))
+            (
+                "name='b'\nkind='budget'\nlimit_usd=100.0\nperiod='month'\nwarn_at=[0.5]",
+                vec![("f1", "x", 60.0, 3600), ("f2", "y", 30.0, 7200)],
+                vec![("a1", "x", 5.0), ("a2", "y", 9.0)],
+            ),
+            (
+                "name='b'\nkind='budget'\nlimit_usd=10.0\nperiod='1h'\ngroup_by='metadata.team'",
+                vec![("f1", "x", 8.0, 600), ("old", "x", 50.0, 7200)],
+                vec![("a1", "x", 3.0), ("a2", "y", 3.0)],
+            ),
+            (
+                "name='b'\nkind='budget'\nlimit_usd=10.0\nperiod='month'\nmatch={ metadata = { team = 'y' } }",
+                vec![("f1", "x", 80.0, 600), ("f2", "y", 9.0, 600)],
+                vec![("a1", "x", 3.0), ("a2", "y", 3.0)],
+            ),
+        ];
+        for (i, (text, finished, active)) in cases.into_iter().enumerate() {
+            let p = policy(text);
+            let policies = std::slice::from_ref(&p);
+            let with_team = |id: &str, status: &str, age: i64, team: &str| {
+                let mut j = job(id, status, age);
+                j.metadata.insert("team".into(), team.into());
+                j
+            };
+            let fin: Vec<(Job, JobCost)> = finished
+                .iter()
+                .map(|(id, t, d, age)| (with_team(id, "succeeded", *age, t), usd(*d)))
+                .collect();
+            let act: Vec<(Job, JobCost)> = active
+                .iter()
+                .map(|(id, t, d)| (with_team(id, "running", 60, t), usd(*d)))
+                .collect();
+            let all: Vec<JobView> = fin.iter().chain(&act).map(|(j, c)| view(j, c)).collect();
+            let inline = evaluate(&all, NOW, policies, &HashMap::new(), false);
+
+            let mut tallies = BudgetTallies::new(policies, NOW);
+            for (j, c) in &fin {
+                tallies.add(&view(j, c));
+            }
+            let only_active: Vec<JobView> = act.iter().map(|(j, c)| view(j, c)).collect();
+            let tallied = evaluate_with_spend(
+                &only_active,
+                &tallies.finish(),
+                NOW,
+                policies,
+                &HashMap::new(),
+                false,
+            );
+            let show = |d: &[crate::policy::Decision]| -> Vec<String> {
+                d.iter()
+                    .map(|d| format!("{} {} {}", d.job_id, d.policy, d.reason))
+                    .collect()
+            };
+            assert!(!inline.is_empty(), "case {i} decides something");
+            assert_eq!(show(&tallied), show(&inline), "case {i}");
+        }
     }
 }

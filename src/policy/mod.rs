@@ -25,7 +25,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use budget::{
-    BudgetSpec, GroupBy, Period, Spend, group_key, parse_timezone, period_start, spend_by_group,
+    BudgetSpec, GroupBy, GroupSpend, Period, Spend, SpendTally, group_key, parse_timezone,
+    period_start, spend_by_group,
 };
 pub use config::{LimitValue, PolicyConfig, UnknownCost, compile};
 pub use matcher::glob;
@@ -153,8 +154,15 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
         false
     }
     /// Group-aware rules (budgets) see every matching job, finished ones included, and return
-    /// the jobs to act on and any notices about groups. Per-job rules keep this default.
-    fn evaluate_set(&self, jobs: &[JobView], ctx: &EvalContext) -> SetOutcome {
+    /// the jobs to act on and any notices about groups. `finished` is spend of finished jobs
+    /// the caller tallied beforehand instead of passing them in `jobs` (see [`BudgetTallies`]).
+    /// Per-job rules keep this default.
+    fn evaluate_set(
+        &self,
+        jobs: &[JobView],
+        ctx: &EvalContext,
+        _finished: &GroupSpend,
+    ) -> SetOutcome {
         SetOutcome {
             hits: jobs
                 .iter()
@@ -261,6 +269,28 @@ pub fn evaluate<'a>(
     grace_marks: &HashMap<GraceKey, i64>,
     global_dry_run: bool,
 ) -> Vec<Decision<'a>> {
+    evaluate_with_spend(
+        jobs,
+        &HashMap::new(),
+        now,
+        policies,
+        grace_marks,
+        global_dry_run,
+    )
+}
+
+/// [`evaluate`], with finished jobs' spend already tallied per budget policy
+/// ([`BudgetTallies`]) instead of the finished jobs themselves in `jobs`: a pass then holds
+/// only active jobs, however long the budget period's history.
+pub fn evaluate_with_spend<'a>(
+    jobs: &[JobView<'a>],
+    finished: &HashMap<String, GroupSpend>,
+    now: i64,
+    policies: &'a [Policy],
+    grace_marks: &HashMap<GraceKey, i64>,
+    global_dry_run: bool,
+) -> Vec<Decision<'a>> {
+    let no_spend = GroupSpend::new();
     let mut out = Vec::new();
     for policy in policies {
         let ctx = EvalContext {
@@ -297,7 +327,8 @@ pub fn evaluate<'a>(
             .map(|((a, j, _), t)| ((a.as_str(), j.as_str()), *t))
             .collect();
         let mut hit = vec![false; candidates.len()];
-        let found = policy.rule.evaluate_set(&candidates, &ctx);
+        let spend = finished.get(&policy.name).unwrap_or(&no_spend);
+        let found = policy.rule.evaluate_set(&candidates, &ctx, spend);
         for (i, reason) in found.hits {
             let Some(view) = candidates.get(i) else {
                 continue;
@@ -389,6 +420,48 @@ pub fn next_crossings(
     out.sort();
     out.dedup();
     out
+}
+
+/// Spend of the jobs streamed through it, per policy that counts spend (budgets) and group,
+/// each policy applying its own match, exemptions, period and grouping. Pure: the caller
+/// streams the jobs in, so a pass or a `/metrics` scrape holds one job at a time.
+#[derive(Debug)]
+pub struct BudgetTallies<'p> {
+    tallies: Vec<(&'p Policy, SpendTally)>,
+}
+
+impl<'p> BudgetTallies<'p> {
+    pub fn new(policies: &'p [Policy], now: i64) -> Self {
+        let tallies = policies
+            .iter()
+            .filter_map(|p| {
+                let b = p.rule.budget()?;
+                Some((p, SpendTally::new(b.start(now), b.group_by)))
+            })
+            .collect();
+        Self { tallies }
+    }
+
+    /// Whether any policy counts spend (otherwise nothing needs streaming).
+    pub fn is_empty(&self) -> bool {
+        self.tallies.is_empty()
+    }
+
+    pub fn add(&mut self, v: &JobView) {
+        for (p, t) in &mut self.tallies {
+            if p.matcher.matches(v) && !p.exempt.exempts(v) {
+                t.add(v);
+            }
+        }
+    }
+
+    /// Spend per group, by policy name.
+    pub fn finish(self) -> HashMap<String, GroupSpend> {
+        self.tallies
+            .into_iter()
+            .map(|(p, t)| (p.name.clone(), t.finish()))
+            .collect()
+    }
 }
 
 /// The oldest creation time of finished jobs any policy needs (budgets look back a period).

@@ -144,6 +144,19 @@ impl Store {
 
     /// Jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<StoredJob>, StoreError> {
+        let mut jobs = Vec::new();
+        self.for_each_job(filter, |j| jobs.push(j)).await?;
+        Ok(jobs)
+    }
+
+    /// Calls `each` with every job matching `filter`, newest first, holding one row at a time:
+    /// `ftguard jobs` over 100,000 stored jobs needs a few megabytes, not hundreds.
+    pub async fn for_each_job(
+        &self,
+        filter: &JobFilter,
+        mut each: impl FnMut(StoredJob),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
         let mut sql = String::from(
             "SELECT account, raw, last_step_at, first_seen_at, updated_at FROM jobs WHERE 1=1",
         );
@@ -168,8 +181,13 @@ impl Store {
         if let Some(s) = &filter.status {
             q = q.bind(s);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        Ok(rows.iter().filter_map(|r| self.row_to_job(r)).collect())
+        let mut rows = q.fetch(&self.pool);
+        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
+            if let Some(j) = self.row_to_job(&r) {
+                each(j);
+            }
+        }
+        Ok(())
     }
 
     /// One job by id, in one account or any.

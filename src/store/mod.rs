@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -76,7 +77,10 @@ impl Store {
             .foreign_keys(true)
             // 256 KiB of page cache per connection instead of SQLite's 2 MiB: the OS page
             // cache holds the file anyway, and this halves a first sync's heap (BENCHMARKS.md).
-            .pragma("cache_size", "-256");
+            .pragma("cache_size", "-256")
+            // A listing streamed into a slow reader (`ftguard jobs | less`) keeps its statement
+            // open for as long as the reader takes: not worth a warning on stderr.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         let pool = SqlitePoolOptions::new()
             // The daemon needs two at most (a pass, and /metrics or the CLI); each costs a
             // thread and a page cache.
