@@ -346,6 +346,7 @@ async fn bench_sync(out: &mut String) {
 /// The same comparison with the simulator in a process of its own (`ftguard sim`), so the
 /// benchmark's client and the simulator do not share a runtime with what is measured.
 async fn bench_sync_external(out: &mut String) {
+    let mut cli = String::new();
     out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | `ftguard sync` as a process | ratio | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n");
     for (n, latency) in [
         (1_000usize, "0ms"),
@@ -386,7 +387,10 @@ async fn bench_sync_external(out: &mut String) {
         for _ in 0..3 {
             raw = raw.min(raw_fetch(&base).await.0);
         }
-        let (best, rss, _) = first_syncs(&base).await;
+        let (best, rss, dir) = first_syncs(&base).await;
+        if n == 100_000 && latency == "0ms" {
+            cli_rows(dir.path(), &mut cli).await;
+        }
         let _ = sim.kill();
         let _ = sim.wait();
         out.push_str(&format!(
@@ -394,6 +398,42 @@ async fn bench_sync_external(out: &mut String) {
             raw.as_secs_f64() * 1e3,
             best.as_secs_f64() * 1e3,
             best.as_secs_f64() / raw.as_secs_f64(),
+            rss as f64 / 1024.0
+        ));
+    }
+    out.push_str(&cli);
+}
+
+/// The commands people run by hand, over the 100,000 jobs a first sync just stored: each
+/// streams the jobs, so its peak stays near the binary's own size.
+async fn cli_rows(dir: &std::path::Path, out: &mut String) {
+    out.push_str("\n## Commands over 100,000 stored jobs\n\n| command | time | peak RSS |\n|---|---:|---:|\n");
+    let cfg = dir.join("ftguard.toml");
+    let budget = dir.join("budget.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 1000000000\nperiod = \"month\"\ngroup_by = \"model\"\n");
+    std::fs::write(&budget, text).unwrap();
+    for (args, config, label) in [
+        (&["jobs"][..], &cfg, "`ftguard jobs`"),
+        (&["jobs", "--json"][..], &cfg, "`ftguard jobs --json`"),
+        (
+            &["spend", "--by", "model"][..],
+            &cfg,
+            "`ftguard spend --by model`",
+        ),
+        (
+            &["plan"][..],
+            &budget,
+            "`ftguard plan` with a monthly budget (sync, then a pass)",
+        ),
+    ] {
+        let config = config.clone();
+        let (d, rss, _) = tokio::task::spawn_blocking(move || run_binary(args, &config))
+            .await
+            .unwrap();
+        out.push_str(&format!(
+            "| {label} | {:.0} ms | {:.1} MB |\n",
+            d.as_secs_f64() * 1e3,
             rss as f64 / 1024.0
         ));
     }
