@@ -88,16 +88,6 @@ impl App {
         crate::estimate::count_missing_files(&self.clients, &self.store).await
     }
 
-    /// Stored jobs with their costs: active ones, plus finished ones created since `since`.
-    pub async fn jobs_with_costs(
-        &self,
-        filter: &JobFilter,
-        now: i64,
-    ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
-        let jobs = self.store.jobs(filter).await?;
-        self.with_costs(jobs, now).await
-    }
-
     /// Stored jobs paired with their costs (prices and cached file counts applied).
     pub async fn with_costs(
         &self,
