@@ -13,9 +13,7 @@ use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::daemon;
 use ftguard::model::Usd;
-use ftguard::policy::{
-    GroupBy, JobView, Period, SpendTally, Verdict, parse_timezone, period_start,
-};
+use ftguard::policy::{GroupBy, Period, SpendTally, Verdict, parse_timezone, period_start};
 use ftguard::store::{JobFilter, Store, StoredJob};
 use ftguard::{out, outln};
 
@@ -516,15 +514,8 @@ async fn spend(
     };
     // Streamed: one job in memory at a time, however many the period holds.
     let mut tally = SpendTally::new(start, group_by);
-    app.for_each_job_with_cost(&filter, now, |j, cost| {
-        tally.add(&JobView {
-            account: j.account.as_str(),
-            job: &j.job,
-            last_step_at: j.last_step_at,
-            cost,
-        })
-    })
-    .await?;
+    app.for_each_job_with_cost(&filter, now, |j, cost| tally.add(&app::view(j, cost)))
+        .await?;
     let groups = tally.finish();
     let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
     if json_out {
