@@ -439,6 +439,30 @@ async fn cli_rows(dir: &std::path::Path, out: &mut String) {
     }
 }
 
+/// A JSONL chat training file of `examples` lines with varied words (so tokenizing does
+/// real work).
+fn training_text(examples: usize) -> Vec<u8> {
+    const WORDS: [&str; 12] = [
+        "invoice", "the", "refund", "customer", "shipping", "policy", "delayed", "order", "please",
+        "thanks", "account", "number",
+    ];
+    let mut out = String::new();
+    for i in 0..examples {
+        let words = |n: usize| {
+            (0..n)
+                .map(|k| WORDS[(i * 7 + k * 5) % WORDS.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        out.push_str(&format!(
+            "{{\"messages\":[{{\"role\":\"user\",\"content\":\"{} {i}?\"}},{{\"role\":\"assistant\",\"content\":\"{}.\"}}]}}\n",
+            words(40),
+            words(50)
+        ));
+    }
+    out.into_bytes()
+}
+
 fn proc_status(pid: u32, key: &str) -> i64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -457,17 +481,37 @@ fn cpu_ticks(pid: u32) -> i64 {
         + f.get(12).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
 }
 
-async fn bench_daemon(out: &mut String) {
+/// What one daemon run measured.
+struct DaemonRun {
+    rss: i64,
+    anon: i64,
+    file: i64,
+    hwm: i64,
+    idle_ticks: i64,
+    /// Cancel request received minus limit crossed, in ms.
+    lateness_ms: Option<i64>,
+    counted: bool,
+}
+
+/// `ftguard run` with hourly syncs over 1,000 jobs plus one that crosses its 6h limit 5 s after
+/// start; with `count`, also a cost policy and a running job whose 2.4 MB training file it counts.
+async fn daemon_run(count: bool) -> DaemonRun {
     let now = ftguard::clock::now();
     let mut jobs = sim_jobs(1_000, now);
-    // Crosses its 6h limit 5 seconds after start.
     jobs.push(SimJob::in_status(
         "ftjob-crossing",
         "running",
         6 * H - 5,
         now,
     ));
+    if count {
+        // 4,000 chat examples: the tokenizer counting takes must not stay resident after.
+        let mut counted = SimJob::in_status("ftjob-counted", "running", 600, now);
+        counted.training_file = "file-counted".to_owned();
+        jobs.push(counted);
+    }
     let sim = Sim::start(jobs).await.unwrap();
+    sim.add_file("file-counted", training_text(4_000));
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
@@ -476,6 +520,11 @@ async fn bench_daemon(out: &mut String) {
     );
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str("\n[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n");
+    if count {
+        text.push_str(
+            "\n[[policies]]\nname = \"cap\"\nkind = \"max_job_cost\"\nlimit_usd = 1000.0\n",
+        );
+    }
     std::fs::write(&cfg, text).unwrap();
     // created_at + 6h = now + 5 s.
     let crossing_ms = (now + 5) * 1000;
@@ -483,7 +532,7 @@ async fn bench_daemon(out: &mut String) {
         .arg("--config")
         .arg(&cfg)
         .arg("run")
-        .env("FTGUARD_LOG", "warn")
+        .env("FTGUARD_LOG", "error")
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -492,38 +541,80 @@ async fn bench_daemon(out: &mut String) {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cancel_at = sim
+    // And until the training file's count is stored.
+    let mut counted = false;
+    while count && Instant::now() < deadline {
+        if let Ok(store) = ftguard::store::Store::open(&dir.path().join("ftguard.db")).await {
+            counted = store.file_tokens().await.is_ok_and(|m| !m.is_empty());
+            store.close().await;
+            if counted {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lateness_ms = sim
         .requests()
         .iter()
         .find(|r| r.path.ends_with("/cancel"))
-        .map(|r| r.at_ms);
+        .map(|r| r.at_ms - crossing_ms);
     // Idle: no work scheduled for an hour.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ticks0 = cpu_ticks(pid);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let ticks = cpu_ticks(pid) - ticks0;
-    let rss = proc_status(pid, "VmRSS:");
-    let hwm = proc_status(pid, "VmHWM:");
+    let run = DaemonRun {
+        idle_ticks: cpu_ticks(pid) - ticks0,
+        rss: proc_status(pid, "VmRSS:"),
+        anon: proc_status(pid, "RssAnon:"),
+        file: proc_status(pid, "RssFile:"),
+        hwm: proc_status(pid, "VmHWM:"),
+        lateness_ms,
+        counted,
+    };
     let _ = child.kill();
     let _ = child.wait();
+    run
+}
+
+async fn bench_daemon(out: &mut String) {
+    let mb = |kib: i64| kib as f64 / 1024.0;
+    let plain = daemon_run(false).await;
+    let counting = daemon_run(true).await;
     out.push_str("\n## Daemon\n\n| measure | value |\n|---|---:|\n");
-    out.push_str(&format!(
-        "| idle RSS (after syncing 1,001 jobs and one cancel) | {:.1} MB |\n",
-        rss as f64 / 1024.0
-    ));
-    out.push_str(&format!(
-        "| peak RSS so far | {:.1} MB |\n",
-        hwm as f64 / 1024.0
-    ));
-    out.push_str(&format!(
-        "| CPU while idle for 10 s | {} ticks ({} ms) |\n",
-        ticks,
-        ticks * 10
-    ));
-    match cancel_at {
-        Some(at) => out.push_str(&format!("| deadline lateness (cancel request received − limit crossed), hourly syncs | {:.2} s |\n", (at - crossing_ms) as f64 / 1000.0)),
-        None => out.push_str("| deadline lateness | no cancel within 30 s |\n"),
+    for (what, r) in [
+        (
+            "after syncing 1,001 jobs and one cancel; no cost policy",
+            &plain,
+        ),
+        (
+            "after syncing 1,002 jobs, counting one 2.4 MB training file, one cancel",
+            &counting,
+        ),
+    ] {
+        out.push_str(&format!(
+            "| idle RSS ({what}) | {:.1} MB ({:.1} MB heap and stacks, {:.1} MB the binary's own pages) |\n| peak RSS of that run | {:.1} MB |\n| CPU while idle for 10 s | {} ticks ({} ms) |\n",
+            mb(r.rss),
+            mb(r.anon),
+            mb(r.file),
+            mb(r.hwm),
+            r.idle_ticks,
+            r.idle_ticks * 10
+        ));
     }
+    if !counting.counted {
+        out.push_str("| training file count | not stored within 30 s |\n");
+    }
+    let late = |r: &DaemonRun| {
+        r.lateness_ms
+            .map_or("no cancel within 30 s".to_owned(), |ms| {
+                format!("{:.2} s", ms as f64 / 1000.0)
+            })
+    };
+    out.push_str(&format!(
+        "| deadline lateness (cancel request received − limit crossed), hourly syncs | {} / {} |\n",
+        late(&plain),
+        late(&counting)
+    ));
 }
 
 fn main() {

@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use crate::clock;
 use crate::cost::FileTokens;
-use crate::cost::tokens::{Counter, Encoding};
+use crate::cost::tokens::{Counter, Encoding, Tokenizers};
 use crate::provider::Client;
 use crate::store::{FileKey, JobFilter, Store, StoreError};
 
@@ -25,6 +25,8 @@ pub async fn count_missing_files(clients: &[Client], store: &Store) -> Result<u3
         .await?;
     let mut counted = 0;
     let now = clock::now();
+    // Built on the first file that needs one and freed when this round ends.
+    let mut tokenizers = Tokenizers::default();
     for sj in active {
         let job = &sj.job;
         if job.method.as_deref() == Some("reinforcement") {
@@ -53,7 +55,7 @@ pub async fn count_missing_files(clients: &[Client], store: &Store) -> Result<u3
             continue;
         };
         let span = tracing::info_span!("count_file", account = %sj.account, job_id = %job.id, file = %file);
-        let result = count_file(client, &file, encoding)
+        let result = count_file(client, &file, encoding, &mut tokenizers)
             .instrument(span.clone())
             .await;
         match result {
@@ -88,11 +90,12 @@ pub async fn count_file_report(
     client: &Client,
     file: &str,
     encoding: Encoding,
+    tokenizers: &mut Tokenizers,
 ) -> Result<CountReport, String> {
     // The file first: loading a tokenizer costs ~50 MB of RSS, not worth it for a file that
     // cannot be fetched (a 404 leaves the process small).
     let mut stream = Box::pin(client.file_content(file).await.map_err(|e| e.to_string())?);
-    let mut counter = Counter::new(encoding)?;
+    let mut counter = Counter::new(tokenizers.get(encoding)?);
     let mut bytes = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| e.to_string())?;
@@ -117,8 +120,9 @@ pub async fn count_file(
     client: &Client,
     file: &str,
     encoding: Encoding,
+    tokenizers: &mut Tokenizers,
 ) -> Result<(FileTokens, u64, u64), String> {
-    count_file_report(client, file, encoding)
+    count_file_report(client, file, encoding, tokenizers)
         .await
         .map(|r| (r.tokens, r.malformed, r.bytes))
 }

@@ -112,6 +112,7 @@ async fn counting_a_multi_megabyte_file_holds_one_line_at_a_time() {
         &app.clients[0],
         "file-x",
         ftguard::cost::tokens::Encoding::O200k,
+        &mut ftguard::cost::tokens::Tokenizers::default(),
     )
     .await
     .unwrap();

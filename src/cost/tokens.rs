@@ -3,8 +3,6 @@
 //! plus 3 for the reply primer, each example capped at 16,385 tokens. Fed chunk by chunk, so
 //! memory stays bounded by the longest line however large the file.
 
-use std::sync::OnceLock;
-
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
@@ -42,19 +40,61 @@ impl Encoding {
         }
     }
 
-    fn bpe(self) -> Result<&'static CoreBPE, String> {
-        static O200K: OnceLock<Result<CoreBPE, String>> = OnceLock::new();
-        static CL100K: OnceLock<Result<CoreBPE, String>> = OnceLock::new();
-        let cell = match self {
-            Self::O200k => {
-                O200K.get_or_init(|| tiktoken_rs::o200k_base().map_err(|e| e.to_string()))
-            }
-            Self::Cl100k => {
-                CL100K.get_or_init(|| tiktoken_rs::cl100k_base().map_err(|e| e.to_string()))
-            }
+    /// Builds the tokenizer: a few hundred milliseconds of CPU and ~50 MB of memory, so it is
+    /// built only when a file is really being counted and dropped afterwards (see `Tokenizers`).
+    pub fn build(self) -> Result<CoreBPE, String> {
+        let built = match self {
+            Self::O200k => tiktoken_rs::o200k_base(),
+            Self::Cl100k => tiktoken_rs::cl100k_base(),
         };
-        cell.as_ref()
-            .map_err(|e| format!("tokenizer {}: {e}", self.name()))
+        built.map_err(|e| format!("tokenizer {}: {e}", self.name()))
+    }
+}
+
+/// Tokenizers built for one round of counting and freed with it. A daemon counts a training
+/// file once per file, so keeping ~50 MB per encoding resident between rounds would make an
+/// idle daemon four times its size for nothing.
+#[derive(Default)]
+pub struct Tokenizers {
+    o200k: Option<CoreBPE>,
+    cl100k: Option<CoreBPE>,
+}
+
+impl Tokenizers {
+    /// The tokenizer for `encoding`, built on first use in this round.
+    pub fn get(&mut self, encoding: Encoding) -> Result<&CoreBPE, String> {
+        let slot = match encoding {
+            Encoding::O200k => &mut self.o200k,
+            Encoding::Cl100k => &mut self.cl100k,
+        };
+        if slot.is_none() {
+            *slot = Some(encoding.build()?);
+        }
+        slot.as_ref()
+            .ok_or_else(|| format!("tokenizer {}: not built", encoding.name()))
+    }
+
+    /// Whether any tokenizer was built in this round.
+    pub fn built_any(&self) -> bool {
+        self.o200k.is_some() || self.cl100k.is_some()
+    }
+}
+
+impl Drop for Tokenizers {
+    fn drop(&mut self) {
+        if !self.built_any() {
+            return;
+        }
+        self.o200k = None;
+        self.cl100k = None;
+        // A tokenizer is ~600,000 small allocations; once freed, glibc keeps most of those pages
+        // in its arenas unless asked to give them back, and the idle daemon would stay ~50 MB.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory of the allocator's own arenas; it takes
+        // no pointers and is thread-safe.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 
@@ -69,23 +109,23 @@ pub struct FileCount {
 }
 
 /// Counts a JSONL training file fed in arbitrary chunks.
-pub struct Counter {
-    bpe: &'static CoreBPE,
+pub struct Counter<'a> {
+    bpe: &'a CoreBPE,
     line: Vec<u8>,
     overlong: bool,
     count: FileCount,
     peak: usize,
 }
 
-impl Counter {
-    pub fn new(encoding: Encoding) -> Result<Self, String> {
-        Ok(Self {
-            bpe: encoding.bpe()?,
+impl<'a> Counter<'a> {
+    pub fn new(bpe: &'a CoreBPE) -> Self {
+        Self {
+            bpe,
             line: Vec::new(),
             overlong: false,
             count: FileCount::default(),
             peak: 0,
-        })
+        }
     }
 
     /// Feeds the next chunk of the file.
@@ -222,8 +262,14 @@ pub fn auto_epochs(examples: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// One tokenizer for the tests of this module (building one takes a while).
+    fn bpe() -> &'static CoreBPE {
+        static BPE: std::sync::OnceLock<CoreBPE> = std::sync::OnceLock::new();
+        BPE.get_or_init(|| Encoding::O200k.build().unwrap())
+    }
+
     fn count(text: &str, chunk: usize) -> FileCount {
-        let mut c = Counter::new(Encoding::O200k).unwrap();
+        let mut c = Counter::new(bpe());
         for piece in text.as_bytes().chunks(chunk) {
             c.feed(piece);
         }
@@ -275,8 +321,7 @@ mod tests {
         let ex = serde_json::json!({"input": {"messages": [{"role": "user", "content": "Hello"}]},
             "preferred_output": [{"role": "assistant", "content": "Hi"}],
             "non_preferred_output": [{"role": "assistant", "content": "Hi"}]});
-        let bpe = Encoding::O200k.bpe().unwrap();
-        assert_eq!(example_tokens(bpe, &ex), 5 + 5 + 5 + 3);
+        assert_eq!(example_tokens(bpe(), &ex), 5 + 5 + 5 + 3);
     }
 
     #[test]
