@@ -118,6 +118,7 @@ fn bench_evaluate(out: &mut String) {
                 account: "prod",
                 job: j,
                 last_step_at: None,
+                steps_checked_at: None,
                 cost: c,
             })
             .collect();

@@ -72,11 +72,61 @@ impl App {
     /// Syncs every account; `full` lists every job instead of paging to the boundary.
     pub async fn sync_with(&self, full: bool) -> Vec<(String, Result<SyncSummary, SyncError>)> {
         let opts = SyncOptions {
-            fetch_events: policy::needs_events(&self.config.policies),
             full,
             full_every: self.config.full_sync_every,
         };
-        sync::sync_all(&self.clients, &self.store, opts).await
+        let mut results = sync::sync_all(&self.clients, &self.store, opts).await;
+        if let Err(e) = self.refresh_steps(&mut results).await {
+            tracing::warn!(error = %e, "could not choose the jobs whose events to fetch");
+        }
+        results
+    }
+
+    /// Fetches the events of the running jobs a policy would act on from stored steps (and only
+    /// those), so decisions rest on fresh evidence; failures become warnings of the account.
+    async fn refresh_steps(
+        &self,
+        results: &mut [(String, Result<SyncSummary, SyncError>)],
+    ) -> Result<(), StoreError> {
+        if !policy::needs_events(&self.config.policies) {
+            return Ok(());
+        }
+        let jobs = self
+            .store
+            .jobs(&JobFilter {
+                active_only: true,
+                ..Default::default()
+            })
+            .await?;
+        let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
+        let wanted = policy::events_wanted(&views, clock::now(), &self.config.policies);
+        for (account, id) in wanted {
+            // Only accounts whose sync worked: the others' stored state is stale anyway.
+            let Some(summary) = results
+                .iter_mut()
+                .find(|(a, _)| *a == account)
+                .and_then(|(_, r)| r.as_mut().ok())
+            else {
+                continue;
+            };
+            let Some(client) = self
+                .clients
+                .iter()
+                .find(|c| c.account().as_str() == account)
+            else {
+                continue;
+            };
+            match sync::refresh_steps(client, &self.store, &id).await {
+                Ok(()) => summary.events_checked += 1,
+                Err(SyncError::Store(e)) => return Err(e),
+                Err(e) => {
+                    let w = format!("events of {id}: {e}");
+                    tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence");
+                    summary.warnings.push(w);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Counts training files not counted yet (for projected costs).
@@ -186,15 +236,7 @@ impl App {
             })
             .await?;
         let marks = self.store.grace_marks().await?;
-        let views: Vec<JobView> = jobs
-            .iter()
-            .map(|j| JobView {
-                account: j.account.as_str(),
-                job: &j.job,
-                last_step_at: j.last_step_at,
-                cost: &cost::NO_COST,
-            })
-            .collect();
+        let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         Ok(policy::next_crossings(&views, now, &policies, &marks))
     }
 
@@ -270,6 +312,7 @@ pub fn view<'a>(j: &'a StoredJob, cost: &'a JobCost) -> JobView<'a> {
         account: j.account.as_str(),
         job: &j.job,
         last_step_at: j.last_step_at,
+        steps_checked_at: j.steps_checked_at,
         cost,
     }
 }
@@ -287,6 +330,12 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
                 s.active,
                 if s.full { "" } else { " (incremental)" }
             );
+            if s.events_checked > 0 {
+                line.push_str(&format!(
+                    ", events of {} suspected stalled job(s) checked",
+                    s.events_checked
+                ));
+            }
             if s.rejected > 0 {
                 line.push_str(&format!(", {} unparseable item(s) skipped", s.rejected));
             }

@@ -465,6 +465,7 @@ fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
         "projected_cost_usd": dollars(cost.projected),
         "cost_unknown_reason": cost.unknown,
         "last_step_at": j.last_step_at,
+        "steps_checked_at": j.steps_checked_at,
         "first_seen_at": j.first_seen_at,
         "updated_at": j.updated_at,
     })

@@ -29,6 +29,8 @@ pub struct SyncSummary {
     pub changed: u32,
     pub active: u32,
     pub retrieved: u32,
+    /// Running jobs whose events were fetched (those a `stalled` policy suspected).
+    pub events_checked: u32,
     /// Items the API sent that could not be parsed.
     pub rejected: u32,
     /// Whether every job was listed (`false`: incremental, up to the boundary).
@@ -41,8 +43,6 @@ pub struct SyncSummary {
 /// Options for one sync.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncOptions {
-    /// Fetch events of running jobs (for `stalled` policies).
-    pub fetch_events: bool,
     /// List every job, not only those since the last sync's boundary.
     pub full: bool,
     /// A full listing is forced when the last one is older than this.
@@ -211,39 +211,30 @@ async fn sync_inner(
         )
         .await?;
 
-    let active = store
-        .jobs(&crate::store::JobFilter {
-            account: Some(account.to_string()),
-            active_only: true,
-            ..Default::default()
-        })
-        .await?;
-    summary.active = active.len() as u32;
-    if opts.fetch_events {
-        for j in active
-            .iter()
-            .filter(|j| j.job.status == crate::model::JobStatus::Running)
-        {
-            match client.events(j.job.id.as_str(), 50).await {
-                Ok(events) => {
-                    let last = events
-                        .iter()
-                        .filter(|e| e.step.is_some())
-                        .map(|e| e.created_at)
-                        .max();
-                    if last.is_some() {
-                        store
-                            .set_last_step(&account, j.job.id.as_str(), last)
-                            .await?;
-                    }
-                }
-                Err(e) => summary
-                    .warnings
-                    .push(format!("events of {}: {e}", j.job.id)),
-            }
-        }
-    }
+    summary.active = store.active_job_ids(&account).await?.len() as u32;
     Ok(summary)
+}
+
+/// Fetches one job's newest events and records its newest training step and that it was
+/// checked. Only jobs a `stalled` policy suspects get here ([`crate::policy::events_wanted`]).
+pub async fn refresh_steps(client: &Client, store: &Store, id: &str) -> Result<(), SyncError> {
+    let span = tracing::info_span!("events", account = %client.account(), job_id = %id);
+    async {
+        let checked_at = clock::now();
+        let events = client.events(id, 50).await?;
+        let last = events
+            .iter()
+            .filter(|e| e.step.is_some())
+            .map(|e| e.created_at)
+            .max();
+        store
+            .record_steps(client.account(), id, last, checked_at)
+            .await?;
+        tracing::debug!(last_step_at = last, "events checked");
+        Ok(())
+    }
+    .instrument(span)
+    .await
 }
 
 /// How often a long listing logs its progress.

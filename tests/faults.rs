@@ -20,7 +20,7 @@ limit_usd = 1000.0
 [[policies]]
 name = "stalled"
 kind = "stalled"
-limit = "100h"
+limit = "30m"
 "#;
 
 fn faults() -> Vec<(&'static str, Fault)> {
@@ -67,6 +67,25 @@ async fn case(endpoint: Endpoint, name: &'static str, fault: Fault) -> Result<()
         }
     }
     let reqs = sim.requests();
+    // A fault on an endpoint nobody called would prove nothing.
+    let called = reqs.iter().any(|r| {
+        let p = r.path.as_str();
+        match endpoint {
+            Endpoint::List => p == "/fine_tuning/jobs",
+            Endpoint::Retrieve => {
+                r.method == "GET"
+                    && p.starts_with("/fine_tuning/jobs/")
+                    && p.matches('/').count() == 3
+            }
+            Endpoint::Events => p.ends_with("/events"),
+            Endpoint::FileContent => p.ends_with("/content"),
+            Endpoint::Cancel => p.ends_with("/cancel"),
+            _ => true,
+        }
+    });
+    if !called {
+        return Err(format!("{label}: the faulted endpoint was never called"));
+    }
     if reqs.len() > 60 {
         return Err(format!(
             "{label}: {} requests: retries are not bounded",

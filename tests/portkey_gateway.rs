@@ -77,7 +77,7 @@ limit_usd = 10.0
 [[policies]]
 name = "stalled"
 kind = "stalled"
-limit = "100h"
+limit = "30m"
 "#,
             token.display(),
             sim.base_url()

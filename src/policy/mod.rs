@@ -102,6 +102,8 @@ pub struct JobView<'a> {
     pub job: &'a Job,
     /// When the newest training step was reported (from events), if known.
     pub last_step_at: Option<i64>,
+    /// When the job's events were last fetched successfully: `last_step_at` is as of then.
+    pub steps_checked_at: Option<i64>,
     /// What the job has cost and will cost.
     pub cost: &'a JobCost,
 }
@@ -147,6 +149,12 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
     }
     /// Whether this rule needs the job's events (step times).
     fn needs_events(&self) -> bool {
+        false
+    }
+    /// Whether the job's events should be fetched before this rule decides on it: only when
+    /// what is stored already points at a violation. Newer steps can only clear a job, so a
+    /// job the stored steps clear needs no request (see [`events_wanted`]).
+    fn wants_events(&self, _job: &JobView, _ctx: &EvalContext) -> bool {
         false
     }
     /// Whether this rule needs projected costs (so training files are counted).
@@ -479,6 +487,32 @@ pub fn needs_events(policies: &[Policy]) -> bool {
     policies.iter().any(|p| p.rule.needs_events())
 }
 
+/// The active jobs, as (account, job id), whose events must be fetched before policies decide:
+/// those a policy that needs events would act on from what is stored. Every other job is
+/// left alone, so a fleet of healthy running jobs costs no event requests at all.
+pub fn events_wanted(jobs: &[JobView], now: i64, policies: &[Policy]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for v in jobs {
+        if v.job.status.is_terminal() {
+            continue;
+        }
+        let wanted = policies.iter().any(|p| {
+            let ctx = EvalContext {
+                now,
+                allow_overrides: p.allow_job_overrides,
+            };
+            p.rule.needs_events()
+                && p.matcher.matches(v)
+                && !p.exempt.exempts(v)
+                && p.rule.wants_events(v, &ctx)
+        });
+        if wanted {
+            out.push((v.account.to_owned(), v.job.id.as_str().to_owned()));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod testkit {
     use super::*;
@@ -513,6 +547,7 @@ pub(crate) mod testkit {
             account: "prod",
             job,
             last_step_at: None,
+            steps_checked_at: None,
             cost,
         }
     }
@@ -625,6 +660,54 @@ mod tests {
             .metadata
             .insert("ftguard.max_runtime".into(), "48h".into());
         assert!(check(&allowed, &loose).is_some(), "cannot loosen");
+    }
+
+    #[test]
+    fn events_are_wanted_only_where_a_stalled_policy_would_act() {
+        let all = policy("name='s'\nkind='stalled'\nlimit='30m'");
+        let only_41 = policy(
+            "name='s41'\nkind='stalled'\nlimit='10m'\nmatch={models=['gpt-4.1*']}\nexempt={metadata={ftguard='exempt'}}",
+        );
+        let runtime = policy(RUNTIME);
+        let mut old_41 = job("old-41", "running", 3600);
+        old_41.model = "gpt-4.1-2025-04-14".into();
+        let mut exempt_41 = old_41.clone();
+        exempt_41.id = crate::model::JobId::new("exempt-41");
+        exempt_41.metadata.insert("ftguard".into(), "exempt".into());
+        let mut young_41 = job("young-41", "running", 20 * 60);
+        young_41.model = "gpt-4.1-2025-04-14".into();
+        let old = job("old", "running", 3600);
+        let done = job("done", "succeeded", 3600);
+        let jobs = [&old_41, &exempt_41, &young_41, &old, &done];
+        let views: Vec<JobView> = jobs
+            .iter()
+            .map(|j| view(j, &crate::cost::NO_COST))
+            .collect();
+        let ids = |policies: &[Policy]| -> Vec<String> {
+            events_wanted(&views, NOW, policies)
+                .into_iter()
+                .map(|(a, id)| {
+                    assert_eq!(a, "prod");
+                    id
+                })
+                .collect()
+        };
+        assert_eq!(
+            ids(std::slice::from_ref(&runtime)),
+            Vec::<String>::new(),
+            "no stalled policy"
+        );
+        assert_eq!(
+            ids(std::slice::from_ref(&all)),
+            ["old-41", "exempt-41", "old"]
+        );
+        // 20 minutes old: past the 10m limit of the policy that matches it, not of the other.
+        assert_eq!(ids(std::slice::from_ref(&only_41)), ["old-41", "young-41"]);
+        // Wanted by two policies, fetched once.
+        assert_eq!(
+            ids(&[all, only_41, runtime]),
+            ["old-41", "exempt-41", "young-41", "old"]
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub struct StoredJob {
     pub account: AccountName,
     pub job: Job,
     pub last_step_at: Option<i64>,
+    /// When its events were last fetched successfully (`last_step_at` is as of then).
+    pub steps_checked_at: Option<i64>,
     pub first_seen_at: i64,
     pub updated_at: i64,
 }
@@ -125,20 +127,25 @@ impl Store {
         Ok(stats)
     }
 
-    /// Records when a job's newest training step happened (from its events).
-    pub async fn set_last_step(
+    /// Records what a successful fetch of a job's events found: when its newest training step
+    /// happened (kept as it was when the events showed none) and when they were checked.
+    pub async fn record_steps(
         &self,
         account: &AccountName,
         id: &str,
-        at: Option<i64>,
+        last_step: Option<i64>,
+        checked_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET last_step_at = ? WHERE account = ? AND id = ?")
-            .bind(at)
-            .bind(account.as_str())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "UPDATE jobs SET last_step_at = MAX(COALESCE(?1, last_step_at), COALESCE(last_step_at, ?1)), steps_checked_at = ?2 WHERE account = ?3 AND id = ?4",
+        )
+        .bind(last_step)
+        .bind(checked_at)
+        .bind(account.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -158,7 +165,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
         let mut sql = String::from(
-            "SELECT account, raw, last_step_at, first_seen_at, updated_at FROM jobs WHERE 1=1",
+            "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs WHERE 1=1",
         );
         if filter.account.is_some() {
             sql.push_str(" AND account = ?");
@@ -193,7 +200,7 @@ impl Store {
     /// One job by id, in one account or any.
     pub async fn job(&self, account: Option<&str>, id: &str) -> Result<Vec<StoredJob>, StoreError> {
         let rows = sqlx::query(
-            "SELECT account, raw, last_step_at, first_seen_at, updated_at FROM jobs WHERE id = ? AND (?2 IS NULL OR account = ?2) ORDER BY account",
+            "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs WHERE id = ? AND (?2 IS NULL OR account = ?2) ORDER BY account",
         )
         .bind(id)
         .bind(account)
@@ -213,6 +220,7 @@ impl Store {
                 account: AccountName::from_trusted(r.get(0)),
                 job,
                 last_step_at: r.get(2),
+                steps_checked_at: r.get(5),
                 first_seen_at: r.get(3),
                 updated_at: r.get(4),
             }),
