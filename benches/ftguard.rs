@@ -348,7 +348,7 @@ async fn bench_sync(out: &mut String) {
 /// benchmark's client and the simulator do not share a runtime with what is measured.
 async fn bench_sync_external(out: &mut String) {
     let mut cli = String::new();
-    out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | `ftguard sync` as a process | ratio | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | `ftguard sync` as a process | ratio | peak RSS | steady-state `ftguard sync` after it |\n|---:|---:|---:|---:|---:|---:|---:|\n");
     for (n, latency) in [
         (1_000usize, "0ms"),
         (10_000, "0ms"),
@@ -389,17 +389,29 @@ async fn bench_sync_external(out: &mut String) {
             raw = raw.min(raw_fetch(&base).await.0);
         }
         let (best, rss, dir) = first_syncs(&base).await;
+        // The sync a daemon runs every minute from then on (one request; the store must not
+        // read the history either).
+        let cfg = dir.path().join("ftguard.toml");
+        let steady = tokio::task::spawn_blocking(move || {
+            (0..3)
+                .map(|_| run_binary(&["sync"], &cfg).0)
+                .min()
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap();
         if n == 100_000 && latency == "0ms" {
             cli_rows(dir.path(), &mut cli).await;
         }
         let _ = sim.kill();
         let _ = sim.wait();
         out.push_str(&format!(
-            "| {n} | {latency} | {:.0} ms | {:.0} ms | {:.2}x | {:.1} MB |\n",
+            "| {n} | {latency} | {:.0} ms | {:.0} ms | {:.2}x | {:.1} MB | {:.0} ms |\n",
             raw.as_secs_f64() * 1e3,
             best.as_secs_f64() * 1e3,
             best.as_secs_f64() / raw.as_secs_f64(),
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            steady.as_secs_f64() * 1e3
         ));
     }
     out.push_str(&cli);
@@ -480,6 +492,52 @@ fn cpu_ticks(pid: u32) -> i64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     f.get(11).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
         + f.get(12).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
+}
+
+/// `/healthz` and `/metrics` read the newest sync run of each account: over 30 days of a sync a
+/// minute for two accounts (what retention keeps), recorded the way the daemon records them.
+async fn bench_sync_runs(out: &mut String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ftguard::store::Store::open(&dir.path().join("ftguard.db"))
+        .await
+        .unwrap();
+    let start = ftguard::clock::now() - 31 * 86_400;
+    let mut record = Vec::new();
+    for minute in 0..31 * 1440i64 {
+        for account in ["prod", "research"] {
+            let run = ftguard::store::SyncRun {
+                account: account.into(),
+                started_at: start + minute * 60,
+                finished_at: Some(start + minute * 60 + 1),
+                pages: 1,
+                jobs_seen: 20,
+                error: (minute % 97 == 0).then(|| "timeout".to_owned()),
+            };
+            let t = Instant::now();
+            store.record_sync_run(&run).await.unwrap();
+            record.push(t.elapsed());
+        }
+    }
+    let time = |f: &dyn Fn() -> Duration| median((0..15).map(|_| f()).collect());
+    let rt = tokio::runtime::Handle::current();
+    let latest = time(&|| {
+        let t = Instant::now();
+        tokio::task::block_in_place(|| rt.block_on(store.latest_sync_runs())).unwrap();
+        t.elapsed()
+    });
+    let ok = time(&|| {
+        let t = Instant::now();
+        tokio::task::block_in_place(|| rt.block_on(store.last_successful_syncs())).unwrap();
+        t.elapsed()
+    });
+    out.push_str("\n## Sync runs (`/healthz`, `/metrics`): 31 days of one sync a minute, two accounts\n\n| measure | median |\n|---|---:|\n");
+    out.push_str(&format!(
+        "| recording a run (insert, and pruning runs older than 30 days) | {:.2} ms |\n| newest run per account | {:.2} ms |\n| newest successful run per account | {:.2} ms |\n",
+        median(record).as_secs_f64() * 1e3,
+        latest.as_secs_f64() * 1e3,
+        ok.as_secs_f64() * 1e3
+    ));
+    store.close().await;
 }
 
 /// What one daemon run measured.
@@ -633,7 +691,7 @@ fn main() {
             .unwrap_or(1),
         std::env::consts::ARCH
     ));
-    // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, sync or daemon),
+    // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, health, sync or daemon),
     // e.g. for profiling; `sync` runs both sync tables.
     let only = std::env::args()
         .skip(1)
@@ -649,6 +707,9 @@ fn main() {
     }
     if run("decide") {
         rt.block_on(bench_decide(&mut out));
+    }
+    if run("health") {
+        rt.block_on(bench_sync_runs(&mut out));
     }
     if run("sync") {
         rt.block_on(bench_sync(&mut out));

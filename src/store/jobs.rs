@@ -45,7 +45,9 @@ pub struct JobFilter {
     pub created_since: Option<i64>,
 }
 
-const TERMINAL: &str = "('succeeded','failed','cancelled')";
+/// Must read exactly like the `WHERE` of the partial index `jobs_active` (migration 0005), or
+/// SQLite cannot use it.
+pub(super) const TERMINAL: &str = "('succeeded','failed','cancelled')";
 
 impl Store {
     /// Writes a page of jobs: one multi-row upsert (its own transaction; the status history is
@@ -165,8 +167,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
         let mut sql = String::from(
-            "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs WHERE 1=1",
+            "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs",
         );
+        // Active jobs only: from their own small index, not by reading the whole history in
+        // creation order (what SQLite picks on its own to avoid sorting).
+        if filter.active_only && filter.created_since.is_none() {
+            sql.push_str(" INDEXED BY jobs_active");
+        }
+        sql.push_str(" WHERE 1=1");
         if filter.account.is_some() {
             sql.push_str(" AND account = ?");
         }
@@ -272,7 +280,7 @@ impl Store {
     /// Ids of active jobs in an account (for retrieving ones a sync did not see).
     pub async fn active_job_ids(&self, account: &AccountName) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT id FROM jobs WHERE account = ? AND status NOT IN {TERMINAL}"
+            "SELECT id FROM jobs INDEXED BY jobs_active WHERE account = ? AND status NOT IN {TERMINAL}"
         ))
         .bind(account.as_str())
         .fetch_all(&self.pool)

@@ -16,7 +16,21 @@ pub struct SyncRun {
     pub error: Option<String>,
 }
 
+/// Sync runs older than this are deleted as new ones are recorded (except each account's
+/// newest successful run, which `/healthz` reports): a sync a minute would otherwise add half
+/// a million rows a year per account.
+pub const KEEP_SYNC_RUNS_SECS: i64 = 30 * 86_400;
+
+/// The accounts that have sync runs, found by hopping through the index (one lookup per
+/// account) rather than reading every run.
+const ACCOUNTS: &str = "WITH RECURSIVE accounts(name) AS (
+        SELECT MIN(account) FROM sync_runs
+        UNION ALL
+        SELECT (SELECT MIN(account) FROM sync_runs WHERE account > name) FROM accounts
+        WHERE name IS NOT NULL)";
+
 impl Store {
+    /// Records a run and prunes the account's runs older than [`KEEP_SYNC_RUNS_SECS`].
     pub async fn record_sync_run(&self, run: &SyncRun) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sync_runs (account, started_at, finished_at, pages, jobs_seen, error) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&run.account)
@@ -28,14 +42,28 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "DELETE FROM sync_runs WHERE account = ?1 AND started_at < ?2
+               AND id IS NOT (SELECT id FROM sync_runs WHERE account = ?1 AND error IS NULL
+                              ORDER BY started_at DESC, id DESC LIMIT 1)",
+        )
+        .bind(&run.account)
+        .bind(run.started_at - KEEP_SYNC_RUNS_SECS)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    /// The newest successful sync per account.
+    /// The newest successful sync per account (when it finished).
     pub async fn last_successful_syncs(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT account, MAX(finished_at) FROM sync_runs WHERE error IS NULL GROUP BY account",
-        )
+        let rows = sqlx::query(&format!(
+            "{ACCOUNTS}
+             SELECT s.account, s.finished_at FROM accounts a JOIN sync_runs s ON s.id =
+               (SELECT id FROM sync_runs WHERE account = a.name AND error IS NULL
+                ORDER BY started_at DESC, id DESC LIMIT 1)
+             WHERE s.finished_at IS NOT NULL"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -44,10 +72,13 @@ impl Store {
 
     /// The newest sync run per account (successful or not), for `/healthz`.
     pub async fn latest_sync_runs(&self) -> Result<Vec<SyncRun>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT account, started_at, finished_at, pages, jobs_seen, error FROM sync_runs s
-             WHERE id = (SELECT MAX(id) FROM sync_runs t WHERE t.account = s.account)",
-        )
+        let rows = sqlx::query(&format!(
+            "{ACCOUNTS}
+             SELECT s.account, s.started_at, s.finished_at, s.pages, s.jobs_seen, s.error
+             FROM accounts a JOIN sync_runs s ON s.id =
+               (SELECT id FROM sync_runs WHERE account = a.name
+                ORDER BY started_at DESC, id DESC LIMIT 1)"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -87,8 +118,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sync_state (account, boundary, last_full_at)
-             SELECT ?1, COALESCE(MIN(CASE WHEN status NOT IN ('succeeded','failed','cancelled') THEN created_at END), MAX(created_at)), ?2
-             FROM jobs WHERE account = ?1
+             SELECT ?1, COALESCE(
+                 (SELECT MIN(created_at) FROM jobs INDEXED BY jobs_active
+                   WHERE account = ?1 AND status NOT IN ('succeeded','failed','cancelled')),
+                 (SELECT MAX(created_at) FROM jobs INDEXED BY jobs_by_account WHERE account = ?1)), ?2
+             WHERE 1
              ON CONFLICT (account) DO UPDATE SET boundary = excluded.boundary,
                  last_full_at = COALESCE(excluded.last_full_at, sync_state.last_full_at)",
         )
@@ -98,5 +132,105 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    fn run(account: &str, started_at: i64, error: Option<&str>) -> SyncRun {
+        SyncRun {
+            account: account.into(),
+            started_at,
+            finished_at: Some(started_at + 1),
+            pages: 1,
+            jobs_seen: 1,
+            error: error.map(str::to_owned),
+        }
+    }
+
+    async fn count(store: &Store, account: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE account = ?")
+            .bind(account)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn newest_runs_per_account_and_pruning_keeps_the_last_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        // "prod" synced fine for 40 days, then failed for the last two; "lab" failed 50 days
+        // ago and never succeeded since; "dev" synced once, 60 days ago.
+        store
+            .record_sync_run(&run("dev", NOW - 60 * DAY, None))
+            .await
+            .unwrap();
+        for d in (2..=40).rev() {
+            store
+                .record_sync_run(&run("prod", NOW - d * DAY, None))
+                .await
+                .unwrap();
+        }
+        store
+            .record_sync_run(&run("lab", NOW - 50 * DAY, Some("401")))
+            .await
+            .unwrap();
+        store
+            .record_sync_run(&run("prod", NOW - DAY, Some("timeout")))
+            .await
+            .unwrap();
+        store
+            .record_sync_run(&run("prod", NOW, Some("timeout")))
+            .await
+            .unwrap();
+        store
+            .record_sync_run(&run("lab", NOW, Some("401")))
+            .await
+            .unwrap();
+
+        let mut ok = store.last_successful_syncs().await.unwrap();
+        ok.sort();
+        assert_eq!(
+            ok,
+            [
+                ("dev".to_owned(), NOW - 60 * DAY + 1),
+                ("prod".to_owned(), NOW - 2 * DAY + 1)
+            ]
+        );
+        let mut latest = store.latest_sync_runs().await.unwrap();
+        latest.sort_by(|a, b| a.account.cmp(&b.account));
+        let latest: Vec<(&str, i64, Option<&str>)> = latest
+            .iter()
+            .map(|r| (r.account.as_str(), r.started_at, r.error.as_deref()))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("dev", NOW - 60 * DAY, None),
+                ("lab", NOW, Some("401")),
+                ("prod", NOW, Some("timeout"))
+            ]
+        );
+        // prod: runs of the last 30 days are kept (days 2..=30 and the two failures); older
+        // ones went as newer ones were recorded. lab: the 50-day-old failure went.
+        assert_eq!(count(&store, "prod").await, 29 + 2);
+        assert_eq!(count(&store, "lab").await, 1);
+        // dev's only run is old but its newest success: kept until a newer success exists.
+        store
+            .record_sync_run(&run("dev", NOW, Some("boom")))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "dev").await, 2);
+        store
+            .record_sync_run(&run("dev", NOW + 1, None))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "dev").await, 2, "the 60-day-old run goes");
     }
 }
