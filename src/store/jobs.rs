@@ -207,8 +207,16 @@ impl Store {
 
     /// One job by id, in one account or any.
     pub async fn job(&self, account: Option<&str>, id: &str) -> Result<Vec<StoredJob>, StoreError> {
+        // The unique index is (account, id): hop through its accounts (a handful) and look the
+        // id up in each, instead of scanning every row for an id alone.
         let rows = sqlx::query(
-            "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs WHERE id = ? AND (?2 IS NULL OR account = ?2) ORDER BY account",
+            "WITH RECURSIVE accounts(name) AS (
+                 SELECT COALESCE(?2, (SELECT MIN(account) FROM jobs))
+                 UNION ALL
+                 SELECT (SELECT MIN(account) FROM jobs WHERE account > name) FROM accounts
+                 WHERE name IS NOT NULL AND ?2 IS NULL)
+             SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at
+             FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1 ORDER BY j.account",
         )
         .bind(id)
         .bind(account)
@@ -287,5 +295,52 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str) -> Job {
+        parse_job_str(&format!(
+            r#"{{"object":"fine_tuning.job","id":"{id}","model":"gpt-4o-mini-2024-07-18","created_at":1700000000,"status":"running","training_file":"file-1","hyperparameters":{{}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_job_is_found_by_id_in_any_account_or_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        for (account, ids) in [
+            ("b", ["ftjob-x", "ftjob-b"]),
+            ("a", ["ftjob-x", "ftjob-a"]),
+            ("c", ["ftjob-c", "ftjob-cc"]),
+        ] {
+            let jobs: Vec<Job> = ids.iter().map(|i| job(i)).collect();
+            store
+                .upsert_jobs(&AccountName::from_trusted(account.into()), &jobs, 1)
+                .await
+                .unwrap();
+        }
+        let found = |account: Option<&'static str>, id: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .job(account, id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|j| format!("{}/{}", j.account, j.job.id.as_str()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found(None, "ftjob-x").await, ["a/ftjob-x", "b/ftjob-x"]);
+        assert_eq!(found(None, "ftjob-c").await, ["c/ftjob-c"]);
+        assert_eq!(found(None, "ftjob-none").await, Vec::<String>::new());
+        assert_eq!(found(Some("b"), "ftjob-x").await, ["b/ftjob-x"]);
+        assert_eq!(found(Some("b"), "ftjob-a").await, Vec::<String>::new());
+        assert_eq!(found(Some("zz"), "ftjob-x").await, Vec::<String>::new());
     }
 }
