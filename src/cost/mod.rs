@@ -1,5 +1,6 @@
 //! What a job has cost and will cost. Pure: prices, token counts and `now` come in as data.
 
+pub mod bpe;
 pub mod tokens;
 
 use serde::Serialize;

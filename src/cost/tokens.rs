@@ -4,7 +4,27 @@
 //! memory stays bounded by the longest line however large the file.
 
 use serde_json::Value;
-use tiktoken_rs::CoreBPE;
+
+use super::bpe::Bpe;
+
+/// tiktoken's split pattern for o200k_base.
+const O200K_PATTERN: &str = concat!(
+    r#"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"#,
+    "|",
+    r#"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"#,
+    "|",
+    r#"\p{N}{1,3}"#,
+    "|",
+    r#" ?[^\s\p{L}\p{N}]+[\r\n/]*"#,
+    "|",
+    r#"\s*[\r\n]+"#,
+    "|",
+    r#"\s+(?!\S)"#,
+    "|",
+    r#"\s+"#
+);
+/// tiktoken's split pattern for cl100k_base.
+const CL100K_PATTERN: &str = r#"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"#;
 
 /// Billing cap per example.
 pub const MAX_TOKENS_PER_EXAMPLE: u64 = 16_385;
@@ -40,12 +60,18 @@ impl Encoding {
         }
     }
 
-    /// Builds the tokenizer: a few hundred milliseconds of CPU and ~50 MB of memory, so it is
-    /// built only when a file is really being counted and dropped afterwards (see `Tokenizers`).
-    pub fn build(self) -> Result<CoreBPE, String> {
+    /// Builds the tokenizer (~5 MB, tens of milliseconds): only when a file is really being
+    /// counted, and dropped afterwards (see `Tokenizers`).
+    pub fn build(self) -> Result<Bpe, String> {
         let built = match self {
-            Self::O200k => tiktoken_rs::o200k_base(),
-            Self::Cl100k => tiktoken_rs::cl100k_base(),
+            Self::O200k => Bpe::from_tiktoken(
+                include_str!("../../assets/o200k_base.tiktoken"),
+                O200K_PATTERN,
+            ),
+            Self::Cl100k => Bpe::from_tiktoken(
+                include_str!("../../assets/cl100k_base.tiktoken"),
+                CL100K_PATTERN,
+            ),
         };
         built.map_err(|e| format!("tokenizer {}: {e}", self.name()))
     }
@@ -56,13 +82,13 @@ impl Encoding {
 /// idle daemon four times its size for nothing.
 #[derive(Default)]
 pub struct Tokenizers {
-    o200k: Option<CoreBPE>,
-    cl100k: Option<CoreBPE>,
+    o200k: Option<Bpe>,
+    cl100k: Option<Bpe>,
 }
 
 impl Tokenizers {
     /// The tokenizer for `encoding`, built on first use in this round.
-    pub fn get(&mut self, encoding: Encoding) -> Result<&CoreBPE, String> {
+    pub fn get(&mut self, encoding: Encoding) -> Result<&Bpe, String> {
         let slot = match encoding {
             Encoding::O200k => &mut self.o200k,
             Encoding::Cl100k => &mut self.cl100k,
@@ -110,7 +136,7 @@ pub struct FileCount {
 
 /// Counts a JSONL training file fed in arbitrary chunks.
 pub struct Counter<'a> {
-    bpe: &'a CoreBPE,
+    bpe: &'a Bpe,
     line: Vec<u8>,
     overlong: bool,
     count: FileCount,
@@ -118,7 +144,7 @@ pub struct Counter<'a> {
 }
 
 impl<'a> Counter<'a> {
-    pub fn new(bpe: &'a CoreBPE) -> Self {
+    pub fn new(bpe: &'a Bpe) -> Self {
         Self {
             bpe,
             line: Vec::new(),
@@ -182,20 +208,20 @@ impl<'a> Counter<'a> {
     }
 }
 
-fn text_tokens(bpe: &CoreBPE, v: &Value) -> u64 {
+fn text_tokens(bpe: &Bpe, v: &Value) -> u64 {
     match v {
-        Value::String(s) => bpe.encode_ordinary(s).len() as u64,
+        Value::String(s) => bpe.count(s),
         Value::Null => 0,
         // Content parts: count their text; other structures as their JSON text.
         Value::Array(parts) if parts.iter().all(|p| p.get("type").is_some()) => parts
             .iter()
             .map(|p| p.get("text").map_or(0, |t| text_tokens(bpe, t)))
             .sum(),
-        other => bpe.encode_ordinary(&other.to_string()).len() as u64,
+        other => bpe.count(&other.to_string()),
     }
 }
 
-fn messages_tokens(bpe: &CoreBPE, messages: &[Value]) -> u64 {
+fn messages_tokens(bpe: &Bpe, messages: &[Value]) -> u64 {
     messages
         .iter()
         .map(|m| {
@@ -223,7 +249,7 @@ fn arr(v: Option<&Value>) -> &[Value] {
 }
 
 /// Tokens of one example: chat (`messages`), DPO (`input` + both outputs), or a bare prompt.
-pub fn example_tokens(bpe: &CoreBPE, ex: &Value) -> u64 {
+pub fn example_tokens(bpe: &Bpe, ex: &Value) -> u64 {
     let mut n = if let Some(m) = ex.get("messages") {
         messages_tokens(bpe, arr(Some(m)))
     } else if let Some(input) = ex.get("input") {
@@ -263,8 +289,8 @@ mod tests {
     use super::*;
 
     /// One tokenizer for the tests of this module (building one takes a while).
-    fn bpe() -> &'static CoreBPE {
-        static BPE: std::sync::OnceLock<CoreBPE> = std::sync::OnceLock::new();
+    fn bpe() -> &'static Bpe {
+        static BPE: std::sync::OnceLock<Bpe> = std::sync::OnceLock::new();
         BPE.get_or_init(|| Encoding::O200k.build().unwrap())
     }
 
