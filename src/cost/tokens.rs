@@ -63,16 +63,18 @@ impl Encoding {
     /// Builds the tokenizer (~5 MB, tens of milliseconds): only when a file is really being
     /// counted, and dropped afterwards (see `Tokenizers`).
     pub fn build(self) -> Result<Bpe, String> {
-        let built = match self {
-            Self::O200k => Bpe::from_tiktoken(
+        let (text, pattern) = match self {
+            Self::O200k => (
                 include_str!("../../assets/o200k_base.tiktoken"),
                 O200K_PATTERN,
             ),
-            Self::Cl100k => Bpe::from_tiktoken(
+            Self::Cl100k => (
                 include_str!("../../assets/cl100k_base.tiktoken"),
                 CL100K_PATTERN,
             ),
         };
+        let built = Bpe::from_tiktoken(text, pattern);
+        super::bpe::release_embedded(text);
         built.map_err(|e| format!("tokenizer {}: {e}", self.name()))
     }
 }
