@@ -79,6 +79,9 @@ impl App {
         if let Err(e) = self.refresh_steps(&mut results).await {
             tracing::warn!(error = %e, "could not choose the jobs whose events to fetch");
         }
+        if let Err(e) = self.store.prune_grace_marks().await {
+            tracing::warn!(error = %e, "could not prune grace marks of ended jobs");
+        }
         results
     }
 

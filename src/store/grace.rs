@@ -52,4 +52,72 @@ impl Store {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
+
+    /// Forgets grace marks of jobs that have ended (cancelled after their grace, or finished on
+    /// their own): nothing evaluates them again, and otherwise every graced violation would
+    /// leave a row that each pass loads forever.
+    pub async fn prune_grace_marks(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(&format!(
+            "DELETE FROM grace_marks WHERE EXISTS (SELECT 1 FROM jobs
+               WHERE jobs.account = grace_marks.account AND jobs.id = grace_marks.job_id
+                 AND jobs.status IN {})",
+            super::jobs::TERMINAL
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AccountName;
+    use crate::provider::payload::parse_job_str;
+
+    #[tokio::test]
+    async fn marks_of_ended_jobs_are_pruned_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let jobs: Vec<_> = [("ftjob-run", "running"), ("ftjob-end", "cancelled"), ("ftjob-ok", "succeeded")]
+            .iter()
+            .map(|(id, status)| {
+                parse_job_str(&format!(
+                    r#"{{"object":"fine_tuning.job","id":"{id}","model":"m","created_at":1,"status":"{status}","hyperparameters":{{}}}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        store
+            .upsert_jobs(&AccountName::from_trusted("prod".into()), &jobs, 1)
+            .await
+            .unwrap();
+        for (account, job) in [
+            ("prod", "ftjob-run"),
+            ("prod", "ftjob-end"),
+            ("prod", "ftjob-ok"),
+            ("other", "ftjob-end"),
+            ("prod", "ftjob-unknown"),
+        ] {
+            store.set_grace_mark(account, job, "rt", 5).await.unwrap();
+        }
+        assert_eq!(store.prune_grace_marks().await.unwrap(), 2);
+        let mut left: Vec<(String, String)> = store
+            .grace_marks()
+            .await
+            .unwrap()
+            .into_keys()
+            .map(|(a, j, _)| (a, j))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ("other".to_owned(), "ftjob-end".to_owned()),
+                ("prod".to_owned(), "ftjob-run".to_owned()),
+                ("prod".to_owned(), "ftjob-unknown".to_owned())
+            ]
+        );
+    }
 }
