@@ -2,13 +2,14 @@
 //! once, and the three steps of a pass (sync, evaluate, enforce) as functions over them.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::clock;
 use crate::config::Config;
 use crate::cost::tokens::Encoding;
 use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
-use crate::policy::{self, BudgetTallies, Decision, JobView, Policy};
+use crate::policy::{self, BudgetTallies, Decision, GroupSpend, JobView, Policy};
 use crate::provider::Client;
 use crate::store::{FileKey, JobFilter, Store, StoreError, StoredJob};
 use crate::sync::{self, SyncError, SyncOptions, SyncSummary};
@@ -20,7 +21,13 @@ pub struct App {
     pub store: Store,
     pub clients: Vec<Client>,
     pub enforcer: Enforcer,
+    /// Spend of finished jobs per set of budget policies (see [`App::active_and_finished`]).
+    finished: Arc<Mutex<FinishedCache>>,
 }
+
+/// Per set of budget policies and their period starts: the store's history mark and number of
+/// counted files it was computed at, and the spend of finished jobs per policy.
+type FinishedCache = HashMap<Vec<(String, i64)>, ((i64, usize), HashMap<String, GroupSpend>)>;
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +68,7 @@ impl App {
             store,
             clients,
             enforcer,
+            finished: Arc::default(),
         })
     }
 
@@ -189,27 +197,7 @@ impl App {
         policies: &[Policy],
         now: i64,
     ) -> Result<Vec<Decision<'static>>, StoreError> {
-        // Finished jobs of the budget periods are streamed into per-policy tallies; only
-        // active jobs are held, so a pass stays small however long the history.
-        let filter = JobFilter {
-            active_only: true,
-            created_since: policy::lookback(policies, now),
-            ..Default::default()
-        };
-        let files = self.store.file_tokens().await?;
-        let mut tallies = BudgetTallies::new(policies, now);
-        let mut jobs = Vec::new();
-        self.store
-            .for_each_job(&filter, |j| {
-                let cost = self.cost_with(&files, &j, now);
-                if j.job.status.is_terminal() {
-                    tallies.add(&view(&j, &cost));
-                } else {
-                    jobs.push((j, cost));
-                }
-            })
-            .await?;
-        let finished = tallies.finish();
+        let (jobs, finished) = self.active_and_finished(policies, now).await?;
         let marks = self.store.grace_marks().await?;
         let views = views(&jobs);
         let span =
@@ -226,6 +214,88 @@ impl App {
         .into_iter()
         .map(Decision::into_owned)
         .collect())
+    }
+
+    /// Active jobs with their costs, and the spend of finished jobs of the budget periods per
+    /// budget policy. Finished jobs are streamed into tallies, never held; and since they never
+    /// change, their spend is kept and reused while no job was stored or changed status
+    /// (`Store::history_mark`), no file was counted and the periods are the same: then a pass
+    /// or a scrape reads only the active jobs, not the whole period.
+    pub async fn active_and_finished(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<(Vec<(StoredJob, JobCost)>, HashMap<String, GroupSpend>), StoreError> {
+        let files = self.store.file_tokens().await?;
+        let periods = BudgetTallies::periods(policies, now);
+        let mark = (self.store.history_mark().await?, files.len());
+        let cached = self.finished.lock().ok().and_then(|c| {
+            c.get(&periods)
+                .filter(|(m, _)| *m == mark)
+                .map(|(_, spend)| spend.clone())
+        });
+        let mut jobs = Vec::new();
+        let (filter, mut tallies) = match &cached {
+            Some(_) => (
+                JobFilter {
+                    active_only: true,
+                    ..Default::default()
+                },
+                None,
+            ),
+            None => (
+                JobFilter {
+                    active_only: true,
+                    created_since: policy::lookback(policies, now),
+                    ..Default::default()
+                },
+                Some(BudgetTallies::new(policies, now)),
+            ),
+        };
+        self.store
+            .for_each_job(&filter, |j| {
+                let cost = self.cost_with(&files, &j, now);
+                match tallies.as_mut() {
+                    Some(t) if j.job.status.is_terminal() => t.add(&view(&j, &cost)),
+                    _ if j.job.status.is_terminal() => {}
+                    _ => jobs.push((j, cost)),
+                }
+            })
+            .await?;
+        let finished = match (cached, tallies) {
+            (Some(spend), _) => spend,
+            (None, Some(t)) => {
+                let spend = t.finish();
+                if let Ok(mut c) = self.finished.lock() {
+                    // A handful of policy sets at most; old periods are dropped wholesale.
+                    if c.len() >= 8 {
+                        c.clear();
+                    }
+                    c.insert(periods, (mark, spend.clone()));
+                }
+                spend
+            }
+            (None, None) => HashMap::new(),
+        };
+        Ok((jobs, finished))
+    }
+
+    /// Spend per budget policy and group in the current periods: finished jobs (see
+    /// [`App::active_and_finished`]) plus active ones. For the `/metrics` budget gauges.
+    pub async fn budget_spend(&self, now: i64) -> Result<HashMap<String, GroupSpend>, StoreError> {
+        let policies = &self.config.policies;
+        let (active, mut spend) = self.active_and_finished(policies, now).await?;
+        let mut tallies = BudgetTallies::new(policies, now);
+        for (j, cost) in &active {
+            tallies.add(&view(j, cost));
+        }
+        for (policy, groups) in tallies.finish() {
+            let into = spend.entry(policy).or_default();
+            for (group, s) in groups {
+                into.entry(group).or_default().absorb(&s);
+            }
+        }
+        Ok(spend)
     }
 
     /// Upcoming crossings of time-based limits by active jobs, earliest first.

@@ -11,8 +11,6 @@ use prometheus::{
 
 use crate::app::App;
 use crate::clock;
-use crate::policy::BudgetTallies;
-use crate::store::JobFilter;
 
 /// Every metric ftguard exposes.
 pub struct Metrics {
@@ -182,20 +180,9 @@ pub async fn render(app: &App) -> Result<String, String> {
         .filter_map(|p| p.rule.budget().map(|b| (p, b)))
         .collect();
     if !budgets.is_empty() {
-        // Streamed into per-policy tallies: a scrape holds one job at a time.
-        let since = budgets.iter().map(|(_, b)| b.start(now)).min();
-        let filter = JobFilter {
-            active_only: true,
-            created_since: since,
-            ..Default::default()
-        };
-        let mut tallies = BudgetTallies::new(&app.config.policies, now);
-        app.for_each_job_with_cost(&filter, now, |j, cost| {
-            tallies.add(&crate::app::view(j, cost))
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        let spend = tallies.finish();
+        // Finished jobs' spend is kept between scrapes while nothing changed (see
+        // `App::active_and_finished`): a scrape reads the active jobs, not the whole period.
+        let spend = app.budget_spend(now).await.map_err(|e| e.to_string())?;
         for (policy, b) in budgets {
             for (group, s) in spend.get(&policy.name).into_iter().flatten() {
                 m.budget_spend

@@ -189,3 +189,59 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
     let bad = env.run(&["spend", "--by", "user"]).await;
     assert!(!bad.status.success() && stderr(&bad).contains("user"));
 }
+
+/// A finished gpt-4o-mini job ($3 per 1M trained tokens) created a second ago.
+fn finished_job(id: &str, trained_tokens: i64) -> ftguard::model::Job {
+    let now = now();
+    ftguard::provider::payload::parse_job(serde_json::json!({
+        "object": "fine_tuning.job", "id": id, "model": "gpt-4o-mini-2024-07-18",
+        "created_at": now - 1, "finished_at": now, "status": "succeeded",
+        "trained_tokens": trained_tokens, "hyperparameters": {"n_epochs": 1}
+    }))
+    .unwrap()
+}
+
+fn total(spend: &std::collections::HashMap<String, ftguard::policy::GroupSpend>) -> f64 {
+    spend["monthly"]
+        .values()
+        .map(|s| s.total().as_dollars())
+        .sum()
+}
+
+#[tokio::test]
+async fn finished_spend_is_reused_until_a_job_is_added_or_changes_status() {
+    let sim = Sim::start(vec![]).await.unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\nperiod = \"month\"\n",
+    );
+    let app = env.app().await;
+    let account = app.clients[0].account().clone();
+    app.store
+        .upsert_jobs(&account, &[finished_job("ftjob-a", 20_000_000)], now())
+        .await
+        .unwrap();
+    assert!((total(&app.budget_spend(now()).await.unwrap()) - 60.0).abs() < 0.01);
+
+    // Edited behind ftguard's back without a status change: the kept spend is still used,
+    // which shows passes and scrapes do not re-read finished jobs while nothing changed.
+    let edited = std::process::Command::new("sqlite3")
+        .arg(env.db())
+        .arg("UPDATE jobs SET raw = json_set(raw, '$.trained_tokens', 1) WHERE id = 'ftjob-a'")
+        .status()
+        .unwrap();
+    assert!(edited.success());
+    assert!((total(&app.budget_spend(now()).await.unwrap()) - 60.0).abs() < 0.01);
+
+    // A job stored (or a status change) moves the history mark: everything is counted again.
+    app.store
+        .upsert_jobs(&account, &[finished_job("ftjob-b", 10_000_000)], now())
+        .await
+        .unwrap();
+    let spend = total(&app.budget_spend(now()).await.unwrap());
+    assert!((spend - 30.000003).abs() < 0.01, "{spend}");
+    // And a fresh process agrees.
+    assert!((total(&env.app().await.budget_spend(now()).await.unwrap()) - spend).abs() < 1e-9);
+}

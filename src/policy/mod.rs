@@ -450,6 +450,15 @@ impl<'p> BudgetTallies<'p> {
         Self { tallies }
     }
 
+    /// Each budget policy's name and period start at `now`: what finished jobs' tallies depend
+    /// on besides the jobs themselves (a cache of them is valid while these stay the same).
+    pub fn periods(policies: &[Policy], now: i64) -> Vec<(String, i64)> {
+        policies
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.rule.budget()?.start(now))))
+            .collect()
+    }
+
     /// Whether any policy counts spend (otherwise nothing needs streaming).
     pub fn is_empty(&self) -> bool {
         self.tallies.is_empty()

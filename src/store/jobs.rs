@@ -151,6 +151,16 @@ impl Store {
         Ok(())
     }
 
+    /// Grows whenever a job is stored for the first time or changes status (every such write
+    /// adds a status transition in the same transaction): while it stays the same, so does the
+    /// set of finished jobs.
+    pub async fn history_mark(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM status_transitions")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// Jobs, newest first.
     pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<StoredJob>, StoreError> {
         let mut jobs = Vec::new();
