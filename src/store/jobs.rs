@@ -49,6 +49,49 @@ pub struct JobFilter {
 /// SQLite cannot use it.
 pub(super) const TERMINAL: &str = "('succeeded','failed','cancelled')";
 
+/// Ids of an account's active jobs (once per sync).
+pub(super) const ACTIVE_IDS_SQL: &str = "SELECT id FROM jobs INDEXED BY jobs_active
+    WHERE account = ? AND status NOT IN ('succeeded','failed','cancelled')";
+
+/// A job by id (`?1`) in one account (`?2`) or, with `?2` NULL, in any: the unique index is
+/// (account, id), so this hops through the stored accounts (a handful) and looks the id up in
+/// each instead of scanning every row for an id alone.
+pub(super) const JOB_BY_ID_SQL: &str = "WITH RECURSIVE accounts(name) AS (
+        SELECT COALESCE(?2, (SELECT MIN(account) FROM jobs))
+        UNION ALL
+        SELECT (SELECT MIN(account) FROM jobs WHERE account > name) FROM accounts
+        WHERE name IS NOT NULL AND ?2 IS NULL)
+    SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at
+    FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1";
+
+/// The listing query for a filter (binds: account, then status, when set), newest first.
+pub(super) fn jobs_sql(filter: &JobFilter) -> String {
+    let mut sql = String::from(
+        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs",
+    );
+    // Active jobs only: from their own small index, not by reading the whole history in
+    // creation order (what SQLite picks on its own to avoid sorting).
+    if filter.active_only && filter.created_since.is_none() {
+        sql.push_str(" INDEXED BY jobs_active");
+    }
+    sql.push_str(" WHERE 1=1");
+    if filter.account.is_some() {
+        sql.push_str(" AND account = ?");
+    }
+    if filter.status.is_some() {
+        sql.push_str(" AND status = ?");
+    }
+    match (filter.active_only, filter.created_since) {
+        (true, Some(t)) => sql.push_str(&format!(
+            " AND (status NOT IN {TERMINAL} OR created_at >= {t})"
+        )),
+        (true, None) => sql.push_str(&format!(" AND status NOT IN {TERMINAL}")),
+        (false, _) => {}
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC");
+    sql
+}
+
 impl Store {
     /// Writes a page of jobs: one multi-row upsert (its own transaction; the status history is
     /// written by triggers in the same statement, migration 0004), then one query for what it
@@ -176,29 +219,7 @@ impl Store {
         mut each: impl FnMut(StoredJob),
     ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
-        let mut sql = String::from(
-            "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs",
-        );
-        // Active jobs only: from their own small index, not by reading the whole history in
-        // creation order (what SQLite picks on its own to avoid sorting).
-        if filter.active_only && filter.created_since.is_none() {
-            sql.push_str(" INDEXED BY jobs_active");
-        }
-        sql.push_str(" WHERE 1=1");
-        if filter.account.is_some() {
-            sql.push_str(" AND account = ?");
-        }
-        if filter.status.is_some() {
-            sql.push_str(" AND status = ?");
-        }
-        match (filter.active_only, filter.created_since) {
-            (true, Some(t)) => sql.push_str(&format!(
-                " AND (status NOT IN {TERMINAL} OR created_at >= {t})"
-            )),
-            (true, None) => sql.push_str(&format!(" AND status NOT IN {TERMINAL}")),
-            (false, _) => {}
-        }
-        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        let sql = jobs_sql(filter);
         let mut q = sqlx::query(&sql);
         if let Some(a) = &filter.account {
             q = q.bind(a);
@@ -215,25 +236,18 @@ impl Store {
         Ok(())
     }
 
-    /// One job by id, in one account or any.
+    /// One job by id, in one account or any (`?2`, NULL for any).
     pub async fn job(&self, account: Option<&str>, id: &str) -> Result<Vec<StoredJob>, StoreError> {
-        // The unique index is (account, id): hop through its accounts (a handful) and look the
-        // id up in each, instead of scanning every row for an id alone.
-        let rows = sqlx::query(
-            "WITH RECURSIVE accounts(name) AS (
-                 SELECT COALESCE(?2, (SELECT MIN(account) FROM jobs))
-                 UNION ALL
-                 SELECT (SELECT MIN(account) FROM jobs WHERE account > name) FROM accounts
-                 WHERE name IS NOT NULL AND ?2 IS NULL)
-             SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at
-             FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1 ORDER BY j.account",
-        )
-        .bind(id)
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows.iter().filter_map(|r| self.row_to_job(r)).collect())
+        let rows = sqlx::query(JOB_BY_ID_SQL)
+            .bind(id)
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        // A handful at most: sorted here, not by a sort step in the query.
+        let mut jobs: Vec<StoredJob> = rows.iter().filter_map(|r| self.row_to_job(r)).collect();
+        jobs.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
+        Ok(jobs)
     }
 
     fn row_to_job(&self, r: &sqlx::sqlite::SqliteRow) -> Option<StoredJob> {
@@ -297,13 +311,11 @@ impl Store {
 
     /// Ids of active jobs in an account (for retrieving ones a sync did not see).
     pub async fn active_job_ids(&self, account: &AccountName) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT id FROM jobs INDEXED BY jobs_active WHERE account = ? AND status NOT IN {TERMINAL}"
-        ))
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(ACTIVE_IDS_SQL)
+            .bind(account.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 }

@@ -201,6 +201,65 @@ mod tests {
         assert_eq!(synchronous_of_every_connection(&store).await, [1, 1]);
     }
 
+    /// What SQLite would do for `sql`, one line per step.
+    async fn plan(store: &Store, sql: &str) -> Vec<String> {
+        use sqlx::Row;
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&store.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_queries_a_daemon_repeats_are_answered_from_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let active = JobFilter {
+            active_only: true,
+            ..Default::default()
+        };
+        let active_in_account = JobFilter {
+            account: Some("prod".into()),
+            ..active.clone()
+        };
+        // Every sync, pass and probe; each must find its rows through an index, never by reading
+        // a whole table (a `SCAN t` step without `USING`) or sorting all of it. `accounts` is the
+        // little table of account names the recursive queries build.
+        let queries = [
+            ("active ids (every sync)", jobs::ACTIVE_IDS_SQL.to_owned()),
+            (
+                "boundary (every sync)",
+                sync_runs::SAVE_SYNC_STATE_SQL.to_owned(),
+            ),
+            ("active jobs (every pass)", jobs::jobs_sql(&active)),
+            (
+                "active jobs of an account",
+                jobs::jobs_sql(&active_in_account),
+            ),
+            ("a job by id in any account", jobs::JOB_BY_ID_SQL.to_owned()),
+            ("newest runs (/healthz)", sync_runs::latest_runs_sql()),
+            (
+                "newest successes (/healthz, /metrics)",
+                sync_runs::last_ok_sql(),
+            ),
+        ];
+        for (what, sql) in queries {
+            let steps = plan(&store, &sql).await;
+            for step in &steps {
+                let full_scan = step.starts_with("SCAN ")
+                    && !step.contains(" USING ")
+                    && !["SCAN CONSTANT ROW", "SCAN accounts", "SCAN a"].contains(&step.as_str());
+                assert!(
+                    !full_scan && step != "USE TEMP B-TREE FOR ORDER BY",
+                    "{what}: {steps:#?}"
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn missing_directory_names_the_path() {
         let err = Store::open(Path::new("/nonexistent-dir/ftguard.db"))

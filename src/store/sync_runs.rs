@@ -29,6 +29,40 @@ const ACCOUNTS: &str = "WITH RECURSIVE accounts(name) AS (
         SELECT (SELECT MIN(account) FROM sync_runs WHERE account > name) FROM accounts
         WHERE name IS NOT NULL)";
 
+/// The newest run of each account.
+pub(super) fn latest_runs_sql() -> String {
+    format!(
+        "{ACCOUNTS}
+         SELECT s.account, s.started_at, s.finished_at, s.pages, s.jobs_seen, s.error
+         FROM accounts a JOIN sync_runs s ON s.id =
+           (SELECT id FROM sync_runs WHERE account = a.name
+            ORDER BY started_at DESC, id DESC LIMIT 1)"
+    )
+}
+
+/// When each account's newest successful run finished.
+pub(super) fn last_ok_sql() -> String {
+    format!(
+        "{ACCOUNTS}
+         SELECT s.account, s.finished_at FROM accounts a JOIN sync_runs s ON s.id =
+           (SELECT id FROM sync_runs WHERE account = a.name AND error IS NULL
+            ORDER BY started_at DESC, id DESC LIMIT 1)
+         WHERE s.finished_at IS NOT NULL"
+    )
+}
+
+/// The incremental boundary of account `?1` (its oldest active job's creation time, else its
+/// newest job's) and, when `?2` is set, when it was last listed completely.
+pub(super) const SAVE_SYNC_STATE_SQL: &str =
+    "INSERT INTO sync_state (account, boundary, last_full_at)
+    SELECT ?1, COALESCE(
+        (SELECT MIN(created_at) FROM jobs INDEXED BY jobs_active
+          WHERE account = ?1 AND status NOT IN ('succeeded','failed','cancelled')),
+        (SELECT MAX(created_at) FROM jobs INDEXED BY jobs_by_account WHERE account = ?1)), ?2
+    WHERE 1
+    ON CONFLICT (account) DO UPDATE SET boundary = excluded.boundary,
+        last_full_at = COALESCE(excluded.last_full_at, sync_state.last_full_at)";
+
 impl Store {
     /// Records a run and prunes the account's runs older than [`KEEP_SYNC_RUNS_SECS`].
     pub async fn record_sync_run(&self, run: &SyncRun) -> Result<(), StoreError> {
@@ -57,31 +91,19 @@ impl Store {
 
     /// The newest successful sync per account (when it finished).
     pub async fn last_successful_syncs(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{ACCOUNTS}
-             SELECT s.account, s.finished_at FROM accounts a JOIN sync_runs s ON s.id =
-               (SELECT id FROM sync_runs WHERE account = a.name AND error IS NULL
-                ORDER BY started_at DESC, id DESC LIMIT 1)
-             WHERE s.finished_at IS NOT NULL"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(&last_ok_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     /// The newest sync run per account (successful or not), for `/healthz`.
     pub async fn latest_sync_runs(&self) -> Result<Vec<SyncRun>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{ACCOUNTS}
-             SELECT s.account, s.started_at, s.finished_at, s.pages, s.jobs_seen, s.error
-             FROM accounts a JOIN sync_runs s ON s.id =
-               (SELECT id FROM sync_runs WHERE account = a.name
-                ORDER BY started_at DESC, id DESC LIMIT 1)"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = sqlx::query(&latest_runs_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
             .map(|r| SyncRun {
@@ -116,21 +138,12 @@ impl Store {
         account: &str,
         full_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_state (account, boundary, last_full_at)
-             SELECT ?1, COALESCE(
-                 (SELECT MIN(created_at) FROM jobs INDEXED BY jobs_active
-                   WHERE account = ?1 AND status NOT IN ('succeeded','failed','cancelled')),
-                 (SELECT MAX(created_at) FROM jobs INDEXED BY jobs_by_account WHERE account = ?1)), ?2
-             WHERE 1
-             ON CONFLICT (account) DO UPDATE SET boundary = excluded.boundary,
-                 last_full_at = COALESCE(excluded.last_full_at, sync_state.last_full_at)",
-        )
-        .bind(account)
-        .bind(full_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        sqlx::query(SAVE_SYNC_STATE_SQL)
+            .bind(account)
+            .bind(full_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 }
