@@ -102,13 +102,7 @@ impl App {
         if !policy::needs_events(&self.config.policies) {
             return Ok(());
         }
-        let jobs = self
-            .store
-            .jobs(&JobFilter {
-                active_only: true,
-                ..Default::default()
-            })
-            .await?;
+        let jobs = self.store.jobs(&JobFilter::active()).await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         let wanted = policy::events_wanted(&views, clock::now(), &self.config.policies);
         for (account, id) in wanted {
@@ -236,13 +230,7 @@ impl App {
         });
         let mut jobs = Vec::new();
         let (filter, mut tallies) = match &cached {
-            Some(_) => (
-                JobFilter {
-                    active_only: true,
-                    ..Default::default()
-                },
-                None,
-            ),
+            Some(_) => (JobFilter::active(), None),
             None => (
                 JobFilter {
                     active_only: true,
@@ -301,13 +289,7 @@ impl App {
     /// Upcoming crossings of time-based limits by active jobs, earliest first.
     pub async fn next_crossings(&self, now: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
         let policies = self.after_sync_policies();
-        let jobs = self
-            .store
-            .jobs(&JobFilter {
-                active_only: true,
-                ..Default::default()
-            })
-            .await?;
+        let jobs = self.store.jobs(&JobFilter::active()).await?;
         let marks = self.store.grace_marks().await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         Ok(policy::next_crossings(&views, now, &policies, &marks))

@@ -17,12 +17,7 @@ const RETRY_FAILED_AFTER: i64 = 3600;
 /// files were counted; failures are logged and recorded, never fatal.
 pub async fn count_missing_files(clients: &[Client], store: &Store) -> Result<u32, StoreError> {
     let known = store.file_tokens().await?;
-    let active = store
-        .jobs(&JobFilter {
-            active_only: true,
-            ..Default::default()
-        })
-        .await?;
+    let active = store.jobs(&JobFilter::active()).await?;
     let mut counted = 0;
     let now = clock::now();
     // Built on the first file that needs one and freed when this round ends.

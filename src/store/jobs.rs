@@ -45,6 +45,16 @@ pub struct JobFilter {
     pub created_since: Option<i64>,
 }
 
+impl JobFilter {
+    /// Every active (not finished) job: what syncs, passes and timers look at.
+    pub fn active() -> Self {
+        Self {
+            active_only: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// Must read exactly like the `WHERE` of the partial index `jobs_active` (migration 0005), or
 /// SQLite cannot use it.
 pub(super) const TERMINAL: &str = "('succeeded','failed','cancelled')";

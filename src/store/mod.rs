@@ -217,10 +217,7 @@ mod tests {
     async fn the_queries_a_daemon_repeats_are_answered_from_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
-        let active = JobFilter {
-            active_only: true,
-            ..Default::default()
-        };
+        let active = JobFilter::active();
         let active_in_account = JobFilter {
             account: Some("prod".into()),
             ..active.clone()
