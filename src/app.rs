@@ -72,6 +72,13 @@ impl App {
         })
     }
 
+    /// The client of a configured account.
+    pub fn client(&self, account: &str) -> Option<&Client> {
+        self.clients
+            .iter()
+            .find(|c| c.account().as_str() == account)
+    }
+
     /// Syncs every account.
     pub async fn sync(&self) -> Vec<(String, Result<SyncSummary, SyncError>)> {
         self.sync_with(false).await
@@ -114,11 +121,7 @@ impl App {
             else {
                 continue;
             };
-            let Some(client) = self
-                .clients
-                .iter()
-                .find(|c| c.account().as_str() == account)
-            else {
+            let Some(client) = self.client(&account) else {
                 continue;
             };
             match sync::refresh_steps(client, &self.store, &id).await {
@@ -298,11 +301,7 @@ impl App {
     /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces.
     pub async fn on_deadline(&self, due: &[(String, String)]) -> Result<PassReport, StoreError> {
         for (account, id) in due {
-            let Some(client) = self
-                .clients
-                .iter()
-                .find(|c| c.account().as_str() == account)
-            else {
+            let Some(client) = self.client(account) else {
                 continue;
             };
             match client.retrieve(id).await {
