@@ -225,13 +225,18 @@ impl App {
     ) -> Result<(Vec<(StoredJob, JobCost)>, HashMap<String, GroupSpend>), StoreError> {
         let files = self.store.file_tokens().await?;
         let periods = BudgetTallies::periods(policies, now);
-        let mark = (self.store.history_mark().await?, files.len());
-        let cached = self.finished.lock().ok().and_then(|c| {
-            c.get(&periods)
-                .filter(|(m, _)| *m == mark)
-                .map(|(_, spend)| spend.clone())
-        });
-        let mut jobs = Vec::new();
+        // No budget: nothing finished is needed, and nothing to keep.
+        let (mark, cached) = if periods.is_empty() {
+            ((0, 0), Some(HashMap::new()))
+        } else {
+            let mark = (self.store.history_mark().await?, files.len());
+            let cached = self.finished.lock().ok().and_then(|c| {
+                c.get(&periods)
+                    .filter(|(m, _)| *m == mark)
+                    .map(|(_, spend)| spend.clone())
+            });
+            (mark, cached)
+        };
         let (filter, mut tallies) = match &cached {
             Some(_) => (JobFilter::active(), None),
             None => (
@@ -243,20 +248,21 @@ impl App {
                 Some(BudgetTallies::new(policies, now)),
             ),
         };
+        let mut jobs = Vec::new();
         self.store
             .for_each_job(&filter, |j| {
                 let cost = self.cost_with(&files, &j, now);
-                match tallies.as_mut() {
-                    Some(t) if j.job.status.is_terminal() => t.add(&view(&j, &cost)),
-                    _ if j.job.status.is_terminal() => {}
-                    _ => jobs.push((j, cost)),
+                if !j.job.status.is_terminal() {
+                    jobs.push((j, cost));
+                } else if let Some(t) = tallies.as_mut() {
+                    t.add(&view(&j, &cost));
                 }
             })
             .await?;
-        let finished = match (cached, tallies) {
-            (Some(spend), _) => spend,
-            (None, Some(t)) => {
-                let spend = t.finish();
+        let finished = match cached {
+            Some(spend) => spend,
+            None => {
+                let spend = tallies.map(BudgetTallies::finish).unwrap_or_default();
                 if let Ok(mut c) = self.finished.lock() {
                     // A handful of policy sets at most; old periods are dropped wholesale.
                     if c.len() >= 8 {
@@ -266,7 +272,6 @@ impl App {
                 }
                 spend
             }
-            (None, None) => HashMap::new(),
         };
         Ok((jobs, finished))
     }

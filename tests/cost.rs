@@ -240,6 +240,7 @@ async fn finished_spend_is_reused_until_a_job_is_added_or_changes_status() {
         .upsert_jobs(&account, &[finished_job("ftjob-b", 10_000_000)], now())
         .await
         .unwrap();
+    // ftjob-b's $30, and ftjob-a as edited: 1 trained token, $0.000003.
     let spend = total(&app.budget_spend(now()).await.unwrap());
     assert!((spend - 30.000003).abs() < 0.01, "{spend}");
     // And a fresh process agrees.

@@ -60,8 +60,8 @@ impl Encoding {
         }
     }
 
-    /// Builds the tokenizer (~5 MB, tens of milliseconds): only when a file is really being
-    /// counted, and dropped afterwards (see `Tokenizers`).
+    /// Builds the tokenizer (~5 MB): only when a file is really being counted, and dropped
+    /// afterwards (see `Tokenizers`).
     pub fn build(self) -> Result<Bpe, String> {
         let (text, pattern) = match self {
             Self::O200k => (
