@@ -381,11 +381,12 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
     match r {
         Ok(s) => {
             let mut line = format!(
-                "{account}: {} jobs in {} page(s), {} new, {} changed, {} active{}",
+                "{account}: {} jobs in {} page(s), {} new, {} changed status, {} updated, {} active{}",
                 s.jobs_seen,
                 s.pages,
                 s.new,
                 s.changed,
+                s.updated,
                 s.active,
                 if s.full { "" } else { " (incremental)" }
             );

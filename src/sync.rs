@@ -26,7 +26,11 @@ pub struct SyncSummary {
     pub pages: u32,
     pub jobs_seen: u32,
     pub new: u32,
+    /// Jobs whose status changed.
     pub changed: u32,
+    /// Jobs already known whose payload changed but not their status; listed jobs that are
+    /// neither new, changed nor updated were not written.
+    pub updated: u32,
     pub active: u32,
     pub retrieved: u32,
     /// Running jobs whose events were fetched (those a `stalled` policy suspected).
@@ -82,6 +86,7 @@ pub async fn sync_account(
                 jobs = s.jobs_seen,
                 new = s.new,
                 changed = s.changed,
+                updated = s.updated,
                 "sync done"
             ),
             Err(e) => tracing::error!(error = %e, "sync failed"),
@@ -170,6 +175,7 @@ async fn sync_inner(
         };
         summary.new += stats.new;
         summary.changed += stats.changed;
+        summary.updated += stats.updated;
         summary.changes.extend(stats.changes);
         summary.jobs_seen += page.jobs.len() as u32;
         if std::time::Instant::now() >= progress_at && fetch.is_some() {
@@ -193,6 +199,7 @@ async fn sync_inner(
                     .upsert_jobs(&account, std::slice::from_ref(&job), clock::now())
                     .await?;
                 summary.changed += stats.changed;
+                summary.updated += stats.updated;
                 summary.changes.extend(stats.changes);
                 summary.retrieved += 1;
             }

@@ -8,6 +8,17 @@ fn lists(sim: &Sim) -> usize {
     hits(sim, "/fine_tuning/jobs")
 }
 
+/// Runs SQL on the database with the sqlite3 CLI; returns its output.
+fn sql(env: &Env, q: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .arg(env.db())
+        .arg(q)
+        .output()
+        .expect("sqlite3 is needed for this test");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 fn others(sim: &Sim) -> usize {
     sim.requests()
         .iter()
@@ -32,6 +43,8 @@ async fn a_steady_state_sync_is_one_request() {
     assert!(out.contains("10020 jobs in 101 page(s)"), "{out}");
     assert_eq!(lists(&sim), 101);
 
+    // Marks every stored row, so a row written by a later sync shows.
+    sql(&env, "UPDATE jobs SET updated_at = 0");
     let before = (lists(&sim), others(&sim));
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("(incremental)"), "{out}");
@@ -39,6 +52,12 @@ async fn a_steady_state_sync_is_one_request() {
         (lists(&sim) - before.0, others(&sim) - before.1),
         (1, 0),
         "steady state: one request"
+    );
+    // ... and no writes: the 100 jobs it listed are as stored.
+    assert!(out.contains("0 new, 0 changed status, 0 updated"), "{out}");
+    assert_eq!(
+        sql(&env, "SELECT COUNT(*) FROM jobs WHERE updated_at != 0"),
+        "0"
     );
 
     // New jobs and status changes within the window are still seen, in one request.
@@ -54,6 +73,14 @@ async fn a_steady_state_sync_is_one_request() {
     assert!(
         out.contains("ftjob-active-05: running -> succeeded"),
         "{out}"
+    );
+    assert_eq!(
+        sql(
+            &env,
+            "SELECT id FROM jobs WHERE updated_at != 0 ORDER BY id"
+        ),
+        "ftjob-active-05\nftjob-new",
+        "only what changed was written"
     );
     let jobs = env.json(&["jobs", "--json", "--status", "queued"]).await;
     assert_eq!(jobs[0]["id"], "ftjob-new");

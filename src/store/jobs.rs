@@ -31,6 +31,8 @@ pub struct Transition {
 pub struct PageStats {
     pub new: u32,
     pub changed: u32,
+    /// Jobs already known whose payload changed but not their status.
+    pub updated: u32,
     /// Status changes of jobs already known: (id, from, to).
     pub changes: Vec<(String, String, String)>,
 }
@@ -103,10 +105,12 @@ pub(super) fn jobs_sql(filter: &JobFilter) -> String {
 }
 
 impl Store {
-    /// Writes a page of jobs: one multi-row upsert (its own transaction; the status history is
-    /// written by triggers in the same statement, migration 0004), then one query for what it
-    /// changed. Two round trips to SQLite's thread per page, whatever its size; no per-job
-    /// queries and no row per job sent back.
+    /// Writes a page of jobs in one multi-row upsert (its own transaction; the status history
+    /// is written by triggers in the same statement, migration 0004) that reports what it did
+    /// with `RETURNING`: one round trip to SQLite's thread per page, no per-job queries.
+    /// A job whose payload is exactly what is stored is not written at all, so the page a
+    /// steady-state sync lists every minute costs no disk writes (and `updated_at` is when
+    /// what the API says about the job last changed).
     pub async fn upsert_jobs(
         &self,
         account: &AccountName,
@@ -140,42 +144,32 @@ impl Store {
                     .push_bind(now);
             });
             // In DO UPDATE, `jobs.status` is the row before the update: kept as prev_status
-            // (an insert leaves it NULL), so the query below can tell what this write did.
+            // (an insert leaves it NULL), so RETURNING can tell what this write did. Every
+            // other column is derived from `raw`: the same payload means nothing to write,
+            // and such a row is not returned.
             q.push(
                 " ON CONFLICT (account, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
                    status = excluded.status, created_at = excluded.created_at, finished_at = excluded.finished_at,
                    trained_tokens = excluded.trained_tokens, estimated_finish = excluded.estimated_finish,
-                   training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at",
+                   training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at
+                 WHERE jobs.raw IS NOT excluded.raw
+                 RETURNING id, prev_status, status",
             );
-            q.build()
-                .execute(&self.pool)
+            let rows = q
+                .build()
+                .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;
-            // One row per changed job, and one row counting the new ones. Another process
-            // writing the same jobs in between could only blur these counts (they feed the
-            // sync summary), never the history, which the triggers wrote with the jobs.
-            let ids: Vec<&str> = chunk.iter().map(|j| j.id.as_str()).collect();
-            let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-            let rows = sqlx::query(
-                "SELECT id, prev_status, status FROM jobs
-                   WHERE account = ?1 AND id IN (SELECT value FROM json_each(?2))
-                     AND prev_status IS NOT NULL AND prev_status != status
-                 UNION ALL
-                 SELECT NULL, NULL, count(*) FROM jobs
-                   WHERE account = ?1 AND id IN (SELECT value FROM json_each(?2)) AND prev_status IS NULL",
-            )
-            .bind(account.as_str())
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
             for r in rows {
-                match r.get::<Option<String>, _>(0) {
-                    Some(id) => {
+                let (id, prev, status): (String, Option<String>, String) =
+                    (r.get(0), r.get(1), r.get(2));
+                match prev {
+                    None => stats.new += 1,
+                    Some(prev) if prev != status => {
                         stats.changed += 1;
-                        stats.changes.push((id, r.get(1), r.get(2)));
+                        stats.changes.push((id, prev, status));
                     }
-                    None => stats.new += r.get::<i64, _>(2) as u32,
+                    Some(_) => stats.updated += 1,
                 }
             }
         }
@@ -335,10 +329,69 @@ mod tests {
     use super::*;
 
     fn job(id: &str) -> Job {
+        job_in(id, "running", None)
+    }
+
+    fn job_in(id: &str, status: &str, trained_tokens: Option<i64>) -> Job {
+        let tokens = trained_tokens.map_or("null".to_owned(), |t| t.to_string());
         parse_job_str(&format!(
-            r#"{{"object":"fine_tuning.job","id":"{id}","model":"gpt-4o-mini-2024-07-18","created_at":1700000000,"status":"running","training_file":"file-1","hyperparameters":{{}}}}"#
+            r#"{{"object":"fine_tuning.job","id":"{id}","model":"gpt-4o-mini-2024-07-18","created_at":1700000000,"status":"{status}","trained_tokens":{tokens},"training_file":"file-1","hyperparameters":{{}}}}"#
         ))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_page_reports_what_it_wrote_and_skips_what_did_not_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let account = AccountName::from_trusted("a".into());
+        let write = |jobs: Vec<Job>, now: i64| {
+            let (store, account) = (store.clone(), account.clone());
+            async move {
+                let s = store.upsert_jobs(&account, &jobs, now).await.unwrap();
+                (s.new, s.changed, s.updated, s.changes)
+            }
+        };
+        let updated_at = |id: &'static str| {
+            let store = store.clone();
+            async move { store.job(Some("a"), id).await.unwrap()[0].updated_at }
+        };
+        let page = || vec![job_in("ftjob-1", "running", None), job("ftjob-2")];
+        assert_eq!(write(page(), 10).await, (2, 0, 0, vec![]));
+        // The same page again: nothing written, nothing reported.
+        assert_eq!(write(page(), 20).await, (0, 0, 0, vec![]));
+        assert_eq!(updated_at("ftjob-1").await, 10);
+        // A status change is reported once, not again when the next sync lists it unchanged.
+        let done = || vec![job_in("ftjob-1", "succeeded", Some(900)), job("ftjob-2")];
+        let change = (
+            "ftjob-1".to_owned(),
+            "running".to_owned(),
+            "succeeded".to_owned(),
+        );
+        assert_eq!(write(done(), 30).await, (0, 1, 0, vec![change]));
+        assert_eq!(write(done(), 40).await, (0, 0, 0, vec![]));
+        assert_eq!(updated_at("ftjob-1").await, 30);
+        // Another field changing is an update, with the new payload stored.
+        let more = vec![job_in("ftjob-1", "succeeded", Some(950))];
+        assert_eq!(write(more, 50).await, (0, 0, 1, vec![]));
+        let stored = &store.job(Some("a"), "ftjob-1").await.unwrap()[0];
+        assert_eq!(
+            (stored.updated_at, stored.job.trained_tokens),
+            (50, Some(950))
+        );
+        assert_eq!(stored.first_seen_at, 10);
+        let history: Vec<String> = store
+            .transitions("a", "ftjob-1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| format!("{:?}->{}@{}", t.from, t.to, t.observed_at))
+            .collect();
+        assert_eq!(
+            history,
+            ["None->running@10", "Some(\"running\")->succeeded@30"]
+        );
+        assert_eq!(updated_at("ftjob-2").await, 10);
     }
 
     #[tokio::test]
