@@ -76,16 +76,31 @@ pub(super) const JOB_BY_ID_SQL: &str = "WITH RECURSIVE accounts(name) AS (
     SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at
     FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1";
 
-/// The listing query for a filter (binds: account, then status, when set), newest first.
+/// Rows a listing reads per query (see [`Store::for_each_job`]).
+pub(super) const LISTING_CHUNK: usize = 500;
+
+/// The listing query for a filter, newest first, one chunk of [`LISTING_CHUNK`] rows at a time
+/// after a cursor. Binds: account and status when set, then the cursor (`created_at`, `seq`)
+/// of the last row read (`i64::MAX` twice to start).
+///
+/// Each filter is read through the index that already holds its rows in creation order
+/// (`seq`, the rowid, breaks ties for free), so neither the first chunk nor the last needs a
+/// sort and the cursor is a seek.
 pub(super) fn jobs_sql(filter: &JobFilter) -> String {
     let mut sql = String::from(
-        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs",
+        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, created_at, seq FROM jobs",
     );
-    // Active jobs only: from their own small index, not by reading the whole history in
-    // creation order (what SQLite picks on its own to avoid sorting).
-    if filter.active_only && filter.created_since.is_none() {
-        sql.push_str(" INDEXED BY jobs_active");
-    }
+    // Active jobs only: from their own small index, not by reading the whole history.
+    sql.push_str(
+        match (
+            filter.active_only && filter.created_since.is_none(),
+            &filter.account,
+        ) {
+            (true, _) => " INDEXED BY jobs_active",
+            (false, Some(_)) => " INDEXED BY jobs_by_account",
+            (false, None) => " INDEXED BY jobs_by_created",
+        },
+    );
     sql.push_str(" WHERE 1=1");
     if filter.account.is_some() {
         sql.push_str(" AND account = ?");
@@ -100,7 +115,9 @@ pub(super) fn jobs_sql(filter: &JobFilter) -> String {
         (true, None) => sql.push_str(&format!(" AND status NOT IN {TERMINAL}")),
         (false, _) => {}
     }
-    sql.push_str(" ORDER BY created_at DESC, id DESC");
+    sql.push_str(&format!(
+        " AND (created_at, seq) < (?, ?) ORDER BY created_at DESC, seq DESC LIMIT {LISTING_CHUNK}"
+    ));
     sql
 }
 
@@ -215,29 +232,42 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Calls `each` with every job matching `filter`, newest first, holding one row at a time:
-    /// `ftguard jobs` over 100,000 stored jobs needs a few megabytes, not hundreds.
+    /// Calls `each` with every job matching `filter`, newest first, holding one chunk of rows
+    /// at a time: `ftguard jobs` over 100,000 stored jobs needs a few megabytes, not hundreds.
+    /// Each chunk is its own short read, and `each` runs between reads: a reader that stops
+    /// reading (`ftguard jobs | less`, left open) holds no snapshot, so the daemon's
+    /// checkpoints go on and the write-ahead log does not grow behind it.
     pub async fn for_each_job(
         &self,
         filter: &JobFilter,
         mut each: impl FnMut(StoredJob),
     ) -> Result<(), StoreError> {
-        use futures_util::TryStreamExt;
         let sql = jobs_sql(filter);
-        let mut q = sqlx::query(&sql);
-        if let Some(a) = &filter.account {
-            q = q.bind(a);
-        }
-        if let Some(s) = &filter.status {
-            q = q.bind(s);
-        }
-        let mut rows = q.fetch(&self.pool);
-        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
-            if let Some(j) = self.row_to_job(&r) {
-                each(j);
+        let mut cursor = (i64::MAX, i64::MAX);
+        loop {
+            let mut q = sqlx::query(&sql);
+            if let Some(a) = &filter.account {
+                q = q.bind(a);
+            }
+            if let Some(s) = &filter.status {
+                q = q.bind(s);
+            }
+            let rows = q
+                .bind(cursor.0)
+                .bind(cursor.1)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            for r in &rows {
+                cursor = (r.get(6), r.get(7));
+                if let Some(j) = self.row_to_job(r) {
+                    each(j);
+                }
+            }
+            if rows.len() < LISTING_CHUNK {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// One job by id, in one account or any (`?2`, NULL for any).
@@ -338,6 +368,64 @@ mod tests {
             r#"{{"object":"fine_tuning.job","id":"{id}","model":"gpt-4o-mini-2024-07-18","created_at":1700000000,"status":"{status}","trained_tokens":{tokens},"training_file":"file-1","hyperparameters":{{}}}}"#
         ))
         .unwrap()
+    }
+
+    fn created(id: &str, created_at: i64) -> Job {
+        parse_job_str(&format!(
+            r#"{{"object":"fine_tuning.job","id":"{id}","model":"m","created_at":{created_at},"status":"succeeded","hyperparameters":{{}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn listings_read_in_chunks_return_every_job_once_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        // Two chunks and a bit, with creation times shared across the chunk boundaries and the
+        // same ids in two accounts: the cursor must neither skip nor repeat a tie.
+        let n = LISTING_CHUNK * 2 + 7;
+        for account in ["a", "b"] {
+            let jobs: Vec<Job> = (0..n)
+                .map(|i| created(&format!("ftjob-{i:04}"), 1_000 + (i / 3) as i64))
+                .collect();
+            for page in jobs.chunks(100) {
+                store
+                    .upsert_jobs(&AccountName::from_trusted(account.into()), page, 1)
+                    .await
+                    .unwrap();
+            }
+        }
+        let listed = |filter: JobFilter| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                store
+                    .for_each_job(&filter, |j| {
+                        seen.push((
+                            j.job.created_at,
+                            j.account.to_string(),
+                            j.job.id.to_string(),
+                        ))
+                    })
+                    .await
+                    .unwrap();
+                seen
+            }
+        };
+        let all = listed(JobFilter::default()).await;
+        assert_eq!(all.len(), 2 * n);
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), 2 * n, "a job listed twice");
+        assert!(all.windows(2).all(|w| w[0].0 >= w[1].0), "not newest first");
+        let in_b = listed(JobFilter {
+            account: Some("b".into()),
+            status: Some("succeeded".into()),
+            ..JobFilter::default()
+        })
+        .await;
+        assert_eq!(in_b.len(), n);
+        assert!(in_b.iter().all(|(_, a, _)| a == "b"));
+        assert_eq!(in_b[0].2, format!("ftjob-{:04}", n - 1));
     }
 
     #[tokio::test]

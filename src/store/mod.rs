@@ -237,6 +237,33 @@ mod tests {
                 jobs::jobs_sql(&active_in_account),
             ),
             ("a job by id in any account", jobs::JOB_BY_ID_SQL.to_owned()),
+            // Listings are read in chunks after a cursor: a sort would be redone per chunk.
+            (
+                "every job (jobs, spend)",
+                jobs::jobs_sql(&JobFilter::default()),
+            ),
+            (
+                "jobs of a status",
+                jobs::jobs_sql(&JobFilter {
+                    status: Some("failed".into()),
+                    ..JobFilter::default()
+                }),
+            ),
+            (
+                "jobs of an account and status",
+                jobs::jobs_sql(&JobFilter {
+                    account: Some("prod".into()),
+                    status: Some("failed".into()),
+                    ..JobFilter::default()
+                }),
+            ),
+            (
+                "a budget period (first pass)",
+                jobs::jobs_sql(&JobFilter {
+                    created_since: Some(1_700_000_000),
+                    ..active.clone()
+                }),
+            ),
             ("newest runs (/healthz)", sync_runs::latest_runs_sql()),
             (
                 "newest successes (/healthz, /metrics)",
@@ -250,7 +277,7 @@ mod tests {
                     && !step.contains(" USING ")
                     && !["SCAN CONSTANT ROW", "SCAN accounts", "SCAN a"].contains(&step.as_str());
                 assert!(
-                    !full_scan && step != "USE TEMP B-TREE FOR ORDER BY",
+                    !full_scan && !step.starts_with("USE TEMP B-TREE"),
                     "{what}: {steps:#?}"
                 );
             }
