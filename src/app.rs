@@ -11,7 +11,7 @@ use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
 use crate::policy::{self, BudgetTallies, Decision, GroupSpend, JobView, Policy};
 use crate::provider::Client;
-use crate::store::{FileKey, JobFilter, Store, StoreError, StoredJob};
+use crate::store::{FileKey, HistoryMark, JobFilter, Store, StoreError, StoredJob};
 use crate::sync::{self, SyncError, SyncOptions, SyncSummary};
 
 /// Everything a pass needs.
@@ -27,7 +27,18 @@ pub struct App {
 
 /// Per set of budget policies and their period starts: the store's history mark and number of
 /// counted files it was computed at, and the spend of finished jobs per policy.
-type FinishedCache = HashMap<Vec<(String, i64)>, ((i64, usize), HashMap<String, GroupSpend>)>;
+type FinishedCache = HashMap<Vec<(String, i64)>, (FinishedMark, HashMap<String, GroupSpend>)>;
+
+/// What finished jobs' spend depends on besides the period: see [`App::active_and_finished`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FinishedMark {
+    history: HistoryMark,
+    files: usize,
+}
+
+/// At most this many jobs finishing between two passes are added to the kept spend; more are
+/// counted again from scratch (reading them one by one would cost more than the period).
+const FINISHED_DELTA_LIMIT: usize = 500;
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -214,10 +225,12 @@ impl App {
     }
 
     /// Active jobs with their costs, and the spend of finished jobs of the budget periods per
-    /// budget policy. Finished jobs are streamed into tallies, never held; and since they never
-    /// change, their spend is kept and reused while no job was stored or changed status
-    /// (`Store::history_mark`), no file was counted and the periods are the same: then a pass
-    /// or a scrape reads only the active jobs, not the whole period.
+    /// budget policy. Finished jobs are streamed into tallies, never held, and their spend is
+    /// kept: while the store's history mark ([`Store::history_mark`]), the number of counted
+    /// files and the periods stay the same, a pass or a scrape reads only the active jobs.
+    /// When the mark moved only because some jobs finished (or were first stored finished),
+    /// just those are read and added; anything else (a job leaving a finished status, a
+    /// finished job rewritten, a file counted, many jobs at once) counts the period again.
     pub async fn active_and_finished(
         &self,
         policies: &[Policy],
@@ -225,55 +238,96 @@ impl App {
     ) -> Result<(Vec<(StoredJob, JobCost)>, HashMap<String, GroupSpend>), StoreError> {
         let files = self.store.file_tokens().await?;
         let periods = BudgetTallies::periods(policies, now);
-        // No budget: nothing finished is needed, and nothing to keep.
-        let (mark, cached) = if periods.is_empty() {
-            ((0, 0), Some(HashMap::new()))
-        } else {
-            let mark = (self.store.history_mark().await?, files.len());
-            let cached = self.finished.lock().ok().and_then(|c| {
-                c.get(&periods)
-                    .filter(|(m, _)| *m == mark)
-                    .map(|(_, spend)| spend.clone())
-            });
-            (mark, cached)
+        if periods.is_empty() {
+            // No budget: nothing finished is needed, and nothing to keep.
+            return Ok((self.active_with_costs(&files, now).await?, HashMap::new()));
+        }
+        let mark = FinishedMark {
+            history: self.store.history_mark().await?,
+            files: files.len(),
         };
-        let (filter, mut tallies) = match &cached {
-            Some(_) => (JobFilter::active(), None),
-            None => (
-                JobFilter {
-                    active_only: true,
-                    created_since: policy::lookback(policies, now),
-                    ..Default::default()
-                },
-                Some(BudgetTallies::new(policies, now)),
-            ),
+        let kept = self
+            .finished
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&periods).cloned());
+        if let Some((at, mut spend)) = kept {
+            let added = if at == mark {
+                Some(Vec::new())
+            } else if at.files == mark.files {
+                self.store
+                    .finished_between(at.history, mark.history, FINISHED_DELTA_LIMIT)
+                    .await?
+            } else {
+                None
+            };
+            if let Some(finished) = added {
+                if !finished.is_empty() {
+                    let mut tallies = BudgetTallies::new(policies, now);
+                    for j in &finished {
+                        tallies.add(&view(j, &self.cost_with(&files, j, now)));
+                    }
+                    absorb(&mut spend, tallies.finish());
+                    self.keep_finished(periods, mark, &spend);
+                }
+                return Ok((self.active_with_costs(&files, now).await?, spend));
+            }
+        }
+        // From scratch: active jobs and every finished job of the longest period, in one read.
+        let filter = JobFilter {
+            active_only: true,
+            created_since: policy::lookback(policies, now),
+            ..Default::default()
         };
+        let mut tallies = BudgetTallies::new(policies, now);
         let mut jobs = Vec::new();
         self.store
             .for_each_job(&filter, |j| {
                 let cost = self.cost_with(&files, &j, now);
-                if !j.job.status.is_terminal() {
+                if j.job.status.is_terminal() {
+                    tallies.add(&view(&j, &cost));
+                } else {
                     jobs.push((j, cost));
-                } else if let Some(t) = tallies.as_mut() {
-                    t.add(&view(&j, &cost));
                 }
             })
             .await?;
-        let finished = match cached {
-            Some(spend) => spend,
-            None => {
-                let spend = tallies.map(BudgetTallies::finish).unwrap_or_default();
-                if let Ok(mut c) = self.finished.lock() {
-                    // A handful of policy sets at most; old periods are dropped wholesale.
-                    if c.len() >= 8 {
-                        c.clear();
-                    }
-                    c.insert(periods, (mark, spend.clone()));
-                }
-                spend
+        let spend = tallies.finish();
+        // Kept only if nothing was written while reading (the read is not one snapshot): a job
+        // finishing meanwhile could otherwise be counted now and again as "added" next time.
+        if self.store.history_mark().await? == mark.history {
+            self.keep_finished(periods, mark, &spend);
+        }
+        Ok((jobs, spend))
+    }
+
+    async fn active_with_costs(
+        &self,
+        files: &HashMap<FileKey, FileTokens>,
+        now: i64,
+    ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
+        let mut jobs = Vec::new();
+        self.store
+            .for_each_job(&JobFilter::active(), |j| {
+                let cost = self.cost_with(files, &j, now);
+                jobs.push((j, cost));
+            })
+            .await?;
+        Ok(jobs)
+    }
+
+    fn keep_finished(
+        &self,
+        periods: Vec<(String, i64)>,
+        mark: FinishedMark,
+        spend: &HashMap<String, GroupSpend>,
+    ) {
+        if let Ok(mut c) = self.finished.lock() {
+            // A handful of policy sets at most; old periods are dropped wholesale.
+            if c.len() >= 8 && !c.contains_key(&periods) {
+                c.clear();
             }
-        };
-        Ok((jobs, finished))
+            c.insert(periods, (mark, spend.clone()));
+        }
     }
 
     /// Spend per budget policy and group in the current periods: finished jobs (see
@@ -285,12 +339,7 @@ impl App {
         for (j, cost) in &active {
             tallies.add(&view(j, cost));
         }
-        for (policy, groups) in tallies.finish() {
-            let into = spend.entry(policy).or_default();
-            for (group, s) in groups {
-                into.entry(group).or_default().absorb(&s);
-            }
-        }
+        absorb(&mut spend, tallies.finish());
         Ok(spend)
     }
 
@@ -373,6 +422,16 @@ pub fn view<'a>(j: &'a StoredJob, cost: &'a JobCost) -> JobView<'a> {
         last_step_at: j.last_step_at,
         steps_checked_at: j.steps_checked_at,
         cost,
+    }
+}
+
+/// Adds spend per policy and group into `into`.
+fn absorb(into: &mut HashMap<String, GroupSpend>, more: HashMap<String, GroupSpend>) {
+    for (policy, groups) in more {
+        let into = into.entry(policy).or_default();
+        for (group, s) in groups {
+            into.entry(group).or_default().absorb(&s);
+        }
     }
 }
 

@@ -192,10 +192,14 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
 
 /// A finished gpt-4o-mini job ($3 per 1M trained tokens) created a second ago.
 fn finished_job(id: &str, trained_tokens: i64) -> ftguard::model::Job {
+    job_in(id, "succeeded", Some(trained_tokens))
+}
+
+fn job_in(id: &str, status: &str, trained_tokens: Option<i64>) -> ftguard::model::Job {
     let now = now();
     ftguard::provider::payload::parse_job(serde_json::json!({
         "object": "fine_tuning.job", "id": id, "model": "gpt-4o-mini-2024-07-18",
-        "created_at": now - 1, "finished_at": now, "status": "succeeded",
+        "created_at": now - 1, "finished_at": trained_tokens.map(|_| now), "status": status,
         "trained_tokens": trained_tokens, "hyperparameters": {"n_epochs": 1}
     }))
     .unwrap()
@@ -209,7 +213,7 @@ fn total(spend: &std::collections::HashMap<String, ftguard::policy::GroupSpend>)
 }
 
 #[tokio::test]
-async fn finished_spend_is_reused_until_a_job_is_added_or_changes_status() {
+async fn finished_spend_is_kept_and_only_jobs_that_finished_since_are_added() {
     let sim = Sim::start(vec![]).await.unwrap();
     let env = Env::new();
     env.sim_config(
@@ -219,30 +223,52 @@ async fn finished_spend_is_reused_until_a_job_is_added_or_changes_status() {
     );
     let app = env.app().await;
     let account = app.clients[0].account().clone();
-    app.store
-        .upsert_jobs(&account, &[finished_job("ftjob-a", 20_000_000)], now())
-        .await
-        .unwrap();
-    assert!((total(&app.budget_spend(now()).await.unwrap()) - 60.0).abs() < 0.01);
+    let store = |job: ftguard::model::Job| {
+        let (app, account) = (app.clone(), account.clone());
+        async move {
+            app.store
+                .upsert_jobs(&account, &[job], now())
+                .await
+                .unwrap()
+        }
+    };
+    let spent = || {
+        let app = app.clone();
+        async move { total(&app.budget_spend(now()).await.unwrap()) }
+    };
+    store(finished_job("ftjob-a", 20_000_000)).await;
+    assert!((spent().await - 60.0).abs() < 0.01);
 
-    // Edited behind ftguard's back without a status change: the kept spend is still used,
+    // Deleted behind ftguard's back (no status transition): the kept spend is still used,
     // which shows passes and scrapes do not re-read finished jobs while nothing changed.
-    let edited = std::process::Command::new("sqlite3")
+    let deleted = std::process::Command::new("sqlite3")
         .arg(env.db())
-        .arg("UPDATE jobs SET raw = json_set(raw, '$.trained_tokens', 1) WHERE id = 'ftjob-a'")
+        .arg("DELETE FROM jobs WHERE id = 'ftjob-a'")
         .status()
         .unwrap();
-    assert!(edited.success());
-    assert!((total(&app.budget_spend(now()).await.unwrap()) - 60.0).abs() < 0.01);
+    assert!(deleted.success());
+    assert!((spent().await - 60.0).abs() < 0.01);
 
-    // A job stored (or a status change) moves the history mark: everything is counted again.
-    app.store
-        .upsert_jobs(&account, &[finished_job("ftjob-b", 10_000_000)], now())
-        .await
-        .unwrap();
-    // ftjob-b's $30, and ftjob-a as edited: 1 trained token, $0.000003.
-    let spend = total(&app.budget_spend(now()).await.unwrap());
-    assert!((spend - 30.000003).abs() < 0.01, "{spend}");
+    // Jobs stored finished, or finishing, are read and added on their own: the deleted
+    // ftjob-a still counts because the period was not read again.
+    store(finished_job("ftjob-b", 10_000_000)).await;
+    assert!((spent().await - 90.0).abs() < 0.01);
+    store(job_in("ftjob-c", "running", None)).await;
+    assert!(
+        (spent().await - 90.0).abs() < 0.01,
+        "no cost known while running"
+    );
+    store(finished_job("ftjob-c", 5_000_000)).await;
+    assert!((spent().await - 105.0).abs() < 0.01);
+
+    // A finished job rewritten without a status change (trained tokens known late) counts the
+    // period again: ftjob-b's $36 and ftjob-c's $15, and no more ftjob-a.
+    store(finished_job("ftjob-b", 12_000_000)).await;
+    assert!((spent().await - 51.0).abs() < 0.01);
+    // So does a job leaving a finished status: ftjob-c's $15 is gone.
+    store(job_in("ftjob-c", "running", None)).await;
+    let spend = spent().await;
+    assert!((spend - 36.0).abs() < 0.01, "{spend}");
     // And a fresh process agrees.
     assert!((total(&env.app().await.budget_spend(now()).await.unwrap()) - spend).abs() < 1e-9);
 }

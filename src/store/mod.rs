@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 
 pub use actions::{ActionRecord, NewAction, Outcome, ResponseFields};
 pub use file_tokens::FileKey;
-pub use jobs::{JobFilter, PageStats, StoredJob, Transition};
+pub use jobs::{HistoryMark, JobFilter, PageStats, StoredJob, Transition};
 pub use sync_runs::SyncRun;
 
 /// A store failure, naming the database file.
@@ -237,6 +237,14 @@ mod tests {
                 jobs::jobs_sql(&active_in_account),
             ),
             ("a job by id in any account", jobs::JOB_BY_ID_SQL.to_owned()),
+            (
+                "jobs that finished since the last pass (budgets)",
+                jobs::finished_between_sql(),
+            ),
+            (
+                "status changes since the last pass",
+                jobs::changed_between_sql(),
+            ),
             // Listings are read in chunks after a cursor: a sort would be redone per chunk.
             (
                 "every job (jobs, spend)",
