@@ -77,6 +77,12 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
         /// Print a JSON array with the API's values verbatim (unix seconds).
+        ///
+        /// Besides the API's fields each job has ftguard's: `account`; `cost_usd` (finished
+        /// jobs), `projected_cost_usd` (active ones) and `cost_unknown_reason`; `last_step_at`
+        /// and `steps_checked_at` (the newest training step in the job's events and when they
+        /// were fetched, for running jobs a `stalled` policy looked at); `first_seen_at`; and
+        /// `updated_at`, when what the API says about the job last changed.
         #[arg(long)]
         json: bool,
     },

@@ -4,7 +4,9 @@
 mod actions;
 mod file_tokens;
 mod grace;
+mod history;
 mod jobs;
+mod listing;
 mod sync_runs;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,9 @@ use sqlx::sqlite::{
 
 pub use actions::{ActionRecord, NewAction, Outcome, ResponseFields};
 pub use file_tokens::FileKey;
-pub use jobs::{HistoryMark, JobFilter, PageStats, StoredJob, Transition};
+pub use history::{HistoryMark, Transition};
+pub use jobs::{PageStats, StoredJob};
+pub use listing::JobFilter;
 pub use sync_runs::SyncRun;
 
 /// A store failure, naming the database file.
@@ -226,40 +230,46 @@ mod tests {
         // a whole table (a `SCAN t` step without `USING`) or sorting all of it. `accounts` is the
         // little table of account names the recursive queries build.
         let queries = [
-            ("active ids (every sync)", jobs::ACTIVE_IDS_SQL.to_owned()),
+            (
+                "active ids (every sync)",
+                listing::ACTIVE_IDS_SQL.to_owned(),
+            ),
             (
                 "boundary (every sync)",
                 sync_runs::SAVE_SYNC_STATE_SQL.to_owned(),
             ),
-            ("active jobs (every pass)", jobs::jobs_sql(&active)),
+            ("active jobs (every pass)", listing::jobs_sql(&active)),
             (
                 "active jobs of an account",
-                jobs::jobs_sql(&active_in_account),
+                listing::jobs_sql(&active_in_account),
             ),
-            ("a job by id in any account", jobs::JOB_BY_ID_SQL.to_owned()),
+            (
+                "a job by id in any account",
+                listing::JOB_BY_ID_SQL.to_owned(),
+            ),
             (
                 "jobs that finished since the last pass (budgets)",
-                jobs::finished_between_sql(),
+                history::finished_between_sql(),
             ),
             (
                 "status changes since the last pass",
-                jobs::changed_between_sql(),
+                history::changed_between_sql(),
             ),
             // Listings are read in chunks after a cursor: a sort would be redone per chunk.
             (
                 "every job (jobs, spend)",
-                jobs::jobs_sql(&JobFilter::default()),
+                listing::jobs_sql(&JobFilter::default()),
             ),
             (
                 "jobs of a status",
-                jobs::jobs_sql(&JobFilter {
+                listing::jobs_sql(&JobFilter {
                     status: Some("failed".into()),
                     ..JobFilter::default()
                 }),
             ),
             (
                 "jobs of an account and status",
-                jobs::jobs_sql(&JobFilter {
+                listing::jobs_sql(&JobFilter {
                     account: Some("prod".into()),
                     status: Some("failed".into()),
                     ..JobFilter::default()
@@ -267,7 +277,7 @@ mod tests {
             ),
             (
                 "a budget period (first pass)",
-                jobs::jobs_sql(&JobFilter {
+                listing::jobs_sql(&JobFilter {
                     created_since: Some(1_700_000_000),
                     ..active.clone()
                 }),

@@ -1,0 +1,264 @@
+//! Reading jobs back: listings in chunks after a cursor, one job by id, counts for `/metrics`.
+
+use sqlx::Row;
+
+use super::jobs::{StoredJob, TERMINAL};
+use super::{Store, StoreError};
+use crate::model::AccountName;
+
+/// Which jobs to list.
+#[derive(Debug, Default, Clone)]
+pub struct JobFilter {
+    pub account: Option<String>,
+    pub status: Option<String>,
+    pub active_only: bool,
+    /// With `active_only`: also finished jobs created at or after this time.
+    pub created_since: Option<i64>,
+}
+
+impl JobFilter {
+    /// Every active (not finished) job: what syncs, passes and timers look at.
+    pub fn active() -> Self {
+        Self {
+            active_only: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Ids of an account's active jobs (once per sync).
+pub(super) const ACTIVE_IDS_SQL: &str = "SELECT id FROM jobs INDEXED BY jobs_active
+    WHERE account = ? AND status NOT IN ('succeeded','failed','cancelled')";
+
+/// A job by id (`?1`) in one account (`?2`) or, with `?2` NULL, in any: the unique index is
+/// (account, id), so this hops through the stored accounts (a handful) and looks the id up in
+/// each instead of scanning every row for an id alone.
+pub(super) const JOB_BY_ID_SQL: &str = "WITH RECURSIVE accounts(name) AS (
+        SELECT COALESCE(?2, (SELECT MIN(account) FROM jobs))
+        UNION ALL
+        SELECT (SELECT MIN(account) FROM jobs WHERE account > name) FROM accounts
+        WHERE name IS NOT NULL AND ?2 IS NULL)
+    SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at
+    FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1";
+
+/// Rows a listing reads per query (see [`Store::for_each_job`]).
+pub(super) const LISTING_CHUNK: usize = 500;
+
+/// The listing query for a filter, newest first, one chunk of [`LISTING_CHUNK`] rows at a time
+/// after a cursor. Binds: account and status when set, then the cursor (`created_at`, `seq`)
+/// of the last row read (`i64::MAX` twice to start).
+///
+/// Each filter is read through the index that already holds its rows in creation order
+/// (`seq`, the rowid, breaks ties for free), so neither the first chunk nor the last needs a
+/// sort and the cursor is a seek.
+pub(super) fn jobs_sql(filter: &JobFilter) -> String {
+    let mut sql = String::from(
+        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, created_at, seq FROM jobs",
+    );
+    // Active jobs only: from their own small index, not by reading the whole history.
+    sql.push_str(
+        match (
+            filter.active_only && filter.created_since.is_none(),
+            &filter.account,
+        ) {
+            (true, _) => " INDEXED BY jobs_active",
+            (false, Some(_)) => " INDEXED BY jobs_by_account",
+            (false, None) => " INDEXED BY jobs_by_created",
+        },
+    );
+    sql.push_str(" WHERE 1=1");
+    if filter.account.is_some() {
+        sql.push_str(" AND account = ?");
+    }
+    if filter.status.is_some() {
+        sql.push_str(" AND status = ?");
+    }
+    match (filter.active_only, filter.created_since) {
+        (true, Some(t)) => sql.push_str(&format!(
+            " AND (status NOT IN {TERMINAL} OR created_at >= {t})"
+        )),
+        (true, None) => sql.push_str(&format!(" AND status NOT IN {TERMINAL}")),
+        (false, _) => {}
+    }
+    sql.push_str(&format!(
+        " AND (created_at, seq) < (?, ?) ORDER BY created_at DESC, seq DESC LIMIT {LISTING_CHUNK}"
+    ));
+    sql
+}
+
+impl Store {
+    /// Jobs, newest first.
+    pub async fn jobs(&self, filter: &JobFilter) -> Result<Vec<StoredJob>, StoreError> {
+        let mut jobs = Vec::new();
+        self.for_each_job(filter, |j| jobs.push(j)).await?;
+        Ok(jobs)
+    }
+
+    /// Calls `each` with every job matching `filter`, newest first, holding one chunk of rows
+    /// at a time: `ftguard jobs` over 100,000 stored jobs needs a few megabytes, not hundreds.
+    /// Each chunk is its own short read, and `each` runs between reads: a reader that stops
+    /// reading (`ftguard jobs | less`, left open) holds no snapshot, so the daemon's
+    /// checkpoints go on and the write-ahead log does not grow behind it.
+    pub async fn for_each_job(
+        &self,
+        filter: &JobFilter,
+        mut each: impl FnMut(StoredJob),
+    ) -> Result<(), StoreError> {
+        let sql = jobs_sql(filter);
+        let mut cursor = (i64::MAX, i64::MAX);
+        loop {
+            let mut q = sqlx::query(&sql);
+            if let Some(a) = &filter.account {
+                q = q.bind(a);
+            }
+            if let Some(s) = &filter.status {
+                q = q.bind(s);
+            }
+            let rows = q
+                .bind(cursor.0)
+                .bind(cursor.1)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            for r in &rows {
+                cursor = (r.get(6), r.get(7));
+                if let Some(j) = self.row_to_job(r) {
+                    each(j);
+                }
+            }
+            if rows.len() < LISTING_CHUNK {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One job by id, in one account or any (`?2`, NULL for any).
+    pub async fn job(&self, account: Option<&str>, id: &str) -> Result<Vec<StoredJob>, StoreError> {
+        let rows = sqlx::query(JOB_BY_ID_SQL)
+            .bind(id)
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        // A handful at most: sorted here, not by a sort step in the query.
+        let mut jobs: Vec<StoredJob> = rows.iter().filter_map(|r| self.row_to_job(r)).collect();
+        jobs.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
+        Ok(jobs)
+    }
+
+    /// (account, status, count) for `/metrics`.
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT account, status, COUNT(*) FROM jobs GROUP BY account, status")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Ids of active jobs in an account (for retrieving ones a sync did not see).
+    pub async fn active_job_ids(&self, account: &AccountName) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(ACTIVE_IDS_SQL)
+            .bind(account.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jobs::fixtures::*;
+    use super::*;
+    use crate::model::Job;
+
+    #[tokio::test]
+    async fn listings_read_in_chunks_return_every_job_once_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        // Two chunks and a bit, with creation times shared across the chunk boundaries and the
+        // same ids in two accounts: the cursor must neither skip nor repeat a tie.
+        let n = LISTING_CHUNK * 2 + 7;
+        for account in ["a", "b"] {
+            let jobs: Vec<Job> = (0..n)
+                .map(|i| created(&format!("ftjob-{i:04}"), 1_000 + (i / 3) as i64))
+                .collect();
+            for page in jobs.chunks(100) {
+                store
+                    .upsert_jobs(&AccountName::from_trusted(account.into()), page, 1)
+                    .await
+                    .unwrap();
+            }
+        }
+        let listed = |filter: JobFilter| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                store
+                    .for_each_job(&filter, |j| {
+                        seen.push((
+                            j.job.created_at,
+                            j.account.to_string(),
+                            j.job.id.to_string(),
+                        ))
+                    })
+                    .await
+                    .unwrap();
+                seen
+            }
+        };
+        let all = listed(JobFilter::default()).await;
+        assert_eq!(all.len(), 2 * n);
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), 2 * n, "a job listed twice");
+        assert!(all.windows(2).all(|w| w[0].0 >= w[1].0), "not newest first");
+        let in_b = listed(JobFilter {
+            account: Some("b".into()),
+            status: Some("succeeded".into()),
+            ..JobFilter::default()
+        })
+        .await;
+        assert_eq!(in_b.len(), n);
+        assert!(in_b.iter().all(|(_, a, _)| a == "b"));
+        assert_eq!(in_b[0].2, format!("ftjob-{:04}", n - 1));
+    }
+
+    #[tokio::test]
+    async fn a_job_is_found_by_id_in_any_account_or_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        for (account, ids) in [
+            ("b", ["ftjob-x", "ftjob-b"]),
+            ("a", ["ftjob-x", "ftjob-a"]),
+            ("c", ["ftjob-c", "ftjob-cc"]),
+        ] {
+            let jobs: Vec<Job> = ids.iter().map(|i| job(i)).collect();
+            store
+                .upsert_jobs(&AccountName::from_trusted(account.into()), &jobs, 1)
+                .await
+                .unwrap();
+        }
+        let found = |account: Option<&'static str>, id: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .job(account, id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|j| format!("{}/{}", j.account, j.job.id.as_str()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found(None, "ftjob-x").await, ["a/ftjob-x", "b/ftjob-x"]);
+        assert_eq!(found(None, "ftjob-c").await, ["c/ftjob-c"]);
+        assert_eq!(found(None, "ftjob-none").await, Vec::<String>::new());
+        assert_eq!(found(Some("b"), "ftjob-x").await, ["b/ftjob-x"]);
+        assert_eq!(found(Some("b"), "ftjob-a").await, Vec::<String>::new());
+        assert_eq!(found(Some("zz"), "ftjob-x").await, Vec::<String>::new());
+    }
+}
