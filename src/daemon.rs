@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -50,7 +49,7 @@ pub struct Options {
     pub stop: CancellationToken,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Tick {
     Sync,
     Policies(String),
@@ -101,7 +100,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     }
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
-    let mut sched = schedule(&app, tx.clone()).await?;
+    let mut sched = schedule(&app, tx.clone(), &opts.stop)?;
     // WATCHDOG=1 comes from the loop itself, so a wedged loop stops the pings and systemd
     // restarts the daemon.
     let mut watchdog = watchdog_ticker();
@@ -126,14 +125,14 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 match reload(opts.config_path.as_deref(), &app) {
                     Ok(new) => {
                         crate::metrics::reload(true);
-                        let _ = sched.shutdown().await;
+                        sched.cancel();
                         if new.config.listen != app.config.listen {
                             tracing::warn!("daemon.listen changed: takes effect at the next restart");
                         }
                         app = new;
                         let _ = app_tx.send(app.clone());
                         rearm(&app, &mut deadlines).await;
-                        sched = schedule(&app, tx.clone()).await?;
+                        sched = schedule(&app, tx.clone(), &opts.stop)?;
                         tracing::info!("configuration reloaded");
                         say("configuration reloaded".into());
                     }
@@ -182,7 +181,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         }
     }
     sdnotify::notify("STOPPING=1");
-    let _ = sched.shutdown().await;
+    sched.cancel();
     if let Some(h) = http {
         let _ = h.await;
     }
@@ -235,35 +234,30 @@ async fn full_pass(
     Ok(report)
 }
 
-async fn schedule(app: &App, tx: mpsc::Sender<Tick>) -> Result<JobScheduler, DaemonError> {
-    let err = |e: tokio_cron_scheduler::JobSchedulerError| DaemonError::Scheduler(e.to_string());
-    let sched = JobScheduler::new().await.map_err(err)?;
-    let add = |expr: String, tick: Tick| {
-        let tx = tx.clone();
-        let tick = Arc::new(tick);
-        CronJob::new_async(expr.as_str(), move |_, _| {
-            let tx = tx.clone();
-            let tick = tick.clone();
-            Box::pin(async move {
-                let t = match tick.as_ref() {
-                    Tick::Sync => Tick::Sync,
-                    Tick::Policies(s) => Tick::Policies(s.clone()),
-                };
-                // A full channel means a pass is still running: skipping this tick is right.
-                let _ = tx.try_send(t);
-            })
-        })
-        .map_err(err)
-    };
-    let mut jobs = vec![add(app.config.sync_schedule.clone(), Tick::Sync)?];
+/// Starts one timer per cron schedule (syncs, and scheduled policies), each sleeping until its
+/// next occurrence; cancelling the returned token (or `stop`) ends them.
+fn schedule(
+    app: &App,
+    tx: mpsc::Sender<Tick>,
+    stop: &CancellationToken,
+) -> Result<CancellationToken, DaemonError> {
+    let timers = stop.child_token();
+    let mut ticks = vec![(app.config.sync_schedule.clone(), Tick::Sync)];
     for s in app.scheduled_policies().into_keys() {
-        jobs.push(add(s.clone(), Tick::Policies(s))?);
+        ticks.push((s.clone(), Tick::Policies(s)));
     }
-    for j in jobs {
-        sched.add(j).await.map_err(err)?;
+    for (expr, tick) in ticks {
+        let cron = crate::schedule::parse(&expr).map_err(DaemonError::Scheduler)?;
+        let tx = tx.clone();
+        tokio::spawn(crate::schedule::run(cron, timers.clone(), move || {
+            // A full channel means a pass is still running: skipping this tick is right.
+            !matches!(
+                tx.try_send(tick.clone()),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        }));
     }
-    sched.start().await.map_err(err)?;
-    Ok(sched)
+    Ok(timers)
 }
 
 fn spawn_signal_handlers(stop: CancellationToken) {

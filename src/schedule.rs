@@ -1,7 +1,11 @@
-//! Cron expressions (with seconds, as tokio-cron-scheduler reads them), parsed once at the edge.
+//! Cron expressions (six fields, with seconds; UTC), parsed once at the edge, and the timer
+//! that fires them.
+
+use std::time::Duration;
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
+use tokio_util::sync::CancellationToken;
 
 /// Parses a six-field cron expression (`sec min hour dom month dow`).
 pub fn parse(expr: &str) -> Result<Cron, String> {
@@ -23,6 +27,38 @@ pub fn interval(cron: &Cron, now: i64) -> Option<i64> {
     Some((second - first).num_seconds())
 }
 
+/// How long one wait for an occurrence may last before the wall clock is read again: waits run
+/// on the monotonic clock, which does not follow the wall clock being set or the machine
+/// sleeping. Schedules are checked at least this often, never polled more.
+const REREAD_CLOCK_EVERY: Duration = Duration::from_secs(60);
+
+/// Calls `fire` at every occurrence of `cron` (UTC) until `stop` is cancelled or `fire` returns
+/// false. Sleeps until each occurrence instead of polling (a polling scheduler woke the idle
+/// daemon twice a second), and never fires before it.
+pub async fn run(cron: Cron, stop: CancellationToken, mut fire: impl FnMut() -> bool) {
+    loop {
+        let now = chrono::Utc::now();
+        // croner keeps the sub-second part of where it starts from: start from the whole
+        // second, so occurrences fall on whole seconds.
+        let second = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        let Ok(next) = cron.find_next_occurrence(&second, false) else {
+            tracing::warn!(schedule = %cron.pattern, "the schedule has no next occurrence; it stops here");
+            return;
+        };
+        let wait = (next - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(REREAD_CLOCK_EVERY);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if chrono::Utc::now() >= next && !fire() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -30,6 +66,39 @@ mod tests {
         assert!(super::parse("0 * * * * *").is_ok());
         assert!(super::parse("*/5 * * * *").is_err());
         assert!(super::parse("every minute").is_err());
+    }
+
+    #[tokio::test]
+    async fn fires_at_each_occurrence_and_not_before() {
+        let every_second = super::parse("* * * * * *").unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut fired = Vec::new();
+        let started = chrono::Utc::now();
+        super::run(every_second, stop, || {
+            fired.push(chrono::Utc::now());
+            fired.len() < 3
+        })
+        .await;
+        // Each in a second of its own, at its start: never before it (croner alone would
+        // have fired at the sub-second the timer started), and late only by a busy machine.
+        let mut prev = started.timestamp();
+        for t in &fired {
+            assert!(t.timestamp() > prev, "{started} {fired:?}");
+            assert!(t.timestamp_subsec_millis() < 900, "late: {fired:?}");
+            prev = t.timestamp();
+        }
+    }
+
+    #[tokio::test]
+    async fn stops_when_cancelled() {
+        let hourly = super::parse("0 0 * * * *").unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(super::run(hourly, stop.clone(), || true));
+        stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .expect("still waiting for the next hour")
+            .unwrap();
     }
 
     #[test]
