@@ -50,6 +50,13 @@ enum Command {
         once: bool,
     },
     /// Sync every account once and print a summary per account. Exit 0 if at least one synced.
+    ///
+    /// Each account's line counts the jobs listed, the pages asked for, and what was stored:
+    /// `new` (first seen), `changed status` (each change is listed below the line and kept in
+    /// the job's history), `updated` (other fields changed); jobs listed exactly as stored are
+    /// not written. `(incremental)`: only the newest pages were listed, down to the oldest job
+    /// that was still active at the last sync; known active jobs the listing did not show are
+    /// retrieved one by one.
     Sync {
         /// List every job, not only those since the oldest job active at the last sync
         /// (the daemon does this every daemon.full_sync_every, default 24h).
