@@ -352,7 +352,9 @@ impl App {
         Ok(policy::next_crossings(&views, now, &policies, &marks))
     }
 
-    /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces.
+    /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces
+    /// for those jobs only. Other violations wait for the next scheduled pass: jobs the circuit
+    /// breaker held there are not cancelled by whichever job crosses a limit next.
     pub async fn on_deadline(&self, due: &[(String, String)]) -> Result<PassReport, StoreError> {
         for (account, id) in due {
             let Some(client) = self.client(account) else {
@@ -369,7 +371,16 @@ impl App {
                 }
             }
         }
-        self.enforce(&self.after_sync_policies()).await
+        let decisions = self
+            .decide(&self.after_sync_policies(), clock::now())
+            .await?;
+        let due: std::collections::HashSet<(&str, &str)> =
+            due.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
+        let decisions: Vec<Decision> = decisions
+            .into_iter()
+            .filter(|d| due.contains(&(d.account.as_ref(), d.job_id.as_ref())))
+            .collect();
+        self.enforcer.run(&decisions).await
     }
 
     /// Evaluates and enforces the given policies.

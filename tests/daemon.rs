@@ -325,6 +325,64 @@ async fn a_limit_crossed_between_hourly_syncs_is_acted_on_at_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_coming_due_does_not_release_jobs_the_breaker_held() {
+    // Two new jobs of a model not allowed, with a breaker of one cancel per pass: one is
+    // cancelled at start, the other held. An older job crosses 6h three seconds later, between
+    // hourly syncs; whatever order a pass decides in, only that job may be acted on then.
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-over-a", "running", 20, now).with_model("davinci-002"),
+        SimJob::in_status("ftjob-over-b", "running", 10, now).with_model("davinci-002"),
+        SimJob::in_status("ftjob-soon", "running", 6 * H - 3, now),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"0 0 * * * *\"\nmax_cancels_per_pass = 1",
+        "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o*\"]\n\
+         [[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+    );
+    let mut daemon = env.daemon();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sim.status("ftjob-soon").as_deref() != Some("cancelled") {
+        assert!(Instant::now() < deadline, "ftjob-soon was not cancelled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give a wrongly released cancel time to go out.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    daemon.kill().await.ok();
+    let cancels: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(
+        cancels.len(),
+        2,
+        "the held job must wait for the next scheduled pass: {cancels:?}"
+    );
+    assert_eq!(cancels[1], "/fine_tuning/jobs/ftjob-soon/cancel");
+    let held = if cancels[0].contains("ftjob-over-a") {
+        "ftjob-over-b"
+    } else {
+        "ftjob-over-a"
+    };
+    assert_eq!(sim.status(held).as_deref(), Some("running"));
+    let actions = env.json(&["actions", "--json"]).await;
+    assert!(
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["job_id"] == held && a["outcome"] == "held"),
+        "{actions}"
+    );
+}
+
 #[tokio::test]
 async fn the_standalone_simulator_serves_a_population() {
     let port = free_port();
