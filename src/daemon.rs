@@ -75,6 +75,18 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         }
         _ => None,
     };
+    if !opts.once {
+        let names = |v: Vec<&str>| v.join(",");
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            database = %app.config.database.display(),
+            accounts = names(app.config.accounts.iter().map(|a| a.name.as_str()).collect()).as_str(),
+            policies = names(app.config.policies.iter().map(|p| p.name.as_str()).collect()).as_str(),
+            sync_schedule = app.config.sync_schedule.as_str(),
+            dry_run = app.config.dry_run,
+            "ftguard starting"
+        );
+    }
     if app.config.accounts.is_empty() {
         tracing::warn!("no [[accounts]] configured: nothing to watch");
     }
@@ -186,6 +198,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         let _ = h.await;
     }
     app.store.close().await;
+    tracing::info!("stopped");
     Ok(last)
 }
 

@@ -140,6 +140,21 @@ async fn notify_reload_and_clean_stop() {
         wait_for(&sock, "STOPPING=1", Duration::from_secs(2), &mut seen),
         "{seen:?}"
     );
+    // The log says what started (version, database, accounts, schedule) and that it stopped.
+    let log = std::fs::read_to_string(&stderr_path).unwrap();
+    let start = log
+        .lines()
+        .find(|l| l.contains("ftguard starting"))
+        .unwrap_or_else(|| panic!("no start line: {log}"));
+    for field in [
+        "version=",
+        "database=",
+        "accounts=\"sim\"",
+        "sync_schedule=",
+    ] {
+        assert!(start.contains(field), "{field} missing: {start}");
+    }
+    assert!(log.trim_end().ends_with("stopped"), "{log}");
 }
 
 #[tokio::test]
