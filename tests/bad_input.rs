@@ -156,12 +156,10 @@ async fn a_database_from_a_newer_ftguard_is_refused_untouched() {
     env.ok(&["jobs"]).await; // creates and migrates
     // A newer ftguard applied a migration this one does not know.
     let db = env.db();
-    let status = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101000000, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0);")
-        .status()
-        .expect("sqlite3 is needed for this test");
-    assert!(status.success());
+    sqlite3(
+        &db,
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101000000, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0);",
+    );
     let before = std::fs::read(&db).unwrap();
     let out = env.run(&["jobs"]).await;
     assert!(!out.status.success());

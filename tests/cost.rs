@@ -241,12 +241,7 @@ async fn finished_spend_is_kept_and_only_jobs_that_finished_since_are_added() {
 
     // Deleted behind ftguard's back (no status transition): the kept spend is still used,
     // which shows passes and scrapes do not re-read finished jobs while nothing changed.
-    let deleted = std::process::Command::new("sqlite3")
-        .arg(env.db())
-        .arg("DELETE FROM jobs WHERE id = 'ftjob-a'")
-        .status()
-        .unwrap();
-    assert!(deleted.success());
+    sqlite3(&env.db(), "DELETE FROM jobs WHERE id = 'ftjob-a'");
     assert!((spent().await - 60.0).abs() < 0.01);
 
     // Jobs stored finished, or finishing, are read and added on their own: the deleted

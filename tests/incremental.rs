@@ -8,15 +8,8 @@ fn lists(sim: &Sim) -> usize {
     hits(sim, "/fine_tuning/jobs")
 }
 
-/// Runs SQL on the database with the sqlite3 CLI; returns its output.
 fn sql(env: &Env, q: &str) -> String {
-    let out = std::process::Command::new("sqlite3")
-        .arg(env.db())
-        .arg(q)
-        .output()
-        .expect("sqlite3 is needed for this test");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    sqlite3(&env.db(), q)
 }
 
 fn others(sim: &Sim) -> usize {

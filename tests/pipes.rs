@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 
-#[tokio::test]
-async fn a_reader_that_stops_early_ends_the_listing_quietly() {
+/// 2,000 finished jobs, synced: far more output than a pipe holds.
+async fn synced_history() -> (Sim, Env) {
     let now = now();
     let jobs = (0..2_000)
         .map(|n| SimJob::in_status(&ftguard::sim::history_id(n), "succeeded", 2 * H, now))
@@ -15,6 +15,12 @@ async fn a_reader_that_stops_early_ends_the_listing_quietly() {
     let env = Env::new();
     env.sim_config(&sim, "", "");
     env.ok(&["sync"]).await;
+    (sim, env)
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    let (_sim, env) = synced_history().await;
 
     // 2,000 lines are far more than a pipe holds, so writing must meet the closed end even
     // if the first lines slipped in before the reader went away.
@@ -42,30 +48,17 @@ async fn a_reader_that_stops_early_ends_the_listing_quietly() {
 /// Checkpoints the database with the sqlite3 CLI after a small write; true when no reader held
 /// it back (`busy` = 0).
 fn checkpoint_went_through(db: &std::path::Path) -> bool {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg(
-            "UPDATE jobs SET updated_at = updated_at + 1 WHERE seq = (SELECT MIN(seq) FROM jobs);
-             PRAGMA wal_checkpoint(TRUNCATE);",
-        )
-        .output()
-        .expect("sqlite3 is needed for this test");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .starts_with("0|")
+    sqlite3(
+        db,
+        "UPDATE jobs SET updated_at = updated_at + 1 WHERE seq = (SELECT MIN(seq) FROM jobs);
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    )
+    .starts_with("0|")
 }
 
 #[tokio::test]
 async fn a_reader_that_pauses_does_not_hold_back_the_database() {
-    let now = now();
-    let jobs = (0..2_000)
-        .map(|n| SimJob::in_status(&ftguard::sim::history_id(n), "succeeded", 2 * H, now))
-        .collect();
-    let sim = Sim::start(jobs).await.unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
-    env.ok(&["sync"]).await;
+    let (_sim, env) = synced_history().await;
     assert!(checkpoint_went_through(&env.db()));
 
     // `ftguard jobs --json | less`, and nobody scrolls: ~2 MB of output stuck at a full pipe.

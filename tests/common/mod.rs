@@ -114,6 +114,18 @@ impl Env {
     }
 }
 
+/// Runs SQL on a database with the sqlite3 CLI, behind ftguard's back; returns its output.
+#[allow(dead_code)]
+pub fn sqlite3(db: &std::path::Path, sql: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 is needed for this test");
+    assert!(out.status.success(), "sqlite3 {sql:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
