@@ -72,14 +72,13 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::model::AccountName;
     use crate::provider::payload::parse_job_str;
+    use crate::store::jobs::fixtures::store;
 
     #[tokio::test]
     async fn marks_of_ended_jobs_are_pruned_and_the_others_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         let jobs: Vec<_> = [("ftjob-run", "running"), ("ftjob-end", "cancelled"), ("ftjob-ok", "succeeded")]
             .iter()
             .map(|(id, status)| {

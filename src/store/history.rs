@@ -131,8 +131,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_finished_between_two_marks_are_each_found_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         let account = AccountName::from_trusted("a".into());
         let write = |job: Job| {
             let (store, account) = (store.clone(), account.clone());

@@ -155,6 +155,13 @@ impl Store {
 pub(super) mod fixtures {
     use super::*;
 
+    /// A fresh store in a temporary directory (kept alive by the returned guard).
+    pub async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        (dir, store)
+    }
+
     pub fn job(id: &str) -> Job {
         job_in(id, "running", None)
     }
@@ -182,8 +189,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_page_reports_what_it_wrote_and_skips_what_did_not_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         let account = AccountName::from_trusted("a".into());
         let write = |jobs: Vec<Job>, now: i64| {
             let (store, account) = (store.clone(), account.clone());

@@ -178,8 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn listings_read_in_chunks_return_every_job_once_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         // Two chunks and a bit, with creation times shared across the chunk boundaries and the
         // same ids in two accounts: the cursor must neither skip nor repeat a tie.
         let n = LISTING_CHUNK * 2 + 7;
@@ -229,8 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_is_found_by_id_in_any_account_or_in_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         for (account, ids) in [
             ("b", ["ftjob-x", "ftjob-b"]),
             ("a", ["ftjob-x", "ftjob-a"]),

@@ -169,6 +169,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::jobs::fixtures::store;
 
     async fn synchronous_of_every_connection(store: &Store) -> Vec<i64> {
         // Hold both connections at once so that each is asked.
@@ -187,8 +188,7 @@ mod tests {
 
     #[tokio::test]
     async fn durable_writes_commit_with_full_and_leave_the_pool_normal() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         // NORMAL = 1, FULL = 2.
         assert_eq!(synchronous_of_every_connection(&store).await, [1, 1]);
         store
@@ -219,8 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queries_a_daemon_repeats_are_answered_from_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         let active = JobFilter::active();
         let active_in_account = JobFilter {
             account: Some("prod".into()),

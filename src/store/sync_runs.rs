@@ -151,6 +151,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::jobs::fixtures::store;
 
     const DAY: i64 = 86_400;
     const NOW: i64 = 1_800_000_000;
@@ -176,8 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn newest_runs_per_account_and_pruning_keeps_the_last_success() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("ftguard.db")).await.unwrap();
+        let (_dir, store) = store().await;
         // "prod" synced fine for 40 days, then failed for the last two; "lab" failed 50 days
         // ago and never succeeded since; "dev" synced once, 60 days ago.
         store
