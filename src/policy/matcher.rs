@@ -73,18 +73,28 @@ impl Exempt {
 
 /// Shell-style glob: `*` any run, `?` one character.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    // Model names and metadata are ASCII in practice: match their bytes without allocating
+    // (this runs for every job and pattern of every pass); otherwise match characters.
+    if pattern.is_ascii() && text.is_ascii() {
+        glob_in(pattern.as_bytes(), text.as_bytes())
+    } else {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        glob_in(&p, &t)
+    }
+}
+
+fn glob_in<T: PartialEq + GlobSymbol>(p: &[T], t: &[T]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
         match p.get(pi) {
-            Some('*') => {
+            Some(c) if c.is_star() => {
                 star = Some(pi);
                 mark = ti;
                 pi += 1;
             }
-            Some(c) if *c == '?' || *c == t[ti] => {
+            Some(c) if c.is_any() || *c == t[ti] => {
                 pi += 1;
                 ti += 1;
             }
@@ -98,7 +108,31 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(GlobSymbol::is_star)
+}
+
+/// `*` and `?` as bytes or characters.
+trait GlobSymbol {
+    fn is_star(&self) -> bool;
+    fn is_any(&self) -> bool;
+}
+
+impl GlobSymbol for u8 {
+    fn is_star(&self) -> bool {
+        *self == b'*'
+    }
+    fn is_any(&self) -> bool {
+        *self == b'?'
+    }
+}
+
+impl GlobSymbol for char {
+    fn is_star(&self) -> bool {
+        *self == '*'
+    }
+    fn is_any(&self) -> bool {
+        *self == '?'
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +150,11 @@ mod tests {
             ("*", "", true),
             ("a*b*c", "aXbYc", true),
             ("a*b*c", "aXbY", false),
+            // Beyond ASCII, `?` is one character, not one byte.
+            ("équipe-?", "équipe-é", true),
+            ("?", "é", true),
+            ("??", "é", false),
+            ("*-ml", "données-ml", true),
         ] {
             assert_eq!(glob(p, t), want, "{p} vs {t}");
         }

@@ -300,21 +300,21 @@ pub fn evaluate_with_spend<'a>(
 ) -> Vec<Decision<'a>> {
     let no_spend = GroupSpend::new();
     let mut out = Vec::new();
+    // One buffer for every policy's candidates: at 100,000 jobs a fresh one per policy cost
+    // more in page faults than the rules themselves.
+    let mut candidates: Vec<JobView<'a>> = Vec::new();
     for policy in policies {
         let ctx = EvalContext {
             now,
             allow_overrides: policy.allow_job_overrides,
         };
         let finished_too = policy.rule.needs_finished_jobs();
-        let candidates: Vec<JobView<'a>> = jobs
-            .iter()
-            .filter(|v| {
-                (finished_too || !v.job.status.is_terminal())
-                    && policy.matcher.matches(v)
-                    && !policy.exempt.exempts(v)
-            })
-            .copied()
-            .collect();
+        candidates.clear();
+        candidates.extend(jobs.iter().copied().filter(|v| {
+            (finished_too || !v.job.status.is_terminal())
+                && policy.matcher.matches(v)
+                && !policy.exempt.exempts(v)
+        }));
         let dry_run = global_dry_run || policy.dry_run;
         let decision = |view: &JobView<'a>, verdict, reason| Decision {
             account: Cow::Borrowed(view.account),
