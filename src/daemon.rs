@@ -76,16 +76,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         _ => None,
     };
     if !opts.once {
-        let names = |v: Vec<&str>| v.join(",");
-        tracing::info!(
-            version = env!("CARGO_PKG_VERSION"),
-            database = %app.config.database.display(),
-            accounts = names(app.config.accounts.iter().map(|a| a.name.as_str()).collect()).as_str(),
-            policies = names(app.config.policies.iter().map(|p| p.name.as_str()).collect()).as_str(),
-            sync_schedule = app.config.sync_schedule.as_str(),
-            dry_run = app.config.dry_run,
-            "ftguard starting"
-        );
+        log_config(&app.config, "ftguard starting");
     }
     if app.config.accounts.is_empty() {
         tracing::warn!("no [[accounts]] configured: nothing to watch");
@@ -145,7 +136,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         let _ = app_tx.send(app.clone());
                         rearm(&app, &mut deadlines).await;
                         sched = schedule(&app, tx.clone(), &opts.stop)?;
-                        tracing::info!("configuration reloaded");
+                        log_config(&app.config, "configuration reloaded");
                         say("configuration reloaded".into());
                     }
                     Err(e) => {
@@ -200,6 +191,21 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     app.store.close().await;
     tracing::info!("stopped");
     Ok(last)
+}
+
+/// One line saying what runs: read after an incident, the journal shows which configuration
+/// was in force (at start and after each reload).
+fn log_config(config: &Config, message: &str) {
+    let names = |v: Vec<&str>| v.join(",");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        database = %config.database.display(),
+        accounts = names(config.accounts.iter().map(|a| a.name.as_str()).collect()).as_str(),
+        policies = names(config.policies.iter().map(|p| p.name.as_str()).collect()).as_str(),
+        sync_schedule = config.sync_schedule.as_str(),
+        dry_run = config.dry_run,
+        "{message}"
+    );
 }
 
 /// Sets the deadline timer to the next crossing; a store error only costs exactness (logged).

@@ -292,6 +292,82 @@ async fn healthz_metrics_and_one_daemon_per_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-1", "running", 60, now()).with_model("davinci-002"),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
+    let stderr_path = env.dir.path().join("stderr.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("FTGUARD_LOG", "info")
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let log = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let wait_log = |want: &'static str, times: usize| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while log().matches(want).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "no {want:?} x{times}:\n{}",
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    wait_log("sync done", 1).await;
+
+    // A policy and a per-second schedule arrive by SIGHUP: the new policy acts.
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"* * * * * *\"",
+        "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o*\"]\n",
+    );
+    signal(pid, "-HUP");
+    wait_log("configuration reloaded", 1).await;
+    let reloaded = log()
+        .lines()
+        .find(|l| l.contains("configuration reloaded"))
+        .map(str::to_owned)
+        .unwrap();
+    assert!(
+        reloaded.contains("policies=\"models\"")
+            && reloaded.contains("sync_schedule=\"* * * * * *\""),
+        "{reloaded}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.status("ftjob-1").as_deref() != Some("cancelled") {
+        assert!(
+            Instant::now() < deadline,
+            "the reloaded policy never acted:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Back to hourly: the per-second timer must be gone, not left running beside the new one.
+    env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
+    signal(pid, "-HUP");
+    wait_log("configuration reloaded", 2).await;
+    // A sync that had already started may still finish.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lists = hits(&sim, "/fine_tuning/jobs");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        hits(&sim, "/fine_tuning/jobs"),
+        lists,
+        "syncs went on after the schedule was reloaded to hourly"
+    );
+    child.kill().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_crossed_between_hourly_syncs_is_acted_on_at_once() {
     // Crosses 6h three seconds after start; the daemon syncs only hourly.
     let sim = Sim::start(vec![SimJob::in_status(
