@@ -283,6 +283,10 @@ impl App {
         let mut jobs = Vec::new();
         self.store
             .for_each_job(&filter, |j| {
+                // Gone from the API: neither watched nor counted (its cost is unknown).
+                if j.gone_at.is_some() {
+                    return;
+                }
                 let cost = self.cost_with(&files, &j, now);
                 if j.job.status.is_terminal() {
                     tallies.add(&view(&j, &cost));
@@ -464,6 +468,12 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
                 line.push_str(&format!(
                     ", events of {} suspected stalled job(s) checked",
                     s.events_checked
+                ));
+            }
+            if s.gone > 0 {
+                line.push_str(&format!(
+                    ", {} active job(s) unknown to the API marked gone",
+                    s.gone
                 ));
             }
             if s.rejected > 0 {

@@ -217,7 +217,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
                         j.account,
                         j.job.id,
-                        j.job.status,
+                        status_cell(j),
                         j.job.model,
                         clock::human(j.job.created_at),
                         j.job.trained_tokens.map_or("-".into(), |t| t.to_string()),
@@ -279,7 +279,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 outln!("{} ({})", j.job.id, j.account);
-                outln!("  status          {}", j.job.status);
+                outln!("  status          {}", status_cell(j));
+                if let Some(at) = j.gone_at {
+                    outln!(
+                        "  gone            {} (the API answered 404; no longer watched)",
+                        clock::human(at)
+                    );
+                }
                 outln!("  model           {}", j.job.model);
                 outln!("  created         {}", clock::human(j.job.created_at));
                 outln!(
@@ -466,9 +472,18 @@ fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
         "cost_unknown_reason": cost.unknown,
         "last_step_at": j.last_step_at,
         "steps_checked_at": j.steps_checked_at,
+        "gone_at": j.gone_at,
         "first_seen_at": j.first_seen_at,
         "updated_at": j.updated_at,
     })
+}
+
+/// The API's status, or `gone (was running)` for a job the API no longer knows.
+fn status_cell(j: &StoredJob) -> String {
+    match j.gone_at {
+        Some(_) => format!("gone (was {})", j.job.status),
+        None => j.job.status.to_string(),
+    }
 }
 
 /// `$18.40`, `~$18.40` (projected) or `?` (unknown).
@@ -515,8 +530,13 @@ async fn spend(
     };
     // Streamed: one job in memory at a time, however many the period holds.
     let mut tally = SpendTally::new(start, group_by);
-    app.for_each_job_with_cost(&filter, now, |j, cost| tally.add(&app::view(j, cost)))
-        .await?;
+    app.for_each_job_with_cost(&filter, now, |j, cost| {
+        // Gone from the API: its cost is unknown, and it is not active any more.
+        if j.gone_at.is_none() {
+            tally.add(&app::view(j, cost))
+        }
+    })
+    .await?;
     let groups = tally.finish();
     let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
     if json_out {

@@ -88,8 +88,10 @@ enum Command {
         /// Besides the API's fields each job has ftguard's: `account`; `cost_usd` (finished
         /// jobs), `projected_cost_usd` (active ones) and `cost_unknown_reason`; `last_step_at`
         /// and `steps_checked_at` (the newest training step in the job's events and when they
-        /// were fetched, for running jobs a `stalled` policy looked at); `first_seen_at`; and
-        /// `updated_at`, when what the API says about the job last changed.
+        /// were fetched, for running jobs a `stalled` policy looked at); `first_seen_at`;
+        /// `updated_at`, when what the API says about the job last changed; and `gone_at`, when
+        /// the API answered 404 for a job it had listed (no longer watched; `status` is the
+        /// last one seen).
         #[arg(long)]
         json: bool,
     },

@@ -35,6 +35,8 @@ pub struct SyncSummary {
     pub retrieved: u32,
     /// Running jobs whose events were fetched (those a `stalled` policy suspected).
     pub events_checked: u32,
+    /// Known active jobs the API answered 404 for: marked gone.
+    pub gone: u32,
     /// Items the API sent that could not be parsed.
     pub rejected: u32,
     /// Whether every job was listed (`false`: incremental, up to the boundary).
@@ -202,6 +204,17 @@ async fn sync_inner(
                 summary.updated += stats.updated;
                 summary.changes.extend(stats.changes);
                 summary.retrieved += 1;
+            }
+            // The API does not know it any more (deleted, or the key now points elsewhere):
+            // said once, then no longer asked about, decided on or counted.
+            Err(e) if e.status() == Some(404) => {
+                store.mark_gone(&account, &id, clock::now()).await?;
+                let w = format!(
+                    "active job {id} is unknown to the API (404): marked gone, no longer watched"
+                );
+                tracing::warn!(job_id = %id, "{w}");
+                summary.warnings.push(w);
+                summary.gone += 1;
             }
             Err(e) => {
                 let w = format!("could not retrieve active job {id}: {e}");

@@ -287,3 +287,63 @@ async fn a_long_listing_reports_its_progress() {
     );
     assert!(stdout(&out).contains("450 jobs in 5 page(s)"));
 }
+
+#[tokio::test]
+async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
+    // Over its 1h limit; then the provider forgets it (deleted, or the key now points at
+    // another project).
+    let now = now();
+    let mut jobs: Vec<SimJob> = (0..150)
+        .map(|i| SimJob::in_status(&format!("ftjob-old-{i:03}"), "succeeded", 10 * H + i, now))
+        .collect();
+    let vanishing = SimJob::in_status("ftjob-vanish", "running", 2 * H, now);
+    jobs.push(vanishing.clone());
+    jobs.push(SimJob::in_status("ftjob-fresh", "running", 60, now));
+    let sim = Sim::start(jobs).await.unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"1h\"\naction = \"notify\"\n",
+    );
+    env.ok(&["sync"]).await;
+    sim.remove_job("ftjob-vanish");
+    let retrieves = || hits(&sim, "/fine_tuning/jobs/ftjob-vanish");
+
+    let out = env.ok(&["sync"]).await;
+    assert!(
+        out.contains("1 active job(s) unknown to the API marked gone")
+            && out.contains("ftjob-vanish is unknown to the API (404)"),
+        "{out}"
+    );
+    assert_eq!(retrieves(), 1);
+    let listed = env.json(&["jobs", "--json"]).await;
+    let gone = by_id(&listed, "id", "ftjob-vanish")[0];
+    assert!(gone["gone_at"].as_i64().is_some(), "{gone}");
+    assert_eq!(
+        gone["status"], "running",
+        "the last status the API gave is kept"
+    );
+    assert!(env.ok(&["jobs"]).await.contains("gone (was running)"));
+    let shown = env.ok(&["show", "ftjob-vanish"]).await;
+    assert!(shown.contains("no longer watched"), "{shown}");
+
+    // From then on: not asked about, not decided on, not an active job, and the incremental
+    // listing no longer pages down to it (one page, not two).
+    let lists = hits(&sim, "/fine_tuning/jobs");
+    let out = env.ok(&["run", "--once"]).await;
+    assert_eq!(retrieves(), 1, "{out}");
+    assert_eq!(hits(&sim, "/fine_tuning/jobs") - lists, 1, "{out}");
+    assert!(!out.contains("ftjob-vanish"), "{out}");
+    assert!(out.contains("1 active"), "{out}");
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(actions, serde_json::json!([]));
+
+    // If the API shows it again, it is watched again.
+    sim.add_job(vanishing);
+    env.ok(&["sync", "--full"]).await;
+    let listed = env.json(&["jobs", "--json"]).await;
+    assert!(by_id(&listed, "id", "ftjob-vanish")[0]["gone_at"].is_null());
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("ftjob-vanish"), "{out}");
+}

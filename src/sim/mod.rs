@@ -151,6 +151,14 @@ impl Sim {
         s.sorted = false;
     }
 
+    /// Forgets a job: listings leave it out and its endpoints answer 404, as for a job deleted
+    /// by the provider or one in another project than the key's.
+    pub fn remove_job(&self, id: &str) {
+        let mut s = self.lock();
+        s.jobs.retain(|j| j.id != id);
+        s.sorted = false;
+    }
+
     /// Puts a job in `status` from now on (e.g. it finishes between a sync and a cancel).
     pub fn set_status(&self, id: &str, status: &str) {
         let mut s = self.lock();

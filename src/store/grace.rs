@@ -60,7 +60,7 @@ impl Store {
         let done = sqlx::query(&format!(
             "DELETE FROM grace_marks WHERE EXISTS (SELECT 1 FROM jobs
                WHERE jobs.account = grace_marks.account AND jobs.id = grace_marks.job_id
-                 AND jobs.status IN {})",
+                 AND (jobs.status IN {} OR jobs.gone_at IS NOT NULL))",
             super::jobs::TERMINAL
         ))
         .execute(&self.pool)

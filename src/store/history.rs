@@ -35,7 +35,8 @@ pub(super) fn changed_between_sql() -> String {
 /// again after `?2`.
 pub(super) fn finished_between_sql() -> String {
     format!(
-        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at FROM jobs
+        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at
+           FROM jobs
            WHERE seq IN (SELECT job_seq FROM status_transitions WHERE seq > ?1 AND seq <= ?2)
              AND status IN {TERMINAL}
              AND NOT EXISTS (SELECT 1 FROM status_transitions t

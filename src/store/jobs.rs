@@ -15,6 +15,8 @@ pub struct StoredJob {
     pub last_step_at: Option<i64>,
     /// When its events were last fetched successfully (`last_step_at` is as of then).
     pub steps_checked_at: Option<i64>,
+    /// When the API answered 404 for it: no longer watched (migration 0007).
+    pub gone_at: Option<i64>,
     pub first_seen_at: i64,
     pub updated_at: i64,
 }
@@ -30,9 +32,13 @@ pub struct PageStats {
     pub changes: Vec<(String, String, String)>,
 }
 
-/// Must read exactly like the `WHERE` of the partial index `jobs_active` (migration 0005), or
-/// SQLite cannot use it.
+/// The API's finished statuses, as an SQL list.
 pub(super) const TERMINAL: &str = "('succeeded','failed','cancelled')";
+
+/// Jobs ftguard watches: not finished and not gone from the API. Must read exactly like the
+/// `WHERE` of the partial index `jobs_active` (migration 0007), or SQLite cannot use it.
+pub(super) const ACTIVE: &str =
+    "status NOT IN ('succeeded','failed','cancelled') AND gone_at IS NULL";
 
 impl Store {
     /// Writes a page of jobs in one multi-row upsert (its own transaction; the status history
@@ -76,13 +82,14 @@ impl Store {
             // In DO UPDATE, `jobs.status` is the row before the update: kept as prev_status
             // (an insert leaves it NULL), so RETURNING can tell what this write did. Every
             // other column is derived from `raw`: the same payload means nothing to write,
-            // and such a row is not returned.
+            // and such a row is not returned, unless the job was gone and is back.
             q.push(
                 " ON CONFLICT (account, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
                    status = excluded.status, created_at = excluded.created_at, finished_at = excluded.finished_at,
                    trained_tokens = excluded.trained_tokens, estimated_finish = excluded.estimated_finish,
-                   training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at
-                 WHERE jobs.raw IS NOT excluded.raw
+                   training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at,
+                   gone_at = NULL
+                 WHERE jobs.raw IS NOT excluded.raw OR jobs.gone_at IS NOT NULL
                  RETURNING id, prev_status, status",
             );
             let rows = q
@@ -104,6 +111,26 @@ impl Store {
             }
         }
         Ok(stats)
+    }
+
+    /// Marks a job the API answered 404 for as gone (once: the first time is kept). Gone jobs
+    /// are not active any more: no retrieves, policies, timers or projected cost.
+    pub async fn mark_gone(
+        &self,
+        account: &AccountName,
+        id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET gone_at = ?1 WHERE account = ?2 AND id = ?3 AND gone_at IS NULL",
+        )
+        .bind(at)
+        .bind(account.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Records what a successful fetch of a job's events found: when its newest training step
@@ -139,6 +166,7 @@ impl Store {
                 job,
                 last_step_at: r.get(2),
                 steps_checked_at: r.get(5),
+                gone_at: r.get(6),
                 first_seen_at: r.get(3),
                 updated_at: r.get(4),
             }),

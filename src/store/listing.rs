@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::jobs::{StoredJob, TERMINAL};
+use super::jobs::{ACTIVE, StoredJob};
 use super::{Store, StoreError};
 use crate::model::AccountName;
 
@@ -28,7 +28,7 @@ impl JobFilter {
 
 /// Ids of an account's active jobs (once per sync).
 pub(super) const ACTIVE_IDS_SQL: &str = "SELECT id FROM jobs INDEXED BY jobs_active
-    WHERE account = ? AND status NOT IN ('succeeded','failed','cancelled')";
+    WHERE account = ? AND status NOT IN ('succeeded','failed','cancelled') AND gone_at IS NULL";
 
 /// A job by id (`?1`) in one account (`?2`) or, with `?2` NULL, in any: the unique index is
 /// (account, id), so this hops through the stored accounts (a handful) and looks the id up in
@@ -38,7 +38,8 @@ pub(super) const JOB_BY_ID_SQL: &str = "WITH RECURSIVE accounts(name) AS (
         UNION ALL
         SELECT (SELECT MIN(account) FROM jobs WHERE account > name) FROM accounts
         WHERE name IS NOT NULL AND ?2 IS NULL)
-    SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at
+    SELECT j.account, j.raw, j.last_step_at, j.first_seen_at, j.updated_at, j.steps_checked_at,
+        j.gone_at
     FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1";
 
 /// Rows a listing reads per query (see [`Store::for_each_job`]).
@@ -53,7 +54,7 @@ pub(super) const LISTING_CHUNK: usize = 500;
 /// sort and the cursor is a seek.
 pub(super) fn jobs_sql(filter: &JobFilter) -> String {
     let mut sql = String::from(
-        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, created_at, seq FROM jobs",
+        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at, created_at, seq FROM jobs",
     );
     // Active jobs only: from their own small index, not by reading the whole history.
     sql.push_str(
@@ -74,10 +75,8 @@ pub(super) fn jobs_sql(filter: &JobFilter) -> String {
         sql.push_str(" AND status = ?");
     }
     match (filter.active_only, filter.created_since) {
-        (true, Some(t)) => sql.push_str(&format!(
-            " AND (status NOT IN {TERMINAL} OR created_at >= {t})"
-        )),
-        (true, None) => sql.push_str(&format!(" AND status NOT IN {TERMINAL}")),
+        (true, Some(t)) => sql.push_str(&format!(" AND (({ACTIVE}) OR created_at >= {t})")),
+        (true, None) => sql.push_str(&format!(" AND {ACTIVE}")),
         (false, _) => {}
     }
     sql.push_str(&format!(
@@ -121,7 +120,7 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
             for r in &rows {
-                cursor = (r.get(6), r.get(7));
+                cursor = (r.get(7), r.get(8));
                 if let Some(j) = self.row_to_job(r) {
                     each(j);
                 }
