@@ -77,7 +77,8 @@ enum Command {
     },
     /// List stored jobs, newest first.
     Jobs {
-        /// Only jobs with this status (e.g. running, queued, cancelled).
+        /// Only jobs with this status (e.g. running, queued, cancelled; `gone`: jobs the API no
+        /// longer knows).
         #[arg(long)]
         status: Option<String>,
         /// Only jobs of this account.

@@ -325,6 +325,15 @@ async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
         "the last status the API gave is kept"
     );
     assert!(env.ok(&["jobs"]).await.contains("gone (was running)"));
+    let only_gone = env.json(&["jobs", "--status", "gone", "--json"]).await;
+    assert_eq!(only_gone.as_array().unwrap().len(), 1, "{only_gone}");
+    assert_eq!(only_gone[0]["id"], "ftjob-vanish");
+    // Counted as gone, not as running (what /metrics reports per status too).
+    let none = env.ok(&["jobs", "--status", "paused"]).await;
+    assert!(
+        none.contains("stored statuses: gone, running, succeeded"),
+        "{none}"
+    );
     let shown = env.ok(&["show", "ftjob-vanish"]).await;
     assert!(shown.contains("no longer watched"), "{shown}");
 

@@ -42,11 +42,23 @@ pub(super) const JOB_BY_ID_SQL: &str = "WITH RECURSIVE accounts(name) AS (
         j.gone_at
     FROM accounts a JOIN jobs j ON j.account = a.name AND j.id = ?1";
 
+/// The status `/metrics` and `jobs --status` give jobs the API no longer knows.
+pub const GONE: &str = "gone";
+
+/// Jobs per account and status (from the covering index `jobs_by_status`).
+pub(super) const JOB_COUNTS_SQL: &str =
+    "SELECT account, status, COUNT(*) FROM jobs GROUP BY account, status";
+
+/// Gone jobs per account and the status they had (from the partial index `jobs_gone`).
+pub(super) const GONE_COUNTS_SQL: &str =
+    "SELECT account, status, COUNT(*) FROM jobs INDEXED BY jobs_gone
+    WHERE gone_at IS NOT NULL GROUP BY account, status";
+
 /// Rows a listing reads per query (see [`Store::for_each_job`]).
 pub(super) const LISTING_CHUNK: usize = 500;
 
 /// The listing query for a filter, newest first, one chunk of [`LISTING_CHUNK`] rows at a time
-/// after a cursor. Binds: account and status when set, then the cursor (`created_at`, `seq`)
+/// after a cursor. Binds: account and status when set (not for `gone`), then the cursor (`created_at`, `seq`)
 /// of the last row read (`i64::MAX` twice to start).
 ///
 /// Each filter is read through the index that already holds its rows in creation order
@@ -71,8 +83,10 @@ pub(super) fn jobs_sql(filter: &JobFilter) -> String {
     if filter.account.is_some() {
         sql.push_str(" AND account = ?");
     }
-    if filter.status.is_some() {
-        sql.push_str(" AND status = ?");
+    match filter.status.as_deref() {
+        Some(GONE) => sql.push_str(" AND gone_at IS NOT NULL"),
+        Some(_) => sql.push_str(" AND status = ?"),
+        None => {}
     }
     match (filter.active_only, filter.created_since) {
         (true, Some(t)) => sql.push_str(&format!(" AND (({ACTIVE}) OR created_at >= {t})")),
@@ -110,7 +124,7 @@ impl Store {
             if let Some(a) = &filter.account {
                 q = q.bind(a);
             }
-            if let Some(s) = &filter.status {
+            if let Some(s) = filter.status.as_deref().filter(|s| *s != GONE) {
                 q = q.bind(s);
             }
             let rows = q
@@ -145,17 +159,38 @@ impl Store {
         Ok(jobs)
     }
 
-    /// (account, status, count) for `/metrics`.
+    /// (account, status, count) for `/metrics`; jobs gone from the API count as status
+    /// "gone", not as the status they last had. Both counts come from indexes alone.
     pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT account, status, COUNT(*) FROM jobs GROUP BY account, status")
+        let counts = |sql| async move {
+            let rows = sqlx::query(sql)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+            Ok::<Vec<(String, String, i64)>, StoreError>(
+                rows.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect(),
+            )
+        };
+        let mut all = counts(JOB_COUNTS_SQL).await?;
+        let gone = counts(GONE_COUNTS_SQL).await?;
+        for (account, status, n) in &gone {
+            if let Some(c) = all.iter_mut().find(|(a, s, _)| a == account && s == status) {
+                c.2 -= n;
+            }
+        }
+        all.retain(|(_, _, n)| *n > 0);
+        let mut per_account: std::collections::BTreeMap<String, i64> = Default::default();
+        for (account, _, n) in gone {
+            *per_account.entry(account).or_default() += n;
+        }
+        all.extend(
+            per_account
+                .into_iter()
+                .map(|(account, n)| (account, GONE.to_owned(), n)),
+        );
+        Ok(all)
     }
 
     /// Ids of active jobs in an account (for retrieving ones a sync did not see).

@@ -247,6 +247,11 @@ mod tests {
                 listing::JOB_BY_ID_SQL.to_owned(),
             ),
             (
+                "jobs per status (/metrics)",
+                listing::JOB_COUNTS_SQL.to_owned(),
+            ),
+            ("gone jobs (/metrics)", listing::GONE_COUNTS_SQL.to_owned()),
+            (
                 "jobs that finished since the last pass (budgets)",
                 history::finished_between_sql(),
             ),
