@@ -58,8 +58,8 @@ pub(super) const GONE_COUNTS_SQL: &str =
 pub(super) const LISTING_CHUNK: usize = 500;
 
 /// The listing query for a filter, newest first, one chunk of [`LISTING_CHUNK`] rows at a time
-/// after a cursor. Binds: account and status when set (not for `gone`), then the cursor (`created_at`, `seq`)
-/// of the last row read (`i64::MAX` twice to start).
+/// after a cursor. Binds: account and status when set (not for [`GONE`]), then the cursor
+/// (`created_at`, `seq`) of the last row read (`i64::MAX` twice to start).
 ///
 /// Each filter is read through the index that already holds its rows in creation order
 /// (`seq`, the rowid, breaks ties for free), so neither the first chunk nor the last needs a
