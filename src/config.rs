@@ -468,6 +468,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("daemon.sync_schedule"), "{err}");
+        let err = load_str("[daemon]\nsync_schedule = \"0 0 0 31 4 *\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("daemon.sync_schedule") && err.contains("never fires"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,16 +7,21 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use tokio_util::sync::CancellationToken;
 
-/// Parses a six-field cron expression (`sec min hour dom month dow`).
+/// Parses a six-field cron expression (`sec min hour dom month dow`) that fires at least once
+/// more: one naming a day no month has (`0 0 0 30 2 *`) would be accepted by the parser and
+/// silently never run.
 pub fn parse(expr: &str) -> Result<Cron, String> {
-    CronParser::builder()
+    let cron = CronParser::builder()
         .seconds(Seconds::Required)
         .dom_and_dow(true)
         .build()
         .parse(expr)
         .map_err(|e| {
             format!("{expr:?} is not a cron expression with seconds (e.g. \"0 */5 * * * *\"): {e}")
-        })
+        })?;
+    cron.find_next_occurrence(&chrono::Utc::now(), false)
+        .map_err(|_| format!("{expr:?} never fires (a day that no month has?)"))?;
+    Ok(cron)
 }
 
 /// Seconds between the next two runs after `now` (the schedule's current interval).
@@ -66,6 +71,9 @@ mod tests {
         assert!(super::parse("0 * * * * *").is_ok());
         assert!(super::parse("*/5 * * * *").is_err());
         assert!(super::parse("every minute").is_err());
+        let never = super::parse("0 0 0 30 2 *").unwrap_err();
+        assert!(never.contains("never fires"), "{never}");
+        assert!(super::parse("0 0 0 29 2 *").is_ok(), "leap days come");
     }
 
     #[tokio::test]
