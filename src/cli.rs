@@ -399,11 +399,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume { job, account } => {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
-            let client = app
-                .clients
-                .iter()
-                .find(|c| c.account().as_str() == account)
-                .context("account not configured")?;
+            let client = app.client(&account).context("account not configured")?;
             let j = client.resume(&job).await?;
             app.store
                 .upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now())
