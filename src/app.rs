@@ -283,10 +283,6 @@ impl App {
         let mut jobs = Vec::new();
         self.store
             .for_each_job(&filter, |j| {
-                // Gone from the API: neither watched nor counted (its cost is unknown).
-                if j.gone_at.is_some() {
-                    return;
-                }
                 let cost = self.cost_with(&files, &j, now);
                 if j.job.status.is_terminal() {
                     tallies.add(&view(&j, &cost));

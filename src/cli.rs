@@ -526,13 +526,8 @@ async fn spend(
     };
     // Streamed: one job in memory at a time, however many the period holds.
     let mut tally = SpendTally::new(start, group_by);
-    app.for_each_job_with_cost(&filter, now, |j, cost| {
-        // Gone from the API: its cost is unknown, and it is not active any more.
-        if j.gone_at.is_none() {
-            tally.add(&app::view(j, cost))
-        }
-    })
-    .await?;
+    app.for_each_job_with_cost(&filter, now, |j, cost| tally.add(&app::view(j, cost)))
+        .await?;
     let groups = tally.finish();
     let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
     if json_out {

@@ -336,6 +336,9 @@ async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
     );
     let shown = env.ok(&["show", "ftjob-vanish"]).await;
     assert!(shown.contains("no longer watched"), "{shown}");
+    // Its cost is not counted in a period's spend: only ftjob-fresh's (unknown) is.
+    let spend = env.json(&["spend", "--json"]).await;
+    assert_eq!(spend[0]["unknown_cost_jobs"], 1, "{spend}");
 
     // From then on: not asked about, not decided on, not an active job, and the incremental
     // listing no longer pages down to it (one page, not two).

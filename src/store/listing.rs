@@ -12,7 +12,7 @@ pub struct JobFilter {
     pub account: Option<String>,
     pub status: Option<String>,
     pub active_only: bool,
-    /// With `active_only`: also finished jobs created at or after this time.
+    /// With `active_only`: also finished jobs created at or after this time (never gone ones).
     pub created_since: Option<i64>,
 }
 
@@ -89,7 +89,10 @@ pub(super) fn jobs_sql(filter: &JobFilter) -> String {
         None => {}
     }
     match (filter.active_only, filter.created_since) {
-        (true, Some(t)) => sql.push_str(&format!(" AND (({ACTIVE}) OR created_at >= {t})")),
+        // Gone jobs are neither active nor finished: a period's spend leaves them out.
+        (true, Some(t)) => sql.push_str(&format!(
+            " AND (({ACTIVE}) OR created_at >= {t}) AND gone_at IS NULL"
+        )),
         (true, None) => sql.push_str(&format!(" AND {ACTIVE}")),
         (false, _) => {}
     }
