@@ -119,4 +119,23 @@ mod tests {
             ]
         );
     }
+
+    #[tokio::test]
+    async fn marks_of_jobs_gone_from_the_api_are_pruned() {
+        let (_dir, store) = store().await;
+        let account = AccountName::from_trusted("prod".into());
+        let job = parse_job_str(
+            r#"{"object":"fine_tuning.job","id":"ftjob-gone","model":"m","created_at":1,"status":"running","hyperparameters":{}}"#,
+        )
+        .unwrap();
+        store.upsert_jobs(&account, &[job], 1).await.unwrap();
+        store
+            .set_grace_mark("prod", "ftjob-gone", "rt", 5)
+            .await
+            .unwrap();
+        assert_eq!(store.prune_grace_marks().await.unwrap(), 0, "still watched");
+        store.mark_gone(&account, "ftjob-gone", 9).await.unwrap();
+        assert_eq!(store.prune_grace_marks().await.unwrap(), 1);
+        assert!(store.grace_marks().await.unwrap().is_empty());
+    }
 }
