@@ -164,7 +164,21 @@ async fn secret_reference_errors_name_account_and_reference() {
 async fn config_errors_name_the_key_and_the_file() {
     let env = Env::new();
     for (daemon, rest, expect) in [
-        ("sync_shedule = \"0 * * * * *\"", "", "sync_shedule"),
+        (
+            "sync_shedule = \"0 * * * * *\"",
+            "",
+            "ftguard.toml: daemon.sync_shedule: unknown key `sync_shedule` (did you mean `sync_schedule`?)",
+        ),
+        (
+            "max_cancels_per_pass = \"ten\"",
+            "",
+            "daemon.max_cancels_per_pass: expected a whole number (0 or more), found the string \"ten\"",
+        ),
+        (
+            "",
+            "[[accounts]]\nname = \"x\"\napi_key = { env = \"K\" }",
+            "accounts[0].api_key: unknown key `api_key` (an account's key is `bearer_token",
+        ),
         (
             "sync_schedule = \"every minute\"",
             "",
@@ -173,7 +187,7 @@ async fn config_errors_name_the_key_and_the_file() {
         (
             "",
             "[[accounts]]\nname = \"x\"\ntimeout = \"5s\"",
-            "timeout",
+            "accounts[0].timeout: unknown key `timeout`; known keys here: name, base_url,",
         ),
         (
             "",
@@ -208,6 +222,21 @@ async fn config_errors_name_the_key_and_the_file() {
         .run(&["--config", "/nonexistent/ftguard.toml", "config", "check"])
         .await;
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn a_bad_environment_override_names_the_variable() {
+    let env = Env::new().env("FTGUARD_DAEMON__DRY_RUN", "maybe");
+    env.write_config("", "");
+    let out = env.run(&["config", "check"]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "environment variable FTGUARD_DAEMON__DRY_RUN: expected a boolean, found the string \"maybe\""
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@ use crate::policy::{Policy, PolicyConfig};
 use crate::pricing::{PriceTable, PricingConfig};
 use crate::secret::SecretRef;
 
+mod parse_error;
+
 /// Where a configuration could not be loaded, and why. Messages name the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -24,8 +26,11 @@ pub enum ConfigError {
         path: PathBuf,
         given_by: &'static str,
     },
-    #[error("{0}")]
-    Parse(Box<figment::Error>),
+    #[error("{}", parse_error::describe(error, file.as_deref()))]
+    Parse {
+        error: Box<figment::Error>,
+        file: Option<PathBuf>,
+    },
     #[error("{source_name}: {key}: {message}")]
     Invalid {
         source_name: String,
@@ -221,9 +226,10 @@ impl Config {
                 })
                 .split("__"),
         );
-        let raw: RawConfig = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        let raw: RawConfig = figment.extract().map_err(|e| ConfigError::Parse {
+            error: Box::new(e),
+            file: path.clone(),
+        })?;
         Self::from_raw(raw, path)
     }
 
@@ -438,7 +444,10 @@ mod tests {
         let raw: RawConfig = Figment::new()
             .merge(Toml::string(toml))
             .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+            .map_err(|e| ConfigError::Parse {
+                error: Box::new(e),
+                file: Some("test.toml".into()),
+            })?;
         Config::from_raw(raw, Some("test.toml".into()))
     }
 
