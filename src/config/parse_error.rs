@@ -117,7 +117,7 @@ fn problem(kind: &Kind) -> String {
             format!("{} is not {}", actual_text(actual), expected_text(expected))
         }
         Kind::Message(m) if m == "invalid socket address syntax" => {
-            format!("{m}: write an address and a port, like \"127.0.0.1:9184\"")
+            format!("{m}: write an address and a port, like \"127.0.0.1:9187\"")
         }
         Kind::Message(m) => m.clone(),
         other => other.to_string(),
