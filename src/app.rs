@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::cost::tokens::Encoding;
 use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
+use crate::output::count;
 use crate::policy::{self, BudgetTallies, Decision, GroupSpend, JobView, Policy};
 use crate::provider::Client;
 use crate::store::{FileKey, HistoryMark, JobFilter, Store, StoreError, StoredJob};
@@ -451,9 +452,9 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
     match r {
         Ok(s) => {
             let mut line = format!(
-                "{account}: {} jobs in {} page(s), {} new, {} changed status, {} updated, {} active{}",
-                s.jobs_seen,
-                s.pages,
+                "{account}: {} in {}, {} new, {} changed status, {} updated, {} active{}",
+                count(s.jobs_seen, "job", "jobs"),
+                count(s.pages, "page", "pages"),
                 s.new,
                 s.changed,
                 s.updated,
@@ -462,18 +463,25 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
             );
             if s.events_checked > 0 {
                 line.push_str(&format!(
-                    ", events of {} suspected stalled job(s) checked",
-                    s.events_checked
+                    ", events of {} checked",
+                    count(
+                        s.events_checked,
+                        "suspected stalled job",
+                        "suspected stalled jobs"
+                    )
                 ));
             }
             if s.gone > 0 {
                 line.push_str(&format!(
-                    ", {} active job(s) unknown to the API marked gone",
-                    s.gone
+                    ", {} unknown to the API marked gone",
+                    count(s.gone, "active job", "active jobs")
                 ));
             }
             if s.rejected > 0 {
-                line.push_str(&format!(", {} unparseable item(s) skipped", s.rejected));
+                line.push_str(&format!(
+                    ", {} skipped",
+                    count(s.rejected, "unparseable item", "unparseable items")
+                ));
             }
             for (id, from, to) in &s.changes {
                 line.push_str(&format!("\n  {id}: {from} -> {to}"));

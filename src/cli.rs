@@ -13,6 +13,7 @@ use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::daemon;
 use ftguard::model::Usd;
+use ftguard::output::count;
 use ftguard::policy::{GroupBy, Period, SpendTally, Verdict, parse_timezone, period_start};
 use ftguard::store::{JobFilter, Store, StoredJob};
 use ftguard::{out, outln};
@@ -72,10 +73,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         .to_string())
             );
             outln!(
-                "# {} account(s), {} polic(y/ies), {} notifier(s); secrets shown as references only",
-                config.accounts.len(),
-                config.policies.len(),
-                config.notifiers.len()
+                "# {}, {}, {}; secrets shown as references only",
+                count(config.accounts.len() as u64, "account", "accounts"),
+                count(config.policies.len() as u64, "policy", "policies"),
+                count(config.notifiers.len() as u64, "notifier", "notifiers")
             );
             out!("{}", config.redacted_toml());
             outln!("\n# training prices in force (USD):");
@@ -565,7 +566,7 @@ async fn spend(
                 limit.map_or("-".into(), |l| l.to_string()),
                 remaining(s).map_or("-".into(), |r| r.to_string()),
                 if s.unknown > 0 {
-                    format!("  ({} job(s) of unknown cost)", s.unknown)
+                    format!("  ({} of unknown cost)", count(s.unknown, "job", "jobs"))
                 } else {
                     String::new()
                 }

@@ -244,7 +244,7 @@ async fn full_pass(
         say(l.clone());
     }
     sdnotify::notify(&format!(
-        "STATUS=synced {ok}/{} account(s); last pass: {} cancelled, {} failed, {} held",
+        "STATUS=synced {ok}/{} accounts; last pass: {} cancelled, {} failed, {} held",
         results.len(),
         report.cancelled,
         report.failed,

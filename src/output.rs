@@ -30,3 +30,19 @@ macro_rules! outln {
     () => { $crate::output::write(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// `1 page`, `3 pages`; `many` for irregular plurals (`count(2, "policy", "policies")`).
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::count(1u32, "page", "pages"), "1 page");
+        assert_eq!(super::count(0u32, "page", "pages"), "0 pages");
+        assert_eq!(super::count(2u32, "policy", "policies"), "2 policies");
+    }
+}

@@ -502,7 +502,7 @@ async fn the_standalone_simulator_serves_a_population() {
     let env = Env::new();
     env.write_config("", &format!("[[accounts]]\nname = \"s\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\n[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n"));
     let out = env.ok(&["run", "--once"]).await;
-    assert!(out.contains("152 jobs in 2 page(s)"), "{out}");
+    assert!(out.contains("152 jobs in 2 pages"), "{out}");
     assert!(out.contains("cancelled s ftjob-active-0000"), "{out}");
     sim.kill().await.ok();
 }

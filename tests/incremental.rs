@@ -33,7 +33,7 @@ async fn a_steady_state_sync_is_one_request() {
     env.sim_config(&sim, "", "");
 
     let out = env.ok(&["sync"]).await;
-    assert!(out.contains("10020 jobs in 101 page(s)"), "{out}");
+    assert!(out.contains("10020 jobs in 101 pages"), "{out}");
     assert_eq!(lists(&sim), 101);
 
     // Marks every stored row, so a row written by a later sync shows.

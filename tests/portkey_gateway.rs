@@ -84,7 +84,7 @@ limit = "30m"
         ),
     );
     let out = env.ok(&["sync"]).await;
-    assert!(out.contains("250 jobs in 3 page(s)"), "{out}");
+    assert!(out.contains("250 jobs in 3 pages"), "{out}");
     let out = env.ok(&["run", "--once"]).await;
     assert!(out.contains("cancelled portkey ftjob-runaway"), "{out}");
     assert!(

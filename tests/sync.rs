@@ -29,7 +29,7 @@ async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
     env.sim_config(&sim, "", "");
 
     let out = env.ok(&["sync"]).await;
-    assert!(out.contains("250 jobs in 3 page(s)"), "{out}");
+    assert!(out.contains("250 jobs in 3 pages"), "{out}");
     let lists = hits(&sim, "/fine_tuning/jobs");
     assert_eq!(lists, 3);
 
@@ -140,7 +140,7 @@ async fn one_failing_account_does_not_stop_the_others() {
     let out = env.run(&["sync"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("good: 1 jobs"), "{text}");
+    assert!(text.contains("good: 1 job in 1 page,"), "{text}");
     assert!(
         text.contains("down: FAILED") && text.contains("could not connect"),
         "{text}"
@@ -210,7 +210,7 @@ async fn accounts_syncing_at_once_do_not_trip_over_the_database() {
     env.write_config("", &accounts);
     for _ in 0..3 {
         let out = env.ok(&["sync"]).await;
-        assert_eq!(out.matches("400 jobs in 4 page(s)").count(), 4, "{out}");
+        assert_eq!(out.matches("400 jobs in 4 pages").count(), 4, "{out}");
     }
     assert_eq!(
         env.json(&["jobs", "--json"])
@@ -285,7 +285,7 @@ async fn a_long_listing_reports_its_progress() {
         progress[0].contains("pages=4") && progress[0].contains("jobs=400"),
         "{log}"
     );
-    assert!(stdout(&out).contains("450 jobs in 5 page(s)"));
+    assert!(stdout(&out).contains("450 jobs in 5 pages"));
 }
 
 #[tokio::test]
@@ -312,7 +312,7 @@ async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
 
     let out = env.ok(&["sync"]).await;
     assert!(
-        out.contains("1 active job(s) unknown to the API marked gone")
+        out.contains("1 active job unknown to the API marked gone")
             && out.contains("ftjob-vanish is unknown to the API (404)"),
         "{out}"
     );

@@ -331,11 +331,38 @@ impl Config {
                 }
             }
         }
-        toml::to_string_pretty(&raw).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let mut value = match toml::Value::try_from(&raw) {
+            Ok(v) => v,
+            Err(e) => return format!("# cannot render: {e}\n"),
+        };
+        drop_empty(&mut value);
+        toml::to_string_pretty(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.name.as_str() == name)
+    }
+}
+
+/// Empty tables say nothing a reader needs (`[policies.match]` with nothing under it matches
+/// everything, as leaving it out does) and only lengthen `config check`; so do empty top-level
+/// lists (`notifiers = []`: the header line counts them). Empty lists inside a policy stay.
+fn drop_empty(value: &mut toml::Value) {
+    fn tables(value: &mut toml::Value) {
+        match value {
+            toml::Value::Table(t) => {
+                for (_, v) in t.iter_mut() {
+                    tables(v);
+                }
+                t.retain(|_, v| !matches!(v, toml::Value::Table(t) if t.is_empty()));
+            }
+            toml::Value::Array(a) => a.iter_mut().for_each(tables),
+            _ => {}
+        }
+    }
+    tables(value);
+    if let toml::Value::Table(t) = value {
+        t.retain(|_, v| !matches!(v, toml::Value::Array(a) if a.is_empty()));
     }
 }
 
@@ -517,5 +544,28 @@ mod tests {
         let out = cfg.redacted_toml();
         assert!(!out.contains("hunter2"), "{out}");
         assert!(out.contains("http://h/v1"), "{out}");
+    }
+
+    #[test]
+    fn the_printout_leaves_out_empty_tables_and_keeps_the_order_of_the_keys() {
+        let cfg = load_str(
+            "[[accounts]]\nname = \"p\"\n[[policies]]\nname = \"m\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o-mini*\"]\nmatch = {}",
+        )
+        .unwrap();
+        let out = cfg.redacted_toml();
+        for gone in [
+            "[policies.match]",
+            "[policies.exempt]",
+            "[accounts.headers]",
+            "notifiers",
+        ] {
+            assert!(!out.contains(gone), "{gone}: {out}");
+        }
+        let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s}: {out}"));
+        assert!(at("[daemon]") < at("[[accounts]]") && at("[[accounts]]") < at("[[policies]]"));
+        assert!(
+            at("name = \"m\"") < at("kind = ") && at("kind = ") < at("models = "),
+            "{out}"
+        );
     }
 }
