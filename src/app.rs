@@ -193,7 +193,12 @@ impl App {
             let enc = Encoding::for_model(&j.job.model).name().to_owned();
             files.get(&(j.account.to_string(), f.clone(), enc))
         });
-        let cost = cost::job_cost(&j.job, file, &self.config.prices, now);
+        let mut cost = cost::job_cost(&j.job, file, &self.config.prices, now);
+        if cost.unknown.as_deref() == Some(cost::FILE_NOT_COUNTED)
+            && !policy::needs_costs(&self.config.policies)
+        {
+            cost.unknown = Some(cost::FILES_NOT_COUNTED.into());
+        }
         if cost.no_price {
             warn_unpriced_once(&j.job.model);
         }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{Cli, Command, ConfigCommand};
 use ftguard::app::{self, App};
 use ftguard::clock;
-use ftguard::config::Config;
+use ftguard::config::{Config, Secrets};
 use ftguard::cost::JobCost;
 use ftguard::daemon;
 use ftguard::model::Usd;
@@ -21,6 +21,8 @@ use ftguard::{out, outln};
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config.as_deref();
     let load = || Config::load(path).context("invalid configuration");
+    // Commands that only read the database work without the accounts' credentials.
+    let load_to_read = || Config::load_with(path, Secrets::Skip).context("invalid configuration");
     match cli.command {
         Command::Sim {
             listen,
@@ -139,7 +141,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Plan { offline, json } => {
-            let app = App::build(load()?).await?;
+            let app = App::build(if offline { load_to_read()? } else { load()? }).await?;
             if !offline {
                 for (a, r) in app.sync().await {
                     eprintln!("{}", app::sync_line(&a, &r));
@@ -183,7 +185,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             account,
             json,
         } => {
-            let app = App::build(load()?).await?;
+            let app = App::build(load_to_read()?).await?;
             let filter = JobFilter {
                 account,
                 status,
@@ -236,9 +238,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Spend { period, by, json } => spend(load()?, period, by, json).await,
+        Command::Spend { period, by, json } => spend(load_to_read()?, period, by, json).await,
         Command::Show { job, account, json } => {
-            let app = App::build(load()?).await?;
+            let app = App::build(load_to_read()?).await?;
             let store = app.store.clone();
             let found = store.job(account.as_deref(), &job).await?;
             let j = match found.as_slice() {
@@ -312,7 +314,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     "  training file   {}",
                     j.job.training_file.as_deref().unwrap_or("-")
                 );
-                outln!("  cost            {}", money_cell(&cost));
+                match &cost.unknown {
+                    Some(why) if cost.best().is_none() => {
+                        outln!("  cost            ? ({why})")
+                    }
+                    _ => outln!("  cost            {}", money_cell(&cost)),
+                }
                 outln!(
                     "  metadata        {}",
                     serde_json::to_string(&j.job.metadata)?
@@ -344,7 +351,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Actions { job, json } => {
-            let store = open_store(load()?).await?;
+            let store = open_store(load_to_read()?).await?;
             let actions = store.actions(job.as_deref()).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&actions)?);

@@ -16,6 +16,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 /// Start with `ftguard demo` (no account needed), then write ftguard.toml from
 /// config/ftguard.example.toml and run `ftguard config check`, `ftguard sync`, `ftguard plan`.
+///
+/// `jobs`, `show`, `actions`, `spend` and `plan --offline` only read the database: they work
+/// without the accounts' credentials (as an operator beside the service, which alone gets them).
 #[derive(Parser)]
 #[command(
     name = "ftguard",

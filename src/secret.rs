@@ -85,7 +85,7 @@ impl SecretRef {
             Self::Credential(name) => {
                 let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
                     format!(
-                        "credential {name}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the systemd unit)"
+                        "credential {name}: $CREDENTIALS_DIRECTORY is not set: systemd sets it for the service from LoadCredential=; to check by hand, run with CREDENTIALS_DIRECTORY=<the directory LoadCredential= reads from>"
                     )
                 })?;
                 if name.contains('/') || name == ".." {

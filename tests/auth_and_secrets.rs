@@ -251,3 +251,64 @@ async fn environment_overrides_the_file() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn reading_the_database_needs_no_credentials() {
+    let now = now();
+    let sim = Sim::start(vec![SimJob::in_status(
+        "ftjob-read",
+        "running",
+        3 * 3600,
+        now,
+    )])
+    .await
+    .unwrap();
+    sim.require_header("authorization", "Bearer sk-service-only");
+    let rest = |base: &str| {
+        format!(
+            "[[accounts]]\nname = \"prod\"\nbase_url = \"{base}\"\nbearer_token = {{ env = \"FT_SERVICE_KEY\" }}\n\n\
+             [[notifiers]]\nkind = \"webhook\"\nurl = {{ env = \"FT_SERVICE_HOOK\" }}\n\n\
+             [[policies]]\nname = \"runtime-1h\"\nkind = \"max_runtime\"\nlimit = \"1h\"\n"
+        )
+    };
+    let service = Env::new()
+        .env("FT_SERVICE_KEY", "sk-service-only")
+        .env("FT_SERVICE_HOOK", "http://127.0.0.1:9/hook");
+    service.write_config("", &rest(&sim.base_url()));
+    service.ok(&["sync"]).await;
+
+    // The operator beside the service has neither variable.
+    let operator = Env {
+        dir: service.dir,
+        envs: Vec::new(),
+    };
+    let jobs = operator.ok(&["jobs"]).await;
+    assert!(jobs.contains("ftjob-read"), "{jobs}");
+    let show = operator.ok(&["show", "ftjob-read"]).await;
+    assert!(show.contains("running"), "{show}");
+    // No cost policy: the projection is missing for good, and `show` says why.
+    assert!(
+        show.contains("cost            ? (training files are counted only while a max_job_cost"),
+        "{show}"
+    );
+    operator.ok(&["actions"]).await;
+    operator.ok(&["spend"]).await;
+    let plan = operator.ok(&["plan", "--offline"]).await;
+    assert!(
+        plan.contains("would cancel") && plan.contains("ftjob-read"),
+        "{plan}"
+    );
+
+    // What talks to the API still needs its key, and says which.
+    for args in [
+        &["sync"][..],
+        &["plan"],
+        &["run", "--once"],
+        &["config", "check"],
+    ] {
+        let out = operator.run(args).await;
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("FT_SERVICE_KEY"), "{args:?}: {err}");
+    }
+}

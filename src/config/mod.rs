@@ -209,9 +209,26 @@ pub fn locate(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
         .find(|p| p.exists()))
 }
 
+/// Whether loading a configuration reads the secrets it refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// Every reference must resolve: for commands that talk to an API or notify.
+    Resolve,
+    /// References are checked for form only and accounts carry no credentials; notifiers are
+    /// left out. For commands that only read the database (`jobs`, `show`, `actions`, `spend`,
+    /// `plan --offline`), so that an operator can inspect what the service stored without the
+    /// service's credentials (systemd hands those to the service alone).
+    Skip,
+}
+
 impl Config {
     /// Locates, reads and validates the configuration, resolving every secret reference.
     pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(explicit, Secrets::Resolve)
+    }
+
+    /// [`Config::load`], resolving secrets or not.
+    pub fn load_with(explicit: Option<&Path>, secrets: Secrets) -> Result<Self, ConfigError> {
         let path = locate(explicit)?;
         let mut figment = Figment::new();
         if let Some(p) = &path {
@@ -230,11 +247,20 @@ impl Config {
             error: Box::new(e),
             file: path.clone(),
         })?;
-        Self::from_raw(raw, path)
+        Self::from_raw_with(raw, path, secrets)
+    }
+
+    /// Validates an already-read configuration, resolving its secrets.
+    pub fn from_raw(raw: RawConfig, source: Option<PathBuf>) -> Result<Self, ConfigError> {
+        Self::from_raw_with(raw, source, Secrets::Resolve)
     }
 
     /// Validates an already-read configuration.
-    pub fn from_raw(raw: RawConfig, source: Option<PathBuf>) -> Result<Self, ConfigError> {
+    pub fn from_raw_with(
+        raw: RawConfig,
+        source: Option<PathBuf>,
+        secrets: Secrets,
+    ) -> Result<Self, ConfigError> {
         let source_name = source
             .as_ref()
             .map(|p| p.display().to_string())
@@ -266,7 +292,7 @@ impl Config {
         let mut accounts = Vec::new();
         for (i, a) in raw.accounts.iter().enumerate() {
             let key = format!("accounts[{i}]");
-            let account = build_account(a).map_err(|m| invalid(key.clone(), m))?;
+            let account = build_account(a, secrets).map_err(|m| invalid(key.clone(), m))?;
             if !names.insert(account.name.clone()) {
                 return Err(invalid(
                     format!("{key}.name"),
@@ -297,6 +323,9 @@ impl Config {
 
         let mut notifiers = Vec::new();
         for (i, n) in raw.notifiers.iter().enumerate() {
+            if secrets == Secrets::Skip {
+                break;
+            }
             notifiers.push(Notifier::build(n).map_err(|m| invalid(format!("notifiers[{i}]"), m))?);
         }
 
@@ -377,7 +406,7 @@ fn looks_sensitive(header: &str) -> bool {
     })
 }
 
-fn build_account(a: &AccountConfig) -> Result<Account, String> {
+fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String> {
     let name = AccountName::parse(&a.name)?;
     let ctx = |what: &str, e: String| format!("account {:?}: {what}: {e}", a.name);
     let mut base = a.base_url.clone();
@@ -402,7 +431,11 @@ fn build_account(a: &AccountConfig) -> Result<Account, String> {
         Ok::<_, String>(())
     };
     let secret = |key: &str, r: &SecretRef| r.resolve().map_err(|e| ctx(key, e));
-    if let Some(r) = &a.portkey_api_key {
+    let (portkey_api_key, virtual_key, bearer_token) = match secrets {
+        Secrets::Resolve => (&a.portkey_api_key, &a.virtual_key, &a.bearer_token),
+        Secrets::Skip => (&None, &None, &None),
+    };
+    if let Some(r) = portkey_api_key {
         put(
             "x-portkey-api-key",
             secret("portkey_api_key", r)?.expose(),
@@ -410,7 +443,7 @@ fn build_account(a: &AccountConfig) -> Result<Account, String> {
             "portkey_api_key",
         )?;
     }
-    if let Some(r) = &a.virtual_key {
+    if let Some(r) = virtual_key {
         put(
             "x-portkey-virtual-key",
             secret("virtual_key", r)?.expose(),
@@ -424,7 +457,7 @@ fn build_account(a: &AccountConfig) -> Result<Account, String> {
     if let Some(c) = &a.portkey_config {
         put("x-portkey-config", c, false, "portkey_config")?;
     }
-    if let Some(r) = &a.bearer_token {
+    if let Some(r) = bearer_token {
         let token = secret("bearer_token", r)?;
         put(
             "authorization",

@@ -29,6 +29,12 @@ pub struct JobCost {
     pub no_price: bool,
 }
 
+/// Why an unfinished job priced per token has no projection yet.
+pub const FILE_NOT_COUNTED: &str = "training file not counted yet";
+/// The same, when nothing will count it: no policy needs costs.
+pub const FILES_NOT_COUNTED: &str =
+    "training files are counted only while a max_job_cost or budget policy is configured";
+
 /// For views that carry no cost (tests, policies that do not need one).
 pub static NO_COST: JobCost = JobCost {
     actual: None,
@@ -85,7 +91,7 @@ pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: 
                 None => JobCost {
                     actual,
                     projected: None,
-                    unknown: Some("training file not counted yet".into()),
+                    unknown: Some(FILE_NOT_COUNTED.into()),
                     no_price: false,
                 },
             }
