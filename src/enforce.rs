@@ -18,6 +18,9 @@ use crate::policy::{ActionKind, Decision, Fallback, Verdict};
 use crate::provider::{Client, ProviderError};
 use crate::store::{NewAction, Outcome, ResponseFields, Store, StoreError};
 
+/// The policy name recorded for `ftguard cancel`.
+pub const MANUAL: &str = "manual";
+
 /// Attempts per action within one pass; after them the action is `failed` and a later pass
 /// decides again.
 const ATTEMPTS_PER_ACTION: u32 = 4;
@@ -316,7 +319,11 @@ impl Enforcer {
             ),
             _ => {
                 let e = fin.error.unwrap_or_default();
-                tracing::error!(error = %e, "{action} failed; a later pass will decide again");
+                if policy == MANUAL {
+                    tracing::error!(error = %e, "{action} failed; nothing retries a manual one");
+                } else {
+                    tracing::error!(error = %e, "{action} failed; a later pass will decide again");
+                }
                 self.notice("cancel_failed", account, job_id, policy, &e);
                 format!("{action} of {account} {job_id} failed: {e}")
             }
@@ -551,7 +558,7 @@ impl Enforcer {
         let d = Decision {
             account: account.into(),
             job_id: job_id.into(),
-            policy: "manual".into(),
+            policy: MANUAL.into(),
             verdict: Verdict::Act(ActionKind::Cancel),
             reason: reason.into(),
             dry_run: false,
