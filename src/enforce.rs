@@ -282,7 +282,7 @@ impl Enforcer {
         let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
             Outcome::Succeeded => {
-                tracing::warn!(reason, status = ?r.status, trained_tokens = ?r.trained_tokens, "{action} applied");
+                tracing::warn!(reason, status = r.status.as_deref(), trained_tokens = r.trained_tokens, "{action} applied");
                 self.notice(
                     if action == "pause" {
                         "paused"
@@ -307,7 +307,7 @@ impl Enforcer {
                 )
             }
             Outcome::AlreadyFinished => {
-                tracing::info!(status = ?r.status, "job had already finished");
+                tracing::info!(status = r.status.as_deref(), "job had already finished");
                 format!(
                     "{account} {job_id} had already finished ({})",
                     r.status.as_deref().unwrap_or("?")
