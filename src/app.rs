@@ -10,7 +10,7 @@ use crate::cost::tokens::Encoding;
 use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
 use crate::output::count;
-use crate::policy::{self, BudgetTallies, Decision, GroupSpend, JobView, Policy};
+use crate::policy::{self, BudgetTallies, Decision, Evaluation, GroupSpend, JobView, Policy};
 use crate::provider::Client;
 use crate::store::{FileKey, HistoryMark, JobFilter, Store, StoreError, StoredJob};
 use crate::sync::{self, SyncError, SyncOptions, SyncSummary};
@@ -210,7 +210,7 @@ impl App {
         &self,
         policies: &[Policy],
         now: i64,
-    ) -> Result<Vec<Decision<'static>>, StoreError> {
+    ) -> Result<Evaluation<'static>, StoreError> {
         let (jobs, finished) = self.active_and_finished(policies, now).await?;
         let marks = self.store.grace_marks().await?;
         let views = views(&jobs);
@@ -225,9 +225,7 @@ impl App {
             &marks,
             self.config.dry_run,
         )
-        .into_iter()
-        .map(Decision::into_owned)
-        .collect())
+        .into_owned())
     }
 
     /// Active jobs with their costs, and the spend of finished jobs of the budget periods per
@@ -377,12 +375,14 @@ impl App {
                 }
             }
         }
-        let decisions = self
+        let evaluation = self
             .decide(&self.after_sync_policies(), clock::now())
             .await?;
         let due: std::collections::HashSet<(&str, &str)> =
             due.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
-        let decisions: Vec<Decision> = decisions
+        // Budget notices wait for the next pass: a crossing is about its job.
+        let decisions: Vec<Decision> = evaluation
+            .decisions
             .into_iter()
             .filter(|d| due.contains(&(d.account.as_ref(), d.job_id.as_ref())))
             .collect();
@@ -400,8 +400,10 @@ impl App {
         policies: &[Policy],
         now: i64,
     ) -> Result<PassReport, StoreError> {
-        let decisions = self.decide(policies, now).await?;
-        self.enforcer.run(&decisions).await
+        let evaluation = self.decide(policies, now).await?;
+        let mut report = self.enforcer.notify_groups(&evaluation.notices).await?;
+        report.absorb(self.enforcer.run(&evaluation.decisions).await?);
+        Ok(report)
     }
 
     /// Policies evaluated after every sync (those without their own schedule).

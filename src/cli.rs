@@ -148,19 +148,33 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 app.estimate().await?;
             }
-            let decisions = app.decide(&app.config.policies, clock::now()).await?;
+            let evaluation = app.decide(&app.config.policies, clock::now()).await?;
+            let decisions = &evaluation.decisions;
+            // Thresholds already notified are not notified again: not part of the plan.
+            let mut notices = Vec::new();
+            for n in &evaluation.notices {
+                if !app.store.has_budget_notice(n).await? {
+                    notices.push(n);
+                }
+            }
             if json {
-                let out: Vec<Value> = decisions.iter().map(|d| json!({
+                let mut out: Vec<Value> = decisions.iter().map(|d| json!({
                     "account": d.account, "job_id": d.job_id, "policy": d.policy,
                     "action": match &d.verdict { Verdict::Act(k) => k.as_str(), Verdict::Warn { .. } => "warn", Verdict::Clear => "clear" },
                     "act_after": match &d.verdict { Verdict::Warn { until } => Some(*until), _ => None },
                     "reason": d.reason, "dry_run": d.dry_run,
                 })).collect();
+                out.extend(notices.iter().map(|n| {
+                    json!({
+                        "action": "budget_notice", "policy": n.policy, "group": n.group,
+                        "period_start": n.period_start, "percent": n.percent, "reason": n.reason,
+                    })
+                }));
                 outln!("{}", serde_json::to_string_pretty(&out)?);
-            } else if decisions.is_empty() {
+            } else if decisions.is_empty() && notices.is_empty() {
                 outln!("nothing to do: no active job breaks a policy");
             } else {
-                for d in &decisions {
+                for d in decisions {
                     let what = match &d.verdict {
                         Verdict::Act(k) => format!("would {}", k.as_str()),
                         Verdict::Warn { until } => {
@@ -175,6 +189,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         d.policy,
                         d.reason,
                         if d.dry_run { " (dry run)" } else { "" }
+                    );
+                }
+                for n in &notices {
+                    outln!(
+                        "{:<12} {:<39} [{}] {}",
+                        "would notify",
+                        format!("budget group {}", n.group),
+                        n.policy,
+                        n.reason
                     );
                 }
             }
@@ -520,6 +543,7 @@ async fn spend(
             && GroupBy::parse(p.group_by.as_deref()).ok().as_ref() == Some(&group_by)
     });
     let limit = budget.and_then(|p| p.limit_usd).map(Usd::from_dollars);
+    let budget_name = budget.map(|p| p.name.clone());
     let tz = budget
         .and_then(|p| p.timezone.as_deref())
         .and_then(|t| parse_timezone(t).ok())
@@ -538,6 +562,17 @@ async fn spend(
         .await?;
     let groups = tally.finish();
     let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
+    // The budget's thresholds already reached (and notified) this period, per group.
+    let mut notified: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    if let Some(b) = &budget_name {
+        for n in app.store.budget_notices(start).await? {
+            if n.policy == *b && n.period_start == start {
+                notified.entry(n.group).or_default().push(n.percent);
+            }
+        }
+        notified.values_mut().for_each(|p| p.sort_unstable());
+    }
+    let notified_of = |g: &str| notified.get(g).cloned().unwrap_or_default();
     if json_out {
         let out: Vec<Value> = groups
             .iter()
@@ -546,6 +581,7 @@ async fn spend(
                     "group": g, "since": start, "spent_usd": s.spent.as_dollars(), "projected_usd": s.projected.as_dollars(),
                     "total_usd": s.total().as_dollars(), "limit_usd": dollars(limit),
                     "remaining_usd": dollars(remaining(s)), "unknown_cost_jobs": s.unknown,
+                    "notified_percent": notified_of(g),
                 })
             })
             .collect();
@@ -564,8 +600,9 @@ async fn spend(
             "REMAINING"
         );
         for (g, s) in &groups {
+            let thresholds = notified_of(g);
             outln!(
-                "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}{}",
+                "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}{}{}",
                 g,
                 s.spent.to_string(),
                 s.projected.to_string(),
@@ -576,6 +613,12 @@ async fn spend(
                     format!("  ({} of unknown cost)", count(s.unknown, "job", "jobs"))
                 } else {
                     String::new()
+                },
+                if thresholds.is_empty() {
+                    String::new()
+                } else {
+                    let p: Vec<String> = thresholds.iter().map(|p| format!("{p}%")).collect();
+                    format!("  (notified at {})", p.join(", "))
                 }
             );
         }

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::clock;
 use crate::model::{Job, JobStatus};
 use crate::notify::{self, Notice, Notifier};
-use crate::policy::{ActionKind, Decision, Fallback, Verdict};
+use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
 use crate::provider::{Client, ProviderError};
 use crate::store::{NewAction, Outcome, ResponseFields, Store, StoreError};
 
@@ -51,6 +51,20 @@ pub struct PassReport {
 }
 
 impl PassReport {
+    /// Adds another report's counts and lines to this one.
+    pub fn absorb(&mut self, other: PassReport) {
+        self.cancelled += other.cancelled;
+        self.paused += other.paused;
+        self.already_finished += other.already_finished;
+        self.failed += other.failed;
+        self.held += other.held;
+        self.warned += other.warned;
+        self.cleared += other.cleared;
+        self.notified += other.notified;
+        self.dry_run += other.dry_run;
+        self.lines.extend(other.lines);
+    }
+
     fn add(&mut self, outcome: Outcome, action: &str, line: String) {
         match (outcome, action) {
             (Outcome::Succeeded, "pause") => self.paused += 1,
@@ -82,14 +96,28 @@ impl Enforcer {
         notify::send_all(
             &self.http,
             &self.notifiers,
-            Notice {
-                event: event.into(),
-                account: account.into(),
-                job_id: job_id.into(),
-                policy: policy.into(),
-                reason: reason.into(),
-            },
+            Notice::job(event, account, job_id, policy, reason),
         );
+    }
+
+    /// Records budget thresholds reached and notifies each the first time (also in dry-run:
+    /// a notice changes nothing at the provider).
+    pub async fn notify_groups(&self, notices: &[GroupNotice]) -> Result<PassReport, StoreError> {
+        let mut report = PassReport::default();
+        for n in notices {
+            if !self.store.record_budget_notice(n, clock::now()).await? {
+                continue;
+            }
+            let span = tracing::info_span!("budget_notice", policy = %n.policy, group = %n.group, percent = n.percent);
+            let _g = span.enter();
+            tracing::warn!(reason = %n.reason, "budget threshold reached");
+            notify::send_all(&self.http, &self.notifiers, Notice::budget(n));
+            report.notified += 1;
+            report
+                .lines
+                .push(format!("notified [{}]: {}", n.policy, n.reason));
+        }
+        Ok(report)
     }
 
     /// Carries out one pass of decisions.
@@ -282,7 +310,12 @@ impl Enforcer {
         let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
             Outcome::Succeeded => {
-                tracing::warn!(reason, status = r.status.as_deref(), trained_tokens = r.trained_tokens, "{action} applied");
+                tracing::warn!(
+                    reason,
+                    status = r.status.as_deref(),
+                    trained_tokens = r.trained_tokens,
+                    "{action} applied"
+                );
                 self.notice(
                     if action == "pause" {
                         "paused"

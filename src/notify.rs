@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::policy::GroupNotice;
 use crate::secret::{Secret, SecretRef};
 
 /// `[[notifiers]]` as written.
@@ -39,15 +40,65 @@ pub struct Notifier {
     format: NotifyFormat,
 }
 
-/// What happened, for people and for scripts.
+/// What happened, for people and for scripts. A notice is about a job (`account`, `job_id`)
+/// or, for `budget_threshold`, about a budget group (`group`, `period_start`, `percent`);
+/// the fields of the other kind are left out of the JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
-    /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`, `notify`.
+    /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`,
+    /// `violation`, `budget_threshold`.
     pub event: String,
-    pub account: String,
-    pub job_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
     pub policy: String,
     pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
+}
+
+impl Notice {
+    /// A notice about a job.
+    pub fn job(event: &str, account: &str, job_id: &str, policy: &str, reason: &str) -> Self {
+        Self {
+            event: event.into(),
+            account: Some(account.into()),
+            job_id: Some(job_id.into()),
+            policy: policy.into(),
+            reason: reason.into(),
+            group: None,
+            period_start: None,
+            percent: None,
+        }
+    }
+
+    /// A budget group reaching a threshold.
+    pub fn budget(n: &GroupNotice) -> Self {
+        Self {
+            event: "budget_threshold".into(),
+            account: None,
+            job_id: None,
+            policy: n.policy.clone(),
+            reason: n.reason.clone(),
+            group: Some(n.group.clone()),
+            period_start: Some(n.period_start),
+            percent: Some(n.percent),
+        }
+    }
+
+    /// What it is about, for one line of chat.
+    fn subject(&self) -> String {
+        match (&self.group, &self.account, &self.job_id) {
+            (Some(g), _, _) => format!("budget group {g}"),
+            (None, Some(a), Some(j)) => format!("{a} job {j}"),
+            _ => String::new(),
+        }
+    }
 }
 
 impl Notifier {
@@ -71,7 +122,7 @@ impl Notifier {
         match self.format {
             NotifyFormat::Json => json!(n),
             NotifyFormat::Slack => json!({
-                "text": format!("ftguard: {} {} job {} (policy {}): {}", n.event, n.account, n.job_id, n.policy, n.reason)
+                "text": format!("ftguard: {} {} (policy {}): {}", n.event, n.subject(), n.policy, n.reason)
             }),
         }
     }
@@ -106,5 +157,65 @@ pub fn send_all(http: &reqwest::Client, notifiers: &[Notifier], notice: Notice) 
                 tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notifier(format: NotifyFormat) -> Notifier {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("url");
+        std::fs::write(&url, "http://127.0.0.1:9/hook").unwrap();
+        Notifier::build(&NotifierConfig {
+            kind: "webhook".into(),
+            url: SecretRef::File(url),
+            format,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn job_and_budget_notices_carry_their_own_fields() {
+        let job = Notice::job("cancelled", "prod", "ftjob-1", "runtime", "ran 7h > 6h");
+        let budget = Notice::budget(&GroupNotice {
+            policy: "monthly".into(),
+            group: "team-a".into(),
+            period_start: 1_793_491_200,
+            percent: 80,
+            reason: "group team-a reached 80%".into(),
+        });
+        let json = notifier(NotifyFormat::Json);
+        let j = json.body(&job);
+        assert_eq!(
+            (j["account"].as_str(), j["job_id"].as_str()),
+            (Some("prod"), Some("ftjob-1"))
+        );
+        assert!(
+            j.get("group").is_none() && j.get("percent").is_none(),
+            "{j}"
+        );
+        let b = json.body(&budget);
+        assert_eq!(b["event"], "budget_threshold");
+        assert_eq!(
+            (b["group"].as_str(), b["percent"].as_u64()),
+            (Some("team-a"), Some(80))
+        );
+        assert_eq!(b["period_start"], 1_793_491_200);
+        assert!(
+            b.get("account").is_none() && b.get("job_id").is_none(),
+            "{b}"
+        );
+
+        let slack = notifier(NotifyFormat::Slack);
+        assert_eq!(
+            slack.body(&job)["text"],
+            "ftguard: cancelled prod job ftjob-1 (policy runtime): ran 7h > 6h"
+        );
+        assert_eq!(
+            slack.body(&budget)["text"],
+            "ftguard: budget_threshold budget group team-a (policy monthly): group team-a reached 80%"
+        );
     }
 }

@@ -147,6 +147,12 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
     let env = Env::new();
     env.sim_config(&sim, "", "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\nperiod = \"month\"\nwarn_at = [0.8]\n");
 
+    let plan = env.ok(&["plan"]).await;
+    assert!(
+        plan.contains("would notify budget group all")
+            && plan.contains("[monthly] group all reached 80%"),
+        "{plan}"
+    );
     let out = env.ok(&["run", "--once"]).await;
     assert!(
         out.contains("cancelled sim ftjob-newer-big: budget: $108."),
@@ -154,26 +160,32 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
     );
     assert_eq!(sim.cancel_requests("ftjob-newer-big"), 1);
     assert_eq!(sim.cancel_requests("ftjob-older-small"), 0);
+    // The 80% threshold is a notice about the group, not an action on a job.
     let actions = env.json(&["actions", "--json"]).await;
-    let warn = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["outcome"] == "notified")
-        .count();
-    assert_eq!(warn, 1, "80% threshold notified once: {actions:#}");
-    env.ok(&["run", "--once"]).await;
-    let actions = env.json(&["actions", "--json"]).await;
-    assert_eq!(
+    assert!(
         actions
             .as_array()
             .unwrap()
             .iter()
-            .filter(|a| a["outcome"] == "notified")
-            .count(),
-        1,
-        "not again"
+            .all(|a| a["account"] == "sim"),
+        "{actions:#}"
     );
+    let notices = || {
+        sqlite3(
+            &env.db(),
+            "SELECT policy, grp, percent, reason FROM budget_notices",
+        )
+    };
+    let first = notices();
+    assert_eq!(first.lines().count(), 1, "{first}");
+    assert!(
+        first.starts_with("monthly|all|80|group all reached 80% of its $100.00 budget this month"),
+        "{first}"
+    );
+    let plan = env.ok(&["plan", "--offline"]).await;
+    assert!(!plan.contains("budget group"), "already notified: {plan}");
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(notices(), first, "not again");
 
     let spend = env.json(&["spend", "--json"]).await;
     let g = &spend[0];
@@ -184,6 +196,9 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
         dollars(&g["remaining_usd"]) > 9.0 && dollars(&g["remaining_usd"]) < 10.0,
         "{g}"
     );
+    assert_eq!(g["notified_percent"], serde_json::json!([80]), "{g}");
+    let text = env.ok(&["spend"]).await;
+    assert!(text.contains("(notified at 80%)"), "{text}");
     let text = env.ok(&["spend", "--by", "account"]).await;
     assert!(text.contains("sim") && text.contains("$90."), "{text}");
     let bad = env.run(&["spend", "--by", "user"]).await;

@@ -80,6 +80,12 @@ async fn schema3_database_is_upgraded_without_losing_history() {
         .execute(&pool)
         .await
         .unwrap();
+    // A budget threshold, recorded then as an action with a made-up account and job id.
+    sqlx::query("INSERT INTO actions (account, job_id, policy, action, reason, outcome, requested_at) VALUES ('budget', 'team-a@example.com@1793491200:80%', 'monthly', 'notify', 'group team-a@example.com reached 80%', 'notified', ?)")
+        .bind(now - H)
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 
     // The upgraded file shows everything that was there.
@@ -90,6 +96,17 @@ async fn schema3_database_is_upgraded_without_losing_history() {
     assert_eq!(history[1]["from"], "validating_files");
     assert_eq!(history[1]["to"], "queued");
     assert_eq!(shown["actions"][0]["reason"], "queued too long");
+    // The threshold is a budget notice now, no longer among the actions on jobs.
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(actions.as_array().unwrap().len(), 1, "{actions:#}");
+    assert_eq!(
+        sqlite3(
+            &env.db(),
+            "SELECT policy, grp, period_start, percent, reached_at FROM budget_notices"
+        )
+        .trim(),
+        format!("monthly|team-a@example.com|1793491200|80|{}", now - H)
+    );
 
     // A sync appends to that history (queued -> running) and records the new job's first sight.
     let summary = env.json(&["sync", "--json"]).await;

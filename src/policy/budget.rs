@@ -9,7 +9,7 @@ use jiff::tz::TimeZone as Tz;
 use serde::Serialize;
 
 use super::kinds::Kind;
-use super::{EvalContext, JobView, Rule, SetOutcome, UnknownCost};
+use super::{EvalContext, GroupNotice, JobView, Rule, SetOutcome, UnknownCost};
 use crate::model::Usd;
 
 pub const KIND: Kind = Kind {
@@ -281,15 +281,18 @@ impl Rule for Budget {
             let mut total = spend.total();
             for t in &self.warn_at {
                 if total.0 as f64 >= self.limit.0 as f64 * t {
-                    let pct = (t * 100.0).round() as i64;
-                    out.notices.push((
-                        format!("{group}@{start}:{pct}%"),
-                        format!(
+                    let pct = (t * 100.0).round() as u32;
+                    out.notices.push(GroupNotice {
+                        policy: String::new(),
+                        group: group.clone(),
+                        period_start: start,
+                        percent: pct,
+                        reason: format!(
                             "group {group} reached {pct}% of its {} budget {}: {total}",
                             self.limit,
                             self.period.describe()
                         ),
-                    ));
+                    });
                 }
             }
             if total <= self.limit {
@@ -459,34 +462,49 @@ mod tests {
         let newer = job("newer", "queued", 60);
         let (c90, c01, c18) = (usd(90.0), usd(0.10), usd(18.0));
         let views = [view(&spent, &c90), view(&older, &c01), view(&newer, &c18)];
-        let d = evaluate(
+        let found = super::super::evaluate_with_spend(
             &views,
+            &HashMap::new(),
             NOW,
             std::slice::from_ref(&p),
             &HashMap::new(),
             false,
         );
-        let acts: Vec<&str> = d
-            .iter()
-            .filter(|d| d.account == "prod")
-            .map(|d| d.job_id.as_ref())
-            .collect();
+        let d = &found.decisions;
+        let acts: Vec<&str> = d.iter().map(|d| d.job_id.as_ref()).collect();
         assert_eq!(acts, ["newer"]);
         assert!(
             d[0].reason.contains("$108.10 > $100.00 this month"),
             "{}",
             d[0].reason
         );
-        let notices: Vec<&str> = d
+        assert!(
+            d.iter().all(|d| d.account == "prod"
+                && d.verdict == Verdict::Act(crate::policy::ActionKind::Cancel))
+        );
+        let notices: Vec<(&str, &str, i64, u32)> = found
+            .notices
             .iter()
-            .filter(|d| d.account == "budget")
-            .map(|d| d.job_id.as_ref())
+            .map(|n| {
+                (
+                    n.policy.as_str(),
+                    n.group.as_str(),
+                    n.period_start,
+                    n.percent,
+                )
+            })
             .collect();
-        assert_eq!(notices.len(), 2, "50% and 80% reached: {notices:?}");
-        assert!(d.iter().all(
-            |d| d.verdict == Verdict::Act(crate::policy::ActionKind::Cancel)
-                || d.account == "budget"
-        ));
+        let start = period_start(Period::Month, &Tz::UTC, NOW);
+        assert_eq!(
+            notices,
+            [("b", "all", start, 50), ("b", "all", start, 80)],
+            "50% and 80% reached"
+        );
+        assert!(
+            found.notices[1]
+                .reason
+                .contains("reached 80% of its $100.00 budget this month: $108.10")
+        );
     }
 
     #[test]
@@ -556,7 +574,8 @@ mod tests {
                 .map(|(id, t, d)| (with_team(id, "running", 60, t), usd(*d)))
                 .collect();
             let all: Vec<JobView> = fin.iter().chain(&act).map(|(j, c)| view(j, c)).collect();
-            let inline = evaluate(&all, NOW, policies, &HashMap::new(), false);
+            let inline =
+                evaluate_with_spend(&all, &HashMap::new(), NOW, policies, &HashMap::new(), false);
 
             let mut tallies = BudgetTallies::new(policies, NOW);
             for (j, c) in &fin {
@@ -571,12 +590,14 @@ mod tests {
                 &HashMap::new(),
                 false,
             );
-            let show = |d: &[crate::policy::Decision]| -> Vec<String> {
-                d.iter()
+            let show = |e: &crate::policy::Evaluation| -> Vec<String> {
+                e.decisions
+                    .iter()
                     .map(|d| format!("{} {} {}", d.job_id, d.policy, d.reason))
+                    .chain(e.notices.iter().map(|n| format!("{n:?}")))
                     .collect()
             };
-            assert!(!inline.is_empty(), "case {i} decides something");
+            assert!(!show(&inline).is_empty(), "case {i} decides something");
             assert_eq!(show(&tallied), show(&inline), "case {i}");
         }
     }

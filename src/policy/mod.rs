@@ -201,8 +201,43 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
 pub struct SetOutcome {
     /// (index into the jobs, reason) of the jobs to act on.
     pub hits: Vec<(usize, String)>,
-    /// Notices about groups rather than jobs (budget thresholds): (dedup key, reason).
-    pub notices: Vec<(String, String)>,
+    /// Notices about groups rather than jobs (budget thresholds); `policy` is filled in by
+    /// [`evaluate_with_spend`].
+    pub notices: Vec<GroupNotice>,
+}
+
+/// A budget group that has reached one of its `warn_at` thresholds in a period. Not about a
+/// job, so not an action: enforcement records each (policy, group, period, percent) once and
+/// notifies then.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GroupNotice {
+    pub policy: String,
+    pub group: String,
+    /// Unix start of the budget period.
+    pub period_start: i64,
+    pub percent: u32,
+    pub reason: String,
+}
+
+/// What one evaluation found: decisions about jobs, and notices about budget groups.
+#[derive(Debug, Default)]
+pub struct Evaluation<'a> {
+    pub decisions: Vec<Decision<'a>>,
+    pub notices: Vec<GroupNotice>,
+}
+
+impl Evaluation<'_> {
+    /// The same evaluation, owning its identifiers.
+    pub fn into_owned(self) -> Evaluation<'static> {
+        Evaluation {
+            decisions: self
+                .decisions
+                .into_iter()
+                .map(Decision::into_owned)
+                .collect(),
+            notices: self.notices,
+        }
+    }
 }
 
 /// Boxed rules clone (policies are cloned on reload and per schedule); every `Clone` rule gets it.
@@ -285,6 +320,7 @@ pub fn evaluate<'a>(
         grace_marks,
         global_dry_run,
     )
+    .decisions
 }
 
 /// [`evaluate`], with finished jobs' spend already tallied per budget policy
@@ -297,9 +333,10 @@ pub fn evaluate_with_spend<'a>(
     policies: &'a [Policy],
     grace_marks: &HashMap<GraceKey, i64>,
     global_dry_run: bool,
-) -> Vec<Decision<'a>> {
+) -> Evaluation<'a> {
     let no_spend = GroupSpend::new();
     let mut out = Vec::new();
+    let mut notices = Vec::new();
     // One buffer for every policy's candidates: at 100,000 jobs a fresh one per policy cost
     // more in page faults than the rules themselves.
     let mut candidates: Vec<JobView<'a>> = Vec::new();
@@ -372,22 +409,15 @@ pub fn evaluate_with_spend<'a>(
                 }
             }
         }
-        for (key, reason) in found.notices {
-            out.push(Decision {
-                account: Cow::Borrowed("budget"),
-                job_id: Cow::Owned(key),
-                policy: Cow::Borrowed(policy.name.as_str()),
-                verdict: Verdict::Act(ActionKind::Notify),
-                reason,
-                dry_run,
-                fallback: policy.fallback,
-                waiting: false,
-                created_at: now,
-                observed_at: now,
-            });
-        }
+        notices.extend(found.notices.into_iter().map(|n| GroupNotice {
+            policy: policy.name.clone(),
+            ..n
+        }));
     }
-    out
+    Evaluation {
+        decisions: out,
+        notices,
+    }
 }
 
 /// The next moment a time-based limit (or a grace period) will be crossed by an active job that

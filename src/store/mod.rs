@@ -7,6 +7,7 @@ mod grace;
 mod history;
 mod jobs;
 mod listing;
+mod notices;
 mod sync_runs;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub use file_tokens::FileKey;
 pub use history::{HistoryMark, Transition};
 pub use jobs::{PageStats, StoredJob};
 pub use listing::JobFilter;
+pub use notices::NoticeRecord;
 pub use sync_runs::SyncRun;
 
 /// A store failure, naming the database file.
