@@ -70,11 +70,19 @@ enum Command {
         json: bool,
     },
     /// Show what the policies would do now and why. Never acts.
+    ///
+    /// Syncs every account first (and counts the training files a cost policy needs) unless
+    /// --offline. One line per decision: what would be done, account, job, [policy], why.
+    /// `would warn` starts a grace period; `(dry run)` marks policies that only record.
+    /// Budget thresholds (`warn_at`) not notified yet show as `would notify budget group G`.
     Plan {
-        /// Use the stored jobs; do not sync first.
+        /// Use the stored jobs; do not sync first. Needs no credentials.
         #[arg(long)]
         offline: bool,
-        /// Print decisions as JSON.
+        /// Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause,
+        /// notify, warn, clear), act_after (for warn: when the grace period ends), reason,
+        /// dry_run. Budget entries: action "budget_notice", policy, group, period_start,
+        /// percent, reason.
         #[arg(long)]
         json: bool,
     },
