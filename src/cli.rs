@@ -206,12 +206,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs {
             status,
             account,
+            since,
+            limit,
             json,
         } => {
+            let created_after = since
+                .map(|s| clock::parse_since(&s, clock::now()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             let app = App::build(load_to_read()?).await?;
             let filter = JobFilter {
                 account,
                 status,
+                created_after,
+                limit,
                 ..Default::default()
             };
             // Streamed: one job in memory at a time, whatever the history's size.
@@ -286,7 +294,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transitions(j.account.as_str(), j.job.id.as_str())
                 .await?;
             let actions: Vec<_> = store
-                .actions(Some(&job))
+                .actions(Some(&job), None)
                 .await?
                 .into_iter()
                 .filter(|a| a.account == j.account.as_str())
@@ -373,9 +381,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Actions { job, json } => {
+        Command::Actions { job, since, json } => {
+            let since = since
+                .map(|s| clock::parse_since(&s, clock::now()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             let store = open_store(load_to_read()?).await?;
-            let actions = store.actions(job.as_deref()).await?;
+            let actions = store.actions(job.as_deref(), since).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&actions)?);
             } else if actions.is_empty() {
@@ -639,6 +651,9 @@ async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
     }
     if let Some(a) = &filter.account {
         asked.push(format!("--account {a}"));
+    }
+    if let Some(t) = filter.created_after {
+        asked.push(format!("--since {}", clock::human(t)));
     }
     let list = |pick: fn(&(String, String, i64)) -> &String| {
         let mut v: Vec<&str> = counts.iter().map(|c| pick(c).as_str()).collect();

@@ -14,3 +14,51 @@ pub fn human(ts: i64) -> String {
         .map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
         .unwrap_or_else(|| ts.to_string())
 }
+
+/// A `--since` argument: a duration back from `now` (`24h`, `7d`), a UTC date (`2026-11-01`)
+/// or a timestamp (`2026-11-01T12:00:00Z`, `2026-11-01 12:00:00Z`). Unix seconds.
+pub fn parse_since(text: &str, now: i64) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(d) = humantime::parse_duration(t) {
+        return Ok(now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&t.replacen(' ', "T", 1)) {
+        return Ok(ts.timestamp());
+    }
+    Err(format!(
+        "{text:?} is neither a duration like 24h or 7d nor a date like 2026-11-01 or 2026-11-01T12:00:00Z"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_dates_and_timestamps() {
+        let now = 1_795_843_200; // 2026-11-28 00:00:00Z
+        assert_eq!(parse_since("24h", now), Ok(now - 86_400));
+        assert_eq!(parse_since("7d", now), Ok(now - 7 * 86_400));
+        assert_eq!(parse_since("2026-11-01", now), Ok(1_793_491_200));
+        assert_eq!(
+            parse_since("2026-11-01T12:00:00Z", now),
+            Ok(1_793_491_200 + 43_200)
+        );
+        assert_eq!(
+            parse_since("2026-11-01 12:00:00Z", now),
+            Ok(1_793_491_200 + 43_200)
+        );
+        assert_eq!(
+            parse_since("2026-11-01T13:00:00+01:00", now),
+            Ok(1_793_491_200 + 43_200)
+        );
+        let err = parse_since("yesterday", now).unwrap_err();
+        assert!(
+            err.contains("\"yesterday\"") && err.contains("24h"),
+            "{err}"
+        );
+    }
+}

@@ -128,7 +128,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         );
     }
     outln!("\nActions recorded:");
-    for a in store.actions(None).await? {
+    for a in store.actions(None, None).await? {
         outln!(
             "  #{} {} {} [{}] {} -> {} (status {}, trained_tokens {})",
             a.id,

@@ -95,6 +95,13 @@ enum Command {
         /// Only jobs of this account.
         #[arg(long)]
         account: Option<String>,
+        /// Only jobs created since: a duration back from now (24h, 7d), a date (2026-11-01,
+        /// UTC) or a timestamp (2026-11-01T12:00:00Z).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// At most N jobs, the newest.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// Print a JSON array with the API's values verbatim (unix seconds).
         ///
         /// Besides the API's fields each job has ftguard's: `account`; `cost_usd` (finished
@@ -136,6 +143,10 @@ enum Command {
         /// Only actions on this job.
         #[arg(long)]
         job: Option<String>,
+        /// Only actions requested since: a duration back from now (24h, 7d), a date
+        /// (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
         /// Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts,
         /// requested_at, completed_at, http_status, response_* fields, error, note.
         #[arg(long)]

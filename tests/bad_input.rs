@@ -224,3 +224,75 @@ async fn a_filter_matching_nothing_says_what_is_stored() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn jobs_and_actions_take_since_and_limit() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-hour", "running", H, now),
+        SimJob::in_status("ftjob-2d", "succeeded", 48 * H, now),
+        SimJob::in_status("ftjob-10d", "succeeded", 240 * H, now),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    env.ok(&["sync"]).await;
+    let ids = |v: serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(env.json(&["jobs", "--since", "3d", "--json"]).await),
+        ["ftjob-hour", "ftjob-2d"]
+    );
+    assert_eq!(
+        ids(env.json(&["jobs", "--limit", "2", "--json"]).await),
+        ["ftjob-hour", "ftjob-2d"]
+    );
+    assert_eq!(
+        ids(env
+            .json(&["jobs", "--since", "3d", "--limit", "1", "--json"])
+            .await),
+        ["ftjob-hour"]
+    );
+    let day = chrono::DateTime::from_timestamp(now - 5 * 24 * H, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        ids(env.json(&["jobs", "--since", &day, "--json"]).await).len(),
+        2
+    );
+    let none = env.ok(&["jobs", "--since", "30m"]).await;
+    assert!(none.contains("no stored job matches --since "), "{none}");
+
+    let bad = env.run(&["jobs", "--since", "yesterday"]).await;
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert!(
+        err.contains("--since") && err.contains("\"yesterday\""),
+        "{err}"
+    );
+
+    env.ok(&["cancel", "ftjob-hour", "--reason", "test"]).await;
+    assert_eq!(
+        env.json(&["actions", "--since", "1h", "--json"])
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let future = chrono::DateTime::from_timestamp(now + 2 * 24 * H, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(
+        env.json(&["actions", "--since", &future, "--json"]).await,
+        serde_json::json!([])
+    );
+}

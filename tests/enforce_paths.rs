@@ -25,7 +25,7 @@ async fn pass(app: &ftguard::app::App) -> ftguard::enforce::PassReport {
 }
 
 async fn actions(app: &ftguard::app::App) -> Vec<ftguard::store::ActionRecord> {
-    app.store.actions(None).await.unwrap()
+    app.store.actions(None, None).await.unwrap()
 }
 
 #[tokio::test]

@@ -210,11 +210,18 @@ impl Store {
     }
 
     /// All actions, or one job's, oldest first.
-    pub async fn actions(&self, job_id: Option<&str>) -> Result<Vec<ActionRecord>, StoreError> {
+    /// Recorded actions, oldest first: of one job, and/or requested at or after `since`.
+    pub async fn actions(
+        &self,
+        job_id: Option<&str>,
+        since: Option<i64>,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR job_id = ?1) ORDER BY id"
+            "SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR job_id = ?1) \
+             AND (?2 IS NULL OR requested_at >= ?2) ORDER BY id"
         ))
         .bind(job_id)
+        .bind(since)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;

@@ -14,6 +14,10 @@ pub struct JobFilter {
     pub active_only: bool,
     /// With `active_only`: also finished jobs created at or after this time (never gone ones).
     pub created_since: Option<i64>,
+    /// Only jobs created at or after this time (`jobs --since`).
+    pub created_after: Option<i64>,
+    /// At most this many jobs, the newest (`jobs --limit`).
+    pub limit: Option<usize>,
 }
 
 impl JobFilter {
@@ -88,6 +92,9 @@ pub(super) fn jobs_sql(filter: &JobFilter) -> String {
         Some(_) => sql.push_str(" AND status = ?"),
         None => {}
     }
+    if filter.created_after.is_some() {
+        sql.push_str(" AND created_at >= ?");
+    }
     match (filter.active_only, filter.created_since) {
         // Gone jobs are neither active nor finished: a period's spend leaves them out.
         (true, Some(t)) => sql.push_str(&format!(
@@ -122,6 +129,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = jobs_sql(filter);
         let mut cursor = (i64::MAX, i64::MAX);
+        let mut given = 0usize;
         loop {
             let mut q = sqlx::query(&sql);
             if let Some(a) = &filter.account {
@@ -130,6 +138,9 @@ impl Store {
             if let Some(s) = filter.status.as_deref().filter(|s| *s != GONE) {
                 q = q.bind(s);
             }
+            if let Some(t) = filter.created_after {
+                q = q.bind(t);
+            }
             let rows = q
                 .bind(cursor.0)
                 .bind(cursor.1)
@@ -137,9 +148,13 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
             for r in &rows {
+                if filter.limit.is_some_and(|l| given >= l) {
+                    return Ok(());
+                }
                 cursor = (r.get(7), r.get(8));
                 if let Some(j) = self.row_to_job(r) {
                     each(j);
+                    given += 1;
                 }
             }
             if rows.len() < LISTING_CHUNK {
@@ -261,6 +276,22 @@ mod tests {
         assert_eq!(in_b.len(), n);
         assert!(in_b.iter().all(|(_, a, _)| a == "b"));
         assert_eq!(in_b[0].2, format!("ftjob-{:04}", n - 1));
+
+        // A limit past a chunk boundary, and a creation-time floor, cut the same ordered list.
+        let limited = listed(JobFilter {
+            limit: Some(LISTING_CHUNK + 3),
+            ..JobFilter::default()
+        })
+        .await;
+        assert_eq!(limited[..], all[..LISTING_CHUNK + 3]);
+        let floor = all[LISTING_CHUNK + 40].0;
+        let recent = listed(JobFilter {
+            created_after: Some(floor),
+            ..JobFilter::default()
+        })
+        .await;
+        let expected: Vec<_> = all.iter().filter(|j| j.0 >= floor).cloned().collect();
+        assert_eq!(recent, expected);
     }
 
     #[tokio::test]
