@@ -24,6 +24,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that only read the database work without the accounts' credentials.
     let load_to_read = || Config::load_with(path, Secrets::Skip).context("invalid configuration");
     match cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "ftguard",
+                &mut out,
+            );
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim {
             listen,
             jobs,

@@ -198,6 +198,12 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         seconds: u64,
     },
+    /// Print a shell completion script, e.g.
+    /// `ftguard completions bash | sudo tee /usr/share/bash-completion/completions/ftguard`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]

@@ -83,3 +83,48 @@ fn the_deb_metadata_installs_what_a_service_needs() {
         Some("/etc/ftguard/ftguard.toml")
     );
 }
+
+/// The completion script bash would source: valid bash, offering every subcommand.
+#[test]
+fn bash_completions_offer_every_command() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    for cmd in [
+        "run",
+        "sync",
+        "plan",
+        "jobs",
+        "spend",
+        "show",
+        "actions",
+        "cancel",
+        "resume",
+        "config",
+        "sim",
+        "demo",
+        "completions",
+    ] {
+        assert!(
+            script.contains(&format!("cmd=\"ftguard__subcmd__{cmd}\"")),
+            "{cmd} missing"
+        );
+    }
+    assert!(script.contains("--since") && script.contains("--limit"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ftguard.bash");
+    std::fs::write(&path, &script).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
