@@ -74,6 +74,7 @@ impl App {
             notifiers: config.notifiers.clone(),
             http: reqwest::Client::new(),
             max_cancels_per_pass: config.max_cancels_per_pass,
+            max_cancels_per_hour: config.max_cancels_per_hour,
         };
         Ok(Self {
             config,

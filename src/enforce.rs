@@ -33,7 +33,13 @@ pub struct Enforcer {
     pub notifiers: Vec<Notifier>,
     pub http: reqwest::Client,
     pub max_cancels_per_pass: u32,
+    /// Circuit breaker across passes: at most this many cancels/pauses sent by policies in any
+    /// hour (`None`: no such limit). Manual cancels neither count nor are held.
+    pub max_cancels_per_hour: Option<u32>,
 }
+
+/// The window of `max_cancels_per_hour`.
+const BREAKER_WINDOW_SECS: i64 = 3600;
 
 /// What one pass did, for summaries and `STATUS=`.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -124,6 +130,8 @@ impl Enforcer {
     pub async fn run(&self, decisions: &[Decision<'_>]) -> Result<PassReport, StoreError> {
         let mut report = PassReport::default();
         let mut acted = 0u32;
+        // What the hourly breaker still allows, read once the first action is due.
+        let mut hour_left: Option<u32> = None;
         for d in decisions {
             let span = tracing::info_span!("action", account = %d.account, job_id = %d.job_id, policy = %d.policy);
             async {
@@ -172,13 +180,27 @@ impl Enforcer {
                             }
                             return Ok(());
                         }
-                        if acted >= self.max_cancels_per_pass {
+                        let left = match (self.max_cancels_per_hour, hour_left) {
+                            (None, _) => u32::MAX,
+                            (Some(_), Some(left)) => left,
+                            (Some(max), None) => {
+                                let sent = self.store.actions_sent_since(now - BREAKER_WINDOW_SECS).await?;
+                                *hour_left.insert(max.saturating_sub(sent))
+                            }
+                        };
+                        if acted >= self.max_cancels_per_pass || acted >= left {
+                            let (limit, why) = if acted >= self.max_cancels_per_pass {
+                                (format!("max_cancels_per_pass = {}", self.max_cancels_per_pass), format!("more than {} actions in one pass", self.max_cancels_per_pass))
+                            } else {
+                                let max = self.max_cancels_per_hour.unwrap_or_default();
+                                (format!("max_cancels_per_hour = {max}"), format!("{max} actions already sent in the last hour"))
+                            };
                             if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Held]).await? {
                                 self.store.insert_action(&row(action, Outcome::Held), now).await?;
-                                tracing::error!(limit = self.max_cancels_per_pass, "circuit breaker: held, not acted on");
-                                self.notice("held", &d.account, &d.job_id, &d.policy, &format!("circuit breaker: more than {} actions in one pass", self.max_cancels_per_pass));
+                                tracing::error!(limit = %limit, "circuit breaker: held, not acted on");
+                                self.notice("held", &d.account, &d.job_id, &d.policy, &format!("circuit breaker: {why}"));
                             }
-                            report.add(Outcome::Held, action, format!("held {} {} (max_cancels_per_pass = {})", d.account, d.job_id, self.max_cancels_per_pass));
+                            report.add(Outcome::Held, action, format!("held {} {} ({limit})", d.account, d.job_id));
                             return Ok(());
                         }
                         let Some(id) = self.store.insert_action(&row(action, Outcome::Pending), now).await? else {
@@ -602,6 +624,7 @@ impl Enforcer {
         };
         let mut one = self.clone();
         one.max_cancels_per_pass = 1;
+        one.max_cancels_per_hour = None;
         one.run(std::slice::from_ref(&d)).await
     }
 }

@@ -317,6 +317,63 @@ async fn the_circuit_breaker_holds_the_excess() {
     assert_eq!(held, 3);
 }
 
+/// At most 2 cancels an hour, whatever the passes: the second pass holds everything, a manual
+/// cancel still goes out and does not count, and once the hour has passed the next pass sends
+/// two again.
+#[tokio::test]
+async fn the_hourly_circuit_breaker_holds_across_passes() {
+    let now = now();
+    let jobs = (0..7)
+        .map(|i| SimJob::in_status(&format!("ftjob-{i}"), "running", 7 * H + i, now))
+        .collect();
+    let (sim, env, app) = setup(
+        jobs,
+        "max_cancels_per_pass = 5\nmax_cancels_per_hour = 2",
+        RUNTIME,
+    )
+    .await;
+    let cancels = || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/cancel"))
+            .count()
+    };
+    let r = pass(&app).await;
+    assert_eq!((r.cancelled, r.held), (2, 5), "{r:?}");
+    assert!(
+        r.lines
+            .iter()
+            .any(|l| l.contains("(max_cancels_per_hour = 2)")),
+        "{r:?}"
+    );
+    let r = pass(&app).await;
+    assert_eq!((r.cancelled, r.held), (0, 5), "{r:?}");
+    assert_eq!(cancels(), 2);
+
+    // An operator is not held by the breaker.
+    let manual = |job: &'static str| {
+        let app = app.clone();
+        async move {
+            app.enforcer
+                .manual_cancel("sim", job, "by hand")
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(manual("ftjob-2").await.cancelled, 1);
+    assert_eq!(cancels(), 3);
+
+    // An hour on the window has room again; a manual cancel within it does not count.
+    sqlite3(
+        &env.db(),
+        "UPDATE actions SET requested_at = requested_at - 3601",
+    );
+    assert_eq!(manual("ftjob-3").await.cancelled, 1);
+    let r = pass(&app).await;
+    assert_eq!((r.cancelled, r.held), (2, 1), "{r:?}");
+    assert_eq!(cancels(), 6);
+}
+
 #[tokio::test]
 async fn notify_only_policies_record_once() {
     let policy = "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4.1*\"]\naction = \"notify\"\n";

@@ -67,6 +67,9 @@ pub struct DaemonConfig {
     pub dry_run: bool,
     /// Circuit breaker: at most this many cancels/pauses per pass.
     pub max_cancels_per_pass: u32,
+    /// Circuit breaker across passes: at most this many per hour; unset, no such limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cancels_per_hour: Option<u32>,
     /// How long shutdown waits for in-flight actions.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
@@ -86,6 +89,7 @@ impl Default for DaemonConfig {
             sync_schedule: "0 * * * * *".into(),
             dry_run: false,
             max_cancels_per_pass: 10,
+            max_cancels_per_hour: None,
             shutdown_timeout: Duration::from_secs(20),
             full_sync_every: Duration::from_secs(24 * 3600),
             listen: None,
@@ -166,6 +170,7 @@ pub struct Config {
     pub sync_schedule: String,
     pub dry_run: bool,
     pub max_cancels_per_pass: u32,
+    pub max_cancels_per_hour: Option<u32>,
     pub shutdown_timeout: Duration,
     pub listen: Option<std::net::SocketAddr>,
     pub full_sync_every: Duration,
@@ -336,6 +341,7 @@ impl Config {
             sync_schedule: raw.daemon.sync_schedule.clone(),
             dry_run: raw.daemon.dry_run,
             max_cancels_per_pass: raw.daemon.max_cancels_per_pass,
+            max_cancels_per_hour: raw.daemon.max_cancels_per_hour,
             shutdown_timeout: raw.daemon.shutdown_timeout,
             listen: raw.daemon.listen,
             full_sync_every: raw.daemon.full_sync_every,

@@ -210,6 +210,19 @@ impl Store {
     }
 
     /// All actions, or one job's, oldest first.
+    /// Cancels and pauses that policies sent (or are sending) since `since`, for the hourly
+    /// circuit breaker: held, dry-run and manual ones do not count.
+    pub async fn actions_sent_since(&self, since: i64) -> Result<u32, StoreError> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM actions WHERE requested_at >= ? AND action IN ('cancel', 'pause') \
+             AND outcome IN ('pending', 'succeeded', 'already_finished', 'failed') AND policy <> 'manual'",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
     /// Recorded actions, oldest first: of one job, and/or requested at or after `since`.
     pub async fn actions(
         &self,
