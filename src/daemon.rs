@@ -204,6 +204,8 @@ fn log_config(config: &Config, message: &str) {
         policies = names(config.policies.iter().map(|p| p.name.as_str()).collect()).as_str(),
         sync_schedule = config.sync_schedule.as_str(),
         dry_run = config.dry_run,
+        max_cancels_per_pass = config.max_cancels_per_pass,
+        max_cancels_per_hour = config.max_cancels_per_hour,
         "{message}"
     );
 }

@@ -151,6 +151,7 @@ async fn notify_reload_and_clean_stop() {
         "database=",
         "accounts=\"sim\"",
         "sync_schedule=",
+        "max_cancels_per_pass=10",
     ] {
         assert!(start.contains(field), "{field} missing: {start}");
     }
