@@ -455,6 +455,15 @@ fn absorb(into: &mut HashMap<String, GroupSpend>, more: HashMap<String, GroupSpe
     }
 }
 
+/// One account's sync for scripts: `{"account", "ok": true, "summary"}` or
+/// `{"account", "ok": false, "error"}` (`sync --json`, `run --once --json`).
+pub fn sync_json(account: &str, r: &Result<SyncSummary, SyncError>) -> serde_json::Value {
+    match r {
+        Ok(s) => serde_json::json!({"account": account, "ok": true, "summary": s}),
+        Err(e) => serde_json::json!({"account": account, "ok": false, "error": e.to_string()}),
+    }
+}
+
 /// One line per account for people.
 pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
     match r {

@@ -99,20 +99,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { once } => {
+        Command::Run { once, json } => {
             let config = load()?;
             let report = daemon::run(
                 config,
                 daemon::Options {
                     config_path: cli.config.clone(),
                     once,
-                    report: once.then(|| {
+                    report: (once && !json).then(|| {
                         std::sync::Arc::new(|l: String| outln!("{l}")) as daemon::Reporter
                     }),
                     stop: CancellationToken::new(),
                 },
             )
             .await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            }
             Ok(if report.failed > 0 && once {
                 ExitCode::from(2)
             } else {
@@ -132,13 +135,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let results = app.sync_with(full).await;
             if json {
-                let out: Vec<Value> = results
-                    .iter()
-                    .map(|(a, r)| match r {
-                        Ok(s) => json!({"account": a, "ok": true, "summary": s}),
-                        Err(e) => json!({"account": a, "ok": false, "error": e.to_string()}),
-                    })
-                    .collect();
+                let out: Vec<Value> = results.iter().map(|(a, r)| app::sync_json(a, r)).collect();
                 outln!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 for (a, r) in &results {

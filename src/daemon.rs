@@ -241,10 +241,14 @@ async fn full_pass(
         say(app::sync_line(account, r));
     }
     app.estimate().await?;
-    let report = app.enforce(policies).await?;
+    let mut report = app.enforce(policies).await?;
     for l in &report.lines {
         say(l.clone());
     }
+    report.syncs = results
+        .iter()
+        .map(|(account, r)| app::sync_json(account, r))
+        .collect();
     sdnotify::notify(&format!(
         "STATUS=synced {ok}/{} accounts; last pass: {} cancelled, {} failed, {} held",
         results.len(),

@@ -44,6 +44,9 @@ const BREAKER_WINDOW_SECS: i64 = 3600;
 /// What one pass did, for summaries and `STATUS=`.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct PassReport {
+    /// The syncs before the pass (`run --once --json`), as `sync --json` shows them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub syncs: Vec<serde_json::Value>,
     pub cancelled: u32,
     pub paused: u32,
     pub already_finished: u32,
@@ -68,6 +71,7 @@ impl PassReport {
         self.cleared += other.cleared;
         self.notified += other.notified;
         self.dry_run += other.dry_run;
+        self.syncs.extend(other.syncs);
         self.lines.extend(other.lines);
     }
 

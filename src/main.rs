@@ -48,9 +48,15 @@ enum Command {
     /// Run the daemon: sync at start and on daemon.sync_schedule, evaluate policies, enforce.
     /// Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the configuration.
     Run {
-        /// One sync, one evaluation of every policy, enforcement, then exit (0 on success).
+        /// One sync, one evaluation of every policy, enforcement, then exit: 0 on success,
+        /// 2 when an action failed (for a systemd timer or cron instead of the daemon).
         #[arg(long)]
         once: bool,
+        /// With --once: print what was done as JSON: `syncs` (as `sync --json`), the counts
+        /// (cancelled, paused, already_finished, failed, held, warned, cleared, notified,
+        /// dry_run) and `lines`, one per action as the text output shows it.
+        #[arg(long, requires = "once")]
+        json: bool,
     },
     /// Sync every account once and print a summary per account. Exit 0 if at least one synced.
     ///

@@ -207,3 +207,28 @@ async fn run_once_evaluates_scheduled_policies_too() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn run_once_json_reports_the_syncs_and_what_was_done() {
+    let sim = Sim::start(scenario(now())).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICIES);
+    let out = env.json(&["run", "--once", "--json"]).await;
+    assert_eq!(out["syncs"][0]["account"], "sim", "{out:#}");
+    assert_eq!(out["syncs"][0]["ok"], true);
+    assert_eq!(out["syncs"][0]["summary"]["new"], 6);
+    assert_eq!(out["cancelled"], 2, "{out:#}");
+    assert_eq!(out["failed"], 0);
+    let lines = out["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{out:#}");
+    assert!(
+        lines.iter().any(|l| l
+            .as_str()
+            .unwrap()
+            .contains("cancelled sim ftjob-stuck-queue")),
+        "{out:#}"
+    );
+    // --json is for --once: the daemon prints nothing to parse.
+    let bad = env.run(&["run", "--json"]).await;
+    assert!(!bad.status.success() && stderr(&bad).contains("--once"));
+}
