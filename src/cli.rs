@@ -227,7 +227,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 account,
                 status,
                 created_after,
-                limit,
+                limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
                 ..Default::default()
             };
             // Streamed: one job in memory at a time, whatever the history's size.

@@ -106,8 +106,8 @@ enum Command {
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
         /// At most N jobs, the newest.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        limit: Option<u64>,
         /// Print a JSON array with the API's values verbatim (unix seconds).
         ///
         /// Besides the API's fields each job has ftguard's: `account`; `cost_usd` (finished

@@ -270,6 +270,9 @@ async fn jobs_and_actions_take_since_and_limit() {
     let none = env.ok(&["jobs", "--since", "30m"]).await;
     assert!(none.contains("no stored job matches --since "), "{none}");
 
+    let zero = env.run(&["jobs", "--limit", "0"]).await;
+    assert!(!zero.status.success() && stderr(&zero).contains("--limit"));
+
     let bad = env.run(&["jobs", "--since", "yesterday"]).await;
     assert!(!bad.status.success());
     let err = stderr(&bad);
