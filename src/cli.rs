@@ -91,6 +91,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 count(config.policies.len() as u64, "policy", "policies"),
                 count(config.notifiers.len() as u64, "notifier", "notifiers")
             );
+            for w in config.warnings() {
+                outln!("# warning: {w}");
+            }
             out!("{}", config.redacted_toml());
             outln!("\n# training prices in force (USD):");
             for line in config.prices.describe() {

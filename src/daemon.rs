@@ -208,6 +208,9 @@ fn log_config(config: &Config, message: &str) {
         max_cancels_per_hour = config.max_cancels_per_hour,
         "{message}"
     );
+    for w in config.warnings() {
+        tracing::warn!("configuration: {w}");
+    }
 }
 
 /// Sets the deadline timer to the next crossing; a store error only costs exactness (logged).

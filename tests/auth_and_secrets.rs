@@ -250,6 +250,11 @@ async fn environment_overrides_the_file() {
         out.contains("dry_run = true") && out.contains("max_cancels_per_pass = 3"),
         "{out}"
     );
+    // Valid, but it will do nothing: said, without failing.
+    assert!(
+        out.contains("# warning: no [[accounts]]: there is nothing to watch"),
+        "{out}"
+    );
 }
 
 #[tokio::test]

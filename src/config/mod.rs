@@ -17,6 +17,7 @@ use crate::pricing::{PriceTable, PricingConfig};
 use crate::secret::SecretRef;
 
 mod parse_error;
+mod warnings;
 
 /// Where a configuration could not be loaded, and why. Messages name the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -372,6 +373,11 @@ impl Config {
         };
         drop_empty(&mut value);
         toml::to_string_pretty(&value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// What is worth a second look in this valid configuration (see `config/warnings.rs`).
+    pub fn warnings(&self) -> Vec<String> {
+        warnings::warnings(&self.raw)
     }
 
     pub fn account(&self, name: &str) -> Option<&Account> {

@@ -1,0 +1,112 @@
+//! A configuration can be valid and still do less than its author expects: no policy, notices
+//! with nowhere to go, a Portkey account that names no provider. These are said (by
+//! `config check`, and in the daemon's log at start and reload) but do not stop anything.
+
+use super::RawConfig;
+use crate::policy::ActionKind;
+
+/// Headers that choose the provider behind Portkey, when written under `headers`.
+const PORTKEY_ROUTING_HEADERS: [&str; 3] = [
+    "x-portkey-provider",
+    "x-portkey-virtual-key",
+    "x-portkey-config",
+];
+
+/// What is worth a second look in a valid configuration, one sentence each.
+pub fn warnings(raw: &RawConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if raw.accounts.is_empty() {
+        out.push("no [[accounts]]: there is nothing to watch".to_owned());
+    } else if raw.policies.is_empty() {
+        out.push("no [[policies]]: jobs are recorded but nothing is ever acted on".to_owned());
+    }
+    for (i, a) in raw.accounts.iter().enumerate() {
+        let routed = a.virtual_key.is_some()
+            || a.provider.is_some()
+            || a.portkey_config.is_some()
+            || a.headers.keys().any(|h| {
+                PORTKEY_ROUTING_HEADERS
+                    .iter()
+                    .any(|r| h.eq_ignore_ascii_case(r))
+            });
+        if a.portkey_api_key.is_some() && !routed {
+            out.push(format!(
+                "accounts[{i}] ({:?}): portkey_api_key without virtual_key, provider or \
+                 portkey_config: Portkey can route these requests only if the API key has a \
+                 default config",
+                a.name
+            ));
+        }
+    }
+    if raw.notifiers.is_empty() {
+        for p in &raw.policies {
+            if p.action == ActionKind::Notify {
+                out.push(format!(
+                    "policy {:?} has action = \"notify\" but there are no [[notifiers]]: its \
+                     notices are only logged and recorded",
+                    p.name
+                ));
+            } else if p.warn_at.as_ref().is_some_and(|w| !w.is_empty()) {
+                out.push(format!(
+                    "policy {:?} has warn_at but there are no [[notifiers]]: thresholds \
+                     reached are only logged and recorded",
+                    p.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Format;
+
+    fn raw(toml: &str) -> RawConfig {
+        figment::Figment::new()
+            .merge(figment::providers::Toml::string(toml))
+            .extract()
+            .unwrap()
+    }
+
+    #[test]
+    fn says_what_a_valid_configuration_will_not_do() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &["no [[accounts]]"]),
+            ("[[accounts]]\nname = \"a\"", &["no [[policies]]"]),
+            (
+                "[[accounts]]\nname = \"pk\"\nportkey_api_key = { env = \"K\" }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &["accounts[0] (\"pk\"): portkey_api_key without virtual_key"],
+            ),
+            (
+                "[[accounts]]\nname = \"pk\"\nportkey_api_key = { env = \"K\" }\n\
+                 headers = { \"X-Portkey-Provider\" = \"openai\" }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &[],
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\n\
+                 [[policies]]\nname = \"m\"\nkind = \"allowed_models\"\nmodels = [\"x*\"]\naction = \"notify\"\n\
+                 [[policies]]\nname = \"b\"\nkind = \"budget\"\nlimit_usd = 10.0\nwarn_at = [0.8]",
+                &[
+                    "policy \"m\" has action = \"notify\" but there are no [[notifiers]]",
+                    "policy \"b\" has warn_at but there are no [[notifiers]]",
+                ],
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\n[[notifiers]]\nurl = { env = \"HOOK\" }\n\
+                 [[policies]]\nname = \"b\"\nkind = \"budget\"\nlimit_usd = 10.0\nwarn_at = [0.8]",
+                &[],
+            ),
+        ];
+        for (toml, expected) in cases {
+            let got = warnings(&raw(toml));
+            assert_eq!(got.len(), expected.len(), "{toml}: {got:?}");
+            for (g, e) in got.iter().zip(expected.iter()) {
+                assert!(g.starts_with(e), "{toml}: {g}");
+            }
+        }
+    }
+}
