@@ -1,96 +1,20 @@
-//! Enforcement: decisions -> durable action rows -> cancel/pause/notify calls -> recorded outcomes.
-//!
-//! Architecture invariant: a row is written (`pending`) before any call that changes a job,
-//! and the database's unique index refuses a second pending or successful cancel of a job, so
-//! a crash at any point leaves either nothing sent or a pending row that the next start
-//! reconciles by asking the API for the job's real state.
+//! Sending a cancel or pause for a pending action row and recording what came back, through
+//! every answer the API can give; and, at start, settling rows a crash left pending.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Serialize;
 use tracing::Instrument;
 
+use super::{Enforcer, MANUAL, PassReport};
 use crate::clock;
 use crate::model::{Job, JobStatus};
-use crate::notify::{self, Notice, Notifier};
-use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
+use crate::policy::{ActionKind, Fallback};
 use crate::provider::{Client, ProviderError};
-use crate::store::{NewAction, Outcome, ResponseFields, Store, StoreError};
-
-/// The policy name recorded for `ftguard cancel`.
-pub const MANUAL: &str = "manual";
+use crate::store::{NewAction, Outcome, ResponseFields, StoreError};
 
 /// Attempts per action within one pass; after them the action is `failed` and a later pass
 /// decides again.
 const ATTEMPTS_PER_ACTION: u32 = 4;
-
-/// What enforcement needs: the store, a client per account, notifiers, the breaker limit.
-#[derive(Clone)]
-pub struct Enforcer {
-    pub store: Store,
-    pub clients: HashMap<String, Client>,
-    pub notifiers: Vec<Notifier>,
-    pub http: reqwest::Client,
-    pub max_cancels_per_pass: u32,
-    /// Circuit breaker across passes: at most this many cancels/pauses sent by policies in any
-    /// hour (`None`: no such limit). Manual cancels neither count nor are held.
-    pub max_cancels_per_hour: Option<u32>,
-}
-
-/// The window of `max_cancels_per_hour`.
-const BREAKER_WINDOW_SECS: i64 = 3600;
-
-/// What one pass did, for summaries and `STATUS=`.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct PassReport {
-    /// The syncs before the pass (`run --once --json`), as `sync --json` shows them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub syncs: Vec<serde_json::Value>,
-    pub cancelled: u32,
-    pub paused: u32,
-    pub already_finished: u32,
-    pub failed: u32,
-    pub held: u32,
-    pub warned: u32,
-    pub cleared: u32,
-    pub notified: u32,
-    pub dry_run: u32,
-    pub lines: Vec<String>,
-}
-
-impl PassReport {
-    /// Adds another report's counts and lines to this one.
-    pub fn absorb(&mut self, other: PassReport) {
-        self.cancelled += other.cancelled;
-        self.paused += other.paused;
-        self.already_finished += other.already_finished;
-        self.failed += other.failed;
-        self.held += other.held;
-        self.warned += other.warned;
-        self.cleared += other.cleared;
-        self.notified += other.notified;
-        self.dry_run += other.dry_run;
-        self.syncs.extend(other.syncs);
-        self.lines.extend(other.lines);
-    }
-
-    fn add(&mut self, outcome: Outcome, action: &str, line: String) {
-        match (outcome, action) {
-            (Outcome::Succeeded, "pause") => self.paused += 1,
-            (Outcome::Succeeded, _) => self.cancelled += 1,
-            (Outcome::AlreadyFinished, _) => self.already_finished += 1,
-            (Outcome::Failed, _) => self.failed += 1,
-            (Outcome::Held, _) => self.held += 1,
-            (Outcome::Warned, _) => self.warned += 1,
-            (Outcome::Cleared, _) => self.cleared += 1,
-            (Outcome::Notified, _) => self.notified += 1,
-            (Outcome::DryRun, _) => self.dry_run += 1,
-            (Outcome::Pending, _) => {}
-        }
-        self.lines.push(line);
-    }
-}
 
 /// The end of one cancel or pause.
 struct Finished {
@@ -102,131 +26,9 @@ struct Finished {
 }
 
 impl Enforcer {
-    fn notice(&self, event: &str, account: &str, job_id: &str, policy: &str, reason: &str) {
-        notify::send_all(
-            &self.http,
-            &self.notifiers,
-            Notice::job(event, account, job_id, policy, reason),
-        );
-    }
-
-    /// Records budget thresholds reached and notifies each the first time (also in dry-run:
-    /// a notice changes nothing at the provider).
-    pub async fn notify_groups(&self, notices: &[GroupNotice]) -> Result<PassReport, StoreError> {
-        let mut report = PassReport::default();
-        for n in notices {
-            if !self.store.record_budget_notice(n, clock::now()).await? {
-                continue;
-            }
-            let span = tracing::info_span!("budget_notice", policy = %n.policy, group = %n.group, percent = n.percent);
-            let _g = span.enter();
-            tracing::warn!(reason = %n.reason, "budget threshold reached");
-            notify::send_all(&self.http, &self.notifiers, Notice::budget(n));
-            report.notified += 1;
-            report
-                .lines
-                .push(format!("notified [{}]: {}", n.policy, n.reason));
-        }
-        Ok(report)
-    }
-
-    /// Carries out one pass of decisions.
-    pub async fn run(&self, decisions: &[Decision<'_>]) -> Result<PassReport, StoreError> {
-        let mut report = PassReport::default();
-        let mut acted = 0u32;
-        // What the hourly breaker still allows, read once the first action is due.
-        let mut hour_left: Option<u32> = None;
-        for d in decisions {
-            let span = tracing::info_span!("action", account = %d.account, job_id = %d.job_id, policy = %d.policy);
-            async {
-                let row = |action: &'static str, outcome| NewAction {
-                    account: &d.account,
-                    job_id: &d.job_id,
-                    policy: &d.policy,
-                    action,
-                    reason: &d.reason,
-                    outcome,
-                };
-                let now = clock::now();
-                match &d.verdict {
-                    Verdict::Warn { until } => {
-                        self.store.set_grace_mark(&d.account, &d.job_id, &d.policy, d.observed_at).await?;
-                        self.store.insert_action(&row("warn", Outcome::Warned), now).await?;
-                        tracing::warn!(reason = %d.reason, until = %clock::human(*until), "violation: grace period started");
-                        self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
-                        report.add(Outcome::Warned, "warn", format!("warned {} {}: {} (acts after {})", d.account, d.job_id, d.reason, clock::human(*until)));
-                    }
-                    Verdict::Clear => {
-                        self.store.clear_grace_mark(&d.account, &d.job_id, &d.policy).await?;
-                        let id = self.store.insert_action(&row("clear", Outcome::Cleared), now).await?;
-                        if let Some(id) = id {
-                            self.store.complete_action(id, Outcome::Cleared, None, None, None, Some("became compliant during grace; not cancelled"), now).await?;
-                        }
-                        tracing::info!("compliant again during grace; unmarked");
-                        self.notice("cleared", &d.account, &d.job_id, &d.policy, "compliant again during grace");
-                        report.add(Outcome::Cleared, "clear", format!("cleared {} {}: compliant again", d.account, d.job_id));
-                    }
-                    Verdict::Act(ActionKind::Notify) => {
-                        if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified]).await? {
-                            self.store.insert_action(&row("notify", Outcome::Notified), now).await?;
-                            tracing::warn!(reason = %d.reason, "violation (notify only)");
-                            self.notice("violation", &d.account, &d.job_id, &d.policy, &d.reason);
-                            report.add(Outcome::Notified, "notify", format!("notified {} {}: {}", d.account, d.job_id, d.reason));
-                        }
-                    }
-                    Verdict::Act(kind) => {
-                        let action = kind.as_str();
-                        if d.dry_run {
-                            if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::DryRun]).await? {
-                                self.store.insert_action(&row(action, Outcome::DryRun), now).await?;
-                                tracing::info!(reason = %d.reason, "dry run: would {action}");
-                                report.add(Outcome::DryRun, action, format!("would {action} {} {}: {}", d.account, d.job_id, d.reason));
-                            }
-                            return Ok(());
-                        }
-                        let left = match (self.max_cancels_per_hour, hour_left) {
-                            (None, _) => u32::MAX,
-                            (Some(_), Some(left)) => left,
-                            (Some(max), None) => {
-                                let sent = self.store.actions_sent_since(now - BREAKER_WINDOW_SECS).await?;
-                                *hour_left.insert(max.saturating_sub(sent))
-                            }
-                        };
-                        if acted >= self.max_cancels_per_pass || acted >= left {
-                            let (limit, why) = if acted >= self.max_cancels_per_pass {
-                                (format!("max_cancels_per_pass = {}", self.max_cancels_per_pass), format!("more than {} actions in one pass", self.max_cancels_per_pass))
-                            } else {
-                                let max = self.max_cancels_per_hour.unwrap_or_default();
-                                (format!("max_cancels_per_hour = {max}"), format!("{max} actions already sent in the last hour"))
-                            };
-                            if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Held]).await? {
-                                self.store.insert_action(&row(action, Outcome::Held), now).await?;
-                                tracing::error!(limit = %limit, "circuit breaker: held, not acted on");
-                                self.notice("held", &d.account, &d.job_id, &d.policy, &format!("circuit breaker: {why}"));
-                            }
-                            report.add(Outcome::Held, action, format!("held {} {} ({limit})", d.account, d.job_id));
-                            return Ok(());
-                        }
-                        let Some(id) = self.store.insert_action(&row(action, Outcome::Pending), now).await? else {
-                            tracing::debug!("a cancel of this job is already pending or done");
-                            return Ok(());
-                        };
-                        acted += 1;
-                        let fin = self.execute(id, &d.account, &d.job_id, *kind, d.fallback, &d.policy, &d.reason).await?;
-                        report.add(fin.0, fin.1, fin.2);
-                    }
-                }
-                Ok::<_, StoreError>(())
-            }
-            .instrument(span)
-            .await?;
-        }
-        Ok(report)
-    }
-
     /// Sends the call for a pending row and completes it. Returns (outcome, action, line).
     #[allow(clippy::too_many_arguments)]
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         id: i64,
         account: &str,
@@ -605,30 +407,5 @@ impl Enforcer {
             .await?;
         }
         Ok(report)
-    }
-
-    /// A manual cancel through the same path, recorded with policy `manual`.
-    pub async fn manual_cancel(
-        &self,
-        account: &str,
-        job_id: &str,
-        reason: &str,
-    ) -> Result<PassReport, StoreError> {
-        let d = Decision {
-            account: account.into(),
-            job_id: job_id.into(),
-            policy: MANUAL.into(),
-            verdict: Verdict::Act(ActionKind::Cancel),
-            reason: reason.into(),
-            dry_run: false,
-            fallback: Fallback::Notify,
-            waiting: false,
-            created_at: 0,
-            observed_at: clock::now(),
-        };
-        let mut one = self.clone();
-        one.max_cancels_per_pass = 1;
-        one.max_cancels_per_hour = None;
-        one.run(std::slice::from_ref(&d)).await
     }
 }

@@ -1,0 +1,173 @@
+//! Enforcement: decisions -> durable action rows -> cancel/pause/notify calls -> recorded outcomes.
+//!
+//! Architecture invariant: a row is written (`pending`) before any call that changes a job,
+//! and the database's unique index refuses a second pending or successful cancel of a job, so
+//! a crash at any point leaves either nothing sent or a pending row that the next start
+//! reconciles by asking the API for the job's real state.
+
+use std::collections::HashMap;
+
+use tracing::Instrument;
+
+use crate::clock;
+use crate::notify::{self, Notice, Notifier};
+use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
+use crate::provider::Client;
+use crate::store::{NewAction, Outcome, Store, StoreError};
+
+mod breaker;
+mod calls;
+mod report;
+
+use breaker::Breaker;
+pub use report::PassReport;
+
+/// The policy name recorded for `ftguard cancel`.
+pub const MANUAL: &str = "manual";
+
+/// What enforcement needs: the store, a client per account, notifiers, the breaker limit.
+#[derive(Clone)]
+pub struct Enforcer {
+    pub store: Store,
+    pub clients: HashMap<String, Client>,
+    pub notifiers: Vec<Notifier>,
+    pub http: reqwest::Client,
+    pub max_cancels_per_pass: u32,
+    /// Circuit breaker across passes: at most this many cancels/pauses sent by policies in any
+    /// hour (`None`: no such limit). Manual cancels neither count nor are held.
+    pub max_cancels_per_hour: Option<u32>,
+}
+
+impl Enforcer {
+    fn notice(&self, event: &str, account: &str, job_id: &str, policy: &str, reason: &str) {
+        notify::send_all(
+            &self.http,
+            &self.notifiers,
+            Notice::job(event, account, job_id, policy, reason),
+        );
+    }
+
+    /// Records budget thresholds reached and notifies each the first time (also in dry-run:
+    /// a notice changes nothing at the provider).
+    pub async fn notify_groups(&self, notices: &[GroupNotice]) -> Result<PassReport, StoreError> {
+        let mut report = PassReport::default();
+        for n in notices {
+            if !self.store.record_budget_notice(n, clock::now()).await? {
+                continue;
+            }
+            let span = tracing::info_span!("budget_notice", policy = %n.policy, group = %n.group, percent = n.percent);
+            let _g = span.enter();
+            tracing::warn!(reason = %n.reason, "budget threshold reached");
+            notify::send_all(&self.http, &self.notifiers, Notice::budget(n));
+            report.notified += 1;
+            report
+                .lines
+                .push(format!("notified [{}]: {}", n.policy, n.reason));
+        }
+        Ok(report)
+    }
+
+    /// Carries out one pass of decisions.
+    pub async fn run(&self, decisions: &[Decision<'_>]) -> Result<PassReport, StoreError> {
+        let mut report = PassReport::default();
+        let mut breaker = Breaker::new(self.max_cancels_per_pass, self.max_cancels_per_hour);
+        for d in decisions {
+            let span = tracing::info_span!("action", account = %d.account, job_id = %d.job_id, policy = %d.policy);
+            async {
+                let row = |action: &'static str, outcome| NewAction {
+                    account: &d.account,
+                    job_id: &d.job_id,
+                    policy: &d.policy,
+                    action,
+                    reason: &d.reason,
+                    outcome,
+                };
+                let now = clock::now();
+                match &d.verdict {
+                    Verdict::Warn { until } => {
+                        self.store.set_grace_mark(&d.account, &d.job_id, &d.policy, d.observed_at).await?;
+                        self.store.insert_action(&row("warn", Outcome::Warned), now).await?;
+                        tracing::warn!(reason = %d.reason, until = %clock::human(*until), "violation: grace period started");
+                        self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
+                        report.add(Outcome::Warned, "warn", format!("warned {} {}: {} (acts after {})", d.account, d.job_id, d.reason, clock::human(*until)));
+                    }
+                    Verdict::Clear => {
+                        self.store.clear_grace_mark(&d.account, &d.job_id, &d.policy).await?;
+                        let id = self.store.insert_action(&row("clear", Outcome::Cleared), now).await?;
+                        if let Some(id) = id {
+                            self.store.complete_action(id, Outcome::Cleared, None, None, None, Some("became compliant during grace; not cancelled"), now).await?;
+                        }
+                        tracing::info!("compliant again during grace; unmarked");
+                        self.notice("cleared", &d.account, &d.job_id, &d.policy, "compliant again during grace");
+                        report.add(Outcome::Cleared, "clear", format!("cleared {} {}: compliant again", d.account, d.job_id));
+                    }
+                    Verdict::Act(ActionKind::Notify) => {
+                        if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified]).await? {
+                            self.store.insert_action(&row("notify", Outcome::Notified), now).await?;
+                            tracing::warn!(reason = %d.reason, "violation (notify only)");
+                            self.notice("violation", &d.account, &d.job_id, &d.policy, &d.reason);
+                            report.add(Outcome::Notified, "notify", format!("notified {} {}: {}", d.account, d.job_id, d.reason));
+                        }
+                    }
+                    Verdict::Act(kind) => {
+                        let action = kind.as_str();
+                        if d.dry_run {
+                            if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::DryRun]).await? {
+                                self.store.insert_action(&row(action, Outcome::DryRun), now).await?;
+                                tracing::info!(reason = %d.reason, "dry run: would {action}");
+                                report.add(Outcome::DryRun, action, format!("would {action} {} {}: {}", d.account, d.job_id, d.reason));
+                            }
+                            return Ok(());
+                        }
+                        if let Some(held) = breaker.check(&self.store, now).await? {
+                            let (limit, why) = (held.limit, held.why);
+                            if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Held]).await? {
+                                self.store.insert_action(&row(action, Outcome::Held), now).await?;
+                                tracing::error!(limit = %limit, "circuit breaker: held, not acted on");
+                                self.notice("held", &d.account, &d.job_id, &d.policy, &format!("circuit breaker: {why}"));
+                            }
+                            report.add(Outcome::Held, action, format!("held {} {} ({limit})", d.account, d.job_id));
+                            return Ok(());
+                        }
+                        let Some(id) = self.store.insert_action(&row(action, Outcome::Pending), now).await? else {
+                            tracing::debug!("a cancel of this job is already pending or done");
+                            return Ok(());
+                        };
+                        breaker.sent();
+                        let fin = self.execute(id, &d.account, &d.job_id, *kind, d.fallback, &d.policy, &d.reason).await?;
+                        report.add(fin.0, fin.1, fin.2);
+                    }
+                }
+                Ok::<_, StoreError>(())
+            }
+            .instrument(span)
+            .await?;
+        }
+        Ok(report)
+    }
+
+    /// A manual cancel through the same path, recorded with policy `manual`.
+    pub async fn manual_cancel(
+        &self,
+        account: &str,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<PassReport, StoreError> {
+        let d = Decision {
+            account: account.into(),
+            job_id: job_id.into(),
+            policy: MANUAL.into(),
+            verdict: Verdict::Act(ActionKind::Cancel),
+            reason: reason.into(),
+            dry_run: false,
+            fallback: Fallback::Notify,
+            waiting: false,
+            created_at: 0,
+            observed_at: clock::now(),
+        };
+        let mut one = self.clone();
+        one.max_cancels_per_pass = 1;
+        one.max_cancels_per_hour = None;
+        one.run(std::slice::from_ref(&d)).await
+    }
+}
