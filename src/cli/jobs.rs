@@ -1,0 +1,284 @@
+//! `ftguard jobs` and `ftguard show`: stored jobs for people (a table, one job in full) and for
+//! scripts (JSON with the API's values verbatim plus ftguard's own fields).
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use serde_json::{Value, json};
+
+use ftguard::app::App;
+use ftguard::clock;
+use ftguard::config::Config;
+use ftguard::cost::JobCost;
+use ftguard::model::Usd;
+use ftguard::store::{JobFilter, StoredJob};
+use ftguard::{out, outln};
+
+/// The listing's filter from `jobs`' arguments.
+pub fn filter(
+    status: Option<String>,
+    account: Option<String>,
+    since: Option<String>,
+    limit: Option<u64>,
+) -> anyhow::Result<JobFilter> {
+    let created_after = super::since_arg(since)?;
+    Ok(JobFilter {
+        account,
+        status,
+        created_after,
+        limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+        ..Default::default()
+    })
+}
+
+/// `ftguard jobs`: newest first, streamed, one job in memory at a time.
+pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Result<ExitCode> {
+    let app = App::build(config).await?;
+    let mut shown = 0usize;
+    app.for_each_job_with_cost(&filter, clock::now(), |j, c| {
+        if json {
+            // Each element pretty-printed and indented: the whole is one JSON array.
+            let element =
+                serde_json::to_string_pretty(&job_json(j, c)).unwrap_or_else(|_| "null".into());
+            out!(
+                "{}\n  {}",
+                if shown == 0 { "[" } else { "," },
+                element.replace('\n', "\n  ")
+            );
+        } else {
+            if shown == 0 {
+                outln!(
+                    "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
+                    "ACCOUNT",
+                    "ID",
+                    "STATUS",
+                    "MODEL",
+                    "CREATED",
+                    "TRAINED_TOKENS",
+                    "COST"
+                );
+            }
+            outln!(
+                "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
+                j.account,
+                j.job.id,
+                status_cell(j),
+                j.job.model,
+                clock::human(j.job.created_at),
+                j.job.trained_tokens.map_or("-".into(), |t| t.to_string()),
+                money_cell(c)
+            );
+        }
+        shown += 1;
+    })
+    .await?;
+    match (json, shown) {
+        (true, 0) => outln!("[]"),
+        (true, _) => outln!("\n]"),
+        (false, 0) => outln!("{}", no_jobs_line(&app, &filter).await?),
+        (false, _) => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ftguard show`: one job with its status history and actions.
+pub async fn show(
+    app: &App,
+    job: String,
+    account: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let store = app.store.clone();
+    let found = store.job(account.as_deref(), &job).await?;
+    let j = match found.as_slice() {
+        [] => bail!(
+            "job {job:?} is not stored{}: run `ftguard sync`, or check the id",
+            account
+                .map(|a| format!(" in account {a:?}"))
+                .unwrap_or_default()
+        ),
+        [one] => one,
+        many => bail!(
+            "job {job:?} exists in several accounts ({}): add --account",
+            many.iter()
+                .map(|j| j.account.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let history = store
+        .transitions(j.account.as_str(), j.job.id.as_str())
+        .await?;
+    let actions: Vec<_> = store
+        .actions(Some(&job), None)
+        .await?
+        .into_iter()
+        .filter(|a| a.account == j.account.as_str())
+        .collect();
+    let cost = app
+        .with_costs(vec![j.clone()], clock::now())
+        .await?
+        .pop()
+        .map(|(_, c)| c)
+        .unwrap_or_default();
+    if json {
+        let mut v = job_json(j, &cost);
+        v["status_history"] = json!(history);
+        v["actions"] = json!(actions);
+        v["raw"] = j.job.raw_value();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        outln!("{} ({})", j.job.id, j.account);
+        outln!("  status          {}", status_cell(j));
+        if let Some(at) = j.gone_at {
+            outln!(
+                "  gone            {} (the API answered 404; no longer watched)",
+                clock::human(at)
+            );
+        }
+        outln!("  model           {}", j.job.model);
+        outln!("  created         {}", clock::human(j.job.created_at));
+        outln!(
+            "  finished        {}",
+            j.job.finished_at.map_or("-".into(), clock::human)
+        );
+        outln!(
+            "  est. finish     {}",
+            j.job.estimated_finish.map_or("-".into(), clock::human)
+        );
+        outln!(
+            "  trained tokens  {}",
+            j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
+        );
+        outln!(
+            "  n_epochs        {}",
+            j.job
+                .n_epochs
+                .as_ref()
+                .map_or("-".into(), |v| v.to_string())
+        );
+        outln!(
+            "  training file   {}",
+            j.job.training_file.as_deref().unwrap_or("-")
+        );
+        match &cost.unknown {
+            Some(why) if cost.best().is_none() => {
+                outln!("  cost            ? ({why})")
+            }
+            _ => outln!("  cost            {}", money_cell(&cost)),
+        }
+        outln!(
+            "  metadata        {}",
+            serde_json::to_string(&j.job.metadata)?
+        );
+        outln!("  history:");
+        for t in &history {
+            outln!(
+                "    {}  {} -> {}",
+                clock::human(t.observed_at),
+                t.from.as_deref().unwrap_or("(first seen)"),
+                t.to
+            );
+        }
+        if !actions.is_empty() {
+            outln!("  actions:");
+            for a in &actions {
+                outln!(
+                    "    #{} {} {} [{}] {} -> {}",
+                    a.id,
+                    clock::human(a.requested_at),
+                    a.action,
+                    a.policy,
+                    a.reason,
+                    a.outcome
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `jobs --json` shape: API values verbatim.
+fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
+    let raw = &j.job.raw_value();
+    let get = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "account": j.account,
+        "id": j.job.id,
+        "model": get("model"),
+        "status": get("status"),
+        "created_at": get("created_at"),
+        "finished_at": get("finished_at"),
+        "trained_tokens": get("trained_tokens"),
+        "estimated_finish": get("estimated_finish"),
+        "n_epochs": j.job.n_epochs.clone().unwrap_or(Value::Null),
+        "training_file": get("training_file"),
+        "validation_file": get("validation_file"),
+        "fine_tuned_model": get("fine_tuned_model"),
+        "method": j.job.method,
+        "user_provided_suffix": get("user_provided_suffix"),
+        "metadata": get("metadata"),
+        "error": get("error"),
+        "cost_usd": dollars(cost.actual),
+        "projected_cost_usd": dollars(cost.projected),
+        "cost_unknown_reason": cost.unknown,
+        "last_step_at": j.last_step_at,
+        "steps_checked_at": j.steps_checked_at,
+        "gone_at": j.gone_at,
+        "first_seen_at": j.first_seen_at,
+        "updated_at": j.updated_at,
+    })
+}
+
+/// The API's status, or `gone (was running)` for a job the API no longer knows.
+fn status_cell(j: &StoredJob) -> String {
+    match j.gone_at {
+        Some(_) => format!("gone (was {})", j.job.status),
+        None => j.job.status.to_string(),
+    }
+}
+
+/// `$18.40`, `~$18.40` (projected) or `?` (unknown).
+fn money_cell(c: &JobCost) -> String {
+    match (c.actual, c.projected) {
+        (Some(a), Some(p)) if a == p => a.to_string(),
+        (_, Some(p)) => format!("~{p}"),
+        (Some(a), None) => a.to_string(),
+        (None, None) => "?".into(),
+    }
+}
+
+pub(super) fn dollars(u: Option<Usd>) -> Value {
+    u.map_or(Value::Null, |u| json!(u.as_dollars()))
+}
+
+/// Why `jobs` printed nothing: no job stored at all, or none matching the filters (then
+/// what is stored, so a mistyped status or account is easy to spot).
+async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
+    let counts = app.store.job_counts().await?;
+    if counts.is_empty() {
+        return Ok("no jobs stored yet: run `ftguard sync`".into());
+    }
+    let mut asked = Vec::new();
+    if let Some(s) = &filter.status {
+        asked.push(format!("--status {s}"));
+    }
+    if let Some(a) = &filter.account {
+        asked.push(format!("--account {a}"));
+    }
+    if let Some(t) = filter.created_after {
+        asked.push(format!("--since {}", clock::human(t)));
+    }
+    let list = |pick: fn(&(String, String, i64)) -> &String| {
+        let mut v: Vec<&str> = counts.iter().map(|c| pick(c).as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.join(", ")
+    };
+    Ok(format!(
+        "no stored job matches {}; stored accounts: {}; stored statuses: {}",
+        asked.join(" "),
+        list(|c| &c.0),
+        list(|c| &c.1)
+    ))
+}

@@ -1,0 +1,253 @@
+//! Command implementations: build what a command needs, run it, print for people or JSON.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Cli, Command, ConfigCommand};
+
+mod actions;
+mod jobs;
+mod plan;
+mod spend;
+use ftguard::app::{self, App};
+use ftguard::clock;
+use ftguard::config::{Config, Secrets};
+use ftguard::daemon;
+use ftguard::output::count;
+use ftguard::store::Store;
+use ftguard::{out, outln};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = cli.config.as_deref();
+    let load = || Config::load(path).context("invalid configuration");
+    // Commands that only read the database work without the accounts' credentials.
+    let load_to_read = || Config::load_with(path, Secrets::Skip).context("invalid configuration");
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "ftguard",
+                &mut out,
+            );
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sim {
+            listen,
+            jobs,
+            active,
+            latency,
+        } => {
+            let now = clock::now();
+            let mut all: Vec<ftguard::sim::SimJob> = (0..active)
+                .map(|i| {
+                    ftguard::sim::SimJob::in_status(
+                        &format!("ftjob-active-{i:04}"),
+                        "running",
+                        if i == 0 { 7 * 3600 } else { 60 + i as i64 },
+                        now,
+                    )
+                })
+                .collect();
+            all.extend((0..jobs).map(|i| {
+                ftguard::sim::SimJob::in_status(
+                    &ftguard::sim::history_id(i as u64),
+                    "succeeded",
+                    8 * 3600 + i as i64 * 10,
+                    now,
+                )
+            }));
+            let sim = ftguard::sim::Sim::start_on(listen, all)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            sim.set_latency(latency);
+            outln!(
+                "simulator of the fine-tuning API at {} ({jobs} finished, {active} running jobs); Ctrl-C stops it",
+                sim.base_url()
+            );
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let config = load()?;
+            outln!(
+                "# configuration OK: {}",
+                config
+                    .source
+                    .as_ref()
+                    .map_or("built-in defaults (no file found)".into(), |p| p
+                        .display()
+                        .to_string())
+            );
+            outln!(
+                "# {}, {}, {}; secrets shown as references only",
+                count(config.accounts.len() as u64, "account", "accounts"),
+                count(config.policies.len() as u64, "policy", "policies"),
+                count(config.notifiers.len() as u64, "notifier", "notifiers")
+            );
+            for w in config.warnings() {
+                outln!("# warning: {w}");
+            }
+            out!("{}", config.redacted_toml());
+            outln!("\n# training prices in force (USD):");
+            for line in config.prices.describe() {
+                outln!("#   {line}");
+            }
+
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { once, json } => {
+            let config = load()?;
+            let report = daemon::run(
+                config,
+                daemon::Options {
+                    config_path: cli.config.clone(),
+                    once,
+                    report: (once && !json).then(|| {
+                        std::sync::Arc::new(|l: String| outln!("{l}")) as daemon::Reporter
+                    }),
+                    stop: CancellationToken::new(),
+                },
+            )
+            .await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(if report.failed > 0 && once {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Sync { full, json } => {
+            let app = App::build(load()?).await?;
+            if app.clients.is_empty() {
+                bail!(
+                    "no [[accounts]] configured in {}",
+                    app.config
+                        .source
+                        .as_ref()
+                        .map_or("the configuration".into(), |p| p.display().to_string())
+                );
+            }
+            let results = app.sync_with(full).await;
+            if json {
+                let out: Vec<Value> = results.iter().map(|(a, r)| app::sync_json(a, r)).collect();
+                outln!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                for (a, r) in &results {
+                    outln!("{}", app::sync_line(a, r));
+                }
+            }
+            Ok(if results.iter().any(|(_, r)| r.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Plan { offline, json } => {
+            let app = App::build(if offline { load_to_read()? } else { load()? }).await?;
+            plan::plan(&app, offline, json).await
+        }
+        Command::Jobs {
+            status,
+            account,
+            since,
+            limit,
+            json,
+        } => {
+            let filter = jobs::filter(status, account, since, limit)?;
+            jobs::list(load_to_read()?, filter, json).await
+        }
+        Command::Spend { period, by, json } => {
+            spend::spend(load_to_read()?, period, by, json).await
+        }
+        Command::Show { job, account, json } => {
+            jobs::show(&App::build(load_to_read()?).await?, job, account, json).await
+        }
+        Command::Actions { job, since, json } => {
+            actions::list(load_to_read()?, job, since, json).await
+        }
+        Command::Cancel {
+            job,
+            account,
+            reason,
+        } => {
+            let app = App::build(load()?).await?;
+            let account = resolve_account(&app, &job, account).await?;
+            let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
+            for l in &report.lines {
+                outln!("{l}");
+            }
+            if report.lines.is_empty() {
+                outln!("{job} already has a pending or successful cancel: nothing sent");
+            }
+            Ok(
+                if report.cancelled + report.already_finished > 0 || report.lines.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
+        }
+        Command::Resume { job, account } => {
+            let app = App::build(load()?).await?;
+            let account = resolve_account(&app, &job, account).await?;
+            let client = app.client(&account).context("account not configured")?;
+            let j = client.resume(&job).await?;
+            app.store
+                .upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now())
+                .await?;
+            outln!("{} resumed: status {}", j.id, j.status);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A `--since` argument as unix seconds (see [`clock::parse_since`]).
+fn since_arg(since: Option<String>) -> anyhow::Result<Option<i64>> {
+    since
+        .map(|s| clock::parse_since(&s, clock::now()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))
+}
+
+async fn open_store(config: Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&config.database).await?)
+}
+
+/// The account a job belongs to: given, or the one account storing it, or the only account.
+async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow::Result<String> {
+    if let Some(a) = given {
+        if app.config.account(&a).is_none() {
+            bail!(
+                "unknown account {a:?} (configured: {})",
+                app.config
+                    .accounts
+                    .iter()
+                    .map(|a| a.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        return Ok(a);
+    }
+    let stored = app.store.job(None, job).await?;
+    match (stored.as_slice(), app.config.accounts.as_slice()) {
+        ([one], _) => Ok(one.account.to_string()),
+        ([], [only]) => Ok(only.name.to_string()),
+        ([], _) => bail!("job {job:?} is not stored: run `ftguard sync` or pass --account"),
+        (many, _) => bail!(
+            "job {job:?} exists in {} accounts: pass --account",
+            many.len()
+        ),
+    }
+}
