@@ -17,6 +17,14 @@ proptest! {
         if let Ok(raw) = parsed {
             let _ = ftguard::config::Config::from_raw(raw, None);
         }
+        // Read from a file as users do: any error names that file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ftguard.toml");
+        std::fs::write(&path, &text).unwrap();
+        if let Err(e) = ftguard::config::Config::load(Some(&path)) {
+            let message = e.to_string();
+            prop_assert!(message.contains(&path.display().to_string()), "{text}\n-> {message}");
+        }
     }
 
     /// Arbitrary JSON values as job payloads and pages: parsed or rejected, never a panic.
