@@ -407,7 +407,7 @@ fn drop_empty(value: &mut toml::Value) {
     }
 }
 
-fn looks_sensitive(header: &str) -> bool {
+pub(crate) fn looks_sensitive(header: &str) -> bool {
     // By word, so `x-portkey-custom-host` is not mistaken for a key.
     header.to_ascii_lowercase().split(['-', '_']).any(|w| {
         w.starts_with("auth")
@@ -589,6 +589,26 @@ mod tests {
         let out = cfg.redacted_toml();
         assert!(!out.contains("hunter2"), "{out}");
         assert!(out.contains("http://h/v1"), "{out}");
+    }
+
+    #[test]
+    fn a_secret_written_as_a_number_is_not_echoed() {
+        for (line, hidden) in [
+            ("bearer_token = 8675309123", "8675309123"),
+            ("portkey_api_key = { env = 4242424242 }", "4242424242"),
+            ("headers = { Authorization = 5551234567 }", "5551234567"),
+        ] {
+            let err = load_str(&format!("[[accounts]]\nname = \"a\"\n{line}"))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains(hidden), "{err}");
+            assert!(err.contains("found a number"), "{err}");
+        }
+        // Not a secret: the value helps.
+        let err = load_str("[[accounts]]\nname = \"a\"\nheaders = { x-team = 5 }")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("found the number 5"), "{err}");
     }
 
     #[test]

@@ -45,9 +45,20 @@ pub fn describe(error: &figment::Error, file: Option<&Path>) -> String {
             (Origin::Unknown, false) => write!(out, "{key}: "),
             (Origin::Unknown, true) => Ok(()),
         };
-        out.push_str(&problem(&e.kind));
+        out.push_str(&problem(&e.kind, holds_secret(&e.path)));
     }
     out
+}
+
+/// Keys whose values are secrets, or may be: their values are never echoed in an error, even
+/// when written wrongly (a token as a bare number is still a token).
+const SECRET_KEYS: [&str; 4] = ["bearer_token", "portkey_api_key", "virtual_key", "url"];
+
+fn holds_secret(path: &[String]) -> bool {
+    path.iter().any(|seg| SECRET_KEYS.contains(&seg.as_str()))
+        || path
+            .windows(2)
+            .any(|w| w[0] == "headers" && super::looks_sensitive(&w[1]))
 }
 
 enum Origin {
@@ -94,9 +105,13 @@ fn env_var(path: &[String]) -> String {
     format!("FTGUARD_{}", path.join("__").to_uppercase())
 }
 
-fn problem(kind: &Kind) -> String {
+fn problem(kind: &Kind, secret: bool) -> String {
+    let actual_text = |a: &Actual| if secret { kind_of(a) } else { actual_text(a) };
     match kind {
         Kind::UnknownField(field, expected) => unknown_key(field, expected),
+        Kind::UnknownVariant(_, expected) if secret => {
+            format!("unknown value; expected one of: {}", expected.join(", "))
+        }
         Kind::UnknownVariant(value, expected) => format!(
             "unknown value \"{value}\"{}; expected one of: {}",
             nearest(value, expected)
@@ -158,6 +173,18 @@ fn expected_text(expected: &str) -> String {
         "f32" | "f64" => "a number".into(),
         "a sequence" => "a list".into(),
         other => other.into(),
+    }
+}
+
+/// What a value is, without the value.
+fn kind_of(actual: &Actual) -> String {
+    match actual {
+        Actual::Str(_) => "a string".into(),
+        Actual::Signed(_) | Actual::Unsigned(_) | Actual::Float(_) => "a number".into(),
+        Actual::Bool(_) => "a boolean".into(),
+        Actual::Map => "a table".into(),
+        Actual::Seq => "a list".into(),
+        _ => "a value of another type".into(),
     }
 }
 
