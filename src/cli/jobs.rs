@@ -152,10 +152,11 @@ pub async fn show(
         );
         outln!(
             "  n_epochs        {}",
-            j.job
-                .n_epochs
-                .as_ref()
-                .map_or("-".into(), |v| v.to_string())
+            match &j.job.n_epochs {
+                None => "-".into(),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            }
         );
         outln!(
             "  training file   {}",
