@@ -291,7 +291,10 @@ async fn reading_the_database_needs_no_credentials() {
     assert!(jobs.contains("ftjob-read"), "{jobs}");
     let show = operator.ok(&["show", "ftjob-read"]).await;
     assert!(show.contains("running"), "{show}");
-    assert!(show.contains("  n_epochs        auto\n"), "unquoted: {show}");
+    assert!(
+        show.contains("  n_epochs        auto\n"),
+        "unquoted: {show}"
+    );
     // No cost policy: the projection is missing for good, and `show` says why.
     assert!(
         show.contains("cost            ? (training files are counted only while a max_job_cost"),

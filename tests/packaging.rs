@@ -62,6 +62,10 @@ fn the_deb_metadata_installs_what_a_service_needs() {
             "lib/systemd/system/ftguard.service",
         ),
         ("config/ftguard.example.toml", "etc/ftguard/ftguard.toml"),
+        (
+            "completions/ftguard.bash",
+            "usr/share/bash-completion/completions/ftguard",
+        ),
     ] {
         assert!(
             assets.contains(&(src.into(), dest.into())),
@@ -84,15 +88,28 @@ fn the_deb_metadata_installs_what_a_service_needs() {
     );
 }
 
-/// The completion script bash would source: valid bash, offering every subcommand.
+/// The completion scripts the .deb installs are what `ftguard completions` prints now, and the
+/// bash one is valid bash offering every subcommand.
 #[test]
-fn bash_completions_offer_every_command() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["completions", "bash"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let script = String::from_utf8(out.stdout).unwrap();
+fn shipped_completions_are_current() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (shell, file) in [
+        ("bash", "completions/ftguard.bash"),
+        ("zsh", "completions/_ftguard"),
+        ("fish", "completions/ftguard.fish"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let shipped = std::fs::read(root.join(file)).unwrap();
+        assert!(
+            shipped == out.stdout,
+            "{file} is stale: run `cargo run -- completions {shell} > {file}`"
+        );
+    }
+    let script = std::fs::read_to_string(root.join("completions/ftguard.bash")).unwrap();
     for cmd in [
         "run",
         "sync",
@@ -114,12 +131,9 @@ fn bash_completions_offer_every_command() {
         );
     }
     assert!(script.contains("--since") && script.contains("--limit"));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ftguard.bash");
-    std::fs::write(&path, &script).unwrap();
     let check = std::process::Command::new("bash")
         .arg("-n")
-        .arg(&path)
+        .arg(root.join("completions/ftguard.bash"))
         .output()
         .unwrap();
     assert!(

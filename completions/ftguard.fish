@@ -1,0 +1,161 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_ftguard_global_optspecs
+    string join \n config= log-format= h/help V/version
+end
+
+function __fish_ftguard_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_ftguard_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_ftguard_using_subcommand
+    set -l cmd (__fish_ftguard_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c ftguard -n "__fish_ftguard_needs_command" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_needs_command" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ftguard -n "__fish_ftguard_needs_command" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "run" -d 'Run the daemon: sync at start and on daemon.sync_schedule, evaluate policies, enforce. Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the configuration'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "sync" -d 'Sync every account once and print a summary per account. Exit 0 if at least one synced'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "plan" -d 'Show what the policies would do now and why. Never acts'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "jobs" -d 'List stored jobs, newest first'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "spend" -d 'Spend per group in a period: spent (finished jobs), projected (active jobs), limit and remaining (from a budget policy with the same period and grouping)'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "show" -d 'Show one job with its status history and actions'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "actions" -d 'List recorded actions (cancels, pauses, warnings, holds), oldest first'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "cancel" -d 'Cancel a job by hand, through the same recorded path as policies (policy "manual")'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "resume" -d 'Resume a paused job'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "config" -d 'Configuration commands'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "sim" -d 'Serve the built-in simulator of the fine-tuning API until interrupted: for trying configurations, benchmarks and gateway tests. Point an account\'s base_url at it'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "demo" -d 'Run ftguard against its built-in simulator for a short while: no account needed'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "completions" -d 'Print a shell completion script, e.g. `ftguard completions bash | sudo tee /usr/share/bash-completion/completions/ftguard`'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l once -d 'One sync, one evaluation of every policy, enforcement, then exit: 0 on success, 2 when an action failed (for a systemd timer or cron instead of the daemon)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l json -d 'With --once: print what was done as JSON: `syncs` (as `sync --json`), the counts (cancelled, paused, already_finished, failed, held, warned, cleared, notified, dry_run) and `lines`, one per action as the text output shows it'
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l full -d 'List every job, not only those since the oldest job active at the last sync (the daemon does this every daemon.full_sync_every, default 24h)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l json -d 'Print the summary as JSON'
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l offline -d 'Use the stored jobs; do not sync first. Needs no credentials'
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l json -d 'Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause, notify, warn, clear), act_after (for warn: when the grace period ends), reason, dry_run. Budget entries: action "budget_notice", policy, group, period_start, percent, reason'
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l status -d 'Only jobs with this status (e.g. running, queued, cancelled; `gone`: jobs the API no longer knows)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l account -d 'Only jobs of this account' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l since -d 'Only jobs created since: a duration back from now (24h, 7d), a date (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l limit -d 'At most N jobs, the newest' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l json -d 'Print a JSON array with the API\'s values verbatim (unix seconds)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -l period -d 'day, week, month (calendar, UTC or the budget\'s timezone) or a duration like 30d' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -l by -d 'Group by account, model or metadata.KEY (default: one group)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -l json -d 'Print a JSON array, dollars as numbers'
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand spend" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l account -d 'The account, when the id exists in several' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l json -d 'Print the job, its raw payload, status history and actions as JSON'
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l job -d 'Only actions on this job' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l since -d 'Only actions requested since: a duration back from now (24h, 7d), a date (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l json -d 'Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts, requested_at, completed_at, http_status, response_* fields, error, note'
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l account -d 'The account, needed when the job is not stored yet or exists in several' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l reason -d 'Why: recorded with the action' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l account -d 'The account, when the id exists in several' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate everything (keys, durations, cron, secrets) and print the effective configuration with secrets redacted. Non-zero exit on any error'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate everything (keys, durations, cron, secrets) and print the effective configuration with secrets redacted. Non-zero exit on any error'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l listen -d 'Address to listen on' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l jobs -d 'Finished jobs in history' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l active -d 'Running jobs (the newest), one of them past 7 hours' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l latency -d 'Added to every answer, like a remote API\'s round trip (e.g. 20ms)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand demo" -l seconds -d 'How long to run' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand demo" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand demo" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand completions" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
+complete -c ftguard -n "__fish_ftguard_using_subcommand completions" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
+json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c ftguard -n "__fish_ftguard_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "run" -d 'Run the daemon: sync at start and on daemon.sync_schedule, evaluate policies, enforce. Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the configuration'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "sync" -d 'Sync every account once and print a summary per account. Exit 0 if at least one synced'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "plan" -d 'Show what the policies would do now and why. Never acts'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "jobs" -d 'List stored jobs, newest first'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "spend" -d 'Spend per group in a period: spent (finished jobs), projected (active jobs), limit and remaining (from a budget policy with the same period and grouping)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "show" -d 'Show one job with its status history and actions'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "actions" -d 'List recorded actions (cancels, pauses, warnings, holds), oldest first'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "cancel" -d 'Cancel a job by hand, through the same recorded path as policies (policy "manual")'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "resume" -d 'Resume a paused job'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "config" -d 'Configuration commands'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "sim" -d 'Serve the built-in simulator of the fine-tuning API until interrupted: for trying configurations, benchmarks and gateway tests. Point an account\'s base_url at it'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "demo" -d 'Run ftguard against its built-in simulator for a short while: no account needed'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "completions" -d 'Print a shell completion script, e.g. `ftguard completions bash | sudo tee /usr/share/bash-completion/completions/ftguard`'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show actions cancel resume config sim demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate everything (keys, durations, cron, secrets) and print the effective configuration with secrets redacted. Non-zero exit on any error'
