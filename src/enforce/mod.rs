@@ -23,7 +23,7 @@ use breaker::Breaker;
 pub use report::PassReport;
 
 /// The policy name recorded for `ftguard cancel`.
-pub const MANUAL: &str = "manual";
+pub const MANUAL: &str = crate::store::MANUAL_POLICY;
 
 /// What enforcement needs: the store, a client per account, notifiers, the breaker limit.
 #[derive(Clone)]

@@ -6,6 +6,8 @@ use sqlx::Row;
 use super::{Store, StoreError};
 use crate::model::Job;
 
+/// The policy recorded for `ftguard cancel` by hand.
+pub const MANUAL_POLICY: &str = "manual";
 /// How an action ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -215,9 +217,10 @@ impl Store {
     pub async fn actions_sent_since(&self, since: i64) -> Result<u32, StoreError> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM actions WHERE requested_at >= ? AND action IN ('cancel', 'pause') \
-             AND outcome IN ('pending', 'succeeded', 'already_finished', 'failed') AND policy <> 'manual'",
+             AND outcome IN ('pending', 'succeeded', 'already_finished', 'failed') AND policy <> ?",
         )
         .bind(since)
+        .bind(MANUAL_POLICY)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))
