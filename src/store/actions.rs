@@ -8,6 +8,7 @@ use crate::model::Job;
 
 /// The policy recorded for `ftguard cancel` by hand.
 pub const MANUAL_POLICY: &str = "manual";
+
 /// How an action ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
