@@ -264,7 +264,11 @@ type PageTask = tokio::task::JoinHandle<Result<crate::provider::JobPage, Provide
 
 fn prefetch(client: &Client, after: Option<String>) -> PageTask {
     let client = client.clone();
-    tokio::spawn(async move { client.list_jobs_page(after.as_deref()).await })
+    // In the sync's span, so its retries are logged as part of the account's sync.
+    tokio::spawn(
+        async move { client.list_jobs_page(after.as_deref()).await }
+            .instrument(tracing::Span::current()),
+    )
 }
 
 fn lost_task(client: &Client, e: &tokio::task::JoinError) -> ProviderError {

@@ -196,7 +196,9 @@ impl SimJob {
         let terminal = matches!(status.as_str(), "succeeded" | "failed" | "cancelled");
         let finished_at = terminal.then(|| self.cancelled_at.unwrap_or(self.end()).min(now));
         let trained = terminal.then(|| self.trained_secs(now) * self.tokens_per_sec);
-        let estimated_finish = (status == "running").then(|| self.end());
+        // A job set to run forever has no estimate (the API sends null when it has none),
+        // rather than one ten years out.
+        let estimated_finish = (status == "running" && self.running < FOREVER).then(|| self.end());
         json!({
             "object": "fine_tuning.job",
             "id": self.id,
@@ -224,7 +226,16 @@ impl SimJob {
 
 #[cfg(test)]
 mod tests {
-    use super::history_id;
+    use super::{SimJob, history_id};
+
+    #[test]
+    fn only_jobs_that_will_finish_have_an_estimate() {
+        let now = 1_800_000_000;
+        let forever = SimJob::in_status("ftjob-a", "running", 3600, now).to_json(now);
+        assert!(forever["estimated_finish"].is_null(), "{forever}");
+        let ending = SimJob::timeline("ftjob-b", 3600, now, 0, 0, 7200).to_json(now);
+        assert_eq!(ending["estimated_finish"], now + 3600);
+    }
 
     #[test]
     fn history_ids_are_distinct_api_shaped_and_unordered() {
