@@ -125,7 +125,25 @@ async fn wrong_key_is_a_clear_error_without_the_key() {
         text.contains("\"prod\"") && text.contains("401") && text.contains("Incorrect API key"),
         "{text}"
     );
+    // What was sent is named by its reference, so the operator knows what to check.
+    assert!(
+        text.contains("(sent bearer_token from env FT_TEST_WRONG)"),
+        "{text}"
+    );
     assert!(!text.contains("sk-wrong-value-xyz"), "{text}");
+
+    // An account with no credentials at all is told so, not left guessing.
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"prod\"\nbase_url = \"{}\"\n",
+            sim.base_url()
+        ),
+    );
+    let out = env.run(&["sync"]).await;
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("this account sends no credentials"), "{text}");
 }
 
 #[tokio::test]

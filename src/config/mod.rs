@@ -157,6 +157,9 @@ pub struct Account {
     pub name: AccountName,
     pub base_url: reqwest::Url,
     pub headers: HeaderMap,
+    /// The credentials the headers carry, by key and reference (`bearer_token from env
+    /// OPENAI_API_KEY`), never by value: named when the API rejects them.
+    pub credentials: Vec<String>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub max_attempts: u32,
@@ -447,6 +450,20 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
         Secrets::Resolve => (&a.portkey_api_key, &a.virtual_key, &a.bearer_token),
         Secrets::Skip => (&None, &None, &None),
     };
+    let credentials: Vec<String> = [
+        ("portkey_api_key", portkey_api_key),
+        ("virtual_key", virtual_key),
+        ("bearer_token", bearer_token),
+    ]
+    .into_iter()
+    .filter_map(|(key, r)| r.as_ref().map(|r| format!("{key} from {r}")))
+    .chain(
+        a.headers
+            .keys()
+            .filter(|k| looks_sensitive(k))
+            .map(|k| format!("header {k}")),
+    )
+    .collect();
     if let Some(r) = portkey_api_key {
         put(
             "x-portkey-api-key",
@@ -500,6 +517,7 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
         name,
         base_url,
         headers,
+        credentials,
         connect_timeout: a.connect_timeout,
         request_timeout: a.request_timeout,
         max_attempts: a.max_attempts,

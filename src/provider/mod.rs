@@ -106,7 +106,7 @@ impl Client {
                             account: self.account.name.to_string(),
                             endpoint: endpoint.clone(),
                             status,
-                            message: payload::error_message(&body),
+                            message: payload::error_message(&body) + &self.rejected_hint(status),
                         },
                         retry_after,
                     )
@@ -126,6 +126,20 @@ impl Client {
             let delay = retry::backoff(attempt, retry_after, self.account.max_retry_after);
             tracing::warn!(account = %self.account.name, endpoint, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// For 401 and 403: which credentials were sent (by reference), or that none were, so
+    /// the operator knows what to check without reading the configuration.
+    fn rejected_hint(&self, status: u16) -> String {
+        if !matches!(status, 401 | 403) {
+            return String::new();
+        }
+        if self.account.credentials.is_empty() {
+            " (this account sends no credentials: set bearer_token, or portkey_api_key for Portkey)"
+                .into()
+        } else {
+            format!(" (sent {})", self.account.credentials.join(", "))
         }
     }
 
