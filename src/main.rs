@@ -216,7 +216,16 @@ enum Command {
 enum ConfigCommand {
     /// Validate everything (keys, durations, cron, secrets) and print the effective
     /// configuration with secrets redacted. Non-zero exit on any error.
-    Check,
+    ///
+    /// The output is the configuration as TOML; findings (warnings, prices, the online check)
+    /// are `#` comments, so it stays valid TOML.
+    Check {
+        /// Also ask each account's API for its newest job (one `GET /fine_tuning/jobs?limit=1`,
+        /// no retries, nothing stored): checks base_url, credentials and Portkey headers before
+        /// the daemon depends on them. Non-zero exit if any account fails.
+        #[arg(long)]
+        online: bool,
+    },
 }
 
 fn init_logging(format: LogFormat, default: &str) {

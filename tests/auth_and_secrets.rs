@@ -339,3 +339,73 @@ async fn reading_the_database_needs_no_credentials() {
         assert!(err.contains("FT_SERVICE_KEY"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn config_check_online_asks_each_account_once_and_names_what_failed() {
+    let sim = Sim::start(vec![SimJob::in_status(
+        "ftjob-newest",
+        "running",
+        60,
+        now(),
+    )])
+    .await
+    .unwrap();
+    sim.require_header("authorization", "Bearer right");
+    // A web server that is not a fine-tuning API: what a wrong base_url reaches.
+    let web = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(404).set_body_raw(
+            "<html><head><title>Not Found</title></head><body>nothing here</body></html>",
+            "text/html",
+        ))
+        .mount(&web)
+        .await;
+    let env = Env::new()
+        .env("FT_TEST_RIGHT", "right")
+        .env("FT_TEST_WRONG", "sk-wrong-value-xyz");
+    let base = sim.base_url();
+    let good = format!(
+        "[[accounts]]\nname = \"good\"\nbase_url = \"{base}\"\nbearer_token = {{ env = \"FT_TEST_RIGHT\" }}\n"
+    );
+    env.write_config(
+        "",
+        &format!(
+            "{good}[[accounts]]\nname = \"wrong-key\"\nbase_url = \"{base}\"\nbearer_token = {{ env = \"FT_TEST_WRONG\" }}\n[[accounts]]\nname = \"no-api\"\nbase_url = \"{}/\"\n",
+            web.uri()
+        ),
+    );
+    let out = env.run(&["config", "check", "--online"]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("#   good: OK, newest job ftjob-newest (running"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "#   wrong-key: FAILED: account \"wrong-key\": GET /fine_tuning/jobs returned 401"
+        ) && text.contains("(sent bearer_token from env FT_TEST_WRONG)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#   no-api: FAILED:")
+            && text.contains("an HTML page titled \"Not Found\", not an API answer")
+            && text.contains("check base_url"),
+        "{text}"
+    );
+    assert!(!text.contains("sk-wrong-value-xyz"), "{text}");
+    // One request each, no retries, and nothing stored.
+    assert_eq!(hits(&sim, "/fine_tuning/jobs"), 2);
+    assert_eq!(web.received_requests().await.unwrap().len(), 1);
+    assert!(
+        !env.db().exists(),
+        "config check must not create the database"
+    );
+
+    // Every account answering: success, and without --online no request at all.
+    env.write_config("", &good);
+    let out = env.run(&["config", "check", "--online"]).await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    env.ok(&["config", "check"]).await;
+    assert_eq!(hits(&sim, "/fine_tuning/jobs"), 3);
+}

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{Cli, Command, ConfigCommand};
 
 mod actions;
+mod check;
 mod jobs;
 mod plan;
 mod spend;
@@ -16,7 +17,6 @@ use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::config::{Config, Secrets};
 use ftguard::daemon;
-use ftguard::output::count;
 use ftguard::store::Store;
 use ftguard::{out, outln};
 
@@ -75,35 +75,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
         Command::Config {
-            command: ConfigCommand::Check,
-        } => {
-            let config = load()?;
-            outln!(
-                "# configuration OK: {}",
-                config
-                    .source
-                    .as_ref()
-                    .map_or("built-in defaults (no file found)".into(), |p| p
-                        .display()
-                        .to_string())
-            );
-            outln!(
-                "# {}, {}, {}; secrets shown as references only",
-                count(config.accounts.len() as u64, "account", "accounts"),
-                count(config.policies.len() as u64, "policy", "policies"),
-                count(config.notifiers.len() as u64, "notifier", "notifiers")
-            );
-            for w in config.warnings() {
-                outln!("# warning: {w}");
-            }
-            out!("{}", config.redacted_toml());
-            outln!("\n# training prices in force (USD):");
-            for line in config.prices.describe() {
-                outln!("#   {line}");
-            }
-
-            Ok(ExitCode::SUCCESS)
-        }
+            command: ConfigCommand::Check { online },
+        } => check::check(&load()?, online).await,
         Command::Run { once, json } => {
             let config = load()?;
             let report = daemon::run(

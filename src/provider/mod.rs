@@ -106,7 +106,7 @@ impl Client {
                             account: self.account.name.to_string(),
                             endpoint: endpoint.clone(),
                             status,
-                            message: payload::error_message(&body) + &self.rejected_hint(status),
+                            message: payload::error_message(&body) + &self.hint(status, &endpoint),
                         },
                         retry_after,
                     )
@@ -119,6 +119,7 @@ impl Client {
                     _ => true,
                 },
                 RetryOn::NotApplied => err.surely_not_applied(),
+                RetryOn::Never => false,
             };
             if !retryable || attempt >= self.account.max_attempts {
                 return Err(err);
@@ -130,8 +131,18 @@ impl Client {
     }
 
     /// For 401 and 403: which credentials were sent (by reference), or that none were, so
-    /// the operator knows what to check without reading the configuration.
-    fn rejected_hint(&self, status: u16) -> String {
+    /// the operator knows what to check without reading the configuration. For a 404 from the
+    /// job list, which always exists: the URL asked, so a wrong `base_url` is plain.
+    fn hint(&self, status: u16, endpoint: &str) -> String {
+        if status == 404 && endpoint == "GET /fine_tuning/jobs" {
+            let mut url = self.url(&["fine_tuning", "jobs"]);
+            // Never print credentials written into the URL.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            return format!(
+                " (no fine-tuning API at {url}: check base_url, which usually ends in /v1)"
+            );
+        }
         if !matches!(status, 401 | 403) {
             return String::new();
         }
@@ -246,6 +257,19 @@ impl Client {
             &["fine_tuning", "jobs"],
             &query,
             RetryOn::Transient,
+            payload::parse_job_page_bytes,
+        )
+        .await
+    }
+
+    /// The newest job alone (`limit=1`), once, without retries: whether the URL and the
+    /// credentials work, for `config check --online`.
+    pub async fn probe(&self) -> Result<JobPage, ProviderError> {
+        self.parsed(
+            Method::GET,
+            &["fine_tuning", "jobs"],
+            &[("limit", "1")],
+            RetryOn::Never,
             payload::parse_job_page_bytes,
         )
         .await

@@ -223,6 +223,25 @@ pub struct FileMeta {
 
 /// The message of an error body: OpenAI's `{"error":{"message"}}`, Portkey's `{"message"}`,
 /// or the start of a plain-text/HTML body.
+/// The visible text of a small web page, tags dropped and blanks collapsed, cut at 120 chars.
+fn page_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                text.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.join(" ").chars().take(120).collect()
+}
+
 pub fn error_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<Value>(body) {
         if let Some(m) = v.pointer("/error/message").and_then(Value::as_str) {
@@ -232,7 +251,27 @@ pub fn error_message(body: &str) -> String {
             return m.to_owned();
         }
     }
-    let text: String = body.chars().filter(|c| !c.is_control()).take(200).collect();
+    // A web page is not an API answer: its title says more than its first 200 characters.
+    if body.trim_start().starts_with('<') {
+        let title = body
+            .find("<title>")
+            .map(|i| &body[i + 7..])
+            .and_then(|t| t.find("</title>").map(|j| t[..j].trim()))
+            .filter(|t| !t.is_empty());
+        return match title {
+            Some(t) => format!("an HTML page titled {t:?}, not an API answer"),
+            None => format!("an HTML page, not an API answer: {}", page_text(body)),
+        };
+    }
+    // Line breaks become blanks, not glued words; runs of blanks become one.
+    let text: String = body
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(200)
+        .collect();
     if text.trim().is_empty() {
         "(empty body)".into()
     } else {
@@ -287,9 +326,20 @@ mod tests {
             error_message(r#"{"status":"failure","message":"Something went wrong"}"#),
             "Something went wrong"
         );
+        // A web page (a proxy's error, a wrong base_url) by its title, else its text.
         assert_eq!(
             error_message("<html>Bad Gateway</html>"),
-            "<html>Bad Gateway</html>"
+            "an HTML page, not an API answer: Bad Gateway"
+        );
+        assert_eq!(
+            error_message(
+                "<!DOCTYPE html>\n<html><head><title> 404 Not Found </title></head><body><h1>Not Found</h1></body></html>"
+            ),
+            "an HTML page titled \"404 Not Found\", not an API answer"
+        );
+        assert_eq!(
+            error_message("upstream\nconnect error"),
+            "upstream connect error"
         );
         assert_eq!(error_message(""), "(empty body)");
     }

@@ -9,6 +9,8 @@ pub enum RetryOn {
     Transient,
     /// Cancel/pause: only answers that prove the request was not applied (429, refused connection).
     NotApplied,
+    /// One attempt: a check that reports what happened rather than waiting it out.
+    Never,
 }
 
 /// Whether a status is worth retrying for reads.

@@ -1,0 +1,84 @@
+//! `ftguard config check`: the effective configuration as TOML, findings as `#` comments, and
+//! with `--online` one request per account to prove it can be reached with its credentials.
+
+use std::process::ExitCode;
+
+use ftguard::clock;
+use ftguard::config::Config;
+use ftguard::output::count;
+use ftguard::provider::Client;
+use ftguard::{out, outln};
+
+pub async fn check(config: &Config, online: bool) -> anyhow::Result<ExitCode> {
+    outln!(
+        "# configuration OK: {}",
+        config
+            .source
+            .as_ref()
+            .map_or("built-in defaults (no file found)".into(), |p| p
+                .display()
+                .to_string())
+    );
+    outln!(
+        "# {}, {}, {}; secrets shown as references only",
+        count(config.accounts.len() as u64, "account", "accounts"),
+        count(config.policies.len() as u64, "policy", "policies"),
+        count(config.notifiers.len() as u64, "notifier", "notifiers")
+    );
+    for w in config.warnings() {
+        outln!("# warning: {w}");
+    }
+    out!("{}", config.redacted_toml());
+    outln!("\n# training prices in force (USD):");
+    for line in config.prices.describe() {
+        outln!("#   {line}");
+    }
+    if !online {
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("\n# online: GET /fine_tuning/jobs?limit=1 per account, once, nothing stored");
+    if config.accounts.is_empty() {
+        outln!("#   no accounts to check");
+    }
+    // All accounts at once: a slow one does not hold the others' answers back.
+    let probes = config.accounts.iter().map(|a| async move {
+        let result = match Client::new(a.clone()) {
+            Ok(client) => client.probe().await,
+            Err(e) => Err(e),
+        };
+        (a.name.to_string(), result)
+    });
+    let mut failed = 0;
+    for (name, result) in futures_util::future::join_all(probes).await {
+        match result {
+            Ok(page) => outln!("#   {name}: OK, {}", newest(&page)),
+            Err(e) => {
+                failed += 1;
+                // The error names the account itself.
+                outln!("#   {name}: FAILED: {e}");
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What the account's newest job says: proof the answer came from a fine-tuning API.
+fn newest(page: &ftguard::provider::JobPage) -> String {
+    match page.jobs.first() {
+        Some(j) => format!(
+            "newest job {} ({}, created {})",
+            j.id,
+            j.status,
+            clock::human(j.created_at)
+        ),
+        None if !page.rejected.is_empty() => format!(
+            "but its newest job could not be parsed: {}",
+            page.rejected[0]
+        ),
+        None => "no fine-tuning jobs yet".into(),
+    }
+}
