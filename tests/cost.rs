@@ -205,6 +205,32 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
     assert!(!bad.status.success() && stderr(&bad).contains("user"));
 }
 
+#[tokio::test]
+async fn a_budget_blown_by_finished_jobs_is_said_once() {
+    // $90 spent this month by a finished job; nothing active, so nothing to cancel.
+    let mut spent = SimJob::in_status("ftjob-spent", "succeeded", 5, now());
+    spent.tokens_per_sec = 6_000_000;
+    let sim = Sim::start(vec![spent]).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 50.0\nperiod = \"month\"\n");
+    let plan = env.ok(&["plan"]).await;
+    assert!(
+        plan.contains("[monthly] group all is over its $50.00 budget this month: $90.")
+            && plan.contains("with no active job left to act on"),
+        "{plan}"
+    );
+    env.ok(&["run", "--once"]).await;
+    env.ok(&["run", "--once"]).await;
+    let notices = sqlite3(&env.db(), "SELECT policy, grp, percent FROM budget_notices");
+    assert_eq!(notices.trim(), "monthly|all|100", "once per period");
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.method == "POST").count(),
+        0
+    );
+    let text = env.ok(&["spend"]).await;
+    assert!(text.contains("(notified at 100%)"), "{text}");
+}
+
 /// A finished gpt-4o-mini job ($3 per 1M trained tokens) created a second ago.
 fn finished_job(id: &str, trained_tokens: i64) -> ftguard::model::Job {
     job_in(id, "succeeded", Some(trained_tokens))

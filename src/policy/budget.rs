@@ -1,6 +1,7 @@
 //! `budget`: spend of a group in a period (actual cost of jobs created in it + projected cost
 //! of its active jobs) above `limit_usd` -> act on its active jobs newest first until the group
-//! is back within the limit. `warn_at` thresholds notify once per group and period.
+//! is back within the limit. `warn_at` thresholds notify once per group and period, and so
+//! does a group that stays over the limit whatever is done to its active jobs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub const KIND: Kind = Kind {
             ));
         }
         warn_at.sort_by(f64::total_cmp);
+        warn_at.dedup();
         Ok(Box::new(Budget {
             limit: c.limit_money()?,
             period,
@@ -257,8 +259,21 @@ struct Budget {
     period: Period,
     tz: Tz,
     group_by: GroupBy,
+    /// Ascending, no repeats.
     warn_at: Vec<f64>,
     unknown: UnknownCost,
+}
+
+impl Budget {
+    fn notice(&self, group: &str, period_start: i64, percent: u32, reason: String) -> GroupNotice {
+        GroupNotice {
+            policy: String::new(),
+            group: group.to_owned(),
+            period_start,
+            percent,
+            reason,
+        }
+    }
 }
 
 impl Rule for Budget {
@@ -282,22 +297,22 @@ impl Rule for Budget {
             for t in &self.warn_at {
                 if total.0 as f64 >= self.limit.0 as f64 * t {
                     let pct = (t * 100.0).round() as u32;
-                    out.notices.push(GroupNotice {
-                        policy: String::new(),
-                        group: group.clone(),
-                        period_start: start,
-                        percent: pct,
-                        reason: format!(
+                    out.notices.push(self.notice(
+                        &group,
+                        start,
+                        pct,
+                        format!(
                             "group {group} reached {pct}% of its {} budget {}: {total}",
                             self.limit,
                             self.period.describe()
                         ),
-                    });
+                    ));
                 }
             }
             if total <= self.limit {
                 continue;
             }
+            let over = total;
             let mut active: Vec<(usize, &JobView)> = jobs
                 .iter()
                 .enumerate()
@@ -336,6 +351,26 @@ impl Rule for Budget {
                     }
                     None => {}
                 }
+            }
+            // Still over whatever is done to its active jobs (spent by jobs that finished,
+            // or by jobs whose cost is unknown): nothing left to cancel, so it is said, once
+            // per period, as 100% (unless warn_at = 1.0 said so already).
+            if total > self.limit && !self.warn_at.contains(&1.0) {
+                let left = if total == over {
+                    "with no active job left to act on".to_owned()
+                } else {
+                    format!("and {total} even without its active jobs")
+                };
+                out.notices.push(self.notice(
+                    &group,
+                    start,
+                    100,
+                    format!(
+                        "group {group} is over its {} budget {}: {over}, {left}",
+                        self.limit,
+                        self.period.describe()
+                    ),
+                ));
             }
         }
         out
@@ -498,13 +533,70 @@ mod tests {
         assert_eq!(
             notices,
             [("b", "all", start, 50), ("b", "all", start, 80)],
-            "50% and 80% reached"
+            "50% and 80% reached; cancelling the newest job brings it back within"
         );
         assert!(
             found.notices[1]
                 .reason
                 .contains("reached 80% of its $100.00 budget this month: $108.10")
         );
+    }
+
+    /// A group that stays over its limit whatever is done to its active jobs is notified, as
+    /// 100% (once: warn_at = 1.0 already says it); one that acting brings back within is not.
+    #[test]
+    fn a_group_left_over_the_limit_is_notified() {
+        let spent = job("spent", "succeeded", 3600);
+        let active = job("active", "running", 60);
+        for (warn_at, spent_usd, active_usd, expect) in [
+            (
+                "",
+                130.0,
+                None,
+                vec![
+                    "group all is over its $100.00 budget this month: $130.00, with no active job left to act on",
+                ],
+            ),
+            (
+                "",
+                105.0,
+                Some(20.0),
+                vec![
+                    "group all is over its $100.00 budget this month: $125.00, and $105.00 even without its active jobs",
+                ],
+            ),
+            ("", 95.0, Some(20.0), vec![]),
+            (
+                "\nwarn_at=[1.0]",
+                130.0,
+                None,
+                vec!["group all reached 100% of its $100.00 budget this month: $130.00"],
+            ),
+            ("", 100.0, None, vec![]),
+        ] {
+            let p = policy(&format!(
+                "name='b'\nkind='budget'\nlimit_usd=100.0\nperiod='month'{warn_at}"
+            ));
+            let (sc, ac) = (usd(spent_usd), usd(active_usd.unwrap_or(0.0)));
+            let mut views = vec![view(&spent, &sc)];
+            if active_usd.is_some() {
+                views.push(view(&active, &ac));
+            }
+            let found = super::super::evaluate_with_spend(
+                &views,
+                &HashMap::new(),
+                NOW,
+                std::slice::from_ref(&p),
+                &HashMap::new(),
+                false,
+            );
+            let reasons: Vec<&str> = found.notices.iter().map(|n| n.reason.as_str()).collect();
+            assert_eq!(
+                reasons, expect,
+                "warn_at {warn_at:?}, ${spent_usd} + {active_usd:?}"
+            );
+            assert!(found.notices.iter().all(|n| n.percent == 100));
+        }
     }
 
     #[test]
