@@ -216,7 +216,7 @@ async fn a_budget_blown_by_finished_jobs_is_said_once() {
     let plan = env.ok(&["plan"]).await;
     assert!(
         plan.contains("[monthly] group all is over its $50.00 budget this month: $90.")
-            && plan.contains("with no active job left to act on"),
+            && plan.contains("with no active job to act on"),
         "{plan}"
     );
     env.ok(&["run", "--once"]).await;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::kinds::Kind;
 use super::{EvalContext, GroupNotice, JobView, Rule, SetOutcome, UnknownCost};
 use crate::model::Usd;
+use crate::output::count;
 
 pub const KIND: Kind = Kind {
     name: "budget",
@@ -331,6 +332,11 @@ impl Rule for Budget {
             } else {
                 format!(" {group}")
             };
+            let active_in_group = active.len();
+            let unknown_in_group = active
+                .iter()
+                .filter(|(_, v)| v.cost.best().is_none())
+                .count();
             for (i, v) in active {
                 if total <= self.limit {
                     break;
@@ -356,10 +362,15 @@ impl Rule for Budget {
             // or by jobs whose cost is unknown): nothing left to cancel, so it is said, once
             // per period, as 100% (unless warn_at = 1.0 said so already).
             if total > self.limit && !self.warn_at.contains(&1.0) {
-                let left = if total == over {
-                    "with no active job left to act on".to_owned()
+                let left = if active_in_group == 0 {
+                    "with no active job to act on".to_owned()
+                } else if unknown_in_group == active_in_group {
+                    format!(
+                        "and the cost of its {} is unknown",
+                        count(active_in_group as u64, "active job", "active jobs")
+                    )
                 } else {
-                    format!("and {total} even without its active jobs")
+                    format!("still {total} after acting on every active job it can")
                 };
                 out.notices.push(self.notice(
                     &group,
@@ -554,7 +565,7 @@ mod tests {
                 130.0,
                 None,
                 vec![
-                    "group all is over its $100.00 budget this month: $130.00, with no active job left to act on",
+                    "group all is over its $100.00 budget this month: $130.00, with no active job to act on",
                 ],
             ),
             (
@@ -562,10 +573,18 @@ mod tests {
                 105.0,
                 Some(20.0),
                 vec![
-                    "group all is over its $100.00 budget this month: $125.00, and $105.00 even without its active jobs",
+                    "group all is over its $100.00 budget this month: $125.00, still $105.00 after acting on every active job it can",
                 ],
             ),
             ("", 95.0, Some(20.0), vec![]),
+            (
+                "",
+                130.0,
+                Some(f64::NAN),
+                vec![
+                    "group all is over its $100.00 budget this month: $130.00, and the cost of its 1 active job is unknown",
+                ],
+            ),
             (
                 "\nwarn_at=[1.0]",
                 130.0,
@@ -577,7 +596,12 @@ mod tests {
             let p = policy(&format!(
                 "name='b'\nkind='budget'\nlimit_usd=100.0\nperiod='month'{warn_at}"
             ));
-            let (sc, ac) = (usd(spent_usd), usd(active_usd.unwrap_or(0.0)));
+            // NaN: an active job whose cost is unknown.
+            let ac = match active_usd {
+                Some(d) if d.is_nan() => JobCost::default(),
+                d => usd(d.unwrap_or(0.0)),
+            };
+            let sc = usd(spent_usd);
             let mut views = vec![view(&spent, &sc)];
             if active_usd.is_some() {
                 views.push(view(&active, &ac));
