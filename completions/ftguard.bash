@@ -55,6 +55,9 @@ _ftguard() {
             ftguard,spend)
                 cmd="ftguard__subcmd__spend"
                 ;;
+            ftguard,status)
+                cmd="ftguard__subcmd__status"
+                ;;
             ftguard,sync)
                 cmd="ftguard__subcmd__sync"
                 ;;
@@ -109,6 +112,9 @@ _ftguard() {
             ftguard__subcmd__help,spend)
                 cmd="ftguard__subcmd__help__subcmd__spend"
                 ;;
+            ftguard__subcmd__help,status)
+                cmd="ftguard__subcmd__help__subcmd__status"
+                ;;
             ftguard__subcmd__help,sync)
                 cmd="ftguard__subcmd__help__subcmd__sync"
                 ;;
@@ -122,7 +128,7 @@ _ftguard() {
 
     case "${cmd}" in
         ftguard)
-            opts="-h -V --config --log-format --help --version run sync plan jobs spend show actions cancel resume config sim demo completions help"
+            opts="-h -V --config --log-format --help --version run sync plan jobs spend show status actions cancel resume config sim demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,7 +344,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__help)
-            opts="run sync plan jobs spend show actions cancel resume config sim demo completions help"
+            opts="run sync plan jobs spend show status actions cancel resume config sim demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -534,6 +540,20 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__help__subcmd__spend)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ftguard__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -748,6 +768,28 @@ _ftguard() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ftguard__subcmd__status)
+            opts="-h -V --json --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

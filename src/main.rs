@@ -17,8 +17,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Start with `ftguard demo` (no account needed), then write ftguard.toml from
 /// config/ftguard.example.toml and run `ftguard config check`, `ftguard sync`, `ftguard plan`.
 ///
-/// `jobs`, `show`, `actions`, `spend` and `plan --offline` only read the database: they work
-/// without the accounts' credentials (as an operator beside the service, which alone gets them).
+/// `jobs`, `show`, `actions`, `spend`, `status` and `plan --offline` only read the database:
+/// they work without the accounts' credentials (as an operator beside the service, which alone
+/// gets them).
 #[derive(Parser)]
 #[command(
     name = "ftguard",
@@ -141,6 +142,19 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
         /// Print the job, its raw payload, status history and actions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether ftguard is doing its job, from the database: each account's last successful
+    /// sync, active and stored jobs, actions of the last 24 hours. Exit 1 when unhealthy
+    /// (an account not synced successfully within three sync intervals, as `/healthz`).
+    ///
+    /// Works beside the running service and without credentials; for monitoring scripts,
+    /// `ftguard status --json` or the exit code.
+    Status {
+        /// Print JSON: healthy, problems, sync_interval_secs, accounts (account, healthy,
+        /// last_successful_sync, last_sync, last_error, active_jobs, stored_jobs),
+        /// actions_last_24h (per outcome), pending_actions, database.
         #[arg(long)]
         json: bool,
     },

@@ -13,6 +13,7 @@ mod check;
 mod jobs;
 mod plan;
 mod spend;
+mod status;
 use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::config::{Config, Secrets};
@@ -145,6 +146,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Show { job, account, json } => {
             jobs::show(&App::build(load_to_read()?).await?, job, account, json).await
+        }
+        Command::Status { json } => {
+            let config = load_to_read()?;
+            let store = open_store(config.clone()).await?;
+            status::status(&config, &store, json).await
         }
         Command::Actions { job, since, json } => {
             actions::list(load_to_read()?, job, since, json).await

@@ -23,7 +23,7 @@ pub use actions::{ActionRecord, MANUAL_POLICY, NewAction, Outcome, ResponseField
 pub use file_tokens::FileKey;
 pub use history::{HistoryMark, Transition};
 pub use jobs::{PageStats, StoredJob};
-pub use listing::JobFilter;
+pub use listing::{GONE, JobFilter};
 pub use notices::NoticeRecord;
 pub use sync_runs::SyncRun;
 

@@ -1,0 +1,140 @@
+//! `ftguard status`: is ftguard doing its job? From the database alone (no credentials, no
+//! running daemon needed): each account's last sync, active and stored jobs, recent actions.
+//! Exit 1 when unhealthy, by the same rule as `/healthz`, for monitoring scripts.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use ftguard::clock;
+use ftguard::config::Config;
+use ftguard::model::JobStatus;
+use ftguard::outln;
+use ftguard::policy::format::secs;
+use ftguard::store::Store;
+
+/// How far back the action summary looks.
+const RECENT: i64 = 24 * 3600;
+
+pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::Result<ExitCode> {
+    let now = clock::now();
+    let accounts: Vec<String> = config.accounts.iter().map(|a| a.name.to_string()).collect();
+    let latest = store.latest_sync_runs().await?;
+    let last_ok = store.last_successful_syncs().await?;
+    let interval = ftguard::schedule::parse(&config.sync_schedule)
+        .ok()
+        .and_then(|c| ftguard::schedule::interval(&c, now))
+        .unwrap_or(60);
+    let (healthy, health) = ftguard::http::health(&accounts, &latest, &last_ok, now, interval);
+
+    // (active, stored) per account; "gone" jobs are stored but not active.
+    let mut jobs: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (account, status, n) in store.job_counts().await? {
+        let e = jobs.entry(account).or_default();
+        e.1 += n;
+        if status != ftguard::store::GONE && !JobStatus::parse(&status).is_terminal() {
+            e.0 += n;
+        }
+    }
+    // action -> outcome -> count ("cancel" -> "succeeded" -> 2).
+    let mut outcomes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for a in store.actions(None, Some(now - RECENT)).await? {
+        *outcomes
+            .entry(a.action)
+            .or_default()
+            .entry(a.outcome)
+            .or_default() += 1;
+    }
+    let pending = store.pending_actions().await?.len();
+
+    if json_out {
+        let per_account: Vec<Value> = accounts
+            .iter()
+            .map(|a| {
+                let (active, stored) = jobs.get(a).copied().unwrap_or_default();
+                let run = latest.iter().find(|r| &r.account == a);
+                json!({
+                    "account": a,
+                    "healthy": health["accounts"][a]["healthy"],
+                    "last_successful_sync": health["accounts"][a]["last_successful_sync"],
+                    "last_sync": run.map(|r| r.started_at),
+                    "last_error": run.and_then(|r| r.error.clone()),
+                    "active_jobs": active,
+                    "stored_jobs": stored,
+                })
+            })
+            .collect();
+        outln!(
+            "{:#}",
+            json!({
+                "healthy": healthy,
+                "problems": health["problems"],
+                "sync_interval_secs": interval,
+                "accounts": per_account,
+                "actions_last_24h": outcomes,
+                "pending_actions": pending,
+                "database": config.database.display().to_string(),
+            })
+        );
+    } else {
+        let window = secs(3 * interval.max(1));
+        if accounts.is_empty() {
+            outln!("ftguard: no accounts configured: nothing is watched");
+        } else if healthy {
+            outln!("ftguard: healthy: every account synced within {window} (3 sync intervals)");
+        } else {
+            outln!("ftguard: UNHEALTHY");
+            for p in health["problems"].as_array().into_iter().flatten() {
+                outln!(
+                    "  {}: {}",
+                    p["account"].as_str().unwrap_or("?"),
+                    p["reason"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        outln!(
+            "\n{:<16} {:<22} {:>8} {:>8} {:>8}",
+            "ACCOUNT",
+            "LAST SUCCESSFUL SYNC",
+            "AGO",
+            "ACTIVE",
+            "STORED"
+        );
+        for a in &accounts {
+            let (active, stored) = jobs.get(a).copied().unwrap_or_default();
+            let ok_at = last_ok.iter().find(|(n, _)| n == a).map(|(_, t)| *t);
+            outln!(
+                "{:<16} {:<22} {:>8} {:>8} {:>8}",
+                a,
+                ok_at.map_or("never".into(), clock::human),
+                ok_at.map_or("-".into(), |t| secs(now - t)),
+                active,
+                stored
+            );
+        }
+        let recent: Vec<String> = outcomes
+            .iter()
+            .flat_map(|(action, by)| by.iter().map(move |(o, n)| format!("{n} {action} {o}")))
+            .collect();
+        outln!(
+            "\nactions in the last 24h: {}",
+            if recent.is_empty() {
+                "none".to_owned()
+            } else {
+                recent.join(", ")
+            }
+        );
+        if pending > 0 {
+            outln!(
+                "{pending} pending (sent, answer not yet recorded): the next pass reconciles them"
+            );
+        }
+        outln!("database: {}", config.database.display());
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
