@@ -144,7 +144,7 @@ async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing(
         let out = env.run(cmd).await;
         assert!(!out.status.success(), "{cmd:?}");
         assert!(
-            stderr(&out).contains("corrupt.db"),
+            stderr(&out).contains("corrupt.db") && stderr(&out).contains("not an SQLite database"),
             "{cmd:?}: {}",
             stderr(&out)
         );
@@ -153,6 +153,36 @@ async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing(
     assert_eq!(
         std::fs::read(&corrupt).unwrap(),
         junk,
+        "nothing overwritten"
+    );
+
+    // An ftguard database damaged on disk: said so, with how to recover it, and left as is.
+    let damaged = env.dir.path().join("damaged.db");
+    std::fs::write(
+        env.config_path(),
+        format!("[daemon]\ndatabase = {:?}\n", damaged.display().to_string()),
+    )
+    .unwrap();
+    env.ok(&["jobs"]).await;
+    // Into the main file, where damage on disk would be.
+    sqlite3(&damaged, "PRAGMA wal_checkpoint(TRUNCATE);");
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[4096..4 * 4096].fill(0xff);
+    std::fs::write(&damaged, &bytes).unwrap();
+    for cmd in [&["jobs"][..], &["status"][..], &["sync"][..]] {
+        let out = env.run(cmd).await;
+        assert!(!out.status.success(), "{cmd:?}");
+        assert!(
+            stderr(&out).contains("damaged.db")
+                && stderr(&out).contains("the file is damaged")
+                && stderr(&out).contains(".recover"),
+            "{cmd:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&damaged).unwrap(),
+        bytes,
         "nothing overwritten"
     );
 }

@@ -34,7 +34,7 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("database {path}: cannot apply migrations: {message}")]
     Migrate { path: PathBuf, message: String },
-    #[error("database {path}: {source}")]
+    #[error("database {path}: {}", explain(.source))]
     Query {
         path: PathBuf,
         #[source]
@@ -93,12 +93,13 @@ impl Store {
             .max_connections(2)
             .connect_with(options)
             .await
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(|e| open_err(explain(&e)))?;
         sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| {
             let message = match &e {
                 sqlx::migrate::MigrateError::VersionMissing(v) => format!(
                     "it was written by a newer ftguard (schema version {v} is unknown to this one); upgrade ftguard — the file was left untouched"
                 ),
+                sqlx::migrate::MigrateError::Execute(e) => explain(e),
                 other => other.to_string(),
             };
             StoreError::Migrate { path: path.to_owned(), message }
@@ -145,6 +146,27 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// An SQLite error, with what to do about the ones an operator meets: a file that is not a
+/// database, or a damaged one (SQLite refuses to write to either).
+fn explain(e: &sqlx::Error) -> String {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok());
+    // Extended result codes carry the primary one in their low byte.
+    match code.map(|c| c & 0xff) {
+        Some(26) => "not an SQLite database (a wrong `database` path, or a file overwritten); \
+                     ftguard does not repair or replace it"
+            .into(),
+        Some(11) => "the file is damaged (SQLite: database disk image is malformed); ftguard \
+                     does not repair or replace it. Recover what it holds with `sqlite3 FILE .recover | \
+                     sqlite3 NEW.db`, or move it aside to start afresh (jobs are fetched again \
+                     from the API; the recorded actions are only in the old file)"
+            .into(),
+        _ => e.to_string(),
     }
 }
 
