@@ -180,7 +180,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__cancel)
-            opts="-h -V --account --reason --config --log-format --help --version"
+            opts="-h -V --account --reason --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

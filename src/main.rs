@@ -182,6 +182,10 @@ enum Command {
         /// Why: recorded with the action.
         #[arg(long)]
         reason: String,
+        /// Print JSON: `sent` (whether a cancel went out now) and `action`, the job's cancel
+        /// as recorded (the fields of `actions --json`; the earlier one when none was sent).
+        #[arg(long)]
+        json: bool,
     },
     /// Resume a paused job.
     Resume {

@@ -181,7 +181,29 @@ async fn manual_cancel_goes_through_the_same_path() {
     // Again: refused by the store, nothing sent.
     let out = env.ok(&["cancel", "ftjob-m", "--reason", "again"]).await;
     assert!(out.contains("nothing sent"), "{out}");
+    // For scripts: the same, as JSON naming the cancel that stands.
+    let v = env
+        .json(&["cancel", "ftjob-m", "--reason", "again", "--json"])
+        .await;
+    assert_eq!(v["sent"], false, "{v:#}");
+    assert_eq!(v["action"]["id"], a[0]["id"], "{v:#}");
+    assert_eq!(v["action"]["outcome"], "succeeded", "{v:#}");
     assert_eq!(sim.cancel_requests("ftjob-m"), 1);
+
+    // A cancel sent with --json reports the action it recorded, with the API's answer.
+    let sim2 = Sim::start(vec![SimJob::in_status("ftjob-j", "running", 60, now())])
+        .await
+        .unwrap();
+    let env2 = Env::new();
+    env2.sim_config(&sim2, "", "");
+    let v = env2
+        .json(&["cancel", "ftjob-j", "--reason", "scripted", "--json"])
+        .await;
+    assert_eq!(v["sent"], true, "{v:#}");
+    assert_eq!(v["action"]["job_id"], "ftjob-j");
+    assert_eq!(v["action"]["reason"], "scripted");
+    assert_eq!(v["action"]["response_status"], "cancelled");
+    assert_eq!(sim2.cancel_requests("ftjob-j"), 1);
     let bad = env
         .run(&["cancel", "ftjob-m", "--account", "nope", "--reason", "x"])
         .await;

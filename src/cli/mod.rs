@@ -159,15 +159,31 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             job,
             account,
             reason,
+            json,
         } => {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
             let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
-            for l in &report.lines {
-                outln!("{l}");
-            }
-            if report.lines.is_empty() {
-                outln!("{job} already has a pending or successful cancel: nothing sent");
+            if json {
+                // The job's newest cancel: the one just recorded, or the one that stopped it.
+                let action = app
+                    .store
+                    .actions(Some(&job), None)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.account == account && a.action == "cancel")
+                    .next_back();
+                outln!(
+                    "{:#}",
+                    serde_json::json!({"sent": !report.lines.is_empty(), "action": action})
+                );
+            } else {
+                for l in &report.lines {
+                    outln!("{l}");
+                }
+                if report.lines.is_empty() {
+                    outln!("{job} already has a pending or successful cancel: nothing sent");
+                }
             }
             Ok(
                 if report.cancelled + report.already_finished > 0 || report.lines.is_empty() {
