@@ -171,8 +171,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .actions(Some(&job), None)
                     .await?
                     .into_iter()
-                    .filter(|a| a.account == account && a.action == "cancel")
-                    .next_back();
+                    .rfind(|a| a.account == account && a.action == "cancel");
                 outln!(
                     "{:#}",
                     serde_json::json!({"sent": !report.lines.is_empty(), "action": action})
