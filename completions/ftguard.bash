@@ -806,12 +806,16 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__sync)
-            opts="-h -V --full --json --config --log-format --help --version"
+            opts="-h -V --full --account --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

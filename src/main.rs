@@ -72,6 +72,9 @@ enum Command {
         /// (the daemon does this every daemon.full_sync_every, default 24h).
         #[arg(long)]
         full: bool,
+        /// Only this account (repeatable): to retry one that failed, or look at one of many.
+        #[arg(long = "account", value_name = "NAME")]
+        accounts: Vec<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,

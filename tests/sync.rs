@@ -146,6 +146,23 @@ async fn one_failing_account_does_not_stop_the_others() {
         "{text}"
     );
 
+    // One account alone: the other is not asked.
+    let out = env.run(&["sync", "--account", "good", "--json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(v[0]["account"], "good");
+    let out = env.run(&["sync", "--account", "down"]).await;
+    assert!(!out.status.success() && !stdout(&out).contains("good:"));
+    let out = env.run(&["sync", "--account", "nope"]).await;
+    assert!(
+        !out.status.success()
+            && stderr(&out)
+                .contains("--account \"nope\" is not configured (configured: good, down)"),
+        "{}",
+        stderr(&out)
+    );
+
     // All accounts failing is a failure.
     env.write_config(
         "",

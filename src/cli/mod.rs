@@ -101,8 +101,29 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Sync { full, json } => {
-            let app = App::build(load()?).await?;
+        Command::Sync {
+            full,
+            accounts,
+            json,
+        } => {
+            let mut config = load()?;
+            if let Some(unknown) = accounts.iter().find(|n| config.account(n).is_none()) {
+                bail!(
+                    "--account {unknown:?} is not configured (configured: {})",
+                    config
+                        .accounts
+                        .iter()
+                        .map(|a| a.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if !accounts.is_empty() {
+                config
+                    .accounts
+                    .retain(|a| accounts.iter().any(|n| n == a.name.as_str()));
+            }
+            let app = App::build(config).await?;
             if app.clients.is_empty() {
                 bail!(
                     "no [[accounts]] configured in {}",
