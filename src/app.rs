@@ -57,6 +57,12 @@ impl App {
         Self::with_store(config, store)
     }
 
+    /// As [`App::build`], for commands that only read: the database must exist.
+    pub async fn build_to_read(config: Config) -> Result<Self, BuildError> {
+        let store = Store::open_existing(&config.database).await?;
+        Self::with_store(config, store)
+    }
+
     /// Builds around an open store (used on reload: same database, new configuration).
     pub fn with_store(config: Config, store: Store) -> Result<Self, BuildError> {
         let clients = config

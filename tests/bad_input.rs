@@ -163,7 +163,7 @@ async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing(
         format!("[daemon]\ndatabase = {:?}\n", damaged.display().to_string()),
     )
     .unwrap();
-    env.ok(&["jobs"]).await;
+    env.app().await.store.close().await; // creates and migrates
     // Into the main file, where damage on disk would be.
     sqlite3(&damaged, "PRAGMA wal_checkpoint(TRUNCATE);");
     let mut bytes = std::fs::read(&damaged).unwrap();
@@ -191,7 +191,7 @@ async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing(
 async fn a_database_from_a_newer_ftguard_is_refused_untouched() {
     let env = Env::new();
     env.write_config("", "");
-    env.ok(&["jobs"]).await; // creates and migrates
+    env.app().await.store.close().await; // creates and migrates
     // A newer ftguard applied a migration this one does not know.
     let db = env.db();
     sqlite3(
@@ -217,6 +217,24 @@ async fn a_database_from_a_newer_ftguard_is_refused_untouched() {
 async fn cli_arguments_are_checked() {
     let env = Env::new();
     env.write_config("", "");
+    // Commands that only read do not create the database: a missing one is named.
+    for args in [
+        &["jobs"][..],
+        &["show", "ftjob-x"][..],
+        &["actions"][..],
+        &["spend"][..],
+        &["status"][..],
+        &["plan", "--offline"][..],
+    ] {
+        let out = env.run(args).await;
+        assert!(
+            !out.status.success() && stderr(&out).contains("ftguard.db does not exist yet"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!env.db().exists());
+    env.app().await.store.close().await;
     for (args, expect) in [
         (&["show", "ftjob-nope"][..], "ftjob-nope"),
         (
@@ -244,6 +262,7 @@ async fn a_filter_matching_nothing_says_what_is_stored() {
     .unwrap();
     let env = Env::new();
     env.sim_config(&sim, "", "");
+    env.app().await.store.close().await;
     let empty = env.ok(&["jobs"]).await;
     assert!(empty.contains("no jobs stored yet"), "{empty}");
 

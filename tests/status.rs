@@ -18,7 +18,13 @@ async fn status_says_whether_every_account_synced_and_what_was_done() {
     let policy = "[[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n";
     env.sim_config(&sim, "", policy);
 
+    // No database yet (the wrong configuration, or nothing ever ran): exit 1, named.
+    let out = env.run(&["status"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist yet"), "{}", stderr(&out));
+
     // Nothing synced yet: unhealthy, and said why.
+    env.app().await.store.close().await;
     let out = env.run(&["status"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(

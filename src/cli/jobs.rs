@@ -33,7 +33,7 @@ pub fn filter(
 
 /// `ftguard jobs`: newest first, streamed, one job in memory at a time.
 pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Result<ExitCode> {
-    let app = App::build(config).await?;
+    let app = App::build_to_read(config).await?;
     let mut shown = 0usize;
     app.for_each_job_with_cost(&filter, clock::now(), |j, c| {
         if json {

@@ -149,7 +149,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Plan { offline, json } => {
-            let app = App::build(if offline { load_to_read()? } else { load()? }).await?;
+            let app = if offline {
+                App::build_to_read(load_to_read()?).await?
+            } else {
+                App::build(load()?).await?
+            };
             plan::plan(&app, offline, json).await
         }
         Command::Jobs {
@@ -166,7 +170,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             spend::spend(load_to_read()?, period, by, json).await
         }
         Command::Show { job, account, json } => {
-            jobs::show(&App::build(load_to_read()?).await?, job, account, json).await
+            jobs::show(
+                &App::build_to_read(load_to_read()?).await?,
+                job,
+                account,
+                json,
+            )
+            .await
         }
         Command::Status { json } => {
             let config = load_to_read()?;
@@ -236,7 +246,7 @@ fn since_arg(since: Option<String>) -> anyhow::Result<Option<i64>> {
 }
 
 async fn open_store(config: Config) -> anyhow::Result<Store> {
-    Ok(Store::open(&config.database).await?)
+    Ok(Store::open_existing(&config.database).await?)
 }
 
 /// The account a job belongs to: given, or the one account storing it, or the only account.

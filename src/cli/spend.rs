@@ -36,7 +36,7 @@ pub async fn spend(
         .and_then(|p| p.timezone.as_deref())
         .and_then(|t| parse_timezone(t).ok())
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    let app = App::build(config).await?;
+    let app = App::build_to_read(config).await?;
     let now = clock::now();
     let start = period_start(period, &tz, now);
     let filter = JobFilter {

@@ -32,6 +32,10 @@ pub use sync_runs::SyncRun;
 pub enum StoreError {
     #[error("database {path}: cannot open: {message}")]
     Open { path: PathBuf, message: String },
+    #[error(
+        "database {path} does not exist yet: `ftguard sync` or the daemon creates it (is this the configuration the service uses?)"
+    )]
+    Missing { path: PathBuf },
     #[error("database {path}: cannot apply migrations: {message}")]
     Migrate { path: PathBuf, message: String },
     #[error("database {path}: {}", explain(.source))]
@@ -108,6 +112,18 @@ impl Store {
             pool,
             path: path.to_owned(),
         })
+    }
+
+    /// Opens a database that must exist already: commands that only read do not create one
+    /// (a missing file is most often the wrong configuration, and an empty one made by root
+    /// would be in the service's way).
+    pub async fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        Self::open(path).await
     }
 
     /// Runs one write that must survive a power cut before ftguard acts on it (action rows:
