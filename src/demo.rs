@@ -146,7 +146,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         "\nThe runaway, the stuck and the too-expensive job were cancelled once each (the last two before they trained);\nthe exempt job and the one finishing on its own were left alone."
     );
     outln!(
-        "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, and run `ftguard plan`."
+        "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, check it with\n`ftguard config check --online`, and run `ftguard plan`."
     );
     store.close().await;
     Ok(())
