@@ -189,3 +189,35 @@ async fn pages_follow_the_after_cursor() {
     assert_eq!(second.jobs[0].id.as_str(), "ftjob-3");
     assert!(!second.has_more);
 }
+
+#[tokio::test]
+async fn an_error_made_by_the_portkey_gateway_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-gw"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .insert_header("x-portkey-gateway-exception", "true")
+                .set_body_json(json!({"status": "failure", "message": "Invalid provider passed"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-up"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({"error": {"message": "Invalid job id"}})),
+        )
+        .mount(&server)
+        .await;
+    let c = client(&server, 1);
+    let err = c.retrieve("ftjob-gw").await.err().unwrap().to_string();
+    assert!(
+        err.ends_with(
+            "returned 400: Invalid provider passed (said by the Portkey gateway, not the provider)"
+        ),
+        "{err}"
+    );
+    let err = c.retrieve("ftjob-up").await.err().unwrap().to_string();
+    assert!(err.ends_with("returned 400: Invalid job id"), "{err}");
+}

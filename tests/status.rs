@@ -21,7 +21,11 @@ async fn status_says_whether_every_account_synced_and_what_was_done() {
     // No database yet (the wrong configuration, or nothing ever ran): exit 1, named.
     let out = env.run(&["status"]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("does not exist yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not exist yet"),
+        "{}",
+        stderr(&out)
+    );
 
     // Nothing synced yet: unhealthy, and said why.
     env.app().await.store.close().await;

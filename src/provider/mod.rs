@@ -99,6 +99,11 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = retry::parse_retry_after(resp.headers().get("retry-after"));
+                    // Portkey marks the errors it makes itself, as opposed to the provider's.
+                    let by_gateway = resp
+                        .headers()
+                        .get("x-portkey-gateway-exception")
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
                     let body = resp.text().await.unwrap_or_default();
                     tracing::debug!(endpoint, status, "api request failed");
                     (
@@ -106,7 +111,13 @@ impl Client {
                             account: self.account.name.to_string(),
                             endpoint: endpoint.clone(),
                             status,
-                            message: payload::error_message(&body) + &self.hint(status, &endpoint),
+                            message: payload::error_message(&body)
+                                + if by_gateway {
+                                    " (said by the Portkey gateway, not the provider)"
+                                } else {
+                                    ""
+                                }
+                                + &self.hint(status, &endpoint),
                         },
                         retry_after,
                     )
