@@ -97,7 +97,8 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     } else {
         app.after_sync_policies()
     };
-    let mut last = full_pass(&app, &say, &first).await?;
+    let mut watch = crate::sync_watch::SyncWatch::default();
+    let mut last = full_pass(&app, &say, &first, &mut watch).await?;
     if opts.once {
         return Ok(last);
     }
@@ -149,7 +150,9 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             Some(tick) = rx.recv() => {
                 let work = async {
                     match &tick {
-                        Tick::Sync => full_pass(&app, &say, &app.after_sync_policies()).await,
+                        Tick::Sync => {
+                            full_pass(&app, &say, &app.after_sync_policies(), &mut watch).await
+                        }
                         Tick::Policies(s) => {
                             let policies = app.scheduled_policies().remove(s).unwrap_or_default();
                             let report = app.enforce(&policies).await?;
@@ -237,11 +240,31 @@ async fn full_pass(
     app: &App,
     say: &impl Fn(String),
     policies: &[crate::policy::Policy],
+    watch: &mut crate::sync_watch::SyncWatch,
 ) -> Result<PassReport, DaemonError> {
     let results = app.sync().await;
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
+    // An account failing for as long as /healthz tolerates is notified, once, and its recovery.
+    let now = crate::clock::now();
+    let window = 3 * sync_interval(&app.config.sync_schedule, now);
     for (account, r) in &results {
         say(app::sync_line(account, r));
+        let error = r.as_ref().err().map(ToString::to_string);
+        let outcome = error.as_deref().map_or(Ok(()), Err);
+        if let Some(notice) = watch.observe(account, outcome, now, window) {
+            let span = tracing::info_span!("sync_health", account = %account);
+            let _g = span.enter();
+            if notice.event == crate::sync_watch::FAILING {
+                tracing::error!(reason = %notice.reason, "account not synced");
+            } else {
+                tracing::info!(reason = %notice.reason, "account synced again");
+            }
+            say(format!(
+                "notified: {} {account}: {}",
+                notice.event, notice.reason
+            ));
+            crate::notify::send_all(&app.enforcer.http, &app.enforcer.notifiers, notice);
+        }
     }
     app.estimate().await?;
     let mut report = app.enforce(policies).await?;
@@ -260,6 +283,15 @@ async fn full_pass(
         report.held
     ));
     Ok(report)
+}
+
+/// Seconds between two syncs of the schedule (60 if it cannot be told): `/healthz` and the
+/// sync watch tolerate three of them.
+pub fn sync_interval(schedule: &str, now: i64) -> i64 {
+    crate::schedule::parse(schedule)
+        .ok()
+        .and_then(|c| crate::schedule::interval(&c, now))
+        .unwrap_or(60)
 }
 
 /// Starts one timer per cron schedule (syncs, and scheduled policies), each sleeping until its

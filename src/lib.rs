@@ -28,3 +28,4 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod sync;
+pub mod sync_watch;

@@ -40,18 +40,20 @@ pub struct Notifier {
     format: NotifyFormat,
 }
 
-/// What happened, for people and for scripts. A notice is about a job (`account`, `job_id`)
-/// or, for `budget_threshold`, about a budget group (`group`, `period_start`, `percent`);
-/// the fields of the other kind are left out of the JSON.
+/// What happened, for people and for scripts. A notice is about a job (`account`, `job_id`),
+/// an account alone (`sync_failing`, `sync_recovered`: `account`, no policy) or, for
+/// `budget_threshold`, about a budget group (`group`, `period_start`, `percent`); fields that
+/// do not apply are left out of the JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
     /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`,
-    /// `violation`, `budget_threshold`.
+    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`.
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub policy: String,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +80,20 @@ impl Notice {
     }
 
     /// A budget group reaching a threshold.
+    /// A notice about an account as a whole (its syncs), from no policy.
+    pub fn account(event: &str, account: &str, reason: &str) -> Self {
+        Self {
+            event: event.into(),
+            account: Some(account.into()),
+            job_id: None,
+            policy: String::new(),
+            reason: reason.into(),
+            group: None,
+            period_start: None,
+            percent: None,
+        }
+    }
+
     pub fn budget(n: &GroupNotice) -> Self {
         Self {
             event: "budget_threshold".into(),
@@ -96,6 +112,7 @@ impl Notice {
         match (&self.group, &self.account, &self.job_id) {
             (Some(g), _, _) => format!("budget group {g}"),
             (None, Some(a), Some(j)) => format!("{a} job {j}"),
+            (None, Some(a), None) => format!("account {a}"),
             _ => String::new(),
         }
     }
@@ -121,9 +138,16 @@ impl Notifier {
     fn body(&self, n: &Notice) -> serde_json::Value {
         match self.format {
             NotifyFormat::Json => json!(n),
-            NotifyFormat::Slack => json!({
-                "text": format!("ftguard: {} {} (policy {}): {}", n.event, n.subject(), n.policy, n.reason)
-            }),
+            NotifyFormat::Slack => {
+                let policy = if n.policy.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (policy {})", n.policy)
+                };
+                json!({
+                    "text": format!("ftguard: {} {}{policy}: {}", n.event, n.subject(), n.reason)
+                })
+            }
         }
     }
 }
@@ -216,6 +240,17 @@ mod tests {
         assert_eq!(
             slack.body(&budget)["text"],
             "ftguard: budget_threshold budget group team-a (policy monthly): group team-a reached 80%"
+        );
+        let sync = Notice::account("sync_failing", "prod", "every sync for 3m00s failed");
+        let s = json.body(&sync);
+        assert_eq!(s["account"], "prod");
+        assert!(
+            s.get("policy").is_none() && s.get("job_id").is_none() && s.get("group").is_none(),
+            "{s}"
+        );
+        assert_eq!(
+            slack.body(&sync)["text"],
+            "ftguard: sync_failing account prod: every sync for 3m00s failed"
         );
     }
 }

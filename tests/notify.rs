@@ -83,3 +83,60 @@ async fn a_dead_webhook_does_not_block_enforcement() {
     assert!(out.contains("cancelled sim ftjob-1"), "{out}");
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", H, now())])
+        .await
+        .unwrap();
+    // The API refuses the first six listings: six seconds of syncs once a second, twice the
+    // three intervals tolerated.
+    for _ in 0..6 {
+        sim.fault(Endpoint::List, Fault::Status(401));
+    }
+    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"*/1 * * * * *\"",
+        "[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
+    );
+    // One attempt per sync, so each sync meets one refusal.
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("max_attempts = 3", "max_attempts = 1");
+    std::fs::write(env.config_path(), config).unwrap();
+    let started = Instant::now();
+    let mut daemon = env.daemon();
+    let bodies = received(&hook, 2).await;
+    let elapsed = started.elapsed();
+    daemon.kill().await.ok();
+    let events: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|b| (b["event"].as_str().unwrap(), b["account"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        events,
+        [("sync_failing", "sim"), ("sync_recovered", "sim")],
+        "{bodies:#?}"
+    );
+    assert!(
+        bodies[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("last error: account \"sim\": GET /fine_tuning/jobs returned 401"),
+        "{bodies:#?}"
+    );
+    assert!(bodies[0].get("policy").is_none(), "{bodies:#?}");
+    assert!(
+        elapsed >= Duration::from_secs(5),
+        "recovered after {elapsed:?}"
+    );
+    // Nothing more once it syncs again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(hook.received_requests().await.unwrap().len(), 2);
+}

@@ -81,12 +81,14 @@ impl Env {
 
     /// Starts `ftguard run` (the daemon) on this configuration; killed when dropped.
     pub fn daemon(&self) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-            .args(["--config", self.config_path().to_str().unwrap(), "run"])
-            .env("FTGUARD_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"));
+        cmd.args(["--config", self.config_path().to_str().unwrap(), "run"])
+            .env_remove("NOTIFY_SOCKET")
+            .env("FTGUARD_LOG", "warn");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.kill_on_drop(true).spawn().unwrap()
     }
 
     /// Runs and requires success; returns stdout.
