@@ -51,7 +51,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l once -d 'One syn
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l json -d 'With --once: print what was done as JSON: `syncs` (as `sync --json`), the counts (cancelled, paused, already_finished, failed, held, warned, cleared, notified, dry_run) and `lines`, one per action as the text output shows it'
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -s h -l help -d 'Print help'
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -s V -l version -d 'Print version'
-complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l account -d 'Only this account (repeatable): to retry one that failed, or look at one of many' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l account -d 'Only this account (repeatable): to retry one that failed, or look at one of many. Only its credentials are needed' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"

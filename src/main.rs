@@ -73,6 +73,7 @@ enum Command {
         #[arg(long)]
         full: bool,
         /// Only this account (repeatable): to retry one that failed, or look at one of many.
+        /// Only its credentials are needed.
         #[arg(long = "account", value_name = "NAME")]
         accounts: Vec<String>,
         /// Print the summary as JSON.

@@ -163,6 +163,37 @@ async fn one_failing_account_does_not_stop_the_others() {
         stderr(&out)
     );
 
+    // Another account's credentials are not needed to sync the one named.
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"good\"\nbase_url = \"{}\"\n\n[[accounts]]\nname = \"locked\"\nbearer_token = {{ env = \"FT_TEST_NOT_HERE\" }}\n",
+            sim.base_url()
+        ),
+    );
+    let all = env.run(&["sync"]).await;
+    assert!(
+        !all.status.success() && stderr(&all).contains("FT_TEST_NOT_HERE"),
+        "{}",
+        stderr(&all)
+    );
+    let out = env.run(&["sync", "--account", "good"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("good: 1 job in 1 page"),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["sync", "--account", "locked"]).await;
+    assert!(
+        !out.status.success()
+            && stderr(&out).contains(
+                "accounts[1]: account \"locked\": bearer_token: environment variable FT_TEST_NOT_HERE is not set"
+            ),
+        "{}",
+        stderr(&out)
+    );
+
     // All accounts failing is a failure.
     env.write_config(
         "",

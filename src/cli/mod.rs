@@ -106,7 +106,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             accounts,
             json,
         } => {
-            let mut config = load()?;
+            // Named accounts: only theirs are the credentials needed.
+            let mut config = if accounts.is_empty() {
+                load()?
+            } else {
+                load_to_read()?
+            };
             if let Some(unknown) = accounts.iter().find(|n| config.account(n).is_none()) {
                 bail!(
                     "--account {unknown:?} is not configured (configured: {})",
@@ -120,8 +125,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if !accounts.is_empty() {
                 config
-                    .accounts
-                    .retain(|a| accounts.iter().any(|n| n == a.name.as_str()));
+                    .only_accounts(&accounts)
+                    .context("invalid configuration")?;
             }
             let app = App::build(config).await?;
             if app.clients.is_empty() {

@@ -386,6 +386,29 @@ impl Config {
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.name.as_str() == name)
     }
+
+    /// Keeps only these accounts, with their secrets resolved (on a configuration loaded with
+    /// [`Secrets::Skip`]): `sync --account` needs no other account's credentials.
+    pub fn only_accounts(&mut self, names: &[String]) -> Result<(), ConfigError> {
+        let source_name = self
+            .source
+            .as_ref()
+            .map_or_else(|| "built-in defaults".into(), |p| p.display().to_string());
+        let mut kept = Vec::new();
+        for (i, a) in self.raw.accounts.iter().enumerate() {
+            if names.iter().any(|n| *n == a.name) {
+                kept.push(build_account(a, Secrets::Resolve).map_err(|message| {
+                    ConfigError::Invalid {
+                        source_name: source_name.clone(),
+                        key: format!("accounts[{i}]"),
+                        message,
+                    }
+                })?);
+            }
+        }
+        self.accounts = kept;
+        Ok(())
+    }
 }
 
 /// Empty tables say nothing a reader needs (`[policies.match]` with nothing under it matches
