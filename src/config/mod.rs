@@ -396,7 +396,7 @@ impl Config {
             .map_or_else(|| "built-in defaults".into(), |p| p.display().to_string());
         let mut kept = Vec::new();
         for (i, a) in self.raw.accounts.iter().enumerate() {
-            if names.iter().any(|n| *n == a.name) {
+            if names.contains(&a.name) {
                 kept.push(build_account(a, Secrets::Resolve).map_err(|message| {
                     ConfigError::Invalid {
                         source_name: source_name.clone(),
