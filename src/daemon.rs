@@ -97,7 +97,15 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     } else {
         app.after_sync_policies()
     };
+    // The daemon picks up outages from the recorded runs; `run --once` (from a timer, every
+    // few minutes) would repeat the notice every run, so it never sends one.
     let mut watch = crate::sync_watch::SyncWatch::default();
+    if !opts.once {
+        match app.store.failing_since().await {
+            Ok(failing) => watch.resume(&failing),
+            Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
+        }
+    }
     let mut last = full_pass(&app, &say, &first, &mut watch).await?;
     if opts.once {
         return Ok(last);

@@ -27,6 +27,21 @@ pub struct SyncWatch {
 }
 
 impl SyncWatch {
+    /// Picks up, at start, the accounts that were failing (and since when) from the recorded
+    /// sync runs, so a restart during an outage does not reset its clock. Whether it was
+    /// notified is not known: it is said again once (a repeat beats silence).
+    pub fn resume(&mut self, failing: &[(String, i64)]) {
+        for (account, since) in failing {
+            self.accounts.insert(
+                account.clone(),
+                AccountState {
+                    failing_since: Some(*since),
+                    notified: false,
+                },
+            );
+        }
+    }
+
     /// Takes one sync's outcome (`Err` carries its error text); returns the notice to send, if
     /// any. `window`: how long failing is tolerated before it is said.
     pub fn observe(
@@ -103,6 +118,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_restart_during_an_outage_keeps_its_clock() {
+        let mut w = SyncWatch::default();
+        w.resume(&[("prod".to_owned(), 0)]);
+        let failing = w.observe("prod", Err("401"), 200, 180);
+        assert_eq!(failing.map(|n| n.event), Some(FAILING.to_owned()));
+        let back = w.observe("prod", Ok(()), 260, 180);
+        assert_eq!(
+            back.map(|n| n.reason),
+            Some("syncs again after failing for 4m20s".to_owned())
+        );
     }
 
     #[test]

@@ -140,3 +140,44 @@ async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery()
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(hook.received_requests().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_restarted_daemon_remembers_since_when_an_account_fails() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", H, now())])
+        .await
+        .unwrap();
+    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"*/1 * * * * *\"",
+        "[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
+    );
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("max_attempts = 3", "max_attempts = 1");
+    std::fs::write(env.config_path(), config).unwrap();
+    // A sync that failed before the daemon (re)started, longer ago than three intervals.
+    sim.fault(Endpoint::List, Fault::Status(503));
+    assert!(!env.run(&["sync"]).await.status.success());
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    // Still failing at start, for one more sync only: said at once (a daemon counting from
+    // its own start would see one failure and say nothing), then its recovery.
+    sim.fault(Endpoint::List, Fault::Status(503));
+    let mut daemon = env.daemon();
+    let bodies = received(&hook, 2).await;
+    daemon.kill().await.ok();
+    let events: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["sync_failing", "sync_recovered"], "{bodies:#?}");
+    assert!(
+        bodies[0]["reason"].as_str().unwrap().contains("503"),
+        "{bodies:#?}"
+    );
+}

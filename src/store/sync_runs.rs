@@ -51,6 +51,20 @@ pub(super) fn last_ok_sql() -> String {
     )
 }
 
+/// For each account whose newest run failed: when its first failure since its newest success
+/// started (the whole run of failures, as far as the kept runs tell).
+pub(super) fn failing_since_sql() -> String {
+    format!(
+        "{ACCOUNTS}
+         SELECT a.name, (SELECT MIN(f.started_at) FROM sync_runs f
+                         WHERE f.account = a.name AND f.error IS NOT NULL
+                           AND f.started_at > COALESCE(
+                             (SELECT MAX(o.started_at) FROM sync_runs o
+                              WHERE o.account = a.name AND o.error IS NULL), -1)) AS since
+         FROM accounts a WHERE a.name IS NOT NULL AND since IS NOT NULL"
+    )
+}
+
 /// The incremental boundary of account `?1` (its oldest active job's creation time, else its
 /// newest job's) and, when `?2` is set, when it was last listed completely.
 pub(super) const SAVE_SYNC_STATE_SQL: &str =
@@ -92,6 +106,16 @@ impl Store {
     /// The newest successful sync per account (when it finished).
     pub async fn last_successful_syncs(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(&last_ok_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Accounts failing now, and since when (their first failed run after their newest
+    /// successful one): where a restarted daemon's sync watch picks up.
+    pub async fn failing_since(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(&failing_since_sql())
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
@@ -229,6 +253,14 @@ mod tests {
                 ("lab", NOW, Some("401")),
                 ("prod", NOW, Some("timeout"))
             ]
+        );
+        // Failing now: prod since its first failure after day 2's success; lab since its only
+        // kept run (the older failure was pruned). dev's newest run succeeded.
+        let mut failing = store.failing_since().await.unwrap();
+        failing.sort();
+        assert_eq!(
+            failing,
+            [("lab".to_owned(), NOW), ("prod".to_owned(), NOW - DAY)]
         );
         // prod: runs of the last 30 days are kept (days 2..=30 and the two failures); older
         // ones went as newer ones were recorded. lab: the 50-day-old failure went.
