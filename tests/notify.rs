@@ -8,7 +8,8 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn received(server: &MockServer, n: usize) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Generous: returns as soon as n have arrived; a loaded CI machine may be slow.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reqs = server.received_requests().await.unwrap_or_default();
         if reqs.len() >= n || Instant::now() > deadline {
