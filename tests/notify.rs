@@ -115,7 +115,6 @@ async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery()
     let mut daemon = env.daemon();
     let bodies = received(&hook, 2).await;
     let elapsed = started.elapsed();
-    daemon.kill().await.ok();
     let events: Vec<(&str, &str)> = bodies
         .iter()
         .map(|b| (b["event"].as_str().unwrap(), b["account"].as_str().unwrap()))
@@ -137,8 +136,9 @@ async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery()
         elapsed >= Duration::from_secs(5),
         "recovered after {elapsed:?}"
     );
-    // Nothing more once it syncs again.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing more while it keeps syncing.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    daemon.kill().await.ok();
     assert_eq!(hook.received_requests().await.unwrap().len(), 2);
 }
 
