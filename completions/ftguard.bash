@@ -37,6 +37,9 @@ _ftguard() {
             ftguard,jobs)
                 cmd="ftguard__subcmd__jobs"
                 ;;
+            ftguard,man)
+                cmd="ftguard__subcmd__man"
+                ;;
             ftguard,plan)
                 cmd="ftguard__subcmd__plan"
                 ;;
@@ -94,6 +97,9 @@ _ftguard() {
             ftguard__subcmd__help,jobs)
                 cmd="ftguard__subcmd__help__subcmd__jobs"
                 ;;
+            ftguard__subcmd__help,man)
+                cmd="ftguard__subcmd__help__subcmd__man"
+                ;;
             ftguard__subcmd__help,plan)
                 cmd="ftguard__subcmd__help__subcmd__plan"
                 ;;
@@ -128,7 +134,7 @@ _ftguard() {
 
     case "${cmd}" in
         ftguard)
-            opts="-h -V --config --log-format --help --version run sync plan jobs spend show status actions cancel resume config sim demo completions help"
+            opts="-h -V --config --log-format --help --version run sync plan jobs spend show status actions cancel resume config sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,7 +350,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__help)
-            opts="run sync plan jobs spend show status actions cancel resume config sim demo completions help"
+            opts="run sync plan jobs spend show status actions cancel resume config sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -456,6 +462,20 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__help__subcmd__jobs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ftguard__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -604,6 +624,28 @@ _ftguard() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ftguard__subcmd__man)
+            opts="-h -V --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

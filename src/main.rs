@@ -232,6 +232,13 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Print a man page (roff): ftguard(1), or ftguard-COMMAND(1) for a command. The .deb
+    /// installs them all (from man/, kept current by a test).
+    #[command(hide = true)]
+    Man {
+        /// The command whose page to print; none for ftguard(1).
+        command: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

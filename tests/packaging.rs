@@ -72,7 +72,14 @@ fn the_deb_metadata_installs_what_a_service_needs() {
             "{src} -> {dest} missing: {assets:?}"
         );
     }
+    assert!(
+        assets.contains(&("man/*.1".into(), "usr/share/man/man1/".into())),
+        "man pages missing: {assets:?}"
+    );
     for (src, _) in &assets {
+        if src == "man/*.1" {
+            continue; // checked by shipped_man_pages_are_current
+        }
         if !src.starts_with("target/") {
             assert!(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -141,4 +148,51 @@ fn shipped_completions_are_current() {
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
+}
+
+/// The man pages the .deb installs are what `ftguard man` prints now: ftguard(1) and every page
+/// it refers to, following references, with no page left over.
+#[test]
+fn shipped_man_pages_are_current() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = |name: Option<&str>| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+            .arg("man")
+            .args(name)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut todo = vec![None::<String>];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        let file = match &name {
+            None => "man/ftguard.1".to_owned(),
+            Some(n) => format!("man/ftguard-{n}.1"),
+        };
+        let text = page(name.as_deref());
+        let shipped = std::fs::read_to_string(root.join(&file)).unwrap_or_default();
+        let arg = name.clone().unwrap_or_default();
+        assert!(
+            shipped == text,
+            "{file} is stale or missing: run `cargo run -- man {arg} > {file}`"
+        );
+        seen.insert(file);
+        // References look like `ftguard\-config\-check(1)` in roff.
+        for part in text.split("ftguard\\-").skip(1) {
+            if let Some(end) = part.find("(1)") {
+                let referenced = part[..end].replace("\\-", "-");
+                if !seen.contains(&format!("man/ftguard-{referenced}.1")) {
+                    todo.push(Some(referenced));
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 10, "{seen:?}");
+    let shipped: std::collections::BTreeSet<String> = std::fs::read_dir(root.join("man"))
+        .unwrap()
+        .map(|e| format!("man/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(shipped, seen, "pages in man/ that no page refers to");
 }

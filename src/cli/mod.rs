@@ -38,6 +38,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out!("{}", String::from_utf8_lossy(&out));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Man { command } => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(man_page(command.as_deref())?).render(&mut out)?;
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim {
             listen,
             jobs,
@@ -240,6 +246,30 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The command a man page describes: ftguard itself, or a command named by its path joined with
+/// `-` (`sync`, `config-check`), named `ftguard-PATH` as the pages refer to each other.
+fn man_page(path: Option<&str>) -> anyhow::Result<clap::Command> {
+    // Built, so that each command carries the global options (--config, ...); without the
+    // `help` commands, which would only repeat the pages.
+    let mut top = <Cli as clap::CommandFactory>::command()
+        .disable_help_subcommand(true)
+        .mut_subcommand("config", |c| c.disable_help_subcommand(true));
+    top.build();
+    let Some(path) = path else {
+        return Ok(top);
+    };
+    let mut cmd = &top;
+    for part in path.split('-') {
+        cmd = cmd
+            .find_subcommand(part)
+            .with_context(|| format!("no command {:?}", path.replace('-', " ")))?;
+    }
+    Ok(cmd
+        .clone()
+        .name(format!("ftguard-{path}"))
+        .version(env!("CARGO_PKG_VERSION")))
 }
 
 /// A `--since` argument as unix seconds (see [`clock::parse_since`]).
