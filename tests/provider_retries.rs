@@ -221,3 +221,33 @@ async fn an_error_made_by_the_portkey_gateway_says_so() {
     let err = c.retrieve("ftjob-up").await.err().unwrap().to_string();
     assert!(err.ends_with("returned 400: Invalid job id"), "{err}");
 }
+
+#[tokio::test]
+async fn a_404_from_the_job_list_names_the_url_without_user_or_query() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("not here"))
+        .mount(&server)
+        .await;
+    // (Passwords and keys in base_url are refused by the configuration; a user name and a
+    // query are allowed, and left out of the message anyway.)
+    let base = server.uri().replace("http://", "http://someuser@");
+    let raw: RawConfig = toml::from_str(&format!(
+        "[[accounts]]\nname = \"w\"\nbase_url = \"{base}/openai?api-version=2024-10-21\"\nmax_attempts = 1\n"
+    ))
+    .unwrap();
+    let cfg = Config::from_raw(raw, None).unwrap();
+    let client = Client::new(cfg.accounts[0].clone()).unwrap();
+    let err = client.list_jobs_page(None).await.err().unwrap().to_string();
+    assert!(
+        err.contains(&format!(
+            "(no fine-tuning API at {}/openai/fine_tuning/jobs: check base_url",
+            server.uri()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("pa55word") && !err.contains("s3cret"),
+        "{err}"
+    );
+}

@@ -451,10 +451,32 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
     if !base.ends_with('/') {
         base.push('/');
     }
-    let base_url = reqwest::Url::parse(&base)
-        .map_err(|e| ctx("base_url", format!("{:?}: {e}", a.base_url)))?;
+    let base_url = reqwest::Url::parse(&base).map_err(|e| {
+        // Quoted to help fix a typo, unless it may hold a password.
+        let shown = if a.base_url.contains('@') {
+            String::new()
+        } else {
+            format!("{:?}: ", a.base_url)
+        };
+        ctx("base_url", format!("{shown}{e}"))
+    })?;
     if !matches!(base_url.scheme(), "http" | "https") {
         return Err(ctx("base_url", "must be http or https".into()));
+    }
+    // Credentials in the URL are inline secrets: they would be in `config check` and errors.
+    let in_query = base_url
+        .query_pairs()
+        .find(|(k, _)| looks_sensitive(k))
+        .map(|(k, _)| k.into_owned());
+    if base_url.password().is_some() || in_query.is_some() {
+        let what = in_query.map_or("user:password@host".to_owned(), |k| format!("?{k}=..."));
+        return Err(ctx(
+            "base_url",
+            format!(
+                "must not carry credentials ({what}); give the key by reference, e.g. \
+                 bearer_token = {{ env = \"OPENAI_API_KEY\" }}, or a header in `headers`"
+            ),
+        ));
     }
     let mut headers = HeaderMap::new();
     let mut put = |header: &'static str, value: &str, sensitive: bool, key: &str| {
@@ -619,6 +641,48 @@ mod tests {
             .to_string();
         assert!(err.contains("bearer_token"), "{err}");
         assert!(!err.contains("sk-inline"), "{err}");
+    }
+
+    /// A password or a key written into base_url is an inline secret too; a user name alone or
+    /// an ordinary query (`api-version`) is not.
+    #[test]
+    fn credentials_in_base_url_are_refused_without_echoing_them() {
+        for (url, what) in [
+            ("https://me:pa55word@gw.example/v1", "(user:password@host)"),
+            ("https://gw.example/v1?api-key=s3cret", "(?api-key=...)"),
+            (
+                "https://gw.example/v1?api-version=1&token=s3cret",
+                "(?token=...)",
+            ),
+        ] {
+            let err = load_str(&format!("[[accounts]]\nname = \"p\"\nbase_url = \"{url}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("base_url: must not carry credentials {what}")),
+                "{err}"
+            );
+            assert!(
+                !err.contains("pa55word") && !err.contains("s3cret"),
+                "{err}"
+            );
+        }
+        for url in [
+            "https://me@gw.example/v1",
+            "https://x.azure.example/openai?api-version=2024-10-21",
+        ] {
+            load_str(&format!("[[accounts]]\nname = \"p\"\nbase_url = \"{url}\""))
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+        // Not a URL: quoted to help fix it, unless it may hold a password.
+        let err = load_str("[[accounts]]\nname = \"p\"\nbase_url = \"gw example\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("base_url: \"gw example\": "), "{err}");
+        let err = load_str("[[accounts]]\nname = \"p\"\nbase_url = \"me:pa55word@gw example\"")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("pa55word"), "{err}");
     }
 
     #[test]

@@ -147,9 +147,10 @@ impl Client {
     fn hint(&self, status: u16, endpoint: &str) -> String {
         if status == 404 && endpoint == "GET /fine_tuning/jobs" {
             let mut url = self.url(&["fine_tuning", "jobs"]);
-            // Never print credentials written into the URL.
+            // Never print credentials written into the URL (user info, or a key in the query).
             let _ = url.set_username("");
             let _ = url.set_password(None);
+            url.set_query(None);
             return format!(
                 " (no fine-tuning API at {url}: check base_url, which usually ends in /v1)"
             );
