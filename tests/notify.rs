@@ -87,30 +87,12 @@ async fn a_dead_webhook_does_not_block_enforcement() {
 
 #[tokio::test]
 async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery() {
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", H, now())])
-        .await
-        .unwrap();
+    let (hook, sim, env) = account_synced_every_second().await;
     // The API refuses the first six listings: six seconds of syncs once a second, twice the
     // three intervals tolerated.
     for _ in 0..6 {
         sim.fault(Endpoint::List, Fault::Status(401));
     }
-    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
-    env.sim_config(
-        &sim,
-        "sync_schedule = \"*/1 * * * * *\"",
-        "[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
-    );
-    // One attempt per sync, so each sync meets one refusal.
-    let config = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("max_attempts = 3", "max_attempts = 1");
-    std::fs::write(env.config_path(), config).unwrap();
     let started = Instant::now();
     let mut daemon = env.daemon();
     let bodies = received(&hook, 2).await;
@@ -144,24 +126,7 @@ async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery()
 
 #[tokio::test]
 async fn a_restarted_daemon_remembers_since_when_an_account_fails() {
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", H, now())])
-        .await
-        .unwrap();
-    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
-    env.sim_config(
-        &sim,
-        "sync_schedule = \"*/1 * * * * *\"",
-        "[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
-    );
-    let config = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("max_attempts = 3", "max_attempts = 1");
-    std::fs::write(env.config_path(), config).unwrap();
+    let (hook, sim, env) = account_synced_every_second().await;
     // A sync that failed before the daemon (re)started, longer ago than three intervals.
     sim.fault(Endpoint::List, Fault::Status(503));
     assert!(!env.run(&["sync"]).await.status.success());
@@ -181,4 +146,28 @@ async fn a_restarted_daemon_remembers_since_when_an_account_fails() {
         bodies[0]["reason"].as_str().unwrap().contains("503"),
         "{bodies:#?}"
     );
+}
+
+/// A webhook, the simulator with one running job, and a configuration syncing it every second
+/// with one attempt per sync (so each queued fault fails exactly one sync).
+async fn account_synced_every_second() -> (MockServer, Sim, Env) {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", H, now())])
+        .await
+        .unwrap();
+    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
+    env.sim_config(
+        &sim,
+        "sync_schedule = \"*/1 * * * * *\"",
+        "[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
+    );
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("max_attempts = 3", "max_attempts = 1");
+    std::fs::write(env.config_path(), config).unwrap();
+    (hook, sim, env)
 }
