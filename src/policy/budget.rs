@@ -499,6 +499,21 @@ mod tests {
         }
     }
 
+    /// One budget over these jobs at NOW, everything inline (no tallies, no marks).
+    fn evaluate_one<'a>(
+        views: &[JobView<'a>],
+        p: &'a crate::policy::Policy,
+    ) -> crate::policy::Evaluation<'a> {
+        super::super::evaluate_with_spend(
+            views,
+            &HashMap::new(),
+            NOW,
+            std::slice::from_ref(p),
+            &HashMap::new(),
+            false,
+        )
+    }
+
     #[test]
     fn cancels_newest_first_until_within_the_limit() {
         let p =
@@ -508,14 +523,7 @@ mod tests {
         let newer = job("newer", "queued", 60);
         let (c90, c01, c18) = (usd(90.0), usd(0.10), usd(18.0));
         let views = [view(&spent, &c90), view(&older, &c01), view(&newer, &c18)];
-        let found = super::super::evaluate_with_spend(
-            &views,
-            &HashMap::new(),
-            NOW,
-            std::slice::from_ref(&p),
-            &HashMap::new(),
-            false,
-        );
+        let found = evaluate_one(&views, &p);
         let d = &found.decisions;
         let acts: Vec<&str> = d.iter().map(|d| d.job_id.as_ref()).collect();
         assert_eq!(acts, ["newer"]);
@@ -606,14 +614,7 @@ mod tests {
             if active_usd.is_some() {
                 views.push(view(&active, &ac));
             }
-            let found = super::super::evaluate_with_spend(
-                &views,
-                &HashMap::new(),
-                NOW,
-                std::slice::from_ref(&p),
-                &HashMap::new(),
-                false,
-            );
+            let found = evaluate_one(&views, &p);
             let reasons: Vec<&str> = found.notices.iter().map(|n| n.reason.as_str()).collect();
             assert_eq!(
                 reasons, expect,
