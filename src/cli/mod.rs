@@ -121,12 +121,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(unknown) = accounts.iter().find(|n| config.account(n).is_none()) {
                 bail!(
                     "--account {unknown:?} is not configured (configured: {})",
-                    config
-                        .accounts
-                        .iter()
-                        .map(|a| a.name.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    configured(&config)
                 );
             }
             if !accounts.is_empty() {
@@ -284,18 +279,19 @@ async fn open_store(config: Config) -> anyhow::Result<Store> {
     Ok(Store::open_existing(&config.database).await?)
 }
 
+/// The configured accounts' names, for errors about one that is not.
+fn configured(config: &Config) -> String {
+    let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+    names.join(", ")
+}
+
 /// The account a job belongs to: given, or the one account storing it, or the only account.
 async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow::Result<String> {
     if let Some(a) = given {
         if app.config.account(&a).is_none() {
             bail!(
                 "unknown account {a:?} (configured: {})",
-                app.config
-                    .accounts
-                    .iter()
-                    .map(|a| a.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                configured(&app.config)
             );
         }
         return Ok(a);

@@ -238,8 +238,17 @@ fn page_text(html: &str) -> String {
             _ => {}
         }
     }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.join(" ").chars().take(120).collect()
+    squeeze(&text, 120)
+}
+
+/// Words of `text` joined by single blanks (line breaks and control characters are blanks),
+/// cut at `max` characters.
+fn squeeze(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.join(" ").chars().take(max).collect()
 }
 
 pub fn error_message(body: &str) -> String {
@@ -264,18 +273,11 @@ pub fn error_message(body: &str) -> String {
         };
     }
     // Line breaks become blanks, not glued words; runs of blanks become one.
-    let text: String = body
-        .split(|c: char| c.is_whitespace() || c.is_control())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(200)
-        .collect();
-    if text.trim().is_empty() {
+    let text = squeeze(body, 200);
+    if text.is_empty() {
         "(empty body)".into()
     } else {
-        text.trim().to_owned()
+        text
     }
 }
 
