@@ -254,7 +254,7 @@ async fn full_pass(
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
     // An account failing for as long as /healthz tolerates is notified, once, and its recovery.
     let now = crate::clock::now();
-    let window = 3 * sync_interval(&app.config.sync_schedule, now);
+    let window = 3 * crate::schedule::sync_interval(&app.config.sync_schedule, now);
     for (account, r) in &results {
         say(app::sync_line(account, r));
         let error = r.as_ref().err().map(ToString::to_string);
@@ -291,15 +291,6 @@ async fn full_pass(
         report.held
     ));
     Ok(report)
-}
-
-/// Seconds between two syncs of the schedule (60 if it cannot be told): `/healthz` and the
-/// sync watch tolerate three of them.
-pub fn sync_interval(schedule: &str, now: i64) -> i64 {
-    crate::schedule::parse(schedule)
-        .ok()
-        .and_then(|c| crate::schedule::interval(&c, now))
-        .unwrap_or(60)
 }
 
 /// Starts one timer per cron schedule (syncs, and scheduled policies), each sleeping until its

@@ -62,7 +62,7 @@ async fn healthz(State(app): State<watch::Receiver<App>>) -> Response {
         .iter()
         .map(|a| a.name.to_string())
         .collect();
-    let interval = crate::daemon::sync_interval(&app.config.sync_schedule, clock::now());
+    let interval = crate::schedule::sync_interval(&app.config.sync_schedule, clock::now());
     let (healthy, body) = health(&accounts, &runs, &last_ok, clock::now(), interval);
     let code = if healthy {
         StatusCode::OK

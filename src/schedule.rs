@@ -32,6 +32,15 @@ pub fn interval(cron: &Cron, now: i64) -> Option<i64> {
     Some((second - first).num_seconds())
 }
 
+/// Seconds between two occurrences of a cron expression as written (60 if it cannot be
+/// told): `/healthz`, `ftguard status` and the sync watch tolerate three sync intervals.
+pub fn sync_interval(schedule: &str, now: i64) -> i64 {
+    parse(schedule)
+        .ok()
+        .and_then(|c| interval(&c, now))
+        .unwrap_or(60)
+}
+
 /// How long one wait for an occurrence may last before the wall clock is read again: waits run
 /// on the monotonic clock, which does not follow the wall clock being set or the machine
 /// sleeping. Schedules are checked at least this often, never polled more.

@@ -22,7 +22,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
     let accounts: Vec<String> = config.accounts.iter().map(|a| a.name.to_string()).collect();
     let latest = store.latest_sync_runs().await?;
     let last_ok = store.last_successful_syncs().await?;
-    let interval = ftguard::daemon::sync_interval(&config.sync_schedule, now);
+    let interval = ftguard::schedule::sync_interval(&config.sync_schedule, now);
     let (healthy, health) = ftguard::http::health(&accounts, &latest, &last_ok, now, interval);
 
     // (active, stored) per account; "gone" jobs are stored but not active.
