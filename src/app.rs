@@ -77,8 +77,10 @@ impl App {
                 .iter()
                 .map(|c| (c.account().to_string(), c.clone()))
                 .collect(),
-            notifiers: config.notifiers.clone(),
-            http: reqwest::Client::new(),
+            outbox: crate::notify::Outbox::new(
+                config.notifiers.clone(),
+                crate::notify::Deliveries::default(),
+            ),
             max_cancels_per_pass: config.max_cancels_per_pass,
             max_cancels_per_hour: config.max_cancels_per_hour,
         };
@@ -89,6 +91,15 @@ impl App {
             enforcer,
             finished: Arc::default(),
         })
+    }
+
+    /// Hands the notices still being delivered by `from` (the configuration before a reload) to
+    /// this one, so that one flush before exiting waits for them all.
+    pub fn keep_deliveries_of(&mut self, from: &App) {
+        self.enforcer.outbox = crate::notify::Outbox::new(
+            self.config.notifiers.clone(),
+            from.enforcer.outbox.deliveries().clone(),
+        );
     }
 
     /// The client of a configured account.

@@ -106,10 +106,17 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
         }
     }
-    let mut last = full_pass(&app, &say, &first, &mut watch).await?;
+    let first_pass = full_pass(&app, &say, &first, &mut watch).await;
     if opts.once {
-        return Ok(last);
+        // Notices of this pass may still be on their way to a slow webhook.
+        app.enforcer
+            .outbox
+            .deliveries()
+            .flush(app.config.shutdown_timeout)
+            .await;
+        return first_pass;
     }
+    let mut last = first_pass?;
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
     let mut sched = schedule(&app, tx.clone(), &opts.stop)?;
@@ -199,6 +206,11 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     if let Some(h) = http {
         let _ = h.await;
     }
+    app.enforcer
+        .outbox
+        .deliveries()
+        .flush(app.config.shutdown_timeout)
+        .await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(last)
@@ -240,7 +252,9 @@ async fn rearm(app: &App, timer: &mut crate::deadline::DeadlineTimer) {
 /// A new App from the configuration file, on the same database; the error is for the log.
 fn reload(path: Option<&std::path::Path>, current: &App) -> Result<App, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    App::with_store(config, current.store.clone()).map_err(|e| e.to_string())
+    let mut new = App::with_store(config, current.store.clone()).map_err(|e| e.to_string())?;
+    new.keep_deliveries_of(current);
+    Ok(new)
 }
 
 /// Sync, then evaluate and enforce the policies that run after every sync.
@@ -271,7 +285,7 @@ async fn full_pass(
                 "notified: {} {account}: {}",
                 notice.event, notice.reason
             ));
-            crate::notify::send_all(&app.enforcer.http, &app.enforcer.notifiers, notice);
+            app.enforcer.outbox.send(notice);
         }
     }
     app.estimate().await?;

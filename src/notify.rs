@@ -152,35 +152,125 @@ impl Notifier {
     }
 }
 
-/// Sends a notice to every notifier in the background; returns at once.
-pub fn send_all(http: &reqwest::Client, notifiers: &[Notifier], notice: Notice) {
-    for n in notifiers {
-        let http = http.clone();
-        let body = n.body(&notice);
-        let url = n.url.clone();
-        tokio::spawn(async move {
-            for attempt in 1..=3u32 {
-                match http
-                    .post(url.expose())
-                    .timeout(Duration::from_secs(10))
-                    .json(&body)
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::warn!(
-                        status = r.status().as_u16(),
-                        attempt,
-                        "webhook notification refused"
-                    ),
-                    // Not the error itself: its text may carry the URL, which is secret.
-                    Err(_) => {
-                        tracing::warn!(attempt, "webhook notification could not be delivered")
+/// Where notices go: every notifier, in the background. Sending returns at once and never
+/// blocks enforcement; [`Outbox::flush`] waits, within a bound, for what is still on its way,
+/// so that a process about to exit (`run --once`, `cancel`, a daemon stopping) does not drop
+/// notices that a slow webhook had not yet accepted.
+#[derive(Clone)]
+pub struct Outbox {
+    http: reqwest::Client,
+    notifiers: Vec<Notifier>,
+    /// Shared by the outboxes of one process (a reload builds a new outbox on the same).
+    deliveries: Deliveries,
+}
+
+/// The deliveries in flight, and whether the process is closing (no more waiting to retry).
+#[derive(Clone, Default)]
+pub struct Deliveries {
+    tracker: tokio_util::task::TaskTracker,
+    closing: tokio_util::sync::CancellationToken,
+}
+
+/// How many times a delivery is tried, and the first pause between tries (doubling).
+const ATTEMPTS: u32 = 3;
+const FIRST_PAUSE: Duration = Duration::from_secs(2);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Outbox {
+    pub fn new(notifiers: Vec<Notifier>, deliveries: Deliveries) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            notifiers,
+            deliveries,
+        }
+    }
+
+    /// The deliveries this outbox adds to (to hand on to the outbox of a reloaded configuration).
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.deliveries
+    }
+
+    /// Sends a notice to every notifier in the background; returns at once.
+    pub fn send(&self, notice: Notice) {
+        for n in &self.notifiers {
+            let http = self.http.clone();
+            let body = n.body(&notice);
+            let url = n.url.clone();
+            let closing = self.deliveries.closing.clone();
+            let event = notice.event.clone();
+            self.deliveries.tracker.spawn(async move {
+                let mut pause = FIRST_PAUSE;
+                for attempt in 1..=ATTEMPTS {
+                    if deliver(&http, url.expose(), &body, attempt).await {
+                        return;
+                    }
+                    if attempt == ATTEMPTS {
+                        break;
+                    }
+                    // A closing process tries once more at once instead of waiting.
+                    let closed = tokio::select! {
+                        () = tokio::time::sleep(pause) => false,
+                        () = closing.cancelled() => true,
+                    };
+                    pause *= 2;
+                    if closed {
+                        if deliver(&http, url.expose(), &body, attempt + 1).await {
+                            return;
+                        }
+                        break;
                     }
                 }
-                tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
-            }
-        });
+                tracing::error!(event = %event, "webhook notification not delivered; given up");
+            });
+        }
+    }
+}
+
+/// One try; the error is logged without its text, which may carry the (secret) URL.
+async fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    attempt: u32,
+) -> bool {
+    match http
+        .post(url)
+        .timeout(REQUEST_TIMEOUT)
+        .json(body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) => {
+            tracing::warn!(
+                status = r.status().as_u16(),
+                attempt,
+                "webhook notification refused"
+            );
+            false
+        }
+        Err(_) => {
+            tracing::warn!(attempt, "webhook notification could not be delivered");
+            false
+        }
+    }
+}
+
+impl Deliveries {
+    /// Before exiting: stops waiting between retries (one last try each) and waits up to
+    /// `limit` for the deliveries in flight. Returns how many were still unfinished.
+    pub async fn flush(&self, limit: Duration) -> usize {
+        self.closing.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let left = self.tracker.len();
+        tracing::warn!(left, "exiting with webhook notifications still undelivered");
+        left
     }
 }
 
@@ -189,15 +279,45 @@ mod tests {
     use super::*;
 
     fn notifier(format: NotifyFormat) -> Notifier {
+        notifier_at("http://127.0.0.1:9/hook", format)
+    }
+
+    fn notifier_at(hook: &str, format: NotifyFormat) -> Notifier {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("url");
-        std::fs::write(&url, "http://127.0.0.1:9/hook").unwrap();
+        std::fs::write(&url, hook).unwrap();
         Notifier::build(&NotifierConfig {
             kind: "webhook".into(),
             url: SecretRef::File(url),
             format,
         })
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_flush_waits_for_deliveries_but_no_longer_than_its_limit() {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+        let hook = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+            .mount(&hook)
+            .await;
+        let outbox = Outbox::new(
+            vec![notifier_at(&hook.uri(), NotifyFormat::Json)],
+            Deliveries::default(),
+        );
+        outbox.send(Notice::account("sync_failing", "prod", "401"));
+        let t = std::time::Instant::now();
+        assert_eq!(
+            outbox.deliveries().flush(Duration::from_millis(300)).await,
+            1
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+        // Nothing in flight: returns at once with nothing left.
+        let idle = Outbox::new(vec![], Deliveries::default());
+        idle.send(Notice::account("sync_failing", "prod", "401"));
+        assert_eq!(idle.deliveries().flush(Duration::from_secs(30)).await, 0);
     }
 
     #[test]

@@ -171,3 +171,86 @@ async fn account_synced_every_second() -> (MockServer, Sim, Env) {
     std::fs::write(env.config_path(), config).unwrap();
     (hook, sim, env)
 }
+
+/// A webhook that refuses its first delivery and accepts the next ones: a notice arrives only
+/// if its retry is made.
+async fn webhook_refusing_once() -> MockServer {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&hook)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    hook
+}
+
+/// The events the webhook received (each delivery attempt).
+async fn events(hook: &MockServer) -> Vec<String> {
+    hook.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["event"].to_string())
+        .collect()
+}
+
+/// The simulator with one job running for 7 hours, and a 6-hour runtime limit.
+async fn job_over_its_limit(hook: &MockServer) -> (Sim, Env) {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())])
+        .await
+        .unwrap();
+    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
+    env.sim_config(&sim, "", "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n\n[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n");
+    (sim, env)
+}
+
+#[tokio::test]
+async fn run_once_retries_its_notices_before_exiting_instead_of_dropping_them() {
+    let hook = webhook_refusing_once().await;
+    let (_sim, env) = job_over_its_limit(&hook).await;
+    let t = Instant::now();
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("cancelled sim ftjob-1"), "{out}");
+    // Counted once the process has exited: refused, then retried at once (not after the
+    // 2-second pause a running daemon takes).
+    assert_eq!(events(&hook).await, ["\"cancelled\""; 2]);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn a_manual_cancel_delivers_its_notice_before_exiting() {
+    let hook = webhook_refusing_once().await;
+    let (_sim, env) = job_over_its_limit(&hook).await;
+    let out = env
+        .ok(&["cancel", "ftjob-1", "--account", "sim", "--reason", "test"])
+        .await;
+    assert!(out.contains("ftjob-1"), "{out}");
+    assert_eq!(events(&hook).await, ["\"cancelled\""; 2]);
+}
+
+#[tokio::test]
+async fn a_stopping_daemon_delivers_the_notices_still_on_their_way() {
+    let hook = webhook_refusing_once().await;
+    let (_sim, env) = job_over_its_limit(&hook).await;
+    let mut daemon = env.daemon();
+    // The first delivery was refused; the daemon would retry in 2 seconds. Stop it now.
+    received(&hook, 1).await;
+    let pid = daemon.id().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+        .await
+        .expect("the daemon did not stop")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(events(&hook).await, ["\"cancelled\""; 2]);
+}

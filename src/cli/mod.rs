@@ -201,6 +201,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
             let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
+            // The cancel's notice, before exiting.
+            app.enforcer
+                .outbox
+                .deliveries()
+                .flush(app.config.shutdown_timeout)
+                .await;
             if json {
                 // The job's newest cancel: the one just recorded, or the one that stopped it.
                 let action = app

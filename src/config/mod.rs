@@ -71,7 +71,7 @@ pub struct DaemonConfig {
     /// Circuit breaker across passes: at most this many per hour; unset, no such limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cancels_per_hour: Option<u32>,
-    /// How long shutdown waits for in-flight actions.
+    /// How long shutdown waits for in-flight actions, and then for notices being delivered.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// A complete listing of every account at least this often; syncs in between page only

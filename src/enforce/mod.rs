@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use tracing::Instrument;
 
 use crate::clock;
-use crate::notify::{self, Notice, Notifier};
+use crate::notify::{Notice, Outbox};
 use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
 use crate::provider::Client;
 use crate::store::{NewAction, Outcome, Store, StoreError};
@@ -25,13 +25,13 @@ pub use report::PassReport;
 /// The policy name recorded for `ftguard cancel`.
 pub const MANUAL: &str = crate::store::MANUAL_POLICY;
 
-/// What enforcement needs: the store, a client per account, notifiers, the breaker limit.
+/// What enforcement needs: the store, a client per account, the outbox, the breaker limit.
 #[derive(Clone)]
 pub struct Enforcer {
     pub store: Store,
     pub clients: HashMap<String, Client>,
-    pub notifiers: Vec<Notifier>,
-    pub http: reqwest::Client,
+    /// Where notices go (webhooks, in the background).
+    pub outbox: Outbox,
     pub max_cancels_per_pass: u32,
     /// Circuit breaker across passes: at most this many cancels/pauses sent by policies in any
     /// hour (`None`: no such limit). Manual cancels neither count nor are held.
@@ -40,11 +40,8 @@ pub struct Enforcer {
 
 impl Enforcer {
     fn notice(&self, event: &str, account: &str, job_id: &str, policy: &str, reason: &str) {
-        notify::send_all(
-            &self.http,
-            &self.notifiers,
-            Notice::job(event, account, job_id, policy, reason),
-        );
+        self.outbox
+            .send(Notice::job(event, account, job_id, policy, reason));
     }
 
     /// Records budget thresholds reached and notifies each the first time (also in dry-run:
@@ -58,7 +55,7 @@ impl Enforcer {
             let span = tracing::info_span!("budget_notice", policy = %n.policy, group = %n.group, percent = n.percent);
             let _g = span.enter();
             tracing::warn!(reason = %n.reason, "budget threshold reached");
-            notify::send_all(&self.http, &self.notifiers, Notice::budget(n));
+            self.outbox.send(Notice::budget(n));
             report.notified += 1;
             report
                 .lines
