@@ -97,14 +97,12 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     } else {
         app.after_sync_policies()
     };
-    // The daemon picks up outages from the recorded runs; `run --once` (from a timer, every
-    // few minutes) would repeat the notice every run, so it never sends one.
+    // Outages are picked up from the store: since when, and whether they were said (so
+    // neither a restart nor `run --once` from a timer says one twice).
     let mut watch = crate::sync_watch::SyncWatch::default();
-    if !opts.once {
-        match app.store.failing_since().await {
-            Ok(failing) => watch.resume(&failing),
-            Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
-        }
+    match app.store.failing_since().await {
+        Ok(failing) => watch.resume(&failing),
+        Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
     }
     let first_pass = full_pass(&app, &say, &first, &mut watch).await;
     if opts.once {
@@ -278,6 +276,9 @@ async fn full_pass(
             let _g = span.enter();
             if notice.event == crate::sync_watch::FAILING {
                 tracing::error!(reason = %notice.reason, "account not synced");
+                if let Err(e) = app.store.record_failing_notified(account, now).await {
+                    tracing::warn!(error = %e, "cannot record that the outage was notified");
+                }
             } else {
                 tracing::info!(reason = %notice.reason, "account synced again");
             }

@@ -1,12 +1,15 @@
 //! Blind spots said out loud: an account whose syncs keep failing (a revoked key, a moved
-//! gateway) leaves its jobs unwatched while ftguard itself looks fine. The daemon notifies once
+//! gateway) leaves its jobs unwatched while ftguard itself looks fine. ftguard notifies once
 //! when an account has failed for as long as `/healthz` tolerates (three sync intervals), and
-//! once more when it syncs again. Pure: the daemon feeds it each sync's outcome.
+//! once more when it syncs again. Pure: the daemon (or `run --once`) resumes it from the store
+//! and feeds it each sync's outcome; whether the outage was said is recorded, so a restart or
+//! the next `run --once` does not say it again.
 
 use std::collections::HashMap;
 
 use crate::notify::Notice;
 use crate::policy::format::secs;
+use crate::store::Failing;
 
 /// Webhook event when an account has not synced for the whole window.
 pub const FAILING: &str = "sync_failing";
@@ -27,16 +30,16 @@ pub struct SyncWatch {
 }
 
 impl SyncWatch {
-    /// Picks up, at start, the accounts that were failing (and since when) from the recorded
-    /// sync runs, so a restart during an outage does not reset its clock. Whether it was
-    /// notified is not known: it is said again once (a repeat beats silence).
-    pub fn resume(&mut self, failing: &[(String, i64)]) {
-        for (account, since) in failing {
+    /// Picks up, at start, the accounts that were failing (since when, and whether that was
+    /// said) from the store, so a restart during an outage neither resets its clock nor says
+    /// it twice.
+    pub fn resume(&mut self, failing: &[Failing]) {
+        for f in failing {
             self.accounts.insert(
-                account.clone(),
+                f.account.clone(),
                 AccountState {
-                    failing_since: Some(*since),
-                    notified: false,
+                    failing_since: Some(f.since),
+                    notified: f.notified,
                 },
             );
         }
@@ -120,10 +123,29 @@ mod tests {
         }
     }
 
+    fn failing(since: i64, notified: bool) -> Failing {
+        Failing {
+            account: "prod".into(),
+            since,
+            notified,
+        }
+    }
+
+    #[test]
+    fn an_outage_said_before_a_restart_is_not_said_again_but_its_end_is() {
+        let mut w = SyncWatch::default();
+        w.resume(&[failing(0, true)]);
+        assert!(w.observe("prod", Err("401"), 600, 180).is_none());
+        assert_eq!(
+            w.observe("prod", Ok(()), 660, 180).map(|n| n.event),
+            Some(RECOVERED.to_owned())
+        );
+    }
+
     #[test]
     fn a_restart_during_an_outage_keeps_its_clock() {
         let mut w = SyncWatch::default();
-        w.resume(&[("prod".to_owned(), 0)]);
+        w.resume(&[failing(0, false)]);
         let failing = w.observe("prod", Err("401"), 200, 180);
         assert_eq!(failing.map(|n| n.event), Some(FAILING.to_owned()));
         let back = w.observe("prod", Ok(()), 260, 180);

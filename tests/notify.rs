@@ -148,6 +148,48 @@ async fn a_restarted_daemon_remembers_since_when_an_account_fails() {
     );
 }
 
+#[tokio::test]
+async fn an_outage_said_before_a_restart_is_not_said_again() {
+    let (hook, sim, env) = account_synced_every_second().await;
+    for _ in 0..8 {
+        sim.fault(Endpoint::List, Fault::Status(401));
+    }
+    let mut first = env.daemon();
+    received(&hook, 1).await;
+    first.kill().await.ok();
+    // Still failing when it comes back (the faults left), then synced again.
+    let mut second = env.daemon();
+    let bodies = received(&hook, 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    second.kill().await.ok();
+    let events: Vec<String> = events(&hook).await;
+    assert_eq!(
+        events,
+        ["\"sync_failing\"", "\"sync_recovered\""],
+        "{bodies:#?}"
+    );
+}
+
+#[tokio::test]
+async fn run_once_from_a_timer_says_an_outage_once_and_its_end() {
+    let (hook, sim, env) = account_synced_every_second().await;
+    // Three runs fail: the first starts the outage, the second (past three sync intervals)
+    // says it, the third stays quiet; the fourth syncs again.
+    sim.fault(Endpoint::List, Fault::Status(401));
+    env.run(&["run", "--once"]).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    for _ in 0..2 {
+        sim.fault(Endpoint::List, Fault::Status(401));
+        env.run(&["run", "--once"]).await;
+    }
+    assert_eq!(events(&hook).await, ["\"sync_failing\""]);
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(
+        events(&hook).await,
+        ["\"sync_failing\"", "\"sync_recovered\""]
+    );
+}
+
 /// A webhook, the simulator with one running job, and a configuration syncing it every second
 /// with one attempt per sync (so each queued fault fails exactly one sync).
 async fn account_synced_every_second() -> (MockServer, Sim, Env) {

@@ -25,7 +25,7 @@ pub use history::{HistoryMark, Transition};
 pub use jobs::{PageStats, StoredJob};
 pub use listing::{GONE, JobFilter};
 pub use notices::NoticeRecord;
-pub use sync_runs::SyncRun;
+pub use sync_runs::{Failing, SyncRun};
 
 /// A store failure, naming the database file.
 #[derive(Debug, thiserror::Error)]

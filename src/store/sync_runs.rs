@@ -5,6 +5,16 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
+/// An account whose syncs fail now (see [`Store::failing_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failing {
+    pub account: String,
+    /// When the first failed run of this outage started.
+    pub since: i64,
+    /// Whether `sync_failing` was notified during this outage.
+    pub notified: bool,
+}
+
 /// A finished (or failed) sync of one account.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncRun {
@@ -52,16 +62,20 @@ pub(super) fn last_ok_sql() -> String {
 }
 
 /// For each account whose newest run failed: when its first failure since its newest success
-/// started (the whole run of failures, as far as the kept runs tell).
+/// started (the whole run of failures, as far as the kept runs tell), and whether
+/// `sync_failing` was notified since then.
 pub(super) fn failing_since_sql() -> String {
     format!(
         "{ACCOUNTS}
-         SELECT a.name, (SELECT MIN(f.started_at) FROM sync_runs f
-                         WHERE f.account = a.name AND f.error IS NOT NULL
-                           AND f.started_at > COALESCE(
-                             (SELECT MAX(o.started_at) FROM sync_runs o
-                              WHERE o.account = a.name AND o.error IS NULL), -1)) AS since
-         FROM accounts a WHERE a.name IS NOT NULL AND since IS NOT NULL"
+         SELECT f.name, f.since, n.failing_notified_at >= f.since FROM
+           (SELECT a.name, (SELECT MIN(f.started_at) FROM sync_runs f
+                            WHERE f.account = a.name AND f.error IS NOT NULL
+                              AND f.started_at > COALESCE(
+                                (SELECT MAX(o.started_at) FROM sync_runs o
+                                 WHERE o.account = a.name AND o.error IS NULL), -1)) AS since
+            FROM accounts a WHERE a.name IS NOT NULL) f
+         LEFT JOIN sync_notices n ON n.account = f.name
+         WHERE f.since IS NOT NULL"
     )
 }
 
@@ -112,14 +126,35 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Accounts failing now, and since when (their first failed run after their newest
-    /// successful one): where a restarted daemon's sync watch picks up.
-    pub async fn failing_since(&self) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Accounts failing now: since when (their first failed run after their newest successful
+    /// one) and whether that was notified. Where a restarted daemon's sync watch picks up.
+    pub async fn failing_since(&self) -> Result<Vec<Failing>, StoreError> {
         let rows = sqlx::query(&failing_since_sql())
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| Failing {
+                account: r.get(0),
+                since: r.get(1),
+                notified: r.get::<Option<bool>, _>(2).unwrap_or(false),
+            })
+            .collect())
+    }
+
+    /// Records that `sync_failing` was notified for `account` at `at`.
+    pub async fn record_failing_notified(&self, account: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_notices (account, failing_notified_at) VALUES (?1, ?2)
+             ON CONFLICT (account) DO UPDATE SET failing_notified_at = excluded.failing_notified_at",
+        )
+        .bind(account)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// The newest sync run per account (successful or not), for `/healthz`.
@@ -256,11 +291,45 @@ mod tests {
         );
         // Failing now: prod since its first failure after day 2's success; lab since its only
         // kept run (the older failure was pruned). dev's newest run succeeded.
-        let mut failing = store.failing_since().await.unwrap();
-        failing.sort();
+        let failing = |notified: [bool; 2]| {
+            vec![
+                Failing {
+                    account: "lab".into(),
+                    since: NOW,
+                    notified: notified[0],
+                },
+                Failing {
+                    account: "prod".into(),
+                    since: NOW - DAY,
+                    notified: notified[1],
+                },
+            ]
+        };
+        let sorted = |mut v: Vec<Failing>| {
+            v.sort_by(|a, b| a.account.cmp(&b.account));
+            v
+        };
         assert_eq!(
-            failing,
-            [("lab".to_owned(), NOW), ("prod".to_owned(), NOW - DAY)]
+            sorted(store.failing_since().await.unwrap()),
+            failing([false, false])
+        );
+        // Notified during this outage counts; a notice from an earlier outage does not.
+        store
+            .record_failing_notified("prod", NOW - DAY)
+            .await
+            .unwrap();
+        store
+            .record_failing_notified("lab", NOW - 50 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(
+            sorted(store.failing_since().await.unwrap()),
+            failing([false, true])
+        );
+        store.record_failing_notified("lab", NOW + 1).await.unwrap();
+        assert_eq!(
+            sorted(store.failing_since().await.unwrap()),
+            failing([true, true])
         );
         // prod: runs of the last 30 days are kept (days 2..=30 and the two failures); older
         // ones went as newer ones were recorded. lab: the 50-day-old failure went.
