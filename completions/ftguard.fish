@@ -67,7 +67,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l offline -d 'Use
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l json -d 'Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause, notify, warn, clear), act_after (for warn: when the grace period ends), reason, dry_run. Budget entries: action "budget_notice", policy, group, period_start, percent, reason'
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s V -l version -d 'Print version'
-complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l status -d 'Only jobs with this status (e.g. running, queued, cancelled; `gone`: jobs the API no longer knows)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l status -d 'Only jobs with this status (e.g. running, queued, cancelled; `active`: every job not finished yet; `gone`: jobs the API no longer knows)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l account -d 'Only jobs of this account' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l since -d 'Only jobs created since: a duration back from now (24h, 7d), a date (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l limit -d 'At most N jobs, the newest' -r

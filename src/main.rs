@@ -99,8 +99,8 @@ enum Command {
     },
     /// List stored jobs, newest first.
     Jobs {
-        /// Only jobs with this status (e.g. running, queued, cancelled; `gone`: jobs the API no
-        /// longer knows).
+        /// Only jobs with this status (e.g. running, queued, cancelled; `active`: every job not
+        /// finished yet; `gone`: jobs the API no longer knows).
         #[arg(long)]
         status: Option<String>,
         /// Only jobs of this account.

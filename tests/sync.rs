@@ -373,6 +373,15 @@ async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
         "the last status the API gave is kept"
     );
     assert!(env.ok(&["jobs"]).await.contains("gone (was running)"));
+    // Active: the jobs still watched, not the gone one (whose last status was running).
+    let active = env.json(&["jobs", "--status", "active", "--json"]).await;
+    let ids: Vec<&str> = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ftjob-fresh"], "{active}");
     let only_gone = env.json(&["jobs", "--status", "gone", "--json"]).await;
     assert_eq!(only_gone.as_array().unwrap().len(), 1, "{only_gone}");
     assert_eq!(only_gone[0]["id"], "ftjob-vanish");

@@ -14,6 +14,9 @@ use ftguard::model::Usd;
 use ftguard::store::{JobFilter, StoredJob};
 use ftguard::{out, outln};
 
+/// `jobs --status active`: every job still running its course (queued, running, paused, ...).
+const ACTIVE: &str = "active";
+
 /// The listing's filter from `jobs`' arguments.
 pub fn filter(
     status: Option<String>,
@@ -22,9 +25,12 @@ pub fn filter(
     limit: Option<u64>,
 ) -> anyhow::Result<JobFilter> {
     let created_after = super::since_arg(since)?;
+    // `active`: every job not finished and still known to the API, from its own index.
+    let active_only = status.as_deref() == Some(ACTIVE);
     Ok(JobFilter {
         account,
-        status,
+        status: status.filter(|_| !active_only),
+        active_only,
         created_after,
         limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
         ..Default::default()
@@ -263,6 +269,9 @@ async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
     let mut asked = Vec::new();
     if let Some(s) = &filter.status {
         asked.push(format!("--status {s}"));
+    }
+    if filter.active_only {
+        asked.push(format!("--status {ACTIVE}"));
     }
     if let Some(a) = &filter.account {
         asked.push(format!("--account {a}"));
