@@ -18,6 +18,7 @@ pub struct Metrics {
     api_requests: IntCounterVec,
     sync_duration: HistogramVec,
     reloads: IntCounterVec,
+    notifications: IntCounterVec,
     jobs: IntGaugeVec,
     actions: IntGaugeVec,
     last_sync: IntGaugeVec,
@@ -52,6 +53,23 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "ftguard_notifications_total",
+                "Webhook notices by event and result (\"delivered\", or \"failed\" once every try was refused or unanswered): alert on failed, a dead webhook is otherwise only logged",
+            ),
+            &["event", "result"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "ftguard_build_info",
+                "Always 1; the running ftguard's version",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         let jobs = IntGaugeVec::new(
             Opts::new("ftguard_jobs", "Stored jobs by account and status"),
             &["account", "status"],
@@ -88,6 +106,8 @@ impl Metrics {
             Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_duration.clone()),
             Box::new(reloads.clone()),
+            Box::new(notifications.clone()),
+            Box::new(build_info),
             Box::new(jobs.clone()),
             Box::new(actions.clone()),
             Box::new(last_sync.clone()),
@@ -101,6 +121,7 @@ impl Metrics {
             api_requests,
             sync_duration,
             reloads,
+            notifications,
             jobs,
             actions,
             last_sync,
@@ -142,6 +163,15 @@ pub fn reload(ok: bool) {
     if let Some(m) = METRICS.as_ref() {
         m.reloads
             .with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
+    }
+}
+
+/// Counts one notice's delivery to one webhook (`delivered` or, after every try, `failed`).
+pub fn notification(event: &str, delivered: bool) {
+    if let Some(m) = METRICS.as_ref() {
+        m.notifications
+            .with_label_values(&[event, if delivered { "delivered" } else { "failed" }])
             .inc();
     }
 }

@@ -202,6 +202,7 @@ impl Outbox {
                 let mut pause = FIRST_PAUSE;
                 for attempt in 1..=ATTEMPTS {
                     if deliver(&http, url.expose(), &body, attempt).await {
+                        crate::metrics::notification(&event, true);
                         return;
                     }
                     if attempt == ATTEMPTS {
@@ -215,11 +216,13 @@ impl Outbox {
                     pause *= 2;
                     if closed {
                         if deliver(&http, url.expose(), &body, attempt + 1).await {
+                            crate::metrics::notification(&event, true);
                             return;
                         }
                         break;
                     }
                 }
+                crate::metrics::notification(&event, false);
                 tracing::error!(event = %event, "webhook notification not delivered; given up");
             });
         }

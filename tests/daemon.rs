@@ -209,12 +209,22 @@ async fn healthz_metrics_and_one_daemon_per_database() {
     let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
         .await
         .unwrap();
-    let env = Env::new();
+    // Two webhooks: one that takes notices, one nobody listens on.
+    let hook = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let env = Env::new()
+        .env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()))
+        .env("FT_TEST_DEAD_HOOK", "http://127.0.0.1:9/hook");
     let port = free_port();
     env.sim_config(
         &sim,
         &format!("sync_schedule = \"*/1 * * * * *\"\nlisten = \"127.0.0.1:{port}\""),
-        "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\n",
+        "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\n\n\
+         [[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n\n\
+         [[notifiers]]\nurl = { env = \"FT_TEST_DEAD_HOOK\" }\n",
     );
     let mut child = env.daemon();
     let base = format!("http://127.0.0.1:{port}");
@@ -239,6 +249,10 @@ async fn healthz_metrics_and_one_daemon_per_database() {
         "# TYPE ftguard_sync_duration_seconds histogram",
         "ftguard_last_successful_sync_timestamp_seconds{account=\"sim\"}",
         "ftguard_budget_limit_usd{group=\"all\",policy=\"monthly\"} 100",
+        &format!(
+            "ftguard_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
     ] {
         assert!(metrics.contains(needle), "missing {needle}:\n{metrics}");
     }
@@ -270,6 +284,22 @@ async fn healthz_metrics_and_one_daemon_per_database() {
         "{}",
         health.1
     );
+    // Three seconds on it is notified: delivered to one webhook; the dead one, once its three
+    // tries are spent, counted as failed (what an alert on a dead webhook watches).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, m) = get(&format!("{base}/metrics")).await;
+        let counted = |result: &str| {
+            m.contains(&format!(
+                "ftguard_notifications_total{{event=\"sync_failing\",result=\"{result}\"}} 1"
+            ))
+        };
+        if counted("delivered") && counted("failed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "notices not counted:\n{m}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // A refused reload is counted.
     std::fs::write(
         env.config_path(),
