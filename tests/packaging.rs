@@ -40,6 +40,118 @@ fn the_dashboard_uses_only_exposed_metrics() {
     }
 }
 
+/// The alerting rules are well-formed Prometheus rule groups on metrics ftguard exposes.
+#[test]
+fn the_alert_rules_use_only_exposed_metrics() {
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../config/prometheus-alerts.yml")).unwrap();
+    let exposed = exposed_metrics();
+    let re = regex::Regex::new(r"ftguard_[a-z_]+").unwrap();
+    let rules = rules["groups"][0]["rules"].as_sequence().unwrap();
+    assert!(rules.len() >= 5, "{rules:?}");
+    let mut used = BTreeSet::new();
+    for rule in rules {
+        let name = rule["alert"].as_str().unwrap();
+        for key in ["severity"] {
+            assert!(
+                rule["labels"][key].as_str().is_some(),
+                "{name}: labels.{key}"
+            );
+        }
+        assert!(
+            rule["annotations"]["summary"].as_str().is_some(),
+            "{name}: summary"
+        );
+        let expr = rule["expr"].as_str().unwrap();
+        for m in re.find_iter(expr) {
+            assert!(
+                exposed.contains(m.as_str()),
+                "{name} uses unknown metric {}",
+                m.as_str()
+            );
+            used.insert(m.as_str().to_owned());
+        }
+        if let Some(f) = rule["for"].as_str() {
+            assert!(humantime::parse_duration(f).is_ok(), "{name}: for = {f}");
+        }
+    }
+    for needed in [
+        "ftguard_last_successful_sync_timestamp_seconds",
+        "ftguard_notifications_total",
+        "ftguard_actions",
+    ] {
+        assert!(used.contains(needed), "no alert on {needed}");
+    }
+}
+
+/// Prometheus' own checker: on PATH, else fetched once from the Debian archive into the
+/// target directory (`.ci/run` puts it on PATH on a fresh machine).
+fn promtool() -> std::path::PathBuf {
+    if let Ok(out) = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        && out.status.success()
+    {
+        return "promtool".into();
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prometheus");
+    let tool = dir.join("usr/bin/promtool");
+    if !tool.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let fetched = std::process::Command::new("apt-get")
+            .args(["download", "prometheus"])
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        let deb = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "deb"));
+        match (fetched, deb) {
+            (true, Some(deb)) => assert!(
+                std::process::Command::new("dpkg-deb")
+                    .arg("-x")
+                    .arg(&deb)
+                    .arg(&dir)
+                    .status()
+                    .unwrap()
+                    .success()
+            ),
+            _ => panic!(
+                "promtool is needed to check config/prometheus-alerts.yml: put it on PATH \
+                 (Debian: apt-get install prometheus; `.ci/run` fetches it)"
+            ),
+        }
+    }
+    tool
+}
+
+/// The rules load in Prometheus, and fire (or stay quiet) as their unit tests expect on
+/// synthetic series: stale syncs, failed notices, held cancels, a budget at 95 %, ...
+#[test]
+fn the_alert_rules_pass_promtool_and_their_unit_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tool = promtool();
+    for args in [
+        ["check", "rules", "config/prometheus-alerts.yml"],
+        ["test", "rules", "tests/alerts/prometheus-alerts.test.yml"],
+    ] {
+        let out = std::process::Command::new(&tool)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn the_deb_metadata_installs_what_a_service_needs() {
     let cargo: toml::Value = toml::from_str(include_str!("../Cargo.toml")).unwrap();
