@@ -260,7 +260,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__config__subcmd__check)
-            opts="-h -V --online --config --log-format --help --version"
+            opts="-h -V --online --test-notifiers --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -131,6 +131,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -l online -d 'Also ask each account\'s API for its newest job (one `GET /fine_tuning/jobs?limit=1`, no retries, nothing stored): checks base_url, credentials and Portkey headers before the daemon depends on them. Non-zero exit if any account fails'
+complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -l test-notifiers -d 'Also send each [[notifiers]] webhook one notice with event `test` (once, no retries): shows the URL works and how notices look in the channel. Non-zero exit if any is refused'
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate everything (keys, durations, cron, secrets) and print the effective configuration with secrets redacted. Non-zero exit on any error'

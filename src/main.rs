@@ -254,6 +254,11 @@ enum ConfigCommand {
         /// the daemon depends on them. Non-zero exit if any account fails.
         #[arg(long)]
         online: bool,
+        /// Also send each [[notifiers]] webhook one notice with event `test` (once, no
+        /// retries): shows the URL works and how notices look in the channel. Non-zero exit if
+        /// any is refused.
+        #[arg(long)]
+        test_notifiers: bool,
     },
 }
 

@@ -37,6 +37,8 @@ pub enum NotifyFormat {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     url: Secret,
+    /// Where the URL comes from (`env SLACK_WEBHOOK_URL`), for messages.
+    source: String,
     format: NotifyFormat,
 }
 
@@ -47,7 +49,8 @@ pub struct Notifier {
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
     /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`,
-    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`.
+    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`; `test` from
+    /// `config check --test-notifiers`.
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -79,7 +82,6 @@ impl Notice {
         }
     }
 
-    /// A budget group reaching a threshold.
     /// A notice about an account as a whole (its syncs), from no policy.
     pub fn account(event: &str, account: &str, reason: &str) -> Self {
         Self {
@@ -94,6 +96,7 @@ impl Notice {
         }
     }
 
+    /// A budget group reaching a threshold.
     pub fn budget(n: &GroupNotice) -> Self {
         Self {
             event: "budget_threshold".into(),
@@ -104,6 +107,20 @@ impl Notice {
             group: Some(n.group.clone()),
             period_start: Some(n.period_start),
             percent: Some(n.percent),
+        }
+    }
+
+    /// The notice `config check --test-notifiers` sends: about nothing, from no policy.
+    pub fn test(reason: &str) -> Self {
+        Self {
+            event: "test".into(),
+            account: None,
+            job_id: None,
+            policy: String::new(),
+            reason: reason.into(),
+            group: None,
+            period_start: None,
+            percent: None,
         }
     }
 
@@ -131,8 +148,38 @@ impl Notifier {
             .map_err(|_| format!("url ({}) is not a valid URL", c.url))?;
         Ok(Self {
             url,
+            source: c.url.to_string(),
             format: c.format,
         })
+    }
+
+    /// The notifier for people: its format and where its URL comes from (never the URL).
+    pub fn describe(&self) -> String {
+        let format = match self.format {
+            NotifyFormat::Json => "json",
+            NotifyFormat::Slack => "slack",
+        };
+        format!("{format}, url from {}", self.source)
+    }
+
+    /// Sends one notice once, no retries (`config check --test-notifiers`). The error says what
+    /// happened without the error's own text, which may carry the (secret) URL.
+    pub async fn try_once(&self, http: &reqwest::Client, notice: &Notice) -> Result<u16, String> {
+        match http
+            .post(self.url.expose())
+            .timeout(REQUEST_TIMEOUT)
+            .json(&self.body(notice))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) => Err(format!("refused: HTTP {}", r.status())),
+            Err(e) if e.is_timeout() => {
+                Err(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
+            }
+            Err(e) if e.is_connect() => Err("could not connect".into()),
+            Err(_) => Err("the request failed (error not shown: it may contain the URL)".into()),
+        }
     }
 
     fn body(&self, n: &Notice) -> serde_json::Value {
@@ -145,7 +192,7 @@ impl Notifier {
                     format!(" (policy {})", n.policy)
                 };
                 json!({
-                    "text": format!("ftguard: {} {}{policy}: {}", n.event, n.subject(), n.reason)
+                    "text": format!("ftguard: {}{policy}: {}", [n.event.clone(), n.subject()].join(" ").trim_end(), n.reason)
                 })
             }
         }

@@ -296,3 +296,64 @@ async fn a_stopping_daemon_delivers_the_notices_still_on_their_way() {
     assert!(status.success(), "{status}");
     assert_eq!(events(&hook).await, ["\"cancelled\""; 2]);
 }
+
+#[tokio::test]
+async fn config_check_sends_each_notifier_one_test_notice() {
+    let hook = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/services/T0/s3cr3t-token"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    Mock::given(wiremock::matchers::path("/gone"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&hook)
+        .await;
+    let env = Env::new()
+        .env(
+            "FT_TEST_SLACK",
+            &format!("{}/services/T0/s3cr3t-token", hook.uri()),
+        )
+        .env("FT_TEST_GONE", &format!("{}/gone", hook.uri()))
+        .env("FT_TEST_DEAD", "http://127.0.0.1:9/s3cr3t-dead");
+    env.write_config(
+        "",
+        "[[notifiers]]\nurl = { env = \"FT_TEST_SLACK\" }\nformat = \"slack\"\n\n\
+         [[notifiers]]\nurl = { env = \"FT_TEST_GONE\" }\n\n\
+         [[notifiers]]\nurl = { env = \"FT_TEST_DEAD\" }\n",
+    );
+    let out = env.run(&["config", "check", "--test-notifiers"]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    for line in [
+        "#   notifiers[0] (slack, url from env FT_TEST_SLACK): OK, HTTP 200",
+        "#   notifiers[1] (json, url from env FT_TEST_GONE): FAILED: refused: HTTP 404 Not Found",
+        "#   notifiers[2] (json, url from env FT_TEST_DEAD): FAILED: could not connect",
+    ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("s3cr3t") && !stderr(&out).contains("s3cr3t"),
+        "{text}"
+    );
+    // One try each, no retries; the Slack one is a line of text saying what it is.
+    let reqs = hook.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let slack = reqs
+        .iter()
+        .find(|r| r.url.path().starts_with("/services"))
+        .unwrap();
+    let slack: serde_json::Value = serde_json::from_slice(&slack.body).unwrap();
+    let text = slack["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("ftguard: test: ftguard config check --test-notifiers ("),
+        "{text}"
+    );
+    assert!(
+        !env.db().exists(),
+        "config check must not create the database"
+    );
+
+    // Without the flag nothing is sent.
+    env.run(&["config", "check"]).await;
+    assert_eq!(hook.received_requests().await.unwrap().len(), 2);
+}

@@ -1,15 +1,21 @@
 //! `ftguard config check`: the effective configuration as TOML, findings as `#` comments, and
-//! with `--online` one request per account to prove it can be reached with its credentials.
+//! with `--online` one request per account to prove it can be reached with its credentials,
+//! with `--test-notifiers` one `test` notice per webhook.
 
 use std::process::ExitCode;
 
 use ftguard::clock;
 use ftguard::config::Config;
+use ftguard::notify::Notice;
 use ftguard::output::count;
 use ftguard::provider::Client;
 use ftguard::{out, outln};
 
-pub async fn check(config: &Config, online: bool) -> anyhow::Result<ExitCode> {
+pub async fn check(
+    config: &Config,
+    online: bool,
+    test_notifiers: bool,
+) -> anyhow::Result<ExitCode> {
     outln!(
         "# configuration OK: {}",
         config
@@ -33,9 +39,56 @@ pub async fn check(config: &Config, online: bool) -> anyhow::Result<ExitCode> {
     for line in config.prices.describe() {
         outln!("#   {line}");
     }
-    if !online {
-        return Ok(ExitCode::SUCCESS);
+    let mut failed = 0;
+    if online {
+        failed += accounts(config).await;
     }
+    if test_notifiers {
+        failed += notifiers(config).await;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Sends every notifier a `test` notice; returns how many failed.
+async fn notifiers(config: &Config) -> usize {
+    outln!("\n# notifiers: one `test` notice each, once, no retries");
+    if config.notifiers.is_empty() {
+        outln!("#   no [[notifiers]] configured");
+    }
+    let http = reqwest::Client::new();
+    let notice = Notice::test(&format!(
+        "ftguard config check --test-notifiers{}: notices of this ftguard reach this channel",
+        config
+            .source
+            .as_ref()
+            .map(|p| format!(" ({})", p.display()))
+            .unwrap_or_default()
+    ));
+    let sends = config.notifiers.iter().map(|n| n.try_once(&http, &notice));
+    let mut failed = 0;
+    for (i, (n, result)) in config
+        .notifiers
+        .iter()
+        .zip(futures_util::future::join_all(sends).await)
+        .enumerate()
+    {
+        match result {
+            Ok(status) => outln!("#   notifiers[{i}] ({}): OK, HTTP {status}", n.describe()),
+            Err(e) => {
+                failed += 1;
+                outln!("#   notifiers[{i}] ({}): FAILED: {e}", n.describe());
+            }
+        }
+    }
+    failed
+}
+
+/// Asks every account for its newest job; returns how many failed.
+async fn accounts(config: &Config) -> usize {
     outln!("\n# online: GET /fine_tuning/jobs?limit=1 per account, once, nothing stored");
     if config.accounts.is_empty() {
         outln!("#   no accounts to check");
@@ -59,11 +112,7 @@ pub async fn check(config: &Config, online: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    failed
 }
 
 /// What the account's newest job says: proof the answer came from a fine-tuning API.

@@ -82,8 +82,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
         Command::Config {
-            command: ConfigCommand::Check { online },
-        } => check::check(&load()?, online).await,
+            command:
+                ConfigCommand::Check {
+                    online,
+                    test_notifiers,
+                },
+        } => check::check(&load()?, online, test_notifiers).await,
         Command::Run { once, json } => {
             let config = load()?;
             let report = daemon::run(
