@@ -138,14 +138,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one job with its status history and actions.
+    /// Show one job with its status history and actions, and where it stands with each policy
+    /// now: breaking it (acted on at the next pass), in grace until when, when a time limit
+    /// will be reached and what follows, or why a policy leaves it alone.
     Show {
         /// The job id (ftjob-...).
         job: String,
         /// The account, when the id exists in several.
         #[arg(long)]
         account: Option<String>,
-        /// Print the job, its raw payload, status history and actions as JSON.
+        /// Print the job, its raw payload, status history, actions and `policies` (per policy:
+        /// `policy`, `standing` = breaks | in_grace | due | keeps | group | not_matched |
+        /// exempt, with `reason`, `until` or `at` where they apply, `action`, `dry_run`,
+        /// `grace_secs`) as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -127,10 +127,17 @@ pub async fn show(
         .pop()
         .map(|(_, c)| c)
         .unwrap_or_default();
+    let now = clock::now();
+    let marks = store.grace_marks().await?;
+    let standings = super::standing::standings(&app.config, j, &cost, &marks, now);
     if json {
         let mut v = job_json(j, &cost);
         v["status_history"] = json!(history);
         v["actions"] = json!(actions);
+        v["policies"] = standings
+            .iter()
+            .map(|(p, s)| super::standing::json(&app.config, p, s))
+            .collect();
         v["raw"] = j.job.raw_value();
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -186,6 +193,14 @@ pub async fn show(
                 t.from.as_deref().unwrap_or("(first seen)"),
                 t.to
             );
+        }
+        if !standings.is_empty() {
+            outln!("  policies (now):");
+            for (p, s) in &standings {
+                outln!("    {}", super::standing::line(&app.config, p, s, now));
+            }
+        } else if j.job.status.is_terminal() {
+            outln!("  policies        none act on a finished job");
         }
         if !actions.is_empty() {
             outln!("  actions:");

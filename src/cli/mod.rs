@@ -13,6 +13,7 @@ mod check;
 mod jobs;
 mod plan;
 mod spend;
+mod standing;
 mod status;
 use ftguard::app::{self, App};
 use ftguard::clock;

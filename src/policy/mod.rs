@@ -17,6 +17,7 @@ mod max_queue_time;
 mod max_runtime;
 mod required_metadata;
 mod stalled;
+mod standing;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub use budget::{
 pub use config::{LimitValue, PolicyConfig, UnknownCost, compile};
 pub use matcher::glob;
 use matcher::{Exempt, Matcher};
+pub use standing::{Standing, standing};
 
 use crate::cost::JobCost;
 use crate::model::Job;

@@ -1,0 +1,79 @@
+//! `ftguard show` answers a job owner's question — when will ftguard act on my job, and why —
+//! from the same rules the passes and the deadline timer use.
+
+mod common;
+use common::*;
+
+#[tokio::test]
+async fn show_says_where_a_job_stands_with_each_policy() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-young", "running", 5 * H, now),
+        SimJob::in_status("ftjob-old", "running", 7 * H, now),
+        SimJob::in_status("ftjob-vip", "running", 7 * H, now).with_metadata("ftguard", "exempt"),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\ngrace = \"15m\"\n\
+         exempt = { metadata = { ftguard = \"exempt\" } }\n\n\
+         [[policies]]\nname = \"big-models\"\nkind = \"max_runtime\"\nlimit = \"1h\"\n\
+         match = { models = [\"gpt-4.1*\"] }\n\n\
+         [[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\n",
+    );
+    env.ok(&["sync"]).await;
+
+    // Compliant now: the moment the limit is reached, and what follows.
+    let young = env.json(&["show", "ftjob-young", "--json"]).await;
+    let created = young["created_at"].as_i64().unwrap();
+    let rt = &young["policies"][0];
+    assert_eq!(
+        (
+            rt["policy"].as_str(),
+            rt["standing"].as_str(),
+            rt["at"].as_i64()
+        ),
+        (Some("rt"), Some("due"), Some(created + 6 * H + 1)),
+        "{young}"
+    );
+    assert_eq!(young["policies"][1]["standing"], "not_matched");
+    assert_eq!(young["policies"][2]["standing"], "group");
+    let text = env.ok(&["show", "ftjob-young"]).await;
+    assert!(
+        text.contains("rt               reaches the limit at ")
+            // 5h in: an hour to go (and the second a limit is crossed after), give or take
+            // the test's own second.
+            && (text.contains("(in 1h00m)") || text.contains("(in 59m"))
+            && text.contains("then warn, cancel 15m later if still over"),
+        "{text}"
+    );
+
+    // Over the limit: warned at the next pass, then in grace until a known time.
+    let text = env.ok(&["show", "ftjob-old"]).await;
+    assert!(
+        text.contains("rt               breaks it: ran 7h00m > 6h — warn at the next pass, cancel 15m later if still over"),
+        "{text}"
+    );
+    env.ok(&["run", "--once"]).await;
+    let old = env.json(&["show", "ftjob-old", "--json"]).await;
+    let rt = &old["policies"][0];
+    assert_eq!(rt["standing"], "in_grace", "{old}");
+    let warned_at = old["actions"][0]["requested_at"].as_i64().unwrap();
+    assert_eq!(rt["until"].as_i64(), Some(warned_at + 15 * 60), "{old}");
+
+    // Exempt, and nothing for a finished job.
+    let vip = env.json(&["show", "ftjob-vip", "--json"]).await;
+    assert_eq!(vip["policies"][0]["standing"], "exempt", "{vip}");
+    sim.set_status("ftjob-young", "succeeded");
+    env.ok(&["sync"]).await;
+    let done = env.json(&["show", "ftjob-young", "--json"]).await;
+    assert_eq!(done["policies"], serde_json::json!([]), "{done}");
+    assert!(
+        env.ok(&["show", "ftjob-young"])
+            .await
+            .contains("none act on a finished job")
+    );
+}
