@@ -65,6 +65,12 @@ pub struct Notice {
     pub period_start: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percent: Option<u32>,
+    /// For `cancelled`/`paused`: the job's status and trained tokens in the API's answer
+    /// (what was trained, hence billed, before it stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trained_tokens: Option<i64>,
 }
 
 impl Notice {
@@ -79,6 +85,8 @@ impl Notice {
             group: None,
             period_start: None,
             percent: None,
+            status: None,
+            trained_tokens: None,
         }
     }
 
@@ -93,6 +101,8 @@ impl Notice {
             group: None,
             period_start: None,
             percent: None,
+            status: None,
+            trained_tokens: None,
         }
     }
 
@@ -107,6 +117,8 @@ impl Notice {
             group: Some(n.group.clone()),
             period_start: Some(n.period_start),
             percent: Some(n.percent),
+            status: None,
+            trained_tokens: None,
         }
     }
 
@@ -121,6 +133,31 @@ impl Notice {
             group: None,
             period_start: None,
             percent: None,
+            status: None,
+            trained_tokens: None,
+        }
+    }
+
+    /// The answer to a cancel or pause: the job's status and trained tokens then.
+    pub fn with_answer(mut self, status: Option<&str>, trained_tokens: Option<i64>) -> Self {
+        self.status = status.map(str::to_owned);
+        self.trained_tokens = trained_tokens;
+        self
+    }
+
+    /// `(now cancelled, 2520100 tokens trained)` for chat, when the answer said.
+    fn answer(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.status {
+            parts.push(format!("now {s}"));
+        }
+        if let Some(t) = self.trained_tokens {
+            parts.push(format!("{t} tokens trained"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
         }
     }
 
@@ -192,7 +229,7 @@ impl Notifier {
                     format!(" (policy {})", n.policy)
                 };
                 json!({
-                    "text": format!("ftguard: {}{policy}: {}", [n.event.clone(), n.subject()].join(" ").trim_end(), n.reason)
+                    "text": format!("ftguard: {}{policy}: {}{}", [n.event.clone(), n.subject()].join(" ").trim_end(), n.reason, n.answer())
                 })
             }
         }

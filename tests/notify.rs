@@ -65,10 +65,35 @@ async fn cancels_and_warnings_are_sent_as_json_and_slack() {
         events.contains(&("grace_warning", "ftjob-warn")),
         "{events:?}"
     );
+    // The cancel's notice says what the API answered: the job's status and what it trained
+    // (hence billed) before it stopped; the warning has no answer to tell.
+    let cancelled = json.iter().find(|b| b["event"] == "cancelled").unwrap();
+    let stored = app.store.job(Some("sim"), "ftjob-cancel").await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["trained_tokens"].as_i64(),
+        stored[0].job.trained_tokens,
+        "{cancelled}"
+    );
     assert!(
-        slack
-            .iter()
-            .any(|b| b["text"].as_str().unwrap().contains("ftjob-cancel"))
+        cancelled["trained_tokens"].as_i64().unwrap() > 0,
+        "{cancelled}"
+    );
+    let warned = json.iter().find(|b| b["event"] == "grace_warning").unwrap();
+    assert!(
+        warned.get("status").is_none() && warned.get("trained_tokens").is_none(),
+        "{warned}"
+    );
+    let line = slack
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .find(|t| t.contains("ftjob-cancel"))
+        .unwrap();
+    assert!(
+        line.starts_with(
+            "ftguard: cancelled sim job ftjob-cancel (policy rt): ran 7h00m > 6h (now cancelled, "
+        ) && line.ends_with(" tokens trained)"),
+        "{line}"
     );
 }
 

@@ -8,6 +8,7 @@ use tracing::Instrument;
 use super::{Enforcer, MANUAL, PassReport};
 use crate::clock;
 use crate::model::{Job, JobStatus};
+use crate::notify::Notice;
 use crate::policy::{ActionKind, Fallback};
 use crate::provider::{Client, ProviderError};
 use crate::store::{NewAction, Outcome, ResponseFields, StoreError};
@@ -144,25 +145,17 @@ impl Enforcer {
                     trained_tokens = r.trained_tokens,
                     "{action} applied"
                 );
-                self.notice(
-                    if action == "pause" {
-                        "paused"
-                    } else {
-                        "cancelled"
-                    },
-                    account,
-                    job_id,
-                    policy,
-                    reason,
+                let done = if action == "pause" {
+                    "paused"
+                } else {
+                    "cancelled"
+                };
+                self.outbox.send(
+                    Notice::job(done, account, job_id, policy, reason)
+                        .with_answer(r.status.as_deref(), r.trained_tokens),
                 );
                 format!(
-                    "{}{} {account} {job_id}: {reason} -> {} (trained_tokens {})",
-                    if action == "pause" {
-                        "paused"
-                    } else {
-                        "cancelled"
-                    },
-                    "",
+                    "{done} {account} {job_id}: {reason} -> {} (trained_tokens {})",
                     r.status.as_deref().unwrap_or("?"),
                     r.trained_tokens.map_or("unknown".into(), |t| t.to_string())
                 )
