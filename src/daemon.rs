@@ -140,12 +140,10 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             _ = hup.recv() => {
                 sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
                 match reload(opts.config_path.as_deref(), &app) {
-                    Ok(new) => {
+                    Ok(mut new) => {
                         crate::metrics::reload(true);
                         sched.cancel();
-                        if new.config.listen != app.config.listen {
-                            tracing::warn!("daemon.listen changed: takes effect at the next restart");
-                        }
+                        keep_restart_only_settings(&mut new.config, &app.config);
                         app = new;
                         let _ = app_tx.send(app.clone());
                         rearm(&app, &mut deadlines).await;
@@ -244,6 +242,24 @@ async fn rearm(app: &App, timer: &mut crate::deadline::DeadlineTimer) {
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot compute the next limit crossing"),
+    }
+}
+
+/// Settings a reload cannot change — the database (the store stays open) and the listen
+/// address (the socket stays bound) — are kept as running, with a warning, so that the
+/// "configuration reloaded" line shows what is really in force.
+fn keep_restart_only_settings(new: &mut Config, running: &Config) {
+    if new.database != running.database {
+        tracing::warn!(
+            new = %new.database.display(),
+            running = %running.database.display(),
+            "daemon.database changed: takes effect at the next restart; still using the running one"
+        );
+        new.database = running.database.clone();
+    }
+    if new.listen != running.listen {
+        tracing::warn!("daemon.listen changed: takes effect at the next restart");
+        new.listen = running.listen;
     }
 }
 

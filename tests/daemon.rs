@@ -354,12 +354,17 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     };
     wait_log("sync done", 1).await;
 
-    // A policy and a per-second schedule arrive by SIGHUP: the new policy acts.
+    // A policy and a per-second schedule arrive by SIGHUP: the new policy acts. The database
+    // moves in the same edit: that waits for a restart, and the log says so.
     env.sim_config(
         &sim,
         "sync_schedule = \"* * * * * *\"",
         "[[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o*\"]\n",
     );
+    let db = env.db().display().to_string();
+    let moved = env.dir.path().join("moved.db").display().to_string();
+    let text = std::fs::read_to_string(env.config_path()).unwrap();
+    std::fs::write(env.config_path(), text.replace(&db, &moved)).unwrap();
     signal(pid, "-HUP");
     wait_log("configuration reloaded", 1).await;
     let reloaded = log()
@@ -369,8 +374,14 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
         .unwrap();
     assert!(
         reloaded.contains("policies=\"models\"")
-            && reloaded.contains("sync_schedule=\"* * * * * *\""),
+            && reloaded.contains("sync_schedule=\"* * * * * *\"")
+            && reloaded.contains(&format!("database={db}")),
         "{reloaded}"
+    );
+    assert!(
+        log().contains("daemon.database changed: takes effect at the next restart"),
+        "{}",
+        log()
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while sim.status("ftjob-1").as_deref() != Some("cancelled") {
@@ -381,8 +392,19 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-
-    // Back to hourly: the per-second timer must be gone, not left running beside the new one.
+    assert!(
+        !std::path::Path::new(&moved).exists(),
+        "a second database was opened"
+    );
+    let cancels = sqlite3(
+        &env.db(),
+        "SELECT COUNT(*) FROM actions WHERE outcome = 'succeeded'",
+    );
+    assert_eq!(
+        cancels.trim(),
+        "1",
+        "the cancel is recorded in the running database"
+    );
     env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
     signal(pid, "-HUP");
     wait_log("configuration reloaded", 2).await;
