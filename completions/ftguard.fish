@@ -95,7 +95,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand show" -s V -l version -d
 complete -c ftguard -n "__fish_ftguard_using_subcommand status" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand status" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
-complete -c ftguard -n "__fish_ftguard_using_subcommand status" -l json -d 'Print JSON: healthy, problems, sync_interval_secs, accounts (account, healthy, last_successful_sync, last_sync, last_error, active_jobs, stored_jobs), actions_last_24h (per outcome), pending_actions, database'
+complete -c ftguard -n "__fish_ftguard_using_subcommand status" -l json -d 'Print JSON: healthy, problems, sync_interval_secs, accounts (account, healthy, last_successful_sync, last_sync, last_error, active_jobs, stored_jobs), actions_last_24h (per outcome), pending_actions, notices_waiting and oldest_notice_waiting_since (webhook notices not delivered yet), database'
 complete -c ftguard -n "__fish_ftguard_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ftguard -n "__fish_ftguard_using_subcommand status" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l job -d 'Only actions on this job' -r

@@ -80,6 +80,7 @@ impl App {
             outbox: crate::notify::Outbox::new(
                 config.notifiers.clone(),
                 crate::notify::Deliveries::default(),
+                Some(store.clone()),
             ),
             max_cancels_per_pass: config.max_cancels_per_pass,
             max_cancels_per_hour: config.max_cancels_per_hour,
@@ -99,6 +100,7 @@ impl App {
         self.enforcer.outbox = crate::notify::Outbox::new(
             self.config.notifiers.clone(),
             from.enforcer.outbox.deliveries().clone(),
+            Some(self.store.clone()),
         );
     }
 

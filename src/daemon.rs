@@ -307,6 +307,8 @@ async fn full_pass(
     }
     app.estimate().await?;
     let mut report = app.enforce(policies).await?;
+    // Notices a webhook refused earlier (or a crash interrupted), whose retry is due.
+    app.enforcer.outbox.retry_due(now).await;
     for l in &report.lines {
         say(l.clone());
     }

@@ -163,7 +163,8 @@ enum Command {
     Status {
         /// Print JSON: healthy, problems, sync_interval_secs, accounts (account, healthy,
         /// last_successful_sync, last_sync, last_error, active_jobs, stored_jobs),
-        /// actions_last_24h (per outcome), pending_actions, database.
+        /// actions_last_24h (per outcome), pending_actions, notices_waiting and
+        /// oldest_notice_waiting_since (webhook notices not delivered yet), database.
         #[arg(long)]
         json: bool,
     },

@@ -56,7 +56,7 @@ impl Metrics {
         let notifications = IntCounterVec::new(
             Opts::new(
                 "ftguard_notifications_total",
-                "Webhook notices by event and result (\"delivered\", or \"failed\" once every try was refused or unanswered): alert on failed, a dead webhook is otherwise only logged",
+                "Webhook notices by event and result: delivered; retrying (refused or unanswered three times, kept and tried again with backoff); expired (undelivered for a day, dropped); failed (given up without being kept). Alert on anything but delivered",
             ),
             &["event", "result"],
         )?;
@@ -167,12 +167,12 @@ pub fn reload(ok: bool) {
     }
 }
 
-/// Counts one notice's delivery to one webhook (`delivered` or, after every try, `failed`).
-pub fn notification(event: &str, delivered: bool) {
+/// Counts what became of one notice to one webhook: `delivered`; `retrying` (its first tries
+/// failed: kept in the outbox); `expired` (undelivered for a day, dropped); `failed` (given
+/// up without being kept).
+pub fn notification(event: &str, result: &str) {
     if let Some(m) = METRICS.as_ref() {
-        m.notifications
-            .with_label_values(&[event, if delivered { "delivered" } else { "failed" }])
-            .inc();
+        m.notifications.with_label_values(&[event, result]).inc();
     }
 }
 

@@ -382,3 +382,90 @@ async fn config_check_sends_each_notifier_one_test_notice() {
     env.run(&["config", "check"]).await;
     assert_eq!(hook.received_requests().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_notice_the_webhook_refused_is_delivered_by_a_later_run() {
+    // Down for the first three tries (two in the first run, one in the second), then back.
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&hook)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let (_sim, env) = job_over_its_limit(&hook).await;
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(events(&hook).await, ["\"cancelled\""; 2]);
+    let status = env.json(&["status", "--json"]).await;
+    assert_eq!(status["notices_waiting"], 1, "{status}");
+    assert!(
+        env.ok(&["status"])
+            .await
+            .contains("1 notice waiting for a webhook")
+    );
+    // Not due for a minute: a run right away leaves it alone.
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(events(&hook).await.len(), 2);
+    // Time passes (its retry comes due): refused once more, then delivered by the next run.
+    let due = || sqlite3(&env.db(), "UPDATE outbox SET next_at = 0");
+    due();
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(events(&hook).await.len(), 3);
+    assert_eq!(
+        sqlite3(&env.db(), "SELECT attempts FROM outbox").trim(),
+        "4"
+    );
+    due();
+    env.ok(&["run", "--once"]).await;
+    let bodies: Vec<serde_json::Value> = hook
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 4);
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "the same notice each time: {bodies:#?}"
+    );
+    assert_eq!(bodies[0]["job_id"], "ftjob-1");
+    let status = env.json(&["status", "--json"]).await;
+    assert_eq!(status["notices_waiting"], 0, "{status}");
+}
+
+#[tokio::test]
+async fn a_notice_cut_short_by_a_crash_is_sent_after_the_restart() {
+    // The webhook takes far longer than the daemon lives.
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .up_to_n_times(1)
+        .mount(&hook)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let (sim, env) = job_over_its_limit(&hook).await;
+    let mut daemon = env.daemon();
+    received(&hook, 1).await;
+    assert_eq!(sim.status("ftjob-1").as_deref(), Some("cancelled"));
+    daemon.kill().await.unwrap(); // SIGKILL: no flush
+    daemon.wait().await.unwrap();
+    assert_eq!(
+        sqlite3(&env.db(), "SELECT event FROM outbox").trim(),
+        "cancelled"
+    );
+    // Its retry time comes; the restarted daemon's first pass delivers it.
+    sqlite3(&env.db(), "UPDATE outbox SET next_at = 0");
+    let mut daemon = env.daemon();
+    let bodies = received(&hook, 2).await;
+    daemon.kill().await.ok();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["event"], "cancelled");
+    assert_eq!(bodies[1]["job_id"], "ftjob-1");
+}

@@ -44,6 +44,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             .or_default() += 1;
     }
     let pending = store.pending_actions().await?.len();
+    let (waiting, oldest_waiting) = store.waiting_notices().await?;
 
     if json_out {
         let per_account: Vec<Value> = accounts
@@ -71,6 +72,8 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
                 "accounts": per_account,
                 "actions_last_24h": outcomes,
                 "pending_actions": pending,
+                "notices_waiting": waiting,
+                "oldest_notice_waiting_since": oldest_waiting,
                 "database": config.database.display().to_string(),
             })
         );
@@ -125,6 +128,13 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
         if pending > 0 {
             outln!(
                 "{pending} pending (sent, answer not yet recorded): the next pass reconciles them"
+            );
+        }
+        if let Some(since) = oldest_waiting {
+            outln!(
+                "{} waiting for a webhook to take them (oldest {} ago): retried with backoff for a day",
+                ftguard::output::count(waiting as u64, "notice", "notices"),
+                secs(now - since)
             );
         }
         outln!("database: {}", config.database.display());

@@ -8,6 +8,7 @@ mod history;
 mod jobs;
 mod listing;
 mod notices;
+mod outbox;
 mod sync_runs;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use history::{HistoryMark, Transition};
 pub use jobs::{PageStats, StoredJob};
 pub use listing::{GONE, JobFilter};
 pub use notices::NoticeRecord;
+pub use outbox::PendingNotice;
 pub use sync_runs::{Failing, SyncRun};
 
 /// A store failure, naming the database file.

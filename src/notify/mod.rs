@@ -1,10 +1,18 @@
-//! Webhook notifications for grace warnings, cancels and failures. Delivery failures are
-//! logged and retried a few times, never allowed to block enforcement.
+//! Webhook notifications for grace warnings, cancels and failures: what a notice says and how
+//! each webhook format shows it. Delivery (never blocking enforcement, kept until a webhook
+//! takes it) is `outbox.rs`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+mod outbox;
+
+/// How long one webhook request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub use outbox::{Deliveries, Outbox};
 
 use crate::policy::GroupNotice;
 use crate::secret::{Secret, SecretRef};
@@ -199,13 +207,24 @@ impl Notifier {
         format!("{format}, url from {}", self.source)
     }
 
-    /// Sends one notice once, no retries (`config check --test-notifiers`). The error says what
-    /// happened without the error's own text, which may carry the (secret) URL.
+    /// Where the URL comes from (`env SLACK_WEBHOOK_URL`): how the outbox names a notifier.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Sends one notice once, no retries (`config check --test-notifiers`).
     pub async fn try_once(&self, http: &reqwest::Client, notice: &Notice) -> Result<u16, String> {
+        self.post(http, &self.body(notice).to_string()).await
+    }
+
+    /// POSTs a JSON body once. The error says what happened without the error's own text,
+    /// which may carry the (secret) URL.
+    pub(crate) async fn post(&self, http: &reqwest::Client, body: &str) -> Result<u16, String> {
         match http
             .post(self.url.expose())
             .timeout(REQUEST_TIMEOUT)
-            .json(&self.body(notice))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
             .send()
             .await
         {
@@ -219,7 +238,7 @@ impl Notifier {
         }
     }
 
-    fn body(&self, n: &Notice) -> serde_json::Value {
+    pub(crate) fn body(&self, n: &Notice) -> serde_json::Value {
         match self.format {
             NotifyFormat::Json => json!(n),
             NotifyFormat::Slack => {
@@ -233,131 +252,6 @@ impl Notifier {
                 })
             }
         }
-    }
-}
-
-/// Where notices go: every notifier, in the background. Sending returns at once and never
-/// blocks enforcement; [`Outbox::flush`] waits, within a bound, for what is still on its way,
-/// so that a process about to exit (`run --once`, `cancel`, a daemon stopping) does not drop
-/// notices that a slow webhook had not yet accepted.
-#[derive(Clone)]
-pub struct Outbox {
-    http: reqwest::Client,
-    notifiers: Vec<Notifier>,
-    /// Shared by the outboxes of one process (a reload builds a new outbox on the same).
-    deliveries: Deliveries,
-}
-
-/// The deliveries in flight, and whether the process is closing (no more waiting to retry).
-#[derive(Clone, Default)]
-pub struct Deliveries {
-    tracker: tokio_util::task::TaskTracker,
-    closing: tokio_util::sync::CancellationToken,
-}
-
-/// How many times a delivery is tried, and the first pause between tries (doubling).
-const ATTEMPTS: u32 = 3;
-const FIRST_PAUSE: Duration = Duration::from_secs(2);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Outbox {
-    pub fn new(notifiers: Vec<Notifier>, deliveries: Deliveries) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            notifiers,
-            deliveries,
-        }
-    }
-
-    /// The deliveries this outbox adds to (to hand on to the outbox of a reloaded configuration).
-    pub fn deliveries(&self) -> &Deliveries {
-        &self.deliveries
-    }
-
-    /// Sends a notice to every notifier in the background; returns at once.
-    pub fn send(&self, notice: Notice) {
-        for n in &self.notifiers {
-            let http = self.http.clone();
-            let body = n.body(&notice);
-            let url = n.url.clone();
-            let closing = self.deliveries.closing.clone();
-            let event = notice.event.clone();
-            self.deliveries.tracker.spawn(async move {
-                let mut pause = FIRST_PAUSE;
-                for attempt in 1..=ATTEMPTS {
-                    if deliver(&http, url.expose(), &body, attempt).await {
-                        crate::metrics::notification(&event, true);
-                        return;
-                    }
-                    if attempt == ATTEMPTS {
-                        break;
-                    }
-                    // A closing process tries once more at once instead of waiting.
-                    let closed = tokio::select! {
-                        () = tokio::time::sleep(pause) => false,
-                        () = closing.cancelled() => true,
-                    };
-                    pause *= 2;
-                    if closed {
-                        if deliver(&http, url.expose(), &body, attempt + 1).await {
-                            crate::metrics::notification(&event, true);
-                            return;
-                        }
-                        break;
-                    }
-                }
-                crate::metrics::notification(&event, false);
-                tracing::error!(event = %event, "webhook notification not delivered; given up");
-            });
-        }
-    }
-}
-
-/// One try; the error is logged without its text, which may carry the (secret) URL.
-async fn deliver(
-    http: &reqwest::Client,
-    url: &str,
-    body: &serde_json::Value,
-    attempt: u32,
-) -> bool {
-    match http
-        .post(url)
-        .timeout(REQUEST_TIMEOUT)
-        .json(body)
-        .send()
-        .await
-    {
-        Ok(r) if r.status().is_success() => true,
-        Ok(r) => {
-            tracing::warn!(
-                status = r.status().as_u16(),
-                attempt,
-                "webhook notification refused"
-            );
-            false
-        }
-        Err(_) => {
-            tracing::warn!(attempt, "webhook notification could not be delivered");
-            false
-        }
-    }
-}
-
-impl Deliveries {
-    /// Before exiting: stops waiting between retries (one last try each) and waits up to
-    /// `limit` for the deliveries in flight. Returns how many were still unfinished.
-    pub async fn flush(&self, limit: Duration) -> usize {
-        self.closing.cancel();
-        self.tracker.close();
-        if tokio::time::timeout(limit, self.tracker.wait())
-            .await
-            .is_ok()
-        {
-            return 0;
-        }
-        let left = self.tracker.len();
-        tracing::warn!(left, "exiting with webhook notifications still undelivered");
-        left
     }
 }
 
@@ -392,6 +286,7 @@ mod tests {
         let outbox = Outbox::new(
             vec![notifier_at(&hook.uri(), NotifyFormat::Json)],
             Deliveries::default(),
+            None,
         );
         outbox.send(Notice::account("sync_failing", "prod", "401"));
         let t = std::time::Instant::now();
@@ -402,7 +297,7 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 
         // Nothing in flight: returns at once with nothing left.
-        let idle = Outbox::new(vec![], Deliveries::default());
+        let idle = Outbox::new(vec![], Deliveries::default(), None);
         idle.send(Notice::account("sync_failing", "prod", "401"));
         assert_eq!(idle.deliveries().flush(Duration::from_secs(30)).await, 0);
     }

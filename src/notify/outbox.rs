@@ -1,0 +1,328 @@
+//! Where notices go: every notifier, in the background, without losing one a webhook refused.
+//!
+//! Sending returns at once and never blocks enforcement. Each (notice, notifier) is written to
+//! the store's outbox first, tried three times within seconds, and deleted once a webhook takes
+//! it. One still refused stays in the outbox: [`Outbox::retry_due`] (every daemon pass, and at
+//! the start of `run`) tries it again with backoff for up to a day, also after a crash or a
+//! restart. [`Deliveries::flush`] waits, within a bound, for what is in flight, so a process
+//! about to exit (`run --once`, `cancel`, a daemon stopping) does not cut a delivery short.
+
+use std::time::Duration;
+
+use super::{Notice, Notifier};
+use crate::store::{PendingNotice, Store};
+
+/// Where notices go; cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    http: reqwest::Client,
+    notifiers: Vec<Notifier>,
+    /// Shared by the outboxes of one process (a reload builds a new outbox on the same).
+    deliveries: Deliveries,
+    /// Where notices wait until delivered; without one (tests) a refused notice is dropped.
+    store: Option<Store>,
+}
+
+/// The deliveries in flight, and whether the process is closing (no more waiting to retry).
+#[derive(Clone, Default)]
+pub struct Deliveries {
+    tracker: tokio_util::task::TaskTracker,
+    closing: tokio_util::sync::CancellationToken,
+}
+
+/// Tries right after a notice is made, and the first pause between them (doubling).
+const ATTEMPTS: u32 = 3;
+const FIRST_PAUSE: Duration = Duration::from_secs(2);
+/// A notice whose first tries failed is due again this long after it was made (longer than
+/// those tries can take: three request timeouts and the pauses).
+const FIRST_RETRY_SECS: i64 = 60;
+/// Later retries back off, doubling from [`FIRST_RETRY_SECS`] up to this.
+const MAX_RETRY_SECS: i64 = 3600;
+/// Undelivered for this long, a notice is dropped (and logged, and counted as expired).
+pub const KEEP_NOTICE_SECS: i64 = 86_400;
+/// Retries per pass, oldest first: a long outage does not make one pass send thousands.
+const RETRIES_PER_PASS: i64 = 100;
+
+impl Outbox {
+    pub fn new(notifiers: Vec<Notifier>, deliveries: Deliveries, store: Option<Store>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            notifiers,
+            deliveries,
+            store,
+        }
+    }
+
+    /// The deliveries this outbox adds to (to hand on to the outbox of a reloaded configuration).
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.deliveries
+    }
+
+    /// Sends a notice to every notifier in the background; returns at once.
+    pub fn send(&self, notice: Notice) {
+        let now = crate::clock::now();
+        for n in &self.notifiers {
+            let http = self.http.clone();
+            let notifier = n.clone();
+            let body = n.body(&notice).to_string();
+            let closing = self.deliveries.closing.clone();
+            let event = notice.event.clone();
+            let store = self.store.clone();
+            self.deliveries.tracker.spawn(async move {
+                // Written before the first try: a crash from here on leaves it to a retry.
+                let id = match &store {
+                    Some(s) => match s
+                        .insert_notice(notifier.source(), &event, &body, now, now + FIRST_RETRY_SECS)
+                        .await
+                    {
+                        Ok(id) => Some(id),
+                        Err(e) => {
+                            tracing::warn!(error = %e, event = %event, "cannot keep the notice for retries");
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                let error = match try_soon(&http, &notifier, &body, &closing).await {
+                    Ok(()) => {
+                        crate::metrics::notification(&event, "delivered");
+                        if let (Some(s), Some(id)) = (&store, id)
+                            && let Err(e) = s.remove_notice(id).await
+                        {
+                            tracing::warn!(error = %e, "delivered notice stays in the outbox; it may be sent twice");
+                        }
+                        return;
+                    }
+                    Err(e) => e,
+                };
+                match (&store, id) {
+                    (Some(s), Some(id)) => {
+                        crate::metrics::notification(&event, "retrying");
+                        tracing::warn!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; kept, tried again in a minute");
+                        if let Err(e) = s
+                            .retry_notice_at(id, i64::from(ATTEMPTS), now + FIRST_RETRY_SECS, &error)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "cannot record the failed try");
+                        }
+                    }
+                    _ => {
+                        crate::metrics::notification(&event, "failed");
+                        tracing::error!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; given up");
+                    }
+                }
+            });
+        }
+    }
+
+    /// Sends again the notices whose time has come (one try each), drops those undelivered for
+    /// [`KEEP_NOTICE_SECS`] or whose notifier is no longer configured. Returns how many were
+    /// delivered.
+    pub async fn retry_due(&self, now: i64) -> usize {
+        let Some(store) = &self.store else {
+            return 0;
+        };
+        let due = match store.due_notices(now, RETRIES_PER_PASS).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the notices waiting for a retry");
+                return 0;
+            }
+        };
+        let mut delivered = 0;
+        for n in due {
+            match self.retry_one(store, &n, now).await {
+                Ok(true) => delivered += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, id = n.id, "cannot update a waiting notice"),
+            }
+        }
+        delivered
+    }
+
+    async fn retry_one(
+        &self,
+        store: &Store,
+        n: &PendingNotice,
+        now: i64,
+    ) -> Result<bool, crate::store::StoreError> {
+        if now - n.created_at >= KEEP_NOTICE_SECS {
+            crate::metrics::notification(&n.event, "expired");
+            tracing::error!(event = %n.event, notifier = %n.notifier, attempts = n.attempts, "webhook notice undelivered for a day; dropped");
+            store.remove_notice(n.id).await?;
+            return Ok(false);
+        }
+        let Some(notifier) = self.notifiers.iter().find(|x| x.source() == n.notifier) else {
+            tracing::warn!(event = %n.event, notifier = %n.notifier, "waiting notice dropped: its notifier is no longer configured");
+            store.remove_notice(n.id).await?;
+            return Ok(false);
+        };
+        match notifier.post(&self.http, &n.body).await {
+            Ok(_) => {
+                crate::metrics::notification(&n.event, "delivered");
+                tracing::info!(event = %n.event, notifier = %n.notifier, attempts = n.attempts + 1, "webhook notice delivered on a retry");
+                store.remove_notice(n.id).await?;
+                Ok(true)
+            }
+            Err(error) => {
+                let attempts = n.attempts + 1;
+                store
+                    .retry_notice_at(n.id, attempts, now + backoff(attempts), &error)
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The pause before the next retry of a notice tried `attempts` times.
+fn backoff(attempts: i64) -> i64 {
+    let doublings = (attempts - i64::from(ATTEMPTS)).clamp(0, 20);
+    (FIRST_RETRY_SECS << doublings).min(MAX_RETRY_SECS)
+}
+
+/// The first tries, seconds apart; a closing process makes one last try at once instead of
+/// waiting. The error is the last one.
+async fn try_soon(
+    http: &reqwest::Client,
+    notifier: &Notifier,
+    body: &str,
+    closing: &tokio_util::sync::CancellationToken,
+) -> Result<(), String> {
+    let mut pause = FIRST_PAUSE;
+    let mut attempt = 1;
+    loop {
+        let error = match notifier.post(http, body).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        tracing::debug!(attempt, error = %error, "webhook notice try failed");
+        if attempt >= ATTEMPTS {
+            return Err(error);
+        }
+        let closed = tokio::select! {
+            () = tokio::time::sleep(pause) => false,
+            () = closing.cancelled() => true,
+        };
+        pause *= 2;
+        attempt += 1;
+        if closed {
+            return notifier.post(http, body).await.map(|_| ());
+        }
+    }
+}
+
+impl Deliveries {
+    /// Before exiting: stops waiting between tries (one last try each) and waits up to
+    /// `limit` for the deliveries in flight. Returns how many were still unfinished.
+    pub async fn flush(&self, limit: Duration) -> usize {
+        self.closing.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let left = self.tracker.len();
+        tracing::warn!(
+            left,
+            "exiting with webhook notices still in flight; kept for a retry at the next start"
+        );
+        left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::{NotifierConfig, NotifyFormat};
+    use crate::secret::SecretRef;
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+
+    /// A JSON notifier whose URL comes from a file in `dir`.
+    fn notifier(dir: &std::path::Path, name: &str, url: &str) -> Notifier {
+        let file = dir.join(name);
+        std::fs::write(&file, url).unwrap();
+        Notifier::build(&NotifierConfig {
+            kind: "webhook".into(),
+            url: SecretRef::File(file),
+            format: NotifyFormat::Json,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn due_notices_are_sent_again_backed_off_or_dropped() {
+        let hook = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&hook)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&hook)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let live = notifier(dir.path(), "live", &hook.uri());
+        let source = live.source().to_owned();
+        let outbox = Outbox::new(vec![live], Deliveries::default(), Some(store.clone()));
+        let now = 1_000_000;
+        // Refused once, then taken; one from a notifier since removed; one a day old.
+        let refused = store
+            .insert_notice(&source, "cancelled", r#"{"n":1}"#, now - 100, now - 40)
+            .await
+            .unwrap();
+        store
+            .insert_notice("env GONE_HOOK", "held", "{}", now - 100, now - 40)
+            .await
+            .unwrap();
+        store
+            .insert_notice(&source, "held", "{}", now - KEEP_NOTICE_SECS, now - 40)
+            .await
+            .unwrap();
+        // Not due yet: untouched.
+        let later = store
+            .insert_notice(&source, "paused", "{}", now, now + 3600)
+            .await
+            .unwrap();
+
+        assert_eq!(outbox.retry_due(now).await, 0);
+        let waiting = store.due_notices(i64::MAX, 10).await.unwrap();
+        let ids: Vec<i64> = waiting.iter().map(|n| n.id).collect();
+        assert_eq!(
+            ids,
+            [refused, later],
+            "dropped: the orphan and the expired one"
+        );
+        let r = waiting.iter().find(|n| n.id == refused).unwrap();
+        assert_eq!(r.attempts, 1);
+        assert!(store.due_notices(now + 59, 10).await.unwrap().is_empty());
+        // Due again after the backoff: delivered and gone.
+        assert_eq!(outbox.retry_due(now + 60).await, 1);
+        let reqs = hook.received_requests().await.unwrap();
+        assert_eq!(
+            reqs.len(),
+            2,
+            "the expired and the orphaned ones were not sent"
+        );
+        assert_eq!(reqs[1].body, br#"{"n":1}"#);
+        let left: Vec<i64> = store
+            .due_notices(i64::MAX, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(left, [later]);
+    }
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        let pauses: Vec<i64> = (3..=10).map(backoff).collect();
+        assert_eq!(pauses, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(backoff(1_000), 3600);
+    }
+}
