@@ -307,8 +307,9 @@ async fn full_pass(
     }
     app.estimate().await?;
     let mut report = app.enforce(policies).await?;
-    // Notices a webhook refused earlier (or a crash interrupted), whose retry is due.
-    app.enforcer.outbox.retry_due(now).await;
+    // Notices a webhook refused earlier (or a crash interrupted), whose retry is due; in the
+    // background, so a hanging webhook never holds up a pass.
+    app.enforcer.outbox.retry_due_in_background(now);
     for l in &report.lines {
         say(l.clone());
     }

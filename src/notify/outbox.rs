@@ -7,6 +7,9 @@
 //! restart. [`Deliveries::flush`] waits, within a bound, for what is in flight, so a process
 //! about to exit (`run --once`, `cancel`, a daemon stopping) does not cut a delivery short.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Notice, Notifier};
@@ -28,6 +31,8 @@ pub struct Outbox {
 pub struct Deliveries {
     tracker: tokio_util::task::TaskTracker,
     closing: tokio_util::sync::CancellationToken,
+    /// A retry sweep is running.
+    sweeping: Arc<AtomicBool>,
 }
 
 /// Tries right after a notice is made, and the first pause between them (doubling).
@@ -130,8 +135,11 @@ impl Outbox {
             }
         };
         let mut delivered = 0;
+        // A webhook that refuses one notice this sweep is not asked again until the next: its
+        // other notices wait as long as the refused one (one timeout per webhook, not each).
+        let mut down: HashMap<String, (i64, String)> = HashMap::new();
         for n in due {
-            match self.retry_one(store, &n, now).await {
+            match self.retry_one(store, &n, now, &mut down).await {
                 Ok(true) => delivered += 1,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, id = n.id, "cannot update a waiting notice"),
@@ -140,11 +148,25 @@ impl Outbox {
         delivered
     }
 
+    /// [`Outbox::retry_due`] in the background, one sweep at a time: a webhook that hangs
+    /// never holds up a pass.
+    pub fn retry_due_in_background(&self, now: i64) {
+        if self.store.is_none() || self.deliveries.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let outbox = self.clone();
+        self.deliveries.tracker.spawn(async move {
+            outbox.retry_due(now).await;
+            outbox.deliveries.sweeping.store(false, Ordering::Release);
+        });
+    }
+
     async fn retry_one(
         &self,
         store: &Store,
         n: &PendingNotice,
         now: i64,
+        down: &mut HashMap<String, (i64, String)>,
     ) -> Result<bool, crate::store::StoreError> {
         if now - n.created_at >= KEEP_NOTICE_SECS {
             crate::metrics::notification(&n.event, "expired");
@@ -157,6 +179,12 @@ impl Outbox {
             store.remove_notice(n.id).await?;
             return Ok(false);
         };
+        if let Some((next_at, error)) = down.get(&n.notifier) {
+            store
+                .retry_notice_at(n.id, n.attempts, *next_at, error)
+                .await?;
+            return Ok(false);
+        }
         match notifier.post(&self.http, &n.body).await {
             Ok(_) => {
                 crate::metrics::notification(&n.event, "delivered");
@@ -166,9 +194,11 @@ impl Outbox {
             }
             Err(error) => {
                 let attempts = n.attempts + 1;
+                let next_at = now + backoff(attempts);
                 store
-                    .retry_notice_at(n.id, attempts, now + backoff(attempts), &error)
+                    .retry_notice_at(n.id, attempts, next_at, &error)
                     .await?;
+                down.insert(n.notifier.clone(), (next_at, error));
                 Ok(false)
             }
         }
@@ -317,6 +347,79 @@ mod tests {
             .map(|n| n.id)
             .collect();
         assert_eq!(left, [later]);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_that_refuses_is_asked_once_per_sweep() {
+        let down = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&down)
+            .await;
+        let up = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&up)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let (a, b) = (
+            notifier(dir.path(), "down", &down.uri()),
+            notifier(dir.path(), "up", &up.uri()),
+        );
+        let (src_a, src_b) = (a.source().to_owned(), b.source().to_owned());
+        let outbox = Outbox::new(vec![a, b], Deliveries::default(), Some(store.clone()));
+        let now = 1_000_000;
+        for i in 0..3 {
+            store
+                .insert_notice(
+                    &src_a,
+                    "held",
+                    &format!("{{\"i\":{i}}}"),
+                    now - 90,
+                    now - 30,
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .insert_notice(&src_b, "held", "{}", now - 90, now - 30)
+            .await
+            .unwrap();
+        assert_eq!(outbox.retry_due(now).await, 1, "the live webhook's notice");
+        assert_eq!(down.received_requests().await.unwrap().len(), 1);
+        // All three wait as long as the refused one; none counted as tried.
+        let left = store.due_notices(i64::MAX, 10).await.unwrap();
+        assert_eq!(left.len(), 3);
+        assert!(store.due_notices(now + 59, 10).await.unwrap().is_empty());
+        let attempts: Vec<i64> = left.iter().map(|n| n.attempts).collect();
+        assert_eq!(attempts, [1, 0, 0]);
+    }
+
+    #[tokio::test]
+    async fn one_background_sweep_at_a_time() {
+        let slow = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
+            .mount(&slow)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let n = notifier(dir.path(), "slow", &slow.uri());
+        let src = n.source().to_owned();
+        let outbox = Outbox::new(vec![n], Deliveries::default(), Some(store.clone()));
+        store.insert_notice(&src, "held", "{}", 0, 0).await.unwrap();
+        let t = std::time::Instant::now();
+        outbox.retry_due_in_background(10);
+        outbox.retry_due_in_background(10);
+        assert!(t.elapsed() < Duration::from_millis(400), "returns at once");
+        assert_eq!(outbox.deliveries().flush(Duration::from_secs(5)).await, 0);
+        assert_eq!(
+            slow.received_requests().await.unwrap().len(),
+            1,
+            "sent once, not by two sweeps"
+        );
+        assert!(store.due_notices(i64::MAX, 10).await.unwrap().is_empty());
     }
 
     #[test]
