@@ -662,12 +662,16 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__plan)
-            opts="-h -V --offline --json --config --log-format --help --version"
+            opts="-h -V --offline --upcoming --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --upcoming)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

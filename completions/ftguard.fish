@@ -60,11 +60,12 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l full -d 'List e
 complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l json -d 'Print the summary as JSON'
 complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -s V -l version -d 'Print version'
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l upcoming -d 'Also list what will happen within this long if nothing changes (e.g. 12h): each active job that will reach a time limit (or end its grace period), when, under which policy, and what follows' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l offline -d 'Use the stored jobs; do not sync first. Needs no credentials'
-complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l json -d 'Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause, notify, warn, clear), act_after (for warn: when the grace period ends), reason, dry_run. Budget entries: action "budget_notice", policy, group, period_start, percent, reason'
+complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -l json -d 'Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause, notify, warn, clear), act_after (for warn: when the grace period ends), reason, dry_run. Budget entries: action "budget_notice", policy, group, period_start, percent, reason. With --upcoming: action "upcoming", account, job_id, policy, at, then (cancel, pause, notify or warn), dry_run'
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l status -d 'Only jobs with this status (e.g. running, queued, cancelled; `active`: every job not finished yet; `gone`: jobs the API no longer knows)' -r

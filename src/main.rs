@@ -90,10 +90,16 @@ enum Command {
         /// Use the stored jobs; do not sync first. Needs no credentials.
         #[arg(long)]
         offline: bool,
+        /// Also list what will happen within this long if nothing changes (e.g. 12h): each
+        /// active job that will reach a time limit (or end its grace period), when, under which
+        /// policy, and what follows.
+        #[arg(long, value_name = "DURATION")]
+        upcoming: Option<humantime::Duration>,
         /// Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause,
         /// notify, warn, clear), act_after (for warn: when the grace period ends), reason,
         /// dry_run. Budget entries: action "budget_notice", policy, group, period_start,
-        /// percent, reason.
+        /// percent, reason. With --upcoming: action "upcoming", account, job_id, policy, at,
+        /// then (cancel, pause, notify or warn), dry_run.
         #[arg(long)]
         json: bool,
     },

@@ -1,5 +1,5 @@
-//! `ftguard show` answers a job owner's question — when will ftguard act on my job, and why —
-//! from the same rules the passes and the deadline timer use.
+//! `ftguard show` and `ftguard plan --upcoming` answer a job owner's question — when will
+//! ftguard act on my job, and why — from the same rules the passes and the deadline timer use.
 
 mod common;
 use common::*;
@@ -75,5 +75,65 @@ async fn show_says_where_a_job_stands_with_each_policy() {
         env.ok(&["show", "ftjob-young"])
             .await
             .contains("none act on a finished job")
+    );
+}
+
+#[tokio::test]
+async fn plan_upcoming_lists_what_comes_due_within_the_horizon() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-soon", "running", 5 * H, now),
+        SimJob::in_status("ftjob-later", "running", H, now),
+        SimJob::in_status("ftjob-over", "running", 7 * H, now),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+    );
+    env.ok(&["sync"]).await;
+    let plan = env
+        .json(&["plan", "--offline", "--upcoming", "2h", "--json"])
+        .await;
+    let entries = plan.as_array().unwrap();
+    let upcoming: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "upcoming")
+        .collect();
+    assert_eq!(upcoming.len(), 1, "{plan}");
+    let soon = env.json(&["show", "ftjob-soon", "--json"]).await;
+    assert_eq!(upcoming[0]["job_id"], "ftjob-soon");
+    assert_eq!(upcoming[0]["then"], "cancel");
+    assert_eq!(
+        upcoming[0]["at"].as_i64(),
+        Some(soon["created_at"].as_i64().unwrap() + 6 * H + 1)
+    );
+    // The job over its limit is a decision now, not something coming up.
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["job_id"] == "ftjob-over" && e["action"] == "cancel"),
+        "{plan}"
+    );
+    // A longer horizon takes in the later job; without the flag, nothing of the kind.
+    let text = env.ok(&["plan", "--offline", "--upcoming", "6h"]).await;
+    assert!(
+        text.contains("coming up within 6h (if nothing changes):"),
+        "{text}"
+    );
+    let soon_at = text.find("ftjob-soon").unwrap();
+    let later_at = text.find("ftjob-later").unwrap();
+    assert!(soon_at < later_at, "soonest first:\n{text}");
+    let plain = env.json(&["plan", "--offline", "--json"]).await;
+    assert!(
+        plain
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "upcoming"),
+        "{plain}"
     );
 }

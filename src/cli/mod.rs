@@ -159,13 +159,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Plan { offline, json } => {
+        Command::Plan {
+            offline,
+            upcoming,
+            json,
+        } => {
             let app = if offline {
                 App::build_to_read(load_to_read()?).await?
             } else {
                 App::build(load()?).await?
             };
-            plan::plan(&app, offline, json).await
+            plan::plan(&app, offline, upcoming.map(Into::into), json).await
         }
         Command::Jobs {
             status,

@@ -1,22 +1,35 @@
 //! `ftguard plan`: what the policies would do now and why. Never acts.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::outln;
-use ftguard::policy::Verdict;
+use ftguard::policy::format::secs;
+use ftguard::policy::{Standing, Verdict, standing};
+use ftguard::store::JobFilter;
 
-pub async fn plan(app: &App, offline: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn plan(
+    app: &App,
+    offline: bool,
+    upcoming: Option<Duration>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if !offline {
         for (a, r) in app.sync().await {
             eprintln!("{}", app::sync_line(&a, &r));
         }
         app.estimate().await?;
     }
-    let evaluation = app.decide(&app.config.policies, clock::now()).await?;
+    let now = clock::now();
+    let evaluation = app.decide(&app.config.policies, now).await?;
+    let coming = match upcoming {
+        Some(within) => coming_up(app, now, now + within.as_secs() as i64).await?,
+        None => Vec::new(),
+    };
     let decisions = &evaluation.decisions;
     // Thresholds already notified are not notified again: not part of the plan.
     let mut notices = Vec::new();
@@ -38,9 +51,16 @@ pub async fn plan(app: &App, offline: bool, json: bool) -> anyhow::Result<ExitCo
                 "period_start": n.period_start, "percent": n.percent, "reason": n.reason,
             })
         }));
+        out.extend(coming.iter().map(|c| {
+            json!({
+                "action": "upcoming", "account": c.account, "job_id": c.job_id,
+                "policy": c.policy, "at": c.at, "then": c.then, "dry_run": c.dry_run,
+            })
+        }));
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if decisions.is_empty() && notices.is_empty() {
         outln!("nothing to do: no active job breaks a policy");
+        print_coming(&coming, upcoming, now);
     } else {
         for d in decisions {
             let what = match &d.verdict {
@@ -68,6 +88,88 @@ pub async fn plan(app: &App, offline: bool, json: bool) -> anyhow::Result<ExitCo
                 n.reason
             );
         }
+        print_coming(&coming, upcoming, now);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A limit an active job will reach (or a grace period that will end) within the horizon.
+struct Coming {
+    at: i64,
+    account: String,
+    job_id: String,
+    policy: String,
+    /// What follows: the policy's action, or `warn` when it has a grace period.
+    then: &'static str,
+    /// For `warn`: the action after the grace period, and its length.
+    after_grace: Option<(&'static str, Duration)>,
+    dry_run: bool,
+}
+
+/// What will happen before `until` if nothing changes, soonest first, from the same rules
+/// as the passes (`policy::standing`).
+async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming>> {
+    let jobs = app.store.jobs(&JobFilter::active()).await?;
+    let jobs = app.with_costs(jobs, now).await?;
+    let marks = app.store.grace_marks().await?;
+    let mut out = Vec::new();
+    for (j, cost) in &jobs {
+        let v = app::view(j, cost);
+        for p in &app.config.policies {
+            let key = (
+                j.account.to_string(),
+                j.job.id.as_str().to_owned(),
+                p.name.clone(),
+            );
+            let (at, then, after_grace) = match standing(&v, now, p, marks.get(&key).copied()) {
+                Standing::Due { at } if p.grace.is_zero() => (at, p.action.as_str(), None),
+                Standing::Due { at } => (at, "warn", Some((p.action.as_str(), p.grace))),
+                Standing::InGrace { until, .. } => (until, p.action.as_str(), None),
+                _ => continue,
+            };
+            if at <= until {
+                out.push(Coming {
+                    at,
+                    account: j.account.to_string(),
+                    job_id: j.job.id.as_str().to_owned(),
+                    policy: p.name.clone(),
+                    then,
+                    after_grace,
+                    dry_run: app.config.dry_run || p.dry_run,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.at, &a.account, &a.job_id).cmp(&(b.at, &b.account, &b.job_id)));
+    Ok(out)
+}
+
+fn print_coming(coming: &[Coming], upcoming: Option<Duration>, now: i64) {
+    let Some(within) = upcoming else {
+        return;
+    };
+    let within = humantime::format_duration(within);
+    if coming.is_empty() {
+        outln!("\nnothing comes due within {within}");
+        return;
+    }
+    outln!("\ncoming up within {within} (if nothing changes):");
+    for c in coming {
+        let then = match c.after_grace {
+            Some((action, grace)) => format!(
+                "warn, {action} {} later if still over",
+                humantime::format_duration(grace)
+            ),
+            None => c.then.to_owned(),
+        };
+        outln!(
+            "  {} {:<12} {:<10} {:<28} [{}] then {then}{}",
+            clock::human(c.at),
+            format!("(in {})", secs(c.at - now)),
+            c.account,
+            c.job_id,
+            c.policy,
+            if c.dry_run { " (dry run)" } else { "" }
+        );
+    }
 }
