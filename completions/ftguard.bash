@@ -688,13 +688,17 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__resume)
-            opts="-h -V --account --config --log-format --help --version"
+            opts="-h -V --account --reason --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

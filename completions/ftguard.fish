@@ -38,7 +38,7 @@ complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "show" -d 'Show one 
 complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "status" -d 'Whether ftguard is doing its job, from the database: each account\'s last successful sync, active and stored jobs, actions of the last 24 hours. Exit 1 when unhealthy (an account not synced successfully within three sync intervals, as `/healthz`)'
 complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "actions" -d 'List recorded actions (cancels, pauses, warnings, holds), oldest first'
 complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "cancel" -d 'Cancel a job by hand, through the same recorded path as policies (policy "manual")'
-complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "resume" -d 'Resume a paused job'
+complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "resume" -d 'Resume a paused job. Recorded as an action of policy "manual" (with what the API answered) and notified as `resumed`'
 complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "config" -d 'Configuration commands'
 complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "sim" -d 'Serve the built-in simulator of the fine-tuning API until interrupted: for trying configurations, benchmarks and gateway tests. Point an account\'s base_url at it'
 complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "demo" -d 'Run ftguard against its built-in simulator for a short while: no account needed'
@@ -116,9 +116,11 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l json -d 'Prin
 complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l account -d 'The account, when the id exists in several' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l reason -d 'Why: recorded with the action' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l json -d 'Print the action as recorded (the fields of `actions --json`)'
 complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -s h -l help -d 'Print help'
 complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
@@ -171,7 +173,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_see
 complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "status" -d 'Whether ftguard is doing its job, from the database: each account\'s last successful sync, active and stored jobs, actions of the last 24 hours. Exit 1 when unhealthy (an account not synced successfully within three sync intervals, as `/healthz`)'
 complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "actions" -d 'List recorded actions (cancels, pauses, warnings, holds), oldest first'
 complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "cancel" -d 'Cancel a job by hand, through the same recorded path as policies (policy "manual")'
-complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "resume" -d 'Resume a paused job'
+complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "resume" -d 'Resume a paused job. Recorded as an action of policy "manual" (with what the API answered) and notified as `resumed`'
 complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "config" -d 'Configuration commands'
 complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "sim" -d 'Serve the built-in simulator of the fine-tuning API until interrupted: for trying configurations, benchmarks and gateway tests. Point an account\'s base_url at it'
 complete -c ftguard -n "__fish_ftguard_using_subcommand help; and not __fish_seen_subcommand_from run sync plan jobs spend show status actions cancel resume config sim demo completions man help" -f -a "demo" -d 'Run ftguard against its built-in simulator for a short while: no account needed'

@@ -203,13 +203,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Resume a paused job.
+    /// Resume a paused job. Recorded as an action of policy "manual" (with what the API
+    /// answered) and notified as `resumed`.
     Resume {
         /// The job id (ftjob-...).
         job: String,
         /// The account, when the id exists in several.
         #[arg(long)]
         account: Option<String>,
+        /// Why: recorded with the action.
+        #[arg(long, default_value = "resumed by hand")]
+        reason: String,
+        /// Print the action as recorded (the fields of `actions --json`).
+        #[arg(long)]
+        json: bool,
     },
     /// Configuration commands.
     Config {

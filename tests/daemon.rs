@@ -607,12 +607,42 @@ async fn a_paused_job_can_be_resumed() {
     assert_eq!(sim.status("ftjob-p").as_deref(), Some("running"));
     let jobs = env.json(&["jobs", "--json"]).await;
     assert_eq!(jobs[0]["status"], "running");
-    let bad = env.run(&["resume", "ftjob-p"]).await;
+    let bad = env.run(&["resume", "ftjob-p", "--reason", "again"]).await;
     assert!(
         !bad.status.success() && stderr(&bad).contains("not paused"),
         "{}",
         stderr(&bad)
     );
+    // Both are recorded, after the pause, as actions of policy "manual", with their answers.
+    let actions = env.json(&["actions", "--json"]).await;
+    let rows: Vec<(&str, &str, &str, &str)> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap(),
+                a["policy"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+                a["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("pause", "rt", "succeeded", "ran 2h00m > 1h"),
+            ("resume", "manual", "succeeded", "resumed by hand"),
+            ("resume", "manual", "failed", "again"),
+        ],
+        "{actions}"
+    );
+    assert_eq!(actions[1]["response_status"], "running");
+    assert!(actions[2]["error"].as_str().unwrap().contains("not paused"));
+    // A restart reconciles nothing: a resume is never left pending (it would be taken for a
+    // cancel), and the job keeps running.
+    env.ok(&["run", "--once"]).await;
+    assert_ne!(sim.status("ftjob-p").as_deref(), Some("cancelled"));
 }
 
 #[tokio::test]

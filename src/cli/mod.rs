@@ -244,16 +244,43 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             )
         }
-        Command::Resume { job, account } => {
+        Command::Resume {
+            job,
+            account,
+            reason,
+            json,
+        } => {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
-            let client = app.client(&account).context("account not configured")?;
-            let j = client.resume(&job).await?;
-            app.store
-                .upsert_jobs(client.account(), std::slice::from_ref(&j), clock::now())
-                .await?;
-            outln!("{} resumed: status {}", j.id, j.status);
-            Ok(ExitCode::SUCCESS)
+            app.client(&account).context("account not configured")?;
+            let (id, error) = app.enforcer.manual_resume(&account, &job, &reason).await?;
+            app.enforcer
+                .outbox
+                .deliveries()
+                .flush(app.config.shutdown_timeout)
+                .await;
+            let action = match id {
+                Some(id) => app
+                    .store
+                    .actions(Some(&job), None)
+                    .await?
+                    .into_iter()
+                    .find(|a| a.id == id),
+                None => None,
+            };
+            if json {
+                outln!("{:#}", serde_json::json!(action));
+            } else if error.is_none() {
+                let status = action
+                    .as_ref()
+                    .and_then(|a| a.response_status.clone())
+                    .unwrap_or_else(|| "?".into());
+                outln!("{job} resumed: status {status}");
+            }
+            match error {
+                Some(e) => Err(anyhow::Error::new(e).context(format!("resume of {job} failed"))),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Architecture invariant: a row is written (`pending`) before any call that changes a job,
 //! and the database's unique index refuses a second pending or successful cancel of a job, so
 //! a crash at any point leaves either nothing sent or a pending row that the next start
-//! reconciles by asking the API for the job's real state.
+//! reconciles by asking the API for the job's real state. (A manual resume, harmless to repeat
+//! and never reconciled, is recorded once its answer is in.)
 
 use std::collections::HashMap;
 
@@ -166,5 +167,83 @@ impl Enforcer {
         one.max_cancels_per_pass = 1;
         one.max_cancels_per_hour = None;
         one.run(std::slice::from_ref(&d)).await
+    }
+
+    /// `ftguard resume`: resumes a paused job and records it as a completed action of policy
+    /// "manual" (never written pending first: a resume left pending would be reconciled as a
+    /// cancel, and resuming twice is harmless). Notifies `resumed`. Returns the action's id
+    /// and the API's error, if it refused.
+    pub async fn manual_resume(
+        &self,
+        account: &str,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<(Option<i64>, Option<crate::provider::ProviderError>), StoreError> {
+        let Some(client) = self.clients.get(account) else {
+            return Ok((None, None));
+        };
+        let span =
+            tracing::info_span!("action", account = %account, job_id = %job_id, policy = %MANUAL);
+        async move {
+            let answer = client.resume(job_id).await;
+            let now = clock::now();
+            let outcome = if answer.is_ok() {
+                Outcome::Succeeded
+            } else {
+                Outcome::Failed
+            };
+            let id = self
+                .store
+                .insert_action(
+                    &NewAction {
+                        account,
+                        job_id,
+                        policy: MANUAL,
+                        action: "resume",
+                        reason,
+                        outcome,
+                    },
+                    now,
+                )
+                .await?;
+            match answer {
+                Ok(job) => {
+                    self.store
+                        .upsert_jobs(client.account(), std::slice::from_ref(&job), now)
+                        .await?;
+                    if let Some(id) = id {
+                        let fields: crate::store::ResponseFields = (&job).into();
+                        self.store
+                            .complete_action(id, outcome, Some(200), Some(&fields), None, None, now)
+                            .await?;
+                    }
+                    tracing::info!(status = %job.status, reason, "resumed by hand");
+                    self.outbox.send(
+                        Notice::job("resumed", account, job_id, MANUAL, reason)
+                            .with_answer(Some(job.status.as_str()), job.trained_tokens),
+                    );
+                    Ok((id, None))
+                }
+                Err(e) => {
+                    if let Some(id) = id {
+                        self.store
+                            .complete_action(
+                                id,
+                                outcome,
+                                e.status(),
+                                None,
+                                Some(&e.to_string()),
+                                None,
+                                now,
+                            )
+                            .await?;
+                    }
+                    tracing::error!(error = %e, "resume failed");
+                    Ok((id, Some(e)))
+                }
+            }
+        }
+        .instrument(span)
+        .await
     }
 }

@@ -57,7 +57,7 @@ pub struct Notifier {
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
     /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`,
-    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`; `test` from
+    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`; `test` from
     /// `config check --test-notifiers`.
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]
