@@ -156,7 +156,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__actions)
-            opts="-h -V --job --since --json --config --log-format --help --version"
+            opts="-h -V --job --since --policy --action --outcome --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +167,18 @@ _ftguard() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --action)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --outcome)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -101,6 +101,9 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand status" -s h -l help -d 
 complete -c ftguard -n "__fish_ftguard_using_subcommand status" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l job -d 'Only actions on this job' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l since -d 'Only actions requested since: a duration back from now (24h, 7d), a date (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l policy -d 'Only actions of this policy (`manual` for `ftguard cancel` and `resume`)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l action -d 'Only this action: cancel, pause, resume, warn, clear, notify' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l outcome -d 'Only this outcome: pending, succeeded, already_finished, failed, held, dry_run, notified, warned, cleared' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"

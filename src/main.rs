@@ -183,6 +183,16 @@ enum Command {
         /// (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z).
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
+        /// Only actions of this policy (`manual` for `ftguard cancel` and `resume`).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Only this action: cancel, pause, resume, warn, clear, notify.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this outcome: pending, succeeded, already_finished, failed, held, dry_run,
+        /// notified, warned, cleared.
+        #[arg(long)]
+        outcome: Option<String>,
         /// Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts,
         /// requested_at, completed_at, http_status, response_* fields, error, note.
         #[arg(long)]

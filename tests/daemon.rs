@@ -639,6 +639,28 @@ async fn a_paused_job_can_be_resumed() {
     );
     assert_eq!(actions[1]["response_status"], "running");
     assert!(actions[2]["error"].as_str().unwrap().contains("not paused"));
+    // Filters, and a failed action says why in the table.
+    let failed = env
+        .json(&[
+            "actions",
+            "--action",
+            "resume",
+            "--outcome",
+            "failed",
+            "--json",
+        ])
+        .await;
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    assert_eq!(failed[0]["reason"], "again");
+    let by_policy = env.json(&["actions", "--policy", "rt", "--json"]).await;
+    assert_eq!(by_policy.as_array().unwrap().len(), 1, "{by_policy}");
+    let text = env.ok(&["actions", "--outcome", "failed"]).await;
+    assert!(
+        text.contains("[manual] again -> failed (") && text.contains("not paused"),
+        "{text}"
+    );
+    let none = env.ok(&["actions", "--policy", "nope"]).await;
+    assert!(none.contains("no actions recorded that match"), "{none}");
     // A restart reconciles nothing: a resume is never left pending (it would be taken for a
     // cancel), and the job keeps running.
     env.ok(&["run", "--once"]).await;

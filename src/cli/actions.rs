@@ -8,19 +8,50 @@ use ftguard::outln;
 
 use super::{open_store, since_arg};
 
+/// Which actions to list, besides job and time.
+#[derive(Debug, Default)]
+pub struct Only {
+    pub policy: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+}
+
 pub async fn list(
     config: Config,
     job: Option<String>,
     since: Option<String>,
+    only: Only,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let since = since_arg(since)?;
     let store = open_store(config).await?;
-    let actions = store.actions(job.as_deref(), since).await?;
+    let is = |want: &Option<String>, value: &str| want.as_deref().is_none_or(|w| w == value);
+    let actions: Vec<_> = store
+        .actions(job.as_deref(), since)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            is(&only.policy, &a.policy)
+                && is(&only.action, &a.action)
+                && is(&only.outcome, &a.outcome)
+        })
+        .collect();
     if json {
         outln!("{}", serde_json::to_string_pretty(&actions)?);
     } else if actions.is_empty() {
-        outln!("no actions recorded");
+        outln!(
+            "no actions recorded{}",
+            if job.is_some()
+                || since.is_some()
+                || only.policy.is_some()
+                || only.action.is_some()
+                || only.outcome.is_some()
+            {
+                " that match"
+            } else {
+                ""
+            }
+        );
     } else {
         for a in &actions {
             outln!(
@@ -40,6 +71,7 @@ pub async fn list(
                         a.response_trained_tokens
                             .map_or("-".into(), |t| t.to_string())
                     ))
+                    .or_else(|| a.error.as_ref().map(|e| format!(" ({e})")))
                     .unwrap_or_default()
             );
         }

@@ -198,8 +198,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(config.clone()).await?;
             status::status(&config, &store, json).await
         }
-        Command::Actions { job, since, json } => {
-            actions::list(load_to_read()?, job, since, json).await
+        Command::Actions {
+            job,
+            since,
+            policy,
+            action,
+            outcome,
+            json,
+        } => {
+            let only = actions::Only {
+                policy,
+                action,
+                outcome,
+            };
+            actions::list(load_to_read()?, job, since, only, json).await
         }
         Command::Cancel {
             job,
