@@ -85,6 +85,12 @@ url = {{ credential = "hook" }}
         &["actions", "--json"][..],
         &["spend", "--json"][..],
         &["cancel", "ftjob-2", "--reason", "test"][..],
+        &["config", "check", "--test-notifiers"][..],
+        &["status", "--json"][..],
+        &["show", "ftjob-1"][..],
+        &["plan", "--offline", "--upcoming", "12h", "--json"][..],
+        &["resume", "ftjob-1", "--json"][..],
+        &["actions", "--outcome", "failed"][..],
     ] {
         let out = env.run(args).await;
         outputs.push((
