@@ -99,7 +99,8 @@ enum Command {
         /// notify, warn, clear), act_after (for warn: when the grace period ends), reason,
         /// dry_run. Budget entries: action "budget_notice", policy, group, period_start,
         /// percent, reason. With --upcoming: action "upcoming", account, job_id, policy, at,
-        /// then (cancel, pause, notify or warn), dry_run.
+        /// then (cancel, pause, notify or warn), dry_run, schedule (the policy's own cron, if
+        /// any: it acts at its next run after `at`).
         #[arg(long)]
         json: bool,
     },

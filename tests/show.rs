@@ -92,7 +92,9 @@ async fn plan_upcoming_lists_what_comes_due_within_the_horizon() {
     env.sim_config(
         &sim,
         "",
-        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n\n\
+         [[policies]]\nname = \"nightly\"\nkind = \"max_runtime\"\nlimit = \"5h30m\"\n\
+         schedule = \"0 0 2 * * *\"\n",
     );
     env.ok(&["sync"]).await;
     let plan = env
@@ -101,9 +103,18 @@ async fn plan_upcoming_lists_what_comes_due_within_the_horizon() {
     let entries = plan.as_array().unwrap();
     let upcoming: Vec<&serde_json::Value> = entries
         .iter()
-        .filter(|e| e["action"] == "upcoming")
+        .filter(|e| e["action"] == "upcoming" && e["policy"] == "rt")
         .collect();
     assert_eq!(upcoming.len(), 1, "{plan}");
+    // A policy on its own cron acts at its next run after the limit: the entry says which.
+    let nightly: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "upcoming" && e["policy"] == "nightly")
+        .collect();
+    assert_eq!(nightly.len(), 1, "{plan}");
+    assert_eq!(nightly[0]["job_id"], "ftjob-soon");
+    assert_eq!(nightly[0]["schedule"], "0 0 2 * * *");
+    assert_eq!(upcoming[0]["schedule"], serde_json::Value::Null);
     let soon = env.json(&["show", "ftjob-soon", "--json"]).await;
     assert_eq!(upcoming[0]["job_id"], "ftjob-soon");
     assert_eq!(upcoming[0]["then"], "cancel");
@@ -122,6 +133,10 @@ async fn plan_upcoming_lists_what_comes_due_within_the_horizon() {
     let text = env.ok(&["plan", "--offline", "--upcoming", "6h"]).await;
     assert!(
         text.contains("coming up within 6h (if nothing changes):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[nightly] then cancel, at its next scheduled pass (0 0 2 * * *)"),
         "{text}"
     );
     let soon_at = text.find("ftjob-soon").unwrap();

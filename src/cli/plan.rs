@@ -55,6 +55,7 @@ pub async fn plan(
             json!({
                 "action": "upcoming", "account": c.account, "job_id": c.job_id,
                 "policy": c.policy, "at": c.at, "then": c.then, "dry_run": c.dry_run,
+                "schedule": c.schedule,
             })
         }));
         outln!("{}", serde_json::to_string_pretty(&out)?);
@@ -103,6 +104,8 @@ struct Coming {
     then: &'static str,
     /// For `warn`: the action after the grace period, and its length.
     after_grace: Option<(&'static str, Duration)>,
+    /// The policy's own cron: it acts at its next run after `at`, not at `at`.
+    schedule: Option<String>,
     dry_run: bool,
 }
 
@@ -135,6 +138,7 @@ async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming
                     policy: p.name.clone(),
                     then,
                     after_grace,
+                    schedule: p.schedule.clone(),
                     dry_run: app.config.dry_run || p.dry_run,
                 });
             }
@@ -161,6 +165,10 @@ fn print_coming(coming: &[Coming], upcoming: Option<Duration>, now: i64) {
                 humantime::format_duration(grace)
             ),
             None => c.then.to_owned(),
+        };
+        let then = match &c.schedule {
+            Some(cron) => format!("{then}, at its next scheduled pass ({cron})"),
+            None => then,
         };
         outln!(
             "  {} {:<12} {:<10} {:<28} [{}] then {then}{}",
