@@ -18,13 +18,13 @@ pub fn write(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// `print!` that does not panic on a closed pipe (see [`write`]).
+/// `print!` that does not panic on a closed pipe (see [`write()`](crate::output::write)).
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*)) };
 }
 
-/// `println!` that does not panic on a closed pipe (see [`write`]).
+/// `println!` that does not panic on a closed pipe (see [`write()`](crate::output::write)).
 #[macro_export]
 macro_rules! outln {
     () => { $crate::output::write(format_args!("\n")) };

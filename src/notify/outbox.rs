@@ -120,9 +120,9 @@ impl Outbox {
         }
     }
 
-    /// Sends again the notices whose time has come (one try each), drops those undelivered for
-    /// [`KEEP_NOTICE_SECS`] or whose notifier is no longer configured. Returns how many were
-    /// delivered.
+    /// Sends again the notices whose time has come (one try each), drops those undelivered
+    /// for `KEEP_NOTICE_SECS` (a day) or whose notifier is no longer configured. Returns how
+    /// many were delivered.
     pub async fn retry_due(&self, now: i64) -> usize {
         let Some(store) = &self.store else {
             return 0;

@@ -2,7 +2,7 @@
 //!
 //! Architecture invariant: nothing here does I/O, reads a clock or can fail at run time. `now`
 //! is an argument; grace marks and step times come in as data. A kind is one file implementing
-//! [`Rule`] plus one line in [`kinds`].
+//! [`Rule`] plus one line in `kinds.rs`.
 
 mod allowed_models;
 mod budget;

@@ -92,7 +92,7 @@ pub(super) const SAVE_SYNC_STATE_SQL: &str =
         last_full_at = COALESCE(excluded.last_full_at, sync_state.last_full_at)";
 
 impl Store {
-    /// Records a run and prunes the account's runs older than [`KEEP_SYNC_RUNS_SECS`].
+    /// Records a run and prunes the account's runs older than `KEEP_SYNC_RUNS_SECS` (30 days).
     pub async fn record_sync_run(&self, run: &SyncRun) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sync_runs (account, started_at, finished_at, pages, jobs_seen, error) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&run.account)
