@@ -404,7 +404,7 @@ async fn a_notice_the_webhook_refused_is_delivered_by_a_later_run() {
     assert!(
         env.ok(&["status"])
             .await
-            .contains("1 notice waiting for a webhook")
+            .contains("webhook notices not delivered yet: 1 (oldest ")
     );
     // Not due for a minute: a run right away leaves it alone.
     env.ok(&["run", "--once"]).await;

@@ -132,8 +132,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
         }
         if let Some(since) = oldest_waiting {
             outln!(
-                "{} waiting for a webhook to take them (oldest {} ago): retried with backoff for a day",
-                ftguard::output::count(waiting as u64, "notice", "notices"),
+                "webhook notices not delivered yet: {waiting} (oldest {} ago; retried with backoff for a day)",
                 secs(now - since)
             );
         }
