@@ -201,6 +201,43 @@ async fn a_pending_action_left_by_a_crash_is_reconciled_at_start() {
 }
 
 #[tokio::test]
+async fn a_pending_row_of_another_kind_is_closed_never_sent_as_a_cancel() {
+    let now = now();
+    let (sim, env, app) = setup(
+        vec![SimJob::in_status("ftjob-r", "running", 7 * H, now)],
+        "",
+        "",
+    )
+    .await;
+    // Only cancels and pauses are written pending; a row of another kind (a newer ftguard's,
+    // or edited by hand) must not be reconciled into a cancel.
+    let row = NewAction {
+        account: "sim",
+        job_id: "ftjob-r",
+        policy: "manual",
+        action: "resume",
+        reason: "by hand",
+        outcome: Outcome::Pending,
+    };
+    app.store.insert_action(&row, now).await.unwrap().unwrap();
+    app.store.close().await;
+
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("not reconciled: sim ftjob-r resume"), "{out}");
+    assert_eq!(sim.cancel_requests("ftjob-r"), 0);
+    assert_eq!(sim.status("ftjob-r").as_deref(), Some("running"));
+    let all = env.json(&["actions", "--json"]).await;
+    assert_eq!(all[0]["outcome"], "failed", "{all:#}");
+    assert!(
+        all[0]["note"].as_str().unwrap().contains("not sent again"),
+        "{all:#}"
+    );
+    // Closed: the next run has nothing to reconcile.
+    let again = env.ok(&["run", "--once"]).await;
+    assert!(!again.contains("reconcile"), "{again}");
+}
+
+#[tokio::test]
 async fn grace_warns_then_cancels_if_still_violating() {
     let (sim, _env, app) = setup(
         vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],

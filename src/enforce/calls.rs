@@ -339,10 +339,26 @@ impl Enforcer {
             let span = tracing::info_span!("action", account = %a.account, job_id = %a.job_id, policy = %a.policy);
             async {
                 tracing::info!(action = %a.action, "reconciling an action left pending");
-                let kind = if a.action == "pause" {
-                    ActionKind::Pause
-                } else {
-                    ActionKind::Cancel
+                let kind = match a.action.as_str() {
+                    "cancel" => ActionKind::Cancel,
+                    "pause" => ActionKind::Pause,
+                    // Only cancels and pauses are written pending. Anything else (a newer
+                    // ftguard's, or a hand-edited row) is closed, never re-sent as a cancel.
+                    other => {
+                        let note = format!(
+                            "left pending as {other:?}, which this ftguard does not reconcile; not sent again"
+                        );
+                        tracing::warn!(action = %other, "{note}");
+                        self.store
+                            .complete_action(a.id, Outcome::Failed, None, None, None, Some(&note), clock::now())
+                            .await?;
+                        report.add(
+                            Outcome::Failed,
+                            "reconcile",
+                            format!("not reconciled: {} {} {other}: {note}", a.account, a.job_id),
+                        );
+                        return Ok(());
+                    }
                 };
                 // First ask the API: the cancel may have been applied just before the crash.
                 if let Some(client) = self.clients.get(&a.account)
