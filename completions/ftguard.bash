@@ -175,11 +175,11 @@ _ftguard() {
                     return 0
                     ;;
                 --action)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "cancel pause resume warn clear notify" -- "${cur}"))
                     return 0
                     ;;
                 --outcome)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "pending succeeded already_finished failed held dry_run notified warned cleared" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -102,8 +102,21 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand status" -s V -l version 
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l job -d 'Only actions on this job' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l since -d 'Only actions requested since: a duration back from now (24h, 7d), a date (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l policy -d 'Only actions of this policy (`manual` for `ftguard cancel` and `resume`)' -r
-complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l action -d 'Only this action: cancel, pause, resume, warn, clear, notify' -r
-complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l outcome -d 'Only this outcome: pending, succeeded, already_finished, failed, held, dry_run, notified, warned, cleared' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l action -d 'Only this action' -r -f -a "cancel\t''
+pause\t''
+resume\t''
+warn\t''
+clear\t''
+notify\t''"
+complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l outcome -d 'Only this outcome' -r -f -a "pending\t''
+succeeded\t''
+already_finished\t''
+failed\t''
+held\t''
+dry_run\t''
+notified\t''
+warned\t''
+cleared\t''"
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"

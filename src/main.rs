@@ -93,8 +93,8 @@ enum Command {
         /// Also list what will happen within this long if nothing changes (e.g. 12h): each
         /// active job that will reach a time limit (or end its grace period), when, under which
         /// policy, and what follows.
-        #[arg(long, value_name = "DURATION")]
-        upcoming: Option<humantime::Duration>,
+        #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+        upcoming: Option<std::time::Duration>,
         /// Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause,
         /// notify, warn, clear), act_after (for warn: when the grace period ends), reason,
         /// dry_run. Budget entries: action "budget_notice", policy, group, period_start,
@@ -187,12 +187,11 @@ enum Command {
         /// Only actions of this policy (`manual` for `ftguard cancel` and `resume`).
         #[arg(long)]
         policy: Option<String>,
-        /// Only this action: cancel, pause, resume, warn, clear, notify.
-        #[arg(long)]
+        /// Only this action.
+        #[arg(long, value_parser = ["cancel", "pause", "resume", "warn", "clear", "notify"])]
         action: Option<String>,
-        /// Only this outcome: pending, succeeded, already_finished, failed, held, dry_run,
-        /// notified, warned, cleared.
-        #[arg(long)]
+        /// Only this outcome.
+        #[arg(long, value_parser = ["pending", "succeeded", "already_finished", "failed", "held", "dry_run", "notified", "warned", "cleared"])]
         outcome: Option<String>,
         /// Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts,
         /// requested_at, completed_at, http_status, response_* fields, error, note.
@@ -290,6 +289,12 @@ enum ConfigCommand {
         #[arg(long)]
         test_notifiers: bool,
     },
+}
+
+/// A duration argument (`12h`, `90m`, `2d`), with examples when it is not one.
+fn duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("not a duration ({e}); examples: 12h, 90m, 2d"))
 }
 
 fn init_logging(format: LogFormat, default: &str) {

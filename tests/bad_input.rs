@@ -244,6 +244,15 @@ async fn cli_arguments_are_checked() {
         (&["spend", "--period", "fortnight"][..], "fortnight"),
         (&["jobs", "--colour"][..], "--colour"),
         (&["cancel", "ftjob-x"][..], "--reason"),
+        (
+            &["plan", "--offline", "--upcoming", "soon"][..],
+            "not a duration (expected number at 0); examples: 12h",
+        ),
+        (
+            &["actions", "--outcome", "cancelled"][..],
+            "possible values: pending, succeeded",
+        ),
+        (&["resume", "ftjob-nope", "--account", "ghost"][..], "ghost"),
     ] {
         let out = env.run(args).await;
         assert!(!out.status.success(), "{args:?}");

@@ -169,7 +169,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 App::build(load()?).await?
             };
-            plan::plan(&app, offline, upcoming.map(Into::into), json).await
+            plan::plan(&app, offline, upcoming, json).await
         }
         Command::Jobs {
             status,
