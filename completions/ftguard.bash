@@ -614,7 +614,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__jobs)
-            opts="-h -V --status --account --since --limit --json --config --log-format --help --version"
+            opts="-h -V --status --account --model --since --limit --json --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -625,6 +625,10 @@ _ftguard() {
                     return 0
                     ;;
                 --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -70,6 +70,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s h -l help -d 'P
 complete -c ftguard -n "__fish_ftguard_using_subcommand plan" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l status -d 'Only jobs with this status (e.g. running, queued, cancelled; `active`: every job not finished yet; `gone`: jobs the API no longer knows)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l account -d 'Only jobs of this account' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l model -d 'Only jobs whose base model matches this glob, as in a policy\'s `match.models` (e.g. \'gpt-4o*\')' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l since -d 'Only jobs created since: a duration back from now (24h, 7d), a date (2026-11-01, UTC) or a timestamp (2026-11-01T12:00:00Z)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l limit -d 'At most N jobs, the newest' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand jobs" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F

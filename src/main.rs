@@ -113,6 +113,10 @@ enum Command {
         /// Only jobs of this account.
         #[arg(long)]
         account: Option<String>,
+        /// Only jobs whose base model matches this glob, as in a policy's `match.models`
+        /// (e.g. 'gpt-4o*').
+        #[arg(long, value_name = "GLOB")]
+        model: Option<String>,
         /// Only jobs created since: a duration back from now (24h, 7d), a date (2026-11-01,
         /// UTC) or a timestamp (2026-11-01T12:00:00Z).
         #[arg(long, value_name = "WHEN")]

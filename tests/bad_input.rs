@@ -296,8 +296,10 @@ async fn jobs_and_actions_take_since_and_limit() {
     let now = now();
     let sim = Sim::start(vec![
         SimJob::in_status("ftjob-hour", "running", H, now),
-        SimJob::in_status("ftjob-2d", "succeeded", 48 * H, now),
-        SimJob::in_status("ftjob-10d", "succeeded", 240 * H, now),
+        SimJob::in_status("ftjob-2d", "succeeded", 48 * H, now)
+            .with_model("gpt-4.1-mini-2025-04-14"),
+        SimJob::in_status("ftjob-10d", "succeeded", 240 * H, now)
+            .with_model("gpt-4.1-mini-2025-04-14"),
     ])
     .await
     .unwrap();
@@ -335,6 +337,24 @@ async fn jobs_and_actions_take_since_and_limit() {
     );
     let none = env.ok(&["jobs", "--since", "30m"]).await;
     assert!(none.contains("no stored job matches --since "), "{none}");
+    // --model takes a policy's globs; --limit counts the jobs that match.
+    assert_eq!(
+        ids(env
+            .json(&["jobs", "--model", "gpt-4.1-mini*", "--limit", "1", "--json"])
+            .await),
+        ["ftjob-2d"]
+    );
+    assert_eq!(
+        ids(env
+            .json(&["jobs", "--model", "gpt-4o-mini*", "--json"])
+            .await),
+        ["ftjob-hour"]
+    );
+    let none = env.ok(&["jobs", "--model", "davinci*"]).await;
+    assert!(
+        none.contains("no stored job matches --model davinci*"),
+        "{none}"
+    );
 
     let zero = env.run(&["jobs", "--limit", "0"]).await;
     assert!(!zero.status.success() && stderr(&zero).contains("--limit"));

@@ -21,6 +21,7 @@ const ACTIVE: &str = "active";
 pub fn filter(
     status: Option<String>,
     account: Option<String>,
+    model: Option<String>,
     since: Option<String>,
     limit: Option<u64>,
 ) -> anyhow::Result<JobFilter> {
@@ -33,6 +34,7 @@ pub fn filter(
         active_only,
         created_after,
         limit: limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX)),
+        model,
         ..Default::default()
     })
 }
@@ -290,6 +292,9 @@ async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
     }
     if let Some(a) = &filter.account {
         asked.push(format!("--account {a}"));
+    }
+    if let Some(m) = &filter.model {
+        asked.push(format!("--model {m}"));
     }
     if let Some(t) = filter.created_after {
         asked.push(format!("--since {}", clock::human(t)));

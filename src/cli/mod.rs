@@ -174,11 +174,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs {
             status,
             account,
+            model,
             since,
             limit,
             json,
         } => {
-            let filter = jobs::filter(status, account, since, limit)?;
+            let filter = jobs::filter(status, account, model, since, limit)?;
             jobs::list(load_to_read()?, filter, json).await
         }
         Command::Spend { period, by, json } => {

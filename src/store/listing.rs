@@ -18,6 +18,8 @@ pub struct JobFilter {
     pub created_after: Option<i64>,
     /// At most this many jobs, the newest (`jobs --limit`).
     pub limit: Option<usize>,
+    /// Only jobs whose model matches this glob, as policies' `match.models` (`jobs --model`).
+    pub model: Option<String>,
 }
 
 impl JobFilter {
@@ -153,6 +155,13 @@ impl Store {
                 }
                 cursor = (r.get(7), r.get(8));
                 if let Some(j) = self.row_to_job(r) {
+                    if filter
+                        .model
+                        .as_deref()
+                        .is_some_and(|g| !crate::policy::glob(g, &j.job.model))
+                    {
+                        continue;
+                    }
                     each(j);
                     given += 1;
                 }
