@@ -469,3 +469,63 @@ async fn a_notice_cut_short_by_a_crash_is_sent_after_the_restart() {
     assert_eq!(bodies[1]["event"], "cancelled");
     assert_eq!(bodies[1]["job_id"], "ftjob-1");
 }
+
+#[tokio::test]
+async fn a_pass_sends_ten_notices_of_a_kind_and_sums_up_the_rest() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    // A limit that 15 jobs break at once, and a breaker letting 2 cancels through.
+    let sim = Sim::start(
+        (0..15)
+            .map(|i| SimJob::in_status(&format!("ftjob-{i:02}"), "running", 7 * H, now()))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let env = Env::new().env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()));
+    env.sim_config(
+        &sim,
+        "max_cancels_per_pass = 2",
+        "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n\n[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
+    );
+    env.ok(&["run", "--once"]).await;
+    let bodies: Vec<serde_json::Value> = hook
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let count = |event: &str| bodies.iter().filter(|b| b["event"] == event).count();
+    assert_eq!(
+        (count("cancelled"), count("held"), count("more_notices")),
+        (2, 10, 1),
+        "{bodies:#?}"
+    );
+    let more = bodies
+        .iter()
+        .find(|b| b["event"] == "more_notices")
+        .unwrap();
+    assert_eq!(
+        (&more["of_event"], &more["policy"], &more["count"]),
+        (
+            &serde_json::json!("held"),
+            &serde_json::json!("rt"),
+            &serde_json::json!(3)
+        ),
+        "{more}"
+    );
+    assert!(
+        more["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ftguard actions --policy rt --outcome held"),
+        "{more}"
+    );
+    // Every hold is still recorded one by one.
+    let held = env.json(&["actions", "--outcome", "held", "--json"]).await;
+    assert_eq!(held.as_array().unwrap().len(), 13);
+}

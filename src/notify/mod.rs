@@ -54,11 +54,11 @@ pub struct Notifier {
 /// an account alone (`sync_failing`, `sync_recovered`: `account`, no policy) or, for
 /// `budget_threshold`, about a budget group (`group`, `period_start`, `percent`); fields that
 /// do not apply are left out of the JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Notice {
     /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`,
-    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`; `test` from
-    /// `config check --test-notifiers`.
+    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`,
+    /// `more_notices`; `test` from `config check --test-notifiers`.
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -79,70 +79,81 @@ pub struct Notice {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trained_tokens: Option<i64>,
+    /// For [`MORE`]: the event of the notices summed up, and how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub of_event: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
+/// The event summing up the job notices of one event and policy past the first ten of a pass
+/// (a policy typo holding 500 jobs sends 11 notices, not 500).
+pub const MORE: &str = "more_notices";
+
 impl Notice {
+    /// An event and why, about nothing yet.
+    fn new(event: &str, reason: &str) -> Self {
+        Self {
+            event: event.into(),
+            reason: reason.into(),
+            ..Self::default()
+        }
+    }
+
     /// A notice about a job.
     pub fn job(event: &str, account: &str, job_id: &str, policy: &str, reason: &str) -> Self {
         Self {
-            event: event.into(),
             account: Some(account.into()),
             job_id: Some(job_id.into()),
             policy: policy.into(),
-            reason: reason.into(),
-            group: None,
-            period_start: None,
-            percent: None,
-            status: None,
-            trained_tokens: None,
+            ..Self::new(event, reason)
         }
     }
 
     /// A notice about an account as a whole (its syncs), from no policy.
     pub fn account(event: &str, account: &str, reason: &str) -> Self {
         Self {
-            event: event.into(),
             account: Some(account.into()),
-            job_id: None,
-            policy: String::new(),
-            reason: reason.into(),
-            group: None,
-            period_start: None,
-            percent: None,
-            status: None,
-            trained_tokens: None,
+            ..Self::new(event, reason)
         }
     }
 
     /// A budget group reaching a threshold.
     pub fn budget(n: &GroupNotice) -> Self {
         Self {
-            event: "budget_threshold".into(),
-            account: None,
-            job_id: None,
             policy: n.policy.clone(),
-            reason: n.reason.clone(),
             group: Some(n.group.clone()),
             period_start: Some(n.period_start),
             percent: Some(n.percent),
-            status: None,
-            trained_tokens: None,
+            ..Self::new("budget_threshold", &n.reason)
         }
     }
 
     /// The notice `config check --test-notifiers` sends: about nothing, from no policy.
     pub fn test(reason: &str) -> Self {
+        Self::new("test", reason)
+    }
+
+    /// `count` more notices of `of_event` from `policy` in one pass, not sent one by one.
+    pub fn more(of_event: &str, policy: &str, count: u32) -> Self {
+        let outcome = match of_event {
+            "held" => " --outcome held",
+            "grace_warning" => " --outcome warned",
+            "violation" => " --outcome notified",
+            "cancelled" | "paused" => " --outcome succeeded",
+            "cancel_failed" => " --outcome failed",
+            _ => "",
+        };
         Self {
-            event: "test".into(),
-            account: None,
-            job_id: None,
-            policy: String::new(),
-            reason: reason.into(),
-            group: None,
-            period_start: None,
-            percent: None,
-            status: None,
-            trained_tokens: None,
+            policy: policy.into(),
+            of_event: Some(of_event.into()),
+            count: Some(count),
+            ..Self::new(
+                MORE,
+                &format!(
+                    "{count} more {of_event} notices of this pass, not sent one by one: `ftguard actions --policy {policy}{outcome} --since 1h` lists them"
+                ),
+            )
         }
     }
 

@@ -8,8 +8,8 @@
 //! about to exit (`run --once`, `cancel`, a daemon stopping) does not cut a delivery short.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Notice, Notifier};
@@ -24,6 +24,41 @@ pub struct Outbox {
     deliveries: Deliveries,
     /// Where notices wait until delivered; without one (tests) a refused notice is dropped.
     store: Option<Store>,
+    /// While a pass runs: its job notices so far per (event, policy), to cap them.
+    pass: Arc<Mutex<Option<PassCounts>>>,
+}
+
+/// Job notices of a pass so far, per (event, policy).
+type PassCounts = HashMap<(String, String), u32>;
+
+/// Job notices of one event and policy sent one by one in a pass; the rest are summed up in
+/// one [`super::MORE`] notice when the pass ends.
+pub const NOTICES_PER_PASS: u32 = 10;
+
+/// Caps the job notices of a pass while it lives; sends the summaries when dropped.
+pub struct Pass<'a> {
+    outbox: &'a Outbox,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        let counts = self
+            .outbox
+            .pass
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_default();
+        let mut over: Vec<_> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > NOTICES_PER_PASS)
+            .collect();
+        over.sort();
+        for ((event, policy), n) in over {
+            self.outbox
+                .deliver(Notice::more(&event, &policy, n - NOTICES_PER_PASS));
+        }
+    }
 }
 
 /// The deliveries in flight, and whether the process is closing (no more waiting to retry).
@@ -55,7 +90,19 @@ impl Outbox {
             notifiers,
             deliveries,
             store,
+            pass: Arc::default(),
         }
+    }
+
+    /// Starts a pass: until the returned guard is dropped, job notices beyond
+    /// `NOTICES_PER_PASS` (10) per event and policy are counted instead of sent, and then
+    /// summed up in one notice each.
+    pub fn pass(&self) -> Pass<'_> {
+        *self
+            .pass
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(HashMap::new());
+        Pass { outbox: self }
     }
 
     /// The deliveries this outbox adds to (to hand on to the outbox of a reloaded configuration).
@@ -63,8 +110,29 @@ impl Outbox {
         &self.deliveries
     }
 
-    /// Sends a notice to every notifier in the background; returns at once.
+    /// Sends a notice to every notifier in the background; returns at once. During a pass,
+    /// a job notice past the pass's cap is only counted (see [`Outbox::pass`]).
     pub fn send(&self, notice: Notice) {
+        if notice.job_id.is_some() {
+            let mut pass = self
+                .pass
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(counts) = pass.as_mut() {
+                let n = counts
+                    .entry((notice.event.clone(), notice.policy.clone()))
+                    .or_insert(0);
+                *n += 1;
+                if *n > NOTICES_PER_PASS {
+                    return;
+                }
+            }
+        }
+        self.deliver(notice);
+    }
+
+    /// Sends a notice to every notifier in the background, uncapped.
+    fn deliver(&self, notice: Notice) {
         let now = crate::clock::now();
         for n in &self.notifiers {
             let http = self.http.clone();
