@@ -135,56 +135,15 @@ impl Outbox {
     fn deliver(&self, notice: Notice) {
         let now = crate::clock::now();
         for n in &self.notifiers {
-            let http = self.http.clone();
-            let notifier = n.clone();
-            let body = n.body(&notice).to_string();
-            let closing = self.deliveries.closing.clone();
-            let event = notice.event.clone();
-            let store = self.store.clone();
-            self.deliveries.tracker.spawn(async move {
-                // Written before the first try: a crash from here on leaves it to a retry.
-                let id = match &store {
-                    Some(s) => match s
-                        .insert_notice(notifier.source(), &event, &body, now, now + FIRST_RETRY_SECS)
-                        .await
-                    {
-                        Ok(id) => Some(id),
-                        Err(e) => {
-                            tracing::warn!(error = %e, event = %event, "cannot keep the notice for retries");
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                let error = match try_soon(&http, &notifier, &body, &closing).await {
-                    Ok(()) => {
-                        crate::metrics::notification(&event, "delivered");
-                        if let (Some(s), Some(id)) = (&store, id)
-                            && let Err(e) = s.remove_notice(id).await
-                        {
-                            tracing::warn!(error = %e, "delivered notice stays in the outbox; it may be sent twice");
-                        }
-                        return;
-                    }
-                    Err(e) => e,
-                };
-                match (&store, id) {
-                    (Some(s), Some(id)) => {
-                        crate::metrics::notification(&event, "retrying");
-                        tracing::warn!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; kept, tried again in a minute");
-                        if let Err(e) = s
-                            .retry_notice_at(id, i64::from(ATTEMPTS), now + FIRST_RETRY_SECS, &error)
-                            .await
-                        {
-                            tracing::warn!(error = %e, "cannot record the failed try");
-                        }
-                    }
-                    _ => {
-                        crate::metrics::notification(&event, "failed");
-                        tracing::error!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; given up");
-                    }
-                }
-            });
+            self.deliveries.tracker.spawn(deliver_one(
+                self.http.clone(),
+                n.clone(),
+                n.body(&notice).to_string(),
+                notice.event.clone(),
+                self.store.clone(),
+                self.deliveries.closing.clone(),
+                now,
+            ));
         }
     }
 
@@ -269,6 +228,67 @@ impl Outbox {
                 down.insert(n.notifier.clone(), (next_at, error));
                 Ok(false)
             }
+        }
+    }
+}
+
+/// One notice to one notifier: kept in the store, tried soon, removed once delivered or left
+/// there for [`Outbox::retry_due`].
+async fn deliver_one(
+    http: reqwest::Client,
+    notifier: Notifier,
+    body: String,
+    event: String,
+    store: Option<Store>,
+    closing: tokio_util::sync::CancellationToken,
+    now: i64,
+) {
+    // Written before the first try: a crash from here on leaves it to a retry.
+    let id = match &store {
+        Some(s) => match s
+            .insert_notice(
+                notifier.source(),
+                &event,
+                &body,
+                now,
+                now + FIRST_RETRY_SECS,
+            )
+            .await
+        {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, event = %event, "cannot keep the notice for retries");
+                None
+            }
+        },
+        None => None,
+    };
+    let error = match try_soon(&http, &notifier, &body, &closing).await {
+        Ok(()) => {
+            crate::metrics::notification(&event, "delivered");
+            if let (Some(s), Some(id)) = (&store, id)
+                && let Err(e) = s.remove_notice(id).await
+            {
+                tracing::warn!(error = %e, "delivered notice stays in the outbox; it may be sent twice");
+            }
+            return;
+        }
+        Err(e) => e,
+    };
+    match (&store, id) {
+        (Some(s), Some(id)) => {
+            crate::metrics::notification(&event, "retrying");
+            tracing::warn!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; kept, tried again in a minute");
+            if let Err(e) = s
+                .retry_notice_at(id, i64::from(ATTEMPTS), now + FIRST_RETRY_SECS, &error)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record the failed try");
+            }
+        }
+        _ => {
+            crate::metrics::notification(&event, "failed");
+            tracing::error!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; given up");
         }
     }
 }
