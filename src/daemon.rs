@@ -63,6 +63,14 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         }
     };
     let _lock = crate::lock::DaemonLock::acquire(&config.database)?;
+    // Signals are taken over before anything slow (reconciling, the first sync): a SIGHUP
+    // (`systemctl reload`) or SIGTERM arriving then is handled, not the default "terminate".
+    let mut hup = if opts.once {
+        mpsc::channel(1).1
+    } else {
+        spawn_signal_handlers(opts.stop.clone());
+        hangup_stream()
+    };
     let mut app = App::build(config).await?;
     let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
     let http = match app.config.listen {
@@ -84,9 +92,6 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     let reconciled = app.enforcer.reconcile_pending().await?;
     for l in &reconciled.lines {
         say(l.clone());
-    }
-    if !opts.once {
-        spawn_signal_handlers(opts.stop.clone());
     }
     sdnotify::notify("READY=1");
 
@@ -123,7 +128,6 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     let mut watchdog = watchdog_ticker();
     let mut deadlines = crate::deadline::DeadlineTimer::new();
     rearm(&app, &mut deadlines).await;
-    let mut hup = hangup_stream();
     loop {
         tokio::select! {
             _ = opts.stop.cancelled() => break,
@@ -353,24 +357,29 @@ fn schedule(
     Ok(timers)
 }
 
+/// Installs the SIGTERM/SIGINT handlers now (not in a task that may run later), then waits
+/// for either in the background and stops the daemon.
 fn spawn_signal_handlers(stop: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                tracing::error!("cannot install signal handlers");
-                return;
-            };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::spawn(async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: stopping"),
                 _ = int.recv() => tracing::info!("SIGINT: stopping"),
             }
-        }
-        #[cfg(not(unix))]
+            stop.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
@@ -380,15 +389,20 @@ fn spawn_signal_handlers(stop: CancellationToken) {
 fn hangup_stream() -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(1);
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            let _ = tx.try_send(());
+        // Installed now; one received before the loop waits for it is kept (capacity 1).
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        let _ = tx.try_send(());
+                    }
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "cannot install the SIGHUP handler"),
         }
-    });
+    }
     #[cfg(not(unix))]
     drop(tx);
     rx

@@ -323,6 +323,53 @@ async fn healthz_metrics_and_one_daemon_per_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
+    // A first sync that takes a while (a slow API): SIGHUP arrives in the middle of it, as a
+    // `systemctl reload` right after start would.
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
+        .await
+        .unwrap();
+    sim.set_latency(Duration::from_millis(1500));
+    let env = Env::new();
+    env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
+    let stderr_path = env.dir.path().join("stderr.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("FTGUARD_LOG", "info")
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        hits(&sim, "/fine_tuning/jobs") <= 1,
+        "the first sync is still on its way"
+    );
+    signal(pid, "-HUP");
+    let log = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !log().contains("configuration reloaded") {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the daemon died of the SIGHUP ({status}):\n{}", log());
+        }
+        assert!(Instant::now() < deadline, "no reload:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(log().contains("sync done"), "{}", log());
+    // SIGTERM during a slow sync stops it cleanly too.
+    env.sim_config(&sim, "sync_schedule = \"* * * * * *\"", "");
+    signal(pid, "-HUP");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    signal(pid, "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("did not stop")
+        .unwrap();
+    assert!(status.success(), "{status}:\n{}", log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     let sim = Sim::start(vec![
         SimJob::in_status("ftjob-1", "running", 60, now()).with_model("davinci-002"),
