@@ -109,7 +109,26 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         Ok(failing) => watch.resume(&failing),
         Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
     }
-    let first_pass = full_pass(&app, &say, &first, &mut watch).await;
+    let first_pass = if opts.once {
+        full_pass(&app, &say, &first, &mut watch).await
+    } else {
+        // A first sync can take minutes (a large history, a slow API): SIGTERM during it
+        // gets the same bounded wait as any in-flight pass, not the whole sync.
+        let work = full_pass(&app, &say, &first, &mut watch);
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            () = opts.stop.cancelled() => {
+                match tokio::time::timeout(app.config.shutdown_timeout, &mut work).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!("shutdown: the first pass did not finish in time; pending actions are reconciled at next start");
+                        Ok(PassReport::default())
+                    }
+                }
+            }
+        }
+    };
     if opts.once {
         // Notices of this pass may still be on their way to a slow webhook.
         app.enforcer
@@ -128,7 +147,8 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     let mut watchdog = watchdog_ticker();
     let mut deadlines = crate::deadline::DeadlineTimer::new();
     rearm(&app, &mut deadlines).await;
-    loop {
+    // Stopped during the first pass: straight to shutdown.
+    while !opts.stop.is_cancelled() {
         tokio::select! {
             _ = opts.stop.cancelled() => break,
             _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),

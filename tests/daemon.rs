@@ -370,6 +370,36 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_long_first_sync_stops_within_the_shutdown_timeout() {
+    // The API takes 8 s per answer; the daemon must not wait for the whole first sync.
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
+        .await
+        .unwrap();
+    sim.set_latency(Duration::from_secs(8));
+    let env = Env::new();
+    env.sim_config(&sim, "shutdown_timeout = \"1s\"", "");
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
+    std::fs::write(env.config_path(), config).unwrap();
+    let mut child = env.daemon();
+    let pid = child.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let t = Instant::now();
+    signal(pid, "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("did not stop")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "waited {:?} for a sync that takes 8 s, with shutdown_timeout 1s",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     let sim = Sim::start(vec![
         SimJob::in_status("ftjob-1", "running", 60, now()).with_model("davinci-002"),
