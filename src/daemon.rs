@@ -109,6 +109,10 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         Ok(failing) => watch.resume(&failing),
         Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
     }
+    // WATCHDOG=1 comes from the loops that run passes, so a wedged loop stops the pings and
+    // systemd restarts the daemon; it starts before the first pass, which can take longer
+    // than WatchdogSec on a large history.
+    let mut watchdog = watchdog_ticker();
     let first_pass = if opts.once {
         full_pass(&app, &say, &first, &mut watch).await
     } else {
@@ -116,15 +120,19 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         // gets the same bounded wait as any in-flight pass, not the whole sync.
         let work = full_pass(&app, &say, &first, &mut watch);
         tokio::pin!(work);
-        tokio::select! {
-            r = &mut work => r,
-            () = opts.stop.cancelled() => {
-                match tokio::time::timeout(app.config.shutdown_timeout, &mut work).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        tracing::warn!("shutdown: the first pass did not finish in time; pending actions are reconciled at next start");
-                        Ok(PassReport::default())
-                    }
+        loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
+                () = opts.stop.cancelled() => {
+                    let bounded = watched(&mut work, &mut watchdog);
+                    break match tokio::time::timeout(app.config.shutdown_timeout, bounded).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            tracing::warn!("shutdown: the first pass did not finish in time; pending actions are reconciled at next start");
+                            Ok(PassReport::default())
+                        }
+                    };
                 }
             }
         }
@@ -142,9 +150,6 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
     let mut sched = schedule(&app, tx.clone(), &opts.stop)?;
-    // WATCHDOG=1 comes from the loop itself, so a wedged loop stops the pings and systemd
-    // restarts the daemon.
-    let mut watchdog = watchdog_ticker();
     let mut deadlines = crate::deadline::DeadlineTimer::new();
     rearm(&app, &mut deadlines).await;
     // Stopped during the first pass: straight to shutdown.
@@ -154,7 +159,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
             due = deadlines.wait() => {
                 let span = tracing::info_span!("deadline", jobs = due.len());
-                let report = app.on_deadline(&due).instrument(span).await?;
+                let report = watched(app.on_deadline(&due).instrument(span), &mut watchdog).await?;
                 for l in &report.lines {
                     say(l.clone());
                 }
@@ -426,6 +431,20 @@ fn hangup_stream() -> mpsc::Receiver<()> {
     #[cfg(not(unix))]
     drop(tx);
     rx
+}
+
+/// Awaits `work` while answering the watchdog (a pass may take longer than WatchdogSec).
+async fn watched<F: std::future::Future>(
+    work: F,
+    watchdog: &mut tokio::time::Interval,
+) -> F::Output {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
+        }
+    }
 }
 
 /// Ticks at half the watchdog interval systemd asked for; never when there is none.

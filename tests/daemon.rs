@@ -400,6 +400,54 @@ async fn sigterm_during_a_long_first_sync_stops_within_the_shutdown_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_is_answered_during_a_long_first_sync() {
+    // systemd restarts a service that stops pinging for WatchdogSec: a first sync of a large
+    // history on a slow API must not look like a wedged daemon (a restart would start the
+    // same sync over, and be killed again).
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
+        .await
+        .unwrap();
+    sim.set_latency(Duration::from_secs(4));
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
+    std::fs::write(env.config_path(), config).unwrap();
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .env_remove("WATCHDOG_PID")
+        .env("FTGUARD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    assert!(
+        wait_for(&sock, "READY=1", Duration::from_secs(15), &mut seen),
+        "{seen:?}"
+    );
+    let ready = Instant::now();
+    // Pings every half second while the first listing is still on its way.
+    let mut pings = 0;
+    while ready.elapsed() < Duration::from_millis(2500) {
+        if wait_for(&sock, "WATCHDOG=1", Duration::from_millis(300), &mut seen) {
+            pings += 1;
+        }
+    }
+    let syncs_done = seen.iter().filter(|m| m.contains("STATUS=synced")).count();
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(
+        syncs_done, 0,
+        "the first sync was meant to be still running: {seen:?}"
+    );
+    assert!(pings >= 3, "{pings} pings in 2.5 s: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     let sim = Sim::start(vec![
         SimJob::in_status("ftjob-1", "running", 60, now()).with_model("davinci-002"),
