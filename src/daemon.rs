@@ -89,11 +89,18 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     if app.config.accounts.is_empty() {
         tracing::warn!("no [[accounts]] configured: nothing to watch");
     }
-    let reconciled = app.enforcer.reconcile_pending().await?;
+    // Ready before reconciling: settling actions left pending asks the API about each, which
+    // on a slow or hanging API could outlast systemd's start timeout (and the service would
+    // be failed and restarted into the same wait). The watchdog is answered meanwhile.
+    sdnotify::notify("READY=1");
+    // WATCHDOG=1 comes from the loops that run passes, so a wedged loop stops the pings and
+    // systemd restarts the daemon; it starts before anything slow (reconciling, the first
+    // pass, which can take longer than WatchdogSec on a large history).
+    let mut watchdog = watchdog_ticker();
+    let reconciled = watched(app.enforcer.reconcile_pending(), &mut watchdog).await?;
     for l in &reconciled.lines {
         say(l.clone());
     }
-    sdnotify::notify("READY=1");
 
     // `run --once` evaluates every policy, scheduled ones included; the daemon leaves those
     // to their own cron.
@@ -109,10 +116,6 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         Ok(failing) => watch.resume(&failing),
         Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
     }
-    // WATCHDOG=1 comes from the loops that run passes, so a wedged loop stops the pings and
-    // systemd restarts the daemon; it starts before the first pass, which can take longer
-    // than WatchdogSec on a large history.
-    let mut watchdog = watchdog_ticker();
     let first_pass = if opts.once {
         full_pass(&app, &say, &first, &mut watch).await
     } else {

@@ -448,6 +448,55 @@ async fn the_watchdog_is_answered_during_a_long_first_sync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_comes_before_a_slow_reconciliation() {
+    // A crash left a cancel pending; the API now takes 4 s to answer. Settling it must not
+    // hold READY=1 back (systemd's start timeout would fail the service).
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())])
+        .await
+        .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
+    std::fs::write(env.config_path(), config).unwrap();
+    let app = env.app().await;
+    let row = ftguard::store::NewAction {
+        account: "sim",
+        job_id: "ftjob-1",
+        policy: "rt",
+        action: "cancel",
+        reason: "ran 7h00m > 6h",
+        outcome: ftguard::store::Outcome::Pending,
+    };
+    app.store.insert_action(&row, now()).await.unwrap().unwrap();
+    app.store.close().await;
+    sim.set_latency(Duration::from_secs(4));
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .env_remove("WATCHDOG_PID")
+        .env("FTGUARD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let ready = wait_for(&sock, "READY=1", Duration::from_secs(15), &mut seen);
+    let ready_after = started.elapsed();
+    let pinged = wait_for(&sock, "WATCHDOG=1", Duration::from_secs(2), &mut seen);
+    child.kill().ok();
+    child.wait().ok();
+    assert!(ready && pinged, "{seen:?}");
+    assert!(
+        ready_after < Duration::from_secs(3),
+        "READY=1 after {ready_after:?}, behind a 4 s answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     let sim = Sim::start(vec![
         SimJob::in_status("ftjob-1", "running", 60, now()).with_model("davinci-002"),
