@@ -122,23 +122,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         // A first sync can take minutes (a large history, a slow API): SIGTERM during it
         // gets the same bounded wait as any in-flight pass, not the whole sync.
         let work = full_pass(&app, &say, &first, &mut watch);
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                r = &mut work => break r,
-                _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
-                () = opts.stop.cancelled() => {
-                    let bounded = watched(&mut work, &mut watchdog);
-                    break match tokio::time::timeout(app.config.shutdown_timeout, bounded).await {
-                        Ok(r) => r,
-                        Err(_) => {
-                            tracing::warn!("shutdown: the first pass did not finish in time; pending actions are reconciled at next start");
-                            Ok(PassReport::default())
-                        }
-                    };
-                }
-            }
-        }
+        until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await
     };
     if opts.once {
         // Notices of this pass may still be on their way to a slow webhook.
@@ -162,11 +146,16 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
             due = deadlines.wait() => {
                 let span = tracing::info_span!("deadline", jobs = due.len());
-                let report = watched(app.on_deadline(&due).instrument(span), &mut watchdog).await?;
+                let work = async { Ok(app.on_deadline(&due).instrument(span).await?) };
+                let report =
+                    until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await?;
                 for l in &report.lines {
                     say(l.clone());
                 }
                 last = report;
+                if opts.stop.is_cancelled() {
+                    break;
+                }
                 rearm(&app, &mut deadlines).await;
             }
             _ = hup.recv() => {
@@ -204,28 +193,11 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         }
                     }
                 };
-                tokio::pin!(work);
-                let result = loop {
-                    tokio::select! {
-                        r = &mut work => break Some(r),
-                        _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
-                        _ = opts.stop.cancelled() => break None,
-                    }
-                };
-                match result {
-                    Some(r) => {
-                        last = r?;
-                        rearm(&app, &mut deadlines).await;
-                    }
-                    None => {
-                        // Let in-flight actions finish, within a bound.
-                        match tokio::time::timeout(app.config.shutdown_timeout, &mut work).await {
-                            Ok(r) => last = r?,
-                            Err(_) => tracing::warn!("shutdown: in-flight work did not finish in time; pending actions are reconciled at next start"),
-                        }
-                        break;
-                    }
+                last = until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await?;
+                if opts.stop.is_cancelled() {
+                    break;
                 }
+                rearm(&app, &mut deadlines).await;
             }
         }
     }
@@ -434,6 +406,34 @@ fn hangup_stream() -> mpsc::Receiver<()> {
     #[cfg(not(unix))]
     drop(tx);
     rx
+}
+
+/// Awaits a pass while answering the watchdog. Once stopped (SIGTERM) the pass gets `grace`
+/// more to finish its in-flight actions; past that it is dropped — what it stored stays, and
+/// actions it left pending are reconciled at the next start — and an empty report returned.
+async fn until_stopped<F>(
+    work: F,
+    watchdog: &mut tokio::time::Interval,
+    stop: &CancellationToken,
+    grace: std::time::Duration,
+) -> Result<PassReport, DaemonError>
+where
+    F: std::future::Future<Output = Result<PassReport, DaemonError>>,
+{
+    tokio::pin!(work);
+    tokio::select! {
+        r = watched(&mut work, watchdog) => return r,
+        () = stop.cancelled() => {}
+    }
+    match tokio::time::timeout(grace, watched(&mut work, watchdog)).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(
+                "shutdown: in-flight work did not finish in time; pending actions are reconciled at next start"
+            );
+            Ok(PassReport::default())
+        }
+    }
 }
 
 /// Awaits `work` while answering the watchdog (a pass may take longer than WatchdogSec).
