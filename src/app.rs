@@ -104,6 +104,16 @@ impl App {
         );
     }
 
+    /// Before a command exits: waits (up to `shutdown_timeout`) for its webhook notices still
+    /// on their way.
+    pub async fn flush_notices(&self) {
+        self.enforcer
+            .outbox
+            .deliveries()
+            .flush(self.config.shutdown_timeout)
+            .await;
+    }
+
     /// The client of a configured account.
     pub fn client(&self, account: &str) -> Option<&Client> {
         self.clients

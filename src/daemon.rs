@@ -126,11 +126,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     };
     if opts.once {
         // Notices of this pass may still be on their way to a slow webhook.
-        app.enforcer
-            .outbox
-            .deliveries()
-            .flush(app.config.shutdown_timeout)
-            .await;
+        app.flush_notices().await;
         return first_pass;
     }
     let mut last = first_pass?;
@@ -206,11 +202,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     if let Some(h) = http {
         let _ = h.await;
     }
-    app.enforcer
-        .outbox
-        .deliveries()
-        .flush(app.config.shutdown_timeout)
-        .await;
+    app.flush_notices().await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(last)

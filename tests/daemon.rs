@@ -34,6 +34,22 @@ fn wait_for(sock: &UnixDatagram, want: &str, within: Duration, seen: &mut Vec<St
     false
 }
 
+/// The simulator with one running job answering after `latency`, and a configuration whose
+/// requests wait for it (30 s timeout), plus `daemon_extra` under `[daemon]`.
+async fn slow_api(latency: Duration, daemon_extra: &str) -> (Sim, Env) {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())])
+        .await
+        .unwrap();
+    sim.set_latency(latency);
+    let env = Env::new();
+    env.sim_config(&sim, daemon_extra, "");
+    let config = std::fs::read_to_string(env.config_path())
+        .unwrap()
+        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
+    std::fs::write(env.config_path(), config).unwrap();
+    (sim, env)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_reload_and_clean_stop() {
     let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())])
@@ -372,16 +388,7 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_long_first_sync_stops_within_the_shutdown_timeout() {
     // The API takes 8 s per answer; the daemon must not wait for the whole first sync.
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
-        .await
-        .unwrap();
-    sim.set_latency(Duration::from_secs(8));
-    let env = Env::new();
-    env.sim_config(&sim, "shutdown_timeout = \"1s\"", "");
-    let config = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
-    std::fs::write(env.config_path(), config).unwrap();
+    let (_sim, env) = slow_api(Duration::from_secs(8), "shutdown_timeout = \"1s\"").await;
     let mut child = env.daemon();
     let pid = child.id().unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -404,16 +411,7 @@ async fn the_watchdog_is_answered_during_a_long_first_sync() {
     // systemd restarts a service that stops pinging for WatchdogSec: a first sync of a large
     // history on a slow API must not look like a wedged daemon (a restart would start the
     // same sync over, and be killed again).
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 60, now())])
-        .await
-        .unwrap();
-    sim.set_latency(Duration::from_secs(4));
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
-    let config = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
-    std::fs::write(env.config_path(), config).unwrap();
+    let (_sim, env) = slow_api(Duration::from_secs(4), "").await;
     let sock_path = env.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
@@ -451,15 +449,7 @@ async fn the_watchdog_is_answered_during_a_long_first_sync() {
 async fn ready_comes_before_a_slow_reconciliation() {
     // A crash left a cancel pending; the API now takes 4 s to answer. Settling it must not
     // hold READY=1 back (systemd's start timeout would fail the service).
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())])
-        .await
-        .unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
-    let config = std::fs::read_to_string(env.config_path())
-        .unwrap()
-        .replace("request_timeout = \"2s\"", "request_timeout = \"30s\"");
-    std::fs::write(env.config_path(), config).unwrap();
+    let (sim, env) = slow_api(Duration::ZERO, "").await;
     let app = env.app().await;
     let row = ftguard::store::NewAction {
         account: "sim",

@@ -242,10 +242,15 @@ async fn account_synced_every_second() -> (MockServer, Sim, Env) {
 /// A webhook that refuses its first delivery and accepts the next ones: a notice arrives only
 /// if its retry is made.
 async fn webhook_refusing_once() -> MockServer {
+    webhook_refusing(1).await
+}
+
+/// A webhook that refuses its first `n` deliveries and accepts the next ones.
+async fn webhook_refusing(n: u64) -> MockServer {
     let hook = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
+        .up_to_n_times(n)
         .mount(&hook)
         .await;
     Mock::given(method("POST"))
@@ -401,16 +406,7 @@ async fn config_check_sends_each_notifier_one_test_notice() {
 #[tokio::test]
 async fn a_notice_the_webhook_refused_is_delivered_by_a_later_run() {
     // Down for the first three tries (two in the first run, one in the second), then back.
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(3)
-        .mount(&hook)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hook)
-        .await;
+    let hook = webhook_refusing(3).await;
     let (_sim, env) = job_over_its_limit(&hook).await;
     env.ok(&["run", "--once"]).await;
     assert_eq!(events(&hook).await, ["\"cancelled\""; 2]);

@@ -224,11 +224,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let account = resolve_account(&app, &job, account).await?;
             let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
             // The cancel's notice, before exiting.
-            app.enforcer
-                .outbox
-                .deliveries()
-                .flush(app.config.shutdown_timeout)
-                .await;
+            app.flush_notices().await;
             if json {
                 // The job's newest cancel: the one just recorded, or the one that stopped it.
                 let action = app
@@ -267,11 +263,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let account = resolve_account(&app, &job, account).await?;
             app.client(&account).context("account not configured")?;
             let (id, error) = app.enforcer.manual_resume(&account, &job, &reason).await?;
-            app.enforcer
-                .outbox
-                .deliveries()
-                .flush(app.config.shutdown_timeout)
-                .await;
+            app.flush_notices().await;
             let action = match id {
                 Some(id) => app
                     .store
