@@ -285,14 +285,14 @@ async fn full_pass(
         let outcome = error.as_deref().map_or(Ok(()), Err);
         if let Some(notice) = watch.observe(account, outcome, now, window) {
             let span = tracing::info_span!("sync_health", account = %account);
-            let _g = span.enter();
             if notice.event == crate::sync_watch::FAILING {
-                tracing::error!(reason = %notice.reason, "account not synced");
-                if let Err(e) = app.store.record_failing_notified(account, now).await {
-                    tracing::warn!(error = %e, "cannot record that the outage was notified");
+                span.in_scope(|| tracing::error!(reason = %notice.reason, "account not synced"));
+                let recorded = app.store.record_failing_notified(account, now);
+                if let Err(e) = recorded.instrument(span).await {
+                    tracing::warn!(account = %account, error = %e, "cannot record that the outage was notified");
                 }
             } else {
-                tracing::info!(reason = %notice.reason, "account synced again");
+                span.in_scope(|| tracing::info!(reason = %notice.reason, "account synced again"));
             }
             say(format!(
                 "notified: {} {account}: {}",
