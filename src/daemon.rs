@@ -97,7 +97,9 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     // systemd restarts the daemon; it starts before anything slow (reconciling, the first
     // pass, which can take longer than WatchdogSec on a large history).
     let mut watchdog = watchdog_ticker();
-    let reconciled = watched(app.enforcer.reconcile_pending(), &mut watchdog).await?;
+    let reconciling = async { Ok(app.enforcer.reconcile_pending().await?) };
+    let grace = app.config.shutdown_timeout;
+    let reconciled = until_stopped(reconciling, &mut watchdog, &opts.stop, grace).await?;
     for l in &reconciled.lines {
         say(l.clone());
     }
@@ -118,6 +120,9 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     }
     let first_pass = if opts.once {
         full_pass(&app, &say, &first, &mut watch).await
+    } else if opts.stop.is_cancelled() {
+        // Stopped while settling pending actions: no first pass.
+        Ok(PassReport::default())
     } else {
         // A first sync can take minutes (a large history, a slow API): SIGTERM during it
         // gets the same bounded wait as any in-flight pass, not the whole sync.

@@ -449,7 +449,7 @@ async fn the_watchdog_is_answered_during_a_long_first_sync() {
 async fn ready_comes_before_a_slow_reconciliation() {
     // A crash left a cancel pending; the API now takes 4 s to answer. Settling it must not
     // hold READY=1 back (systemd's start timeout would fail the service).
-    let (sim, env) = slow_api(Duration::ZERO, "").await;
+    let (sim, env) = slow_api(Duration::ZERO, "shutdown_timeout = \"1s\"").await;
     let app = env.app().await;
     let row = ftguard::store::NewAction {
         account: "sim",
@@ -477,12 +477,26 @@ async fn ready_comes_before_a_slow_reconciliation() {
     let ready = wait_for(&sock, "READY=1", Duration::from_secs(15), &mut seen);
     let ready_after = started.elapsed();
     let pinged = wait_for(&sock, "WATCHDOG=1", Duration::from_secs(2), &mut seen);
-    child.kill().ok();
-    child.wait().ok();
+    // SIGTERM while it is still settling: a bounded wait (shutdown_timeout 1s), no first pass.
+    let t = Instant::now();
+    signal(child.id(), "-TERM");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(ready && pinged, "{seen:?}");
     assert!(
         ready_after < Duration::from_secs(3),
         "READY=1 after {ready_after:?}, behind a 4 s answer"
+    );
+    assert!(status.success(), "{status}");
+    assert!(
+        t.elapsed() < Duration::from_millis(3500),
+        "stopped after {:?}: settling a pending cancel on a 4 s API took it all",
+        t.elapsed()
     );
 }
 
