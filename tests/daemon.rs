@@ -34,6 +34,20 @@ fn wait_for(sock: &UnixDatagram, want: &str, within: Duration, seen: &mut Vec<St
     false
 }
 
+/// Starts `ftguard run` with info logs written to a file in the test's directory; returns
+/// the process and the file.
+fn daemon_logging_to_file(env: &Env) -> (tokio::process::Child, std::path::PathBuf) {
+    let path = env.dir.path().join("stderr.log");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
+        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env("FTGUARD_LOG", "info")
+        .stderr(std::fs::File::create(&path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    (child, path)
+}
+
 /// The simulator with one running job answering after `latency`, and a configuration whose
 /// requests wait for it (30 s timeout), plus `daemon_extra` under `[daemon]`.
 async fn slow_api(latency: Duration, daemon_extra: &str) -> (Sim, Env) {
@@ -348,14 +362,7 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
     sim.set_latency(Duration::from_millis(1500));
     let env = Env::new();
     env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
-    let stderr_path = env.dir.path().join("stderr.log");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
-        .env("FTGUARD_LOG", "info")
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, stderr_path) = daemon_logging_to_file(&env);
     let pid = child.id().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
@@ -509,14 +516,7 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     .unwrap();
     let env = Env::new();
     env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
-    let stderr_path = env.dir.path().join("stderr.log");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
-        .env("FTGUARD_LOG", "info")
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, stderr_path) = daemon_logging_to_file(&env);
     let pid = child.id().unwrap();
     let log = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let wait_log = |want: &'static str, times: usize| async move {

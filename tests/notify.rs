@@ -260,13 +260,22 @@ async fn webhook_refusing(n: u64) -> MockServer {
     hook
 }
 
-/// The events the webhook received (each delivery attempt).
-async fn events(hook: &MockServer) -> Vec<String> {
+/// The bodies the webhook received so far (each delivery attempt), as JSON.
+async fn bodies(hook: &MockServer) -> Vec<serde_json::Value> {
     hook.received_requests()
         .await
         .unwrap()
         .iter()
-        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["event"].to_string())
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The events the webhook received (each delivery attempt).
+async fn events(hook: &MockServer) -> Vec<String> {
+    bodies(hook)
+        .await
+        .iter()
+        .map(|b| b["event"].to_string())
         .collect()
 }
 
@@ -431,13 +440,7 @@ async fn a_notice_the_webhook_refused_is_delivered_by_a_later_run() {
     );
     due();
     env.ok(&["run", "--once"]).await;
-    let bodies: Vec<serde_json::Value> = hook
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = bodies(&hook).await;
     assert_eq!(bodies.len(), 4);
     assert!(
         bodies.iter().all(|b| b == &bodies[0]),
@@ -503,13 +506,7 @@ async fn a_pass_sends_ten_notices_of_a_kind_and_sums_up_the_rest() {
         "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n\n[[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n",
     );
     env.ok(&["run", "--once"]).await;
-    let bodies: Vec<serde_json::Value> = hook
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = bodies(&hook).await;
     let count = |event: &str| bodies.iter().filter(|b| b["event"] == event).count();
     assert_eq!(
         (count("cancelled"), count("held"), count("more_notices")),
