@@ -132,7 +132,11 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     if opts.once {
         // Notices of this pass may still be on their way to a slow webhook.
         app.flush_notices().await;
-        return first_pass;
+        // What settling pending actions did is part of this run: its failures make the exit
+        // status 2 and its lines are in `--json`, like the pass's own.
+        let mut report = reconciled;
+        report.absorb(first_pass?);
+        return Ok(report);
     }
     let mut last = first_pass?;
 

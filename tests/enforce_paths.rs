@@ -222,7 +222,13 @@ async fn a_pending_row_of_another_kind_is_closed_never_sent_as_a_cancel() {
     app.store.insert_action(&row, now).await.unwrap().unwrap();
     app.store.close().await;
 
-    let out = env.ok(&["run", "--once"]).await;
+    // A row closed as failed is an action that failed: a timer's `run --once` says so with
+    // exit status 2, and `--json` carries the line and the count.
+    let run = env.run(&["run", "--once", "--json"]).await;
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+    assert_eq!(report["failed"], 1, "{report:#}");
+    let out = report["lines"].to_string();
     assert!(out.contains("not reconciled: sim ftjob-r resume"), "{out}");
     assert_eq!(sim.cancel_requests("ftjob-r"), 0);
     assert_eq!(sim.status("ftjob-r").as_deref(), Some("running"));
