@@ -158,7 +158,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l listen -d 'Address to listen on' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l jobs -d 'Finished jobs in history' -r
-complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l active -d 'Running jobs (the newest), one of them past 7 hours' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l active -d 'Running jobs (the newest), one of them past 7 hours; each has a small training file (200 examples, about 20,000 tokens) for cost policies to count' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l latency -d 'Added to every answer, like a remote API\'s round trip (e.g. 20ms)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''

@@ -74,7 +74,8 @@ limit_usd = 10.0
 pub async fn run(seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let sim = Sim::start(scenario(clock::now())).await?;
-    sim.add_file("file-ftjob-demo-pricey", pricey_training_file());
+    // 240 chat examples of ~1,000 tokens: with 3 epochs on gpt-4o at $25/1M, about $18.
+    sim.add_training_file("ftjob-demo-pricey", 240, (700, 289));
     let token = "sk-demo-not-a-real-key";
     sim.require_header("authorization", &format!("Bearer {token}"));
     let token_file = dir.path().join("token");
@@ -157,15 +158,4 @@ fn toml_str(p: &std::path::Path) -> String {
         .to_string()
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
-}
-
-/// 240 chat examples of ~1,000 tokens: with 3 epochs on gpt-4o at $25/1M, about $18.
-fn pricey_training_file() -> Vec<u8> {
-    let words = |n: usize| vec!["hello"; n].join(" ");
-    let line = format!(
-        "{{\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}},{{\"role\":\"assistant\",\"content\":\"{}\"}}]}}\n",
-        words(700),
-        words(289)
-    );
-    line.repeat(240).into_bytes()
 }

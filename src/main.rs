@@ -246,7 +246,8 @@ enum Command {
         /// Finished jobs in history.
         #[arg(long, default_value_t = 100)]
         jobs: usize,
-        /// Running jobs (the newest), one of them past 7 hours.
+        /// Running jobs (the newest), one of them past 7 hours; each has a small training file
+        /// (200 examples, about 20,000 tokens) for cost policies to count.
         #[arg(long, default_value_t = 3)]
         active: usize,
         /// Added to every answer, like a remote API's round trip (e.g. 20ms).

@@ -731,10 +731,19 @@ async fn the_standalone_simulator_serves_a_population() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let env = Env::new();
-    env.write_config("", &format!("[[accounts]]\nname = \"s\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\n[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n"));
-    let out = env.ok(&["run", "--once"]).await;
+    // The running jobs' training files are served: a cost policy counts them (no "cannot
+    // count" warning) and caps the new job at a projected cost.
+    env.write_config("", &format!("[[accounts]]\nname = \"s\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\n[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n\n[[policies]]\nname = \"cap\"\nkind = \"max_job_cost\"\nlimit_usd = 0.01\n"));
+    let run = env.run(&["run", "--once"]).await;
+    let out = stdout(&run);
+    assert!(run.status.success(), "{out}{}", stderr(&run));
     assert!(out.contains("152 jobs in 2 pages"), "{out}");
     assert!(out.contains("cancelled s ftjob-active-0000"), "{out}");
+    assert!(
+        out.contains("cancelled s ftjob-active-0001: projected $"),
+        "{out}"
+    );
+    assert!(!stderr(&run).contains("cannot count"), "{}", stderr(&run));
     sim.kill().await.ok();
 }
 
