@@ -22,6 +22,7 @@ pub struct Metrics {
     jobs: IntGaugeVec,
     actions: IntGaugeVec,
     last_sync: IntGaugeVec,
+    clock_offset: IntGaugeVec,
     budget_spend: GaugeVec,
     budget_limit: GaugeVec,
 }
@@ -88,6 +89,13 @@ impl Metrics {
             ),
             &["account"],
         )?;
+        let clock_offset = IntGaugeVec::new(
+            Opts::new(
+                "ftguard_clock_offset_seconds",
+                "The API's clock minus this machine's per account, from the Date header of its answers at the last sync (whole seconds). Time limits are measured with this machine's clock: far from 0, jobs are acted on early (negative) or late",
+            ),
+            &["account"],
+        )?;
         let budget_spend = GaugeVec::new(
             Opts::new(
                 "ftguard_budget_spend_usd",
@@ -111,6 +119,7 @@ impl Metrics {
             Box::new(jobs.clone()),
             Box::new(actions.clone()),
             Box::new(last_sync.clone()),
+            Box::new(clock_offset.clone()),
             Box::new(budget_spend.clone()),
             Box::new(budget_limit.clone()),
         ] {
@@ -125,6 +134,7 @@ impl Metrics {
             jobs,
             actions,
             last_sync,
+            clock_offset,
             budget_spend,
             budget_limit,
         })
@@ -155,6 +165,13 @@ pub fn sync_finished(account: &str, ok: bool, seconds: f64) {
         m.sync_duration
             .with_label_values(&[account, if ok { "ok" } else { "error" }])
             .observe(seconds);
+    }
+}
+
+/// Records how far an account's API clock is from this machine's.
+pub fn clock_offset(account: &str, seconds: i64) {
+    if let Some(m) = METRICS.as_ref() {
+        m.clock_offset.with_label_values(&[account]).set(seconds);
     }
 }
 

@@ -44,6 +44,9 @@ pub struct SyncSummary {
     /// Status changes seen: (job id, from, to).
     pub changes: Vec<(String, String, String)>,
     pub warnings: Vec<String>,
+    /// The API's clock minus this machine's, in seconds, from the `Date` header of its
+    /// answers (`None`: no answer had one). Far from 0 it is also a warning.
+    pub clock_offset_secs: Option<i64>,
 }
 
 /// Options for one sync.
@@ -65,7 +68,8 @@ pub async fn sync_account(
     async {
         let started = clock::now();
         let timer = std::time::Instant::now();
-        let result = sync_inner(client, store, opts).await;
+        let mut result = sync_inner(client, store, opts).await;
+        check_clock(client, result.as_mut().ok());
         crate::metrics::sync_finished(
             client.account().as_str(),
             result.is_ok(),
@@ -255,6 +259,32 @@ pub async fn refresh_steps(client: &Client, store: &Store, id: &str) -> Result<(
     }
     .instrument(span)
     .await
+}
+
+/// Reports how far the API's clock is from this machine's: in the summary (a warning when
+/// far), as a metric, and in the log when it drifts past the tolerance or comes back.
+fn check_clock(client: &Client, summary: Option<&mut SyncSummary>) {
+    use crate::provider::clock;
+    let Some(offset) = client.clock().get() else {
+        return;
+    };
+    crate::metrics::clock_offset(client.account().as_str(), offset);
+    match client.clock().change() {
+        Some(clock::SkewChange::Became(_)) => {
+            tracing::warn!(offset_secs = offset, "{}", clock::describe(offset))
+        }
+        Some(clock::SkewChange::Recovered(_)) => tracing::info!(
+            offset_secs = offset,
+            "this machine's clock agrees with the API's again"
+        ),
+        None => {}
+    }
+    if let Some(s) = summary {
+        s.clock_offset_secs = Some(offset);
+        if clock::is_skewed(offset) {
+            s.warnings.push(clock::describe(offset));
+        }
+    }
 }
 
 /// How often a long listing logs its progress.

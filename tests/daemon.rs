@@ -278,6 +278,8 @@ async fn healthz_metrics_and_one_daemon_per_database() {
         "ftguard_api_requests_total{account=\"sim\",endpoint=\"GET /fine_tuning/jobs\",status=\"200\"}",
         "# TYPE ftguard_sync_duration_seconds histogram",
         "ftguard_last_successful_sync_timestamp_seconds{account=\"sim\"}",
+        "# TYPE ftguard_clock_offset_seconds gauge",
+        "ftguard_clock_offset_seconds{account=\"sim\"} ",
         "ftguard_budget_limit_usd{group=\"all\",policy=\"monthly\"} 100",
         &format!(
             "ftguard_build_info{{version=\"{}\"}} 1",

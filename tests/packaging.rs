@@ -77,6 +77,7 @@ fn the_alert_rules_use_only_exposed_metrics() {
         "ftguard_last_successful_sync_timestamp_seconds",
         "ftguard_notifications_total",
         "ftguard_actions",
+        "ftguard_clock_offset_seconds",
     ] {
         assert!(used.contains(needed), "no alert on {needed}");
     }

@@ -416,3 +416,58 @@ async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
     let out = env.ok(&["run", "--once"]).await;
     assert!(out.contains("ftjob-vanish"), "{out}");
 }
+
+/// Time limits are measured with this machine's clock against the API's timestamps: a drifted
+/// clock is said by `sync` (text and JSON) and `config check --online`, from the `Date` header.
+#[tokio::test]
+async fn a_clock_far_from_the_apis_is_said_with_what_it_means() {
+    let now = now();
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-a", "running", 600, now)])
+        .await
+        .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+
+    // In step: no warning; the offset is in the JSON summary.
+    let synced = env.json(&["sync", "--json"]).await;
+    let offset = synced[0]["summary"]["clock_offset_secs"].as_i64().unwrap();
+    assert!(offset.abs() <= 1, "{synced:#}");
+    let out = env.ok(&["config", "check", "--online"]).await;
+    assert!(out.contains("sim: clock agrees with the API's"), "{out}");
+
+    // The API 10 minutes ahead: this machine's clock is behind, limits would be reached late.
+    sim.advance(600);
+    let run = env.run(&["sync"]).await;
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = stdout(&run);
+    // 10m, give or take the second the header is rounded to.
+    assert!(
+        ["10m", "9m 59s", "10m 1s"]
+            .iter()
+            .any(|by| text.contains(&format!(
+                "warning: this machine's clock is {by} behind the API's"
+            ))),
+        "{text}"
+    );
+    assert!(text.contains("acted on about"), "{text}");
+    assert!(
+        stderr(&run).contains("timedatectl"),
+        "logged too: {}",
+        stderr(&run)
+    );
+    let synced = env.json(&["sync", "--json"]).await;
+    let offset = synced[0]["summary"]["clock_offset_secs"].as_i64().unwrap();
+    assert!((599..=601).contains(&offset), "{synced:#}");
+    assert!(
+        synced[0]["summary"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("behind the API's"),
+        "{synced:#}"
+    );
+    let out = env.ok(&["config", "check", "--online"]).await;
+    assert!(
+        out.contains("sim: warning: this machine's clock is"),
+        "{out}"
+    );
+}

@@ -95,16 +95,19 @@ async fn accounts(config: &Config) -> usize {
     }
     // All accounts at once: a slow one does not hold the others' answers back.
     let probes = config.accounts.iter().map(|a| async move {
-        let result = match Client::new(a.clone()) {
-            Ok(client) => client.probe().await,
-            Err(e) => Err(e),
+        let (result, offset) = match Client::new(a.clone()) {
+            Ok(client) => (client.probe().await, client.clock().get()),
+            Err(e) => (Err(e), None),
         };
-        (a.name.to_string(), result)
+        (a.name.to_string(), result, offset)
     });
     let mut failed = 0;
-    for (name, result) in futures_util::future::join_all(probes).await {
+    for (name, result, offset) in futures_util::future::join_all(probes).await {
         match result {
-            Ok(page) => outln!("#   {name}: OK, {}", newest(&page)),
+            Ok(page) => {
+                outln!("#   {name}: OK, {}", newest(&page));
+                outln!("#   {name}: {}", clock_line(offset));
+            }
             Err(e) => {
                 failed += 1;
                 // The error names the account itself.
@@ -113,6 +116,19 @@ async fn accounts(config: &Config) -> usize {
         }
     }
     failed
+}
+
+/// Whether this machine's clock agrees with the API's: time limits depend on it.
+fn clock_line(offset: Option<i64>) -> String {
+    use ftguard::provider::clock;
+    match offset {
+        None => "clock not checked: the answer had no Date header".into(),
+        Some(o) if clock::is_skewed(o) => format!("warning: {}", clock::describe(o)),
+        Some(o) => format!(
+            "clock agrees with the API's ({o:+} s, within {} s)",
+            clock::SKEW_WARN_SECS
+        ),
+    }
 }
 
 /// What the account's newest job says: proof the answer came from a fine-tuning API.

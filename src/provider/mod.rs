@@ -2,6 +2,7 @@
 //! files, cancel, pause. Timeouts and bounded retries live here; nothing else talks HTTP to
 //! the provider.
 
+pub mod clock;
 mod error;
 pub mod payload;
 pub mod retry;
@@ -25,6 +26,7 @@ use crate::model::{AccountName, Job};
 pub struct Client {
     account: Account,
     http: reqwest::Client,
+    clock: clock::ClockOffset,
 }
 
 impl Client {
@@ -42,11 +44,20 @@ impl Client {
                 kind: TransportKind::Other,
                 detail: e.to_string(),
             })?;
-        Ok(Self { account, http })
+        Ok(Self {
+            account,
+            http,
+            clock: clock::ClockOffset::default(),
+        })
     }
 
     pub fn account(&self) -> &AccountName {
         &self.account.name
+    }
+
+    /// How far the API's clock is from this machine's, as its answers say.
+    pub fn clock(&self) -> &clock::ClockOffset {
+        &self.clock
     }
 
     pub fn max_pages(&self) -> u32 {
@@ -88,6 +99,10 @@ impl Client {
             );
             let (err, retry_after) = match sent {
                 Ok(resp) if resp.status().is_success() => {
+                    self.clock.observe(
+                        resp.headers().get(reqwest::header::DATE),
+                        std::time::SystemTime::now(),
+                    );
                     tracing::debug!(
                         endpoint,
                         status = resp.status().as_u16(),

@@ -13,7 +13,25 @@ use serde_json::{Value, json};
 use super::{Endpoint, Fault, Request, State};
 
 pub(crate) fn router(state: Arc<Mutex<State>>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new()
+        .fallback(handle)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            date_header,
+        ))
+        .with_state(state)
+}
+
+/// Every answer carries the simulator's time in `Date`, as an API's does: a simulator whose
+/// clock was advanced (`Sim::advance`) is ahead of ftguard's, like a real API and a machine
+/// whose clock drifted.
+async fn date_header(AxState(state): AxState<Arc<Mutex<State>>>, mut resp: Response) -> Response {
+    let now = state.lock().unwrap_or_else(|p| p.into_inner()).now();
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0).unsigned_abs());
+    if let Ok(v) = httpdate::fmt_http_date(at).parse() {
+        resp.headers_mut().insert(axum::http::header::DATE, v);
+    }
+    resp
 }
 
 fn error(status: u16, message: &str) -> Response {
