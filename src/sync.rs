@@ -136,6 +136,10 @@ async fn sync_inner(
     // Pages are streamed: while one page is written to SQLite the next is already being
     // fetched (a task of its own), so against an API with any round trip a first sync costs
     // about the fetching alone (BENCHMARKS.md).
+    // What the pages' writes did is asked once after the listing (new jobs, status changes):
+    // a page costs one round trip to SQLite's thread, its upsert.
+    let mark = store.write_mark().await?;
+    let mut written = 0;
     let mut fetch = Some(prefetch(client, None));
     while let Some(pending) = fetch.take() {
         let page = pending.await.map_err(|e| lost_task(client, &e))??;
@@ -170,8 +174,8 @@ async fn sync_inner(
                 }
             }
         }
-        let stats = match store.upsert_jobs(&account, &page.jobs, clock::now()).await {
-            Ok(s) => s,
+        match store.write_jobs(&account, &page.jobs, clock::now()).await {
+            Ok(n) => written += n,
             Err(e) => {
                 if let Some(f) = fetch.take() {
                     f.abort();
@@ -179,10 +183,6 @@ async fn sync_inner(
                 return Err(e.into());
             }
         };
-        summary.new += stats.new;
-        summary.changed += stats.changed;
-        summary.updated += stats.updated;
-        summary.changes.extend(stats.changes);
         summary.jobs_seen += page.jobs.len() as u32;
         if std::time::Instant::now() >= progress_at && fetch.is_some() {
             tracing::info!(
@@ -196,6 +196,12 @@ async fn sync_inner(
             unseen_active.remove(j.id.as_str());
         }
     }
+
+    let stats = store.written_since(&account, mark, written).await?;
+    summary.new += stats.new;
+    summary.changed += stats.changed;
+    summary.updated += stats.updated;
+    summary.changes.extend(stats.changes);
 
     // Known active jobs the listing did not include: retrieve them one by one.
     for id in unseen_active {

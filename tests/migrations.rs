@@ -122,6 +122,21 @@ async fn schema3_database_is_upgraded_without_losing_history() {
     assert_eq!(fresh["status_history"].as_array().unwrap().len(), 1);
     assert!(fresh["status_history"][0]["from"].is_null());
 
+    // Jobs are found by (account, created_at, id): no index keyed by the random ids is left
+    // (migration 0011), and the rebuilt file is sound.
+    let indexes = sqlite3(
+        &env.db(),
+        "SELECT name || ':' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name",
+    );
+    assert!(
+        indexes.contains(
+            "jobs_identity:CREATE UNIQUE INDEX jobs_identity ON jobs (account, created_at, id)"
+        ),
+        "{indexes}"
+    );
+    assert!(!indexes.contains("sqlite_autoindex"), "{indexes}");
+    assert_eq!(sqlite3(&env.db(), "PRAGMA integrity_check").trim(), "ok");
+
     // A sync that changes nothing adds no history.
     let again = env.json(&["sync", "--json"]).await;
     assert_eq!(again[0]["summary"]["new"], 0, "{again}");

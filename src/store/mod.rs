@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 pub use actions::{ActionRecord, MANUAL_POLICY, NewAction, Outcome, ResponseFields};
 pub use file_tokens::FileKey;
 pub use history::{HistoryMark, Transition};
-pub use jobs::{PageStats, StoredJob};
+pub use jobs::{PageStats, StoredJob, WriteMark};
 pub use listing::{GONE, JobFilter};
 pub use notices::NoticeRecord;
 pub use outbox::PendingNotice;
