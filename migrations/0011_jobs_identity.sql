@@ -45,11 +45,10 @@ CREATE INDEX jobs_active ON jobs (created_at)
     WHERE status NOT IN ('succeeded','failed','cancelled') AND gone_at IS NULL;
 CREATE INDEX jobs_gone ON jobs (account, status) WHERE gone_at IS NOT NULL;
 
-CREATE TRIGGER jobs_first_seen AFTER INSERT ON jobs
-BEGIN
-    INSERT INTO status_transitions (job_seq, account, job_id, from_status, to_status, observed_at)
-    VALUES (NEW.seq, NEW.account, NEW.id, NULL, NEW.status, NEW.updated_at);
-END;
+-- Status changes of stored jobs are history rows, written in the same statement. A job's first
+-- sight no longer is one: it is the row itself (`first_seen_at`, and the status before its
+-- first change), read back as the first entry of its history. That was a second row, and its
+-- index entry, written for every job of a first sync. Rows already written stay.
 CREATE TRIGGER jobs_status_changed AFTER UPDATE OF status ON jobs
 WHEN OLD.status IS NOT NEW.status
 BEGIN

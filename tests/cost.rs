@@ -279,9 +279,13 @@ async fn finished_spend_is_kept_and_only_jobs_that_finished_since_are_added() {
     };
     store(finished_job("ftjob-a", 20_000_000)).await;
     assert!((spent().await - 60.0).abs() < 0.01);
+    // A newer job (running: no cost known yet), so ftjob-a is not the newest row.
+    store(job_in("ftjob-r", "running", None)).await;
+    assert!((spent().await - 60.0).abs() < 0.01);
 
-    // Deleted behind ftguard's back (no status transition): the kept spend is still used,
-    // which shows passes and scrapes do not re-read finished jobs while nothing changed.
+    // Deleted behind ftguard's back (no status transition, not the newest row): the kept
+    // spend is still used, which shows passes and scrapes do not re-read finished jobs while
+    // nothing changed.
     sqlite3(&env.db(), "DELETE FROM jobs WHERE id = 'ftjob-a'");
     assert!((spent().await - 60.0).abs() < 0.01);
 

@@ -19,6 +19,8 @@ pub struct Transition {
 pub struct HistoryMark {
     /// The newest status transition.
     pub transitions: i64,
+    /// The newest job row (a job stored for the first time adds no transition).
+    pub jobs: i64,
     /// How many times a finished job's payload was rewritten.
     pub rewrites: i64,
 }
@@ -31,13 +33,14 @@ pub(super) fn changed_between_sql() -> String {
     )
 }
 
-/// Jobs that changed status between two marks (`?1`, `?2`), are finished, and did not change
-/// again after `?2`.
+/// Jobs that changed status between two marks (transitions `?1`, `?2`) or were stored for the
+/// first time between them (rows `?3`, `?4`), are finished, and did not change again after `?2`.
 pub(super) fn finished_between_sql() -> String {
     format!(
         "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at
            FROM jobs
-           WHERE seq IN (SELECT job_seq FROM status_transitions WHERE seq > ?1 AND seq <= ?2)
+           WHERE (seq IN (SELECT job_seq FROM status_transitions WHERE seq > ?1 AND seq <= ?2)
+                  OR (seq > ?3 AND seq <= ?4))
              AND status IN {TERMINAL}
              AND NOT EXISTS (SELECT 1 FROM status_transitions t
                              WHERE t.job_seq = jobs.seq AND t.seq > ?2)"
@@ -46,12 +49,13 @@ pub(super) fn finished_between_sql() -> String {
 
 impl Store {
     /// Where the history of finished jobs stands: it moves whenever a job is stored for the
-    /// first time or changes status (each such write adds a status transition in the same
+    /// first time (a new row), changes status (a status transition, written in the same
     /// transaction) or a finished job's payload is rewritten (migration 0006). While it stays
     /// the same, so do the finished jobs and what they cost.
     pub async fn history_mark(&self) -> Result<HistoryMark, StoreError> {
-        let (transitions, rewrites): (i64, i64) = sqlx::query_as(
+        let (transitions, jobs, rewrites): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM status_transitions),
+                    (SELECT COALESCE(MAX(seq), 0) FROM jobs),
                     (SELECT finished_rewrites FROM store_marks WHERE id = 1)",
         )
         .fetch_one(&self.pool)
@@ -59,6 +63,7 @@ impl Store {
         .map_err(|e| self.err(e))?;
         Ok(HistoryMark {
             transitions,
+            jobs,
             rewrites,
         })
     }
@@ -73,9 +78,14 @@ impl Store {
         upto: HistoryMark,
         limit: usize,
     ) -> Result<Option<Vec<StoredJob>>, StoreError> {
-        // Transitions are numbered without reuse, so their count is known without reading them.
-        let changes = upto.transitions - since.transitions;
-        if since.rewrites != upto.rewrites || changes < 0 || changes as usize > limit {
+        // Transitions and job rows are numbered without reuse (neither is ever deleted), so
+        // their count is known without reading them.
+        let changes = (upto.transitions - since.transitions) + (upto.jobs - since.jobs);
+        if since.rewrites != upto.rewrites
+            || upto.transitions < since.transitions
+            || upto.jobs < since.jobs
+            || changes as usize > limit
+        {
             return Ok(None);
         }
         let reopened: i64 = sqlx::query_scalar(&changed_between_sql())
@@ -90,6 +100,8 @@ impl Store {
         let rows = sqlx::query(&finished_between_sql())
             .bind(since.transitions)
             .bind(upto.transitions)
+            .bind(since.jobs)
+            .bind(upto.jobs)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
@@ -98,29 +110,58 @@ impl Store {
         ))
     }
 
-    /// Status history of a job, oldest first.
+    /// Status history of a job, oldest first, from its first sight (`from` empty).
     pub async fn transitions(
         &self,
         account: &str,
         id: &str,
     ) -> Result<Vec<Transition>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT t.from_status, t.to_status, t.observed_at FROM status_transitions t
-               JOIN jobs j ON j.seq = t.job_seq WHERE j.account = ? AND j.id = ? ORDER BY t.seq",
+        let job: Option<(i64, i64, String)> = sqlx::query_as(
+            "SELECT seq, first_seen_at, status FROM jobs WHERE seq =
+               (SELECT seq FROM jobs INDEXED BY jobs_identity WHERE account = ? AND id = ?)",
         )
         .bind(account)
         .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some((seq, first_seen_at, status)) = job else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "SELECT from_status, to_status, observed_at FROM status_transitions
+              WHERE job_seq = ? ORDER BY seq",
+        )
+        .bind(seq)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows
+        let mut history: Vec<Transition> = rows
             .iter()
             .map(|r| Transition {
                 from: r.get(0),
                 to: r.get(1),
                 observed_at: r.get(2),
             })
-            .collect())
+            .collect();
+        // Since migration 0011 the first sight is the row itself: the status it was first
+        // seen in is what its first change left (or what it still is). Older files have it
+        // as a transition without `from`.
+        if history.first().is_none_or(|t| t.from.is_some()) {
+            let first = history
+                .first()
+                .and_then(|t| t.from.clone())
+                .unwrap_or(status);
+            history.insert(
+                0,
+                Transition {
+                    from: None,
+                    to: first,
+                    observed_at: first_seen_at,
+                },
+            );
+        }
+        Ok(history)
     }
 }
 
@@ -129,6 +170,45 @@ mod tests {
     use super::super::jobs::fixtures::*;
     use super::*;
     use crate::model::{AccountName, Job};
+
+    #[tokio::test]
+    async fn a_history_starts_with_the_first_sight_then_each_change() {
+        let (_dir, store) = store().await;
+        let account = AccountName::from_trusted("a".into());
+        store
+            .upsert_jobs(&account, &[job_in("ftjob-q", "queued", None)], 100)
+            .await
+            .unwrap();
+        store
+            .upsert_jobs(&account, &[job_in("ftjob-same", "succeeded", Some(1))], 100)
+            .await
+            .unwrap();
+        let stats = store
+            .upsert_jobs(&account, &[job_in("ftjob-q", "running", None)], 200)
+            .await
+            .unwrap();
+        assert_eq!(
+            stats.changes,
+            [("ftjob-q".into(), "queued".into(), "running".into())]
+        );
+        let entries = |h: Vec<Transition>| {
+            h.into_iter()
+                .map(|t| (t.from, t.to, t.observed_at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            entries(store.transitions("a", "ftjob-q").await.unwrap()),
+            [
+                (None, "queued".to_owned(), 100),
+                (Some("queued".to_owned()), "running".to_owned(), 200)
+            ]
+        );
+        assert_eq!(
+            entries(store.transitions("a", "ftjob-same").await.unwrap()),
+            [(None, "succeeded".to_owned(), 100)]
+        );
+        assert!(store.transitions("b", "ftjob-q").await.unwrap().is_empty());
+    }
 
     #[tokio::test]
     async fn jobs_finished_between_two_marks_are_each_found_once() {

@@ -25,6 +25,7 @@ pub struct StoredJob {
 #[derive(Debug, Clone, Copy)]
 pub struct WriteMark {
     transitions: i64,
+    jobs: i64,
 }
 
 /// What writing a page changed.
@@ -64,12 +65,14 @@ impl Store {
 
     /// Where the status history ends now: what [`Store::written_since`] counts from.
     pub async fn write_mark(&self) -> Result<WriteMark, StoreError> {
-        let transitions: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM status_transitions")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        Ok(WriteMark { transitions })
+        let (transitions, jobs): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM status_transitions),
+                    (SELECT COALESCE(MAX(seq), 0) FROM jobs)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(WriteMark { transitions, jobs })
     }
 
     /// Writes a page of jobs in one multi-row upsert: its own transaction, with the status
@@ -134,9 +137,10 @@ impl Store {
     }
 
     /// What writes of an account's jobs since `mark` did, `written` being the rows they wrote:
-    /// each new job's first sight and each status change added a status transition (another
-    /// account's sync writing meanwhile is told apart by the account); every other row written
-    /// was a stored job whose payload changed. One query, whatever the number of jobs.
+    /// each new job is a row past the mark, each status change of a stored one a status
+    /// transition (another account's sync writing meanwhile is told apart by the account);
+    /// every other row written was a stored job whose payload changed. One query, whatever
+    /// the number of jobs.
     pub async fn written_since(
         &self,
         account: &AccountName,
@@ -144,13 +148,14 @@ impl Store {
         written: u64,
     ) -> Result<PageStats, StoreError> {
         let rows = sqlx::query(
-            "SELECT 0, 0, NULL, NULL, NULL, COUNT(*) FROM status_transitions
-              WHERE seq > ?1 AND account = ?2 AND from_status IS NULL
+            "SELECT 0, 0, NULL, NULL, NULL, COUNT(*) FROM jobs NOT INDEXED
+              WHERE seq > ?1 AND account = ?3
              UNION ALL
              SELECT 1, seq, job_id, from_status, to_status, NULL FROM status_transitions
-              WHERE seq > ?1 AND account = ?2 AND from_status IS NOT NULL
+              WHERE seq > ?2 AND account = ?3 AND from_status IS NOT NULL
              ORDER BY 1, 2",
         )
+        .bind(mark.jobs)
         .bind(mark.transitions)
         .bind(account.as_str())
         .fetch_all(&self.pool)
