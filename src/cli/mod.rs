@@ -74,6 +74,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             sim.set_latency(latency);
+            sim.forget_requests();
             // Cost policies count a running job's training file: give each one to count.
             for i in 0..active {
                 sim.add_training_file(&format!("ftjob-active-{i:04}"), 200, (60, 40));

@@ -65,6 +65,8 @@ pub(crate) struct State {
     pub files: HashMap<String, Arc<Vec<u8>>>,
     pub faults: HashMap<Endpoint, VecDeque<Fault>>,
     pub requests: Vec<Request>,
+    /// Requests are not recorded (`ftguard sim`, which may serve for days).
+    pub forget_requests: bool,
     pub clock_offset: i64,
     /// When set, every request must carry this header with this value, else 401.
     pub required_header: Option<(String, String)>,
@@ -191,6 +193,14 @@ impl Sim {
         self.lock().stuck_cursor = stuck;
     }
 
+    /// Stops recording requests: a simulator serving for days (`ftguard sim`) must not keep
+    /// every request it answered.
+    pub fn forget_requests(&self) {
+        let mut s = self.lock();
+        s.forget_requests = true;
+        s.requests = Vec::new();
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()
     }
@@ -231,4 +241,23 @@ pub fn training_file(examples: usize, words: (usize, usize)) -> Vec<u8> {
         say(words.1)
     );
     line.repeat(examples).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_long_running_simulator_can_stop_recording_requests() {
+        let sim = Sim::start(vec![]).await.unwrap();
+        let list = format!("{}/fine_tuning/jobs", sim.base_url());
+        let http = reqwest::Client::new();
+        http.get(&list).send().await.unwrap();
+        assert_eq!(sim.requests().len(), 1, "recorded for tests");
+        sim.forget_requests();
+        assert!(sim.requests().is_empty());
+        let answer = http.get(&list).send().await.unwrap();
+        assert!(answer.status().is_success(), "still answers");
+        assert!(sim.requests().is_empty(), "and keeps nothing");
+    }
 }

@@ -75,16 +75,18 @@ async fn handle(
     };
     let fault = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-        s.requests.push(Request {
-            at_ms: crate::deadline::now_ms(),
-            method: method.to_string(),
-            path: path.clone(),
-            query: query.clone(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                .collect(),
-        });
+        if !s.forget_requests {
+            s.requests.push(Request {
+                at_ms: crate::deadline::now_ms(),
+                method: method.to_string(),
+                path: path.clone(),
+                query: query.clone(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                    .collect(),
+            });
+        }
         if let Some((name, want)) = &s.required_header
             && headers.get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(want.as_str())
         {
