@@ -198,7 +198,17 @@ async fn sync_inner(
     }
 
     let stats = store.written_since(&account, mark, written).await?;
-    summary.new += stats.new;
+    // A stored job listed under another created_at was stored anew: merged back into one.
+    let moved = store.merge_moved_jobs(&account, mark, stats.new).await?;
+    for m in &moved {
+        let w = format!(
+            "the API lists job {} with created_at {} where it said {} before; its two rows were merged into one",
+            m.id, m.created_at, m.was_created_at
+        );
+        tracing::warn!(job_id = %m.id, "{w}");
+        summary.warnings.push(w);
+    }
+    summary.new += stats.new.saturating_sub(moved.len() as u32);
     summary.changed += stats.changed;
     summary.updated += stats.updated;
     summary.changes.extend(stats.changes);

@@ -471,3 +471,64 @@ async fn a_clock_far_from_the_apis_is_said_with_what_it_means() {
         "{out}"
     );
 }
+
+/// Jobs are keyed by (account, created_at, id): a stored job the API lists again under another
+/// created_at (a gateway reporting times differently) must stay one job, with its history, not
+/// become a stale running twin that policies would act on.
+#[tokio::test]
+async fn a_job_listed_with_another_created_at_stays_one_job() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-moved", "running", 2 * H, now),
+        SimJob::in_status("ftjob-other", "succeeded", 3 * H, now),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    env.ok(&["sync"]).await;
+
+    sim.remove_job("ftjob-moved");
+    sim.add_job(SimJob::in_status(
+        "ftjob-moved",
+        "succeeded",
+        2 * H + 7,
+        now,
+    ));
+    let run = env.run(&["sync", "--json"]).await;
+    assert!(run.status.success(), "{}", stderr(&run));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+    let s = &summary[0]["summary"];
+    assert_eq!(s["new"], 0, "{summary:#}");
+    assert!(
+        s["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("ftjob-moved with created_at"),
+        "{summary:#}"
+    );
+
+    let jobs = env.json(&["jobs", "--json"]).await;
+    let moved = by_id(&jobs, "id", "ftjob-moved");
+    assert_eq!(moved.len(), 1, "{jobs:#}");
+    assert_eq!(moved[0]["status"], "succeeded");
+    assert_eq!(moved[0]["created_at"], now - 2 * H - 7);
+    let shown = env.json(&["show", "ftjob-moved", "--json"]).await;
+    let history: Vec<(serde_json::Value, serde_json::Value)> = shown["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["from"].clone(), t["to"].clone()))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (serde_json::Value::Null, "running".into()),
+            ("running".into(), "succeeded".into())
+        ],
+        "{shown:#}"
+    );
+    // Nothing is left active to retrieve or act on.
+    let active = env.json(&["jobs", "--status", "active", "--json"]).await;
+    assert_eq!(active.as_array().unwrap().len(), 0, "{active:#}");
+}

@@ -28,6 +28,13 @@ pub struct WriteMark {
     jobs: i64,
 }
 
+impl WriteMark {
+    /// The newest job row when the mark was taken.
+    pub(super) fn jobs(&self) -> i64 {
+        self.jobs
+    }
+}
+
 /// What writing a page changed.
 #[derive(Debug, Default, Clone)]
 pub struct PageStats {
