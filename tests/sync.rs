@@ -421,12 +421,7 @@ async fn a_job_the_api_no_longer_knows_is_marked_gone_and_left_alone() {
 /// clock is said by `sync` (text and JSON) and `config check --online`, from the `Date` header.
 #[tokio::test]
 async fn a_clock_far_from_the_apis_is_said_with_what_it_means() {
-    let now = now();
-    let sim = Sim::start(vec![SimJob::in_status("ftjob-a", "running", 600, now)])
-        .await
-        .unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    let (sim, env) = sim_env(vec![SimJob::in_status("ftjob-a", "running", 600, now())]).await;
 
     // In step: no warning; the offset is in the JSON summary.
     let synced = env.json(&["sync", "--json"]).await;
@@ -478,14 +473,11 @@ async fn a_clock_far_from_the_apis_is_said_with_what_it_means() {
 #[tokio::test]
 async fn a_job_listed_with_another_created_at_stays_one_job() {
     let now = now();
-    let sim = Sim::start(vec![
+    let (sim, env) = sim_env(vec![
         SimJob::in_status("ftjob-moved", "running", 2 * H, now),
         SimJob::in_status("ftjob-other", "succeeded", 3 * H, now),
     ])
-    .await
-    .unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    .await;
     env.ok(&["sync"]).await;
 
     sim.remove_job("ftjob-moved");

@@ -118,6 +118,14 @@ impl Env {
 
 /// Runs SQL on a database with the sqlite3 CLI, behind ftguard's back; returns its output.
 #[allow(dead_code)]
+/// A simulator serving `jobs`, and an environment whose one account is it (no policies).
+pub async fn sim_env(jobs: Vec<SimJob>) -> (Sim, Env) {
+    let sim = Sim::start(jobs).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", "");
+    (sim, env)
+}
+
 pub fn sqlite3(db: &std::path::Path, sql: &str) -> String {
     let out = std::process::Command::new("sqlite3")
         .arg(db)
