@@ -263,14 +263,11 @@ async fn cli_arguments_are_checked() {
 #[tokio::test]
 async fn a_filter_matching_nothing_says_what_is_stored() {
     let now = now();
-    let sim = Sim::start(vec![
+    let (_sim, env) = sim_env(vec![
         SimJob::in_status("ftjob-run", "running", H, now),
         SimJob::in_status("ftjob-done", "succeeded", 3 * H, now),
     ])
-    .await
-    .unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    .await;
     env.app().await.store.close().await;
     let empty = env.ok(&["jobs"]).await;
     assert!(empty.contains("no jobs stored yet"), "{empty}");
@@ -294,17 +291,14 @@ async fn a_filter_matching_nothing_says_what_is_stored() {
 #[tokio::test]
 async fn jobs_and_actions_take_since_and_limit() {
     let now = now();
-    let sim = Sim::start(vec![
+    let (_sim, env) = sim_env(vec![
         SimJob::in_status("ftjob-hour", "running", H, now),
         SimJob::in_status("ftjob-2d", "succeeded", 48 * H, now)
             .with_model("gpt-4.1-mini-2025-04-14"),
         SimJob::in_status("ftjob-10d", "succeeded", 240 * H, now)
             .with_model("gpt-4.1-mini-2025-04-14"),
     ])
-    .await
-    .unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    .await;
     env.ok(&["sync"]).await;
     let ids = |v: serde_json::Value| -> Vec<String> {
         v.as_array()

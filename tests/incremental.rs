@@ -28,9 +28,7 @@ async fn a_steady_state_sync_is_one_request() {
     jobs.extend(
         (0..20).map(|i| SimJob::in_status(&format!("ftjob-active-{i:02}"), "running", 60 + i, now)),
     );
-    let sim = Sim::start(jobs).await.unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    let (sim, env) = sim_env(jobs).await;
 
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("10020 jobs in 101 pages"), "{out}");
@@ -105,9 +103,7 @@ async fn an_old_active_job_moves_the_boundary() {
         10 * H + 3000 + 5,
         now,
     ));
-    let sim = Sim::start(jobs).await.unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    let (sim, env) = sim_env(jobs).await;
     env.ok(&["sync"]).await;
     let before = lists(&sim);
     let out = env.ok(&["sync"]).await;

@@ -38,14 +38,11 @@ async fn schema3_database(path: &std::path::Path) -> sqlx::SqlitePool {
 #[tokio::test]
 async fn schema3_database_is_upgraded_without_losing_history() {
     let now = now();
-    let sim = Sim::start(vec![
+    let (sim, env) = sim_env(vec![
         SimJob::in_status("ftjob-upgraded", "running", 2 * H, now),
         SimJob::in_status("ftjob-brand-new", "queued", 60, now),
     ])
-    .await
-    .unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    .await;
 
     // What an earlier ftguard recorded: the job while it was queued, its history, an action.
     let pool = schema3_database(&env.db()).await;

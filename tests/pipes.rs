@@ -11,9 +11,7 @@ async fn synced_history() -> (Sim, Env) {
     let jobs = (0..2_000)
         .map(|n| SimJob::in_status(&ftguard::sim::history_id(n), "succeeded", 2 * H, now))
         .collect();
-    let sim = Sim::start(jobs).await.unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    let (sim, env) = sim_env(jobs).await;
     env.ok(&["sync"]).await;
     (sim, env)
 }

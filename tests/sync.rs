@@ -24,9 +24,7 @@ async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
             )
         })
         .collect();
-    let sim = Sim::start(jobs).await.unwrap();
-    let env = Env::new();
-    env.sim_config(&sim, "", "");
+    let (sim, env) = sim_env(jobs).await;
 
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("250 jobs in 3 pages"), "{out}");
