@@ -133,13 +133,13 @@ async fn sync_inner(
     let mut complete = false;
     // A first listing of a large account takes minutes against a real API: say how far it got.
     let mut progress_at = std::time::Instant::now() + PROGRESS_EVERY;
-    // Pages are streamed: while one page is written to SQLite the next is already being
-    // fetched (a task of its own), so against an API with any round trip a first sync costs
-    // about the fetching alone (BENCHMARKS.md).
     // What the pages' writes did is asked once after the listing (new jobs, status changes):
     // a page costs one round trip to SQLite's thread, its upsert.
     let mark = store.write_mark().await?;
     let mut written = 0;
+    // Pages are streamed: while one page is written to SQLite the next is already being
+    // fetched (a task of its own), so against an API with any round trip a first sync costs
+    // about the fetching alone (BENCHMARKS.md).
     let mut fetch = Some(prefetch(client, None));
     while let Some(pending) = fetch.take() {
         let page = pending.await.map_err(|e| lost_task(client, &e))??;

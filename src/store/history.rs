@@ -78,8 +78,9 @@ impl Store {
         upto: HistoryMark,
         limit: usize,
     ) -> Result<Option<Vec<StoredJob>>, StoreError> {
-        // Transitions and job rows are numbered without reuse (neither is ever deleted), so
-        // their count is known without reading them.
+        // Transitions and job rows are numbered without reuse (transitions are never deleted,
+        // and the only job rows deleted, by a merge of twins, are never the newest), so their
+        // count is known without reading them; a merge also moves `rewrites`.
         let changes = (upto.transitions - since.transitions) + (upto.jobs - since.jobs);
         if since.rewrites != upto.rewrites
             || upto.transitions < since.transitions
@@ -117,8 +118,8 @@ impl Store {
         id: &str,
     ) -> Result<Vec<Transition>, StoreError> {
         let job: Option<(i64, i64, String)> = sqlx::query_as(
-            "SELECT seq, first_seen_at, status FROM jobs WHERE seq =
-               (SELECT seq FROM jobs INDEXED BY jobs_identity WHERE account = ? AND id = ?)",
+            "SELECT seq, first_seen_at, status FROM jobs INDEXED BY jobs_identity
+              WHERE account = ? AND id = ?",
         )
         .bind(account)
         .bind(id)

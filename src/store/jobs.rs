@@ -25,14 +25,8 @@ pub struct StoredJob {
 #[derive(Debug, Clone, Copy)]
 pub struct WriteMark {
     transitions: i64,
-    jobs: i64,
-}
-
-impl WriteMark {
     /// The newest job row when the mark was taken.
-    pub(super) fn jobs(&self) -> i64 {
-        self.jobs
-    }
+    pub(super) jobs: i64,
 }
 
 /// What writing a page changed.

@@ -26,7 +26,7 @@ pub use file_tokens::FileKey;
 pub use history::{HistoryMark, Transition};
 pub use jobs::{PageStats, StoredJob, WriteMark};
 pub use listing::{GONE, JobFilter};
-pub use moved::{MOVED_CHECK_LIMIT, MovedJob};
+pub use moved::MovedJob;
 pub use notices::NoticeRecord;
 pub use outbox::PendingNotice;
 pub use sync_runs::{Failing, SyncRun};

@@ -45,7 +45,7 @@ impl Store {
                 AND EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_account WHERE account = ?2
                             AND seq <= ?1)",
         )
-        .bind(mark.jobs())
+        .bind(mark.jobs)
         .bind(account.as_str())
         .fetch_all(&self.pool)
         .await
