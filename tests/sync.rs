@@ -3,6 +3,16 @@
 mod common;
 use common::*;
 
+/// `show --json`'s status history as (from, to) pairs.
+fn history_pairs(shown: &serde_json::Value) -> Vec<(serde_json::Value, serde_json::Value)> {
+    shown["status_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["from"].clone(), t["to"].clone()))
+        .collect()
+}
+
 #[tokio::test]
 async fn syncs_250_jobs_over_3_pages_and_shows_them_as_the_api_does() {
     let now = now();
@@ -214,12 +224,7 @@ async fn status_changes_are_recorded_as_history() {
     sim.set_status("ftjob-h", "succeeded");
     env.ok(&["sync"]).await;
     let shown = env.json(&["show", "ftjob-h", "--json"]).await;
-    let hist: Vec<(serde_json::Value, serde_json::Value)> = shown["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["from"].clone(), t["to"].clone()))
-        .collect();
+    let hist = history_pairs(&shown);
     assert_eq!(
         hist,
         vec![
@@ -504,12 +509,7 @@ async fn a_job_listed_with_another_created_at_stays_one_job() {
     assert_eq!(moved[0]["status"], "succeeded");
     assert_eq!(moved[0]["created_at"], now - 2 * H - 7);
     let shown = env.json(&["show", "ftjob-moved", "--json"]).await;
-    let history: Vec<(serde_json::Value, serde_json::Value)> = shown["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["from"].clone(), t["to"].clone()))
-        .collect();
+    let history = history_pairs(&shown);
     assert_eq!(
         history,
         [
