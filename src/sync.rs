@@ -117,7 +117,6 @@ async fn sync_inner(
     // retrieved afterwards. Only these ids are held, not every id listed.
     let mut unseen_active: HashSet<String> =
         store.active_job_ids(&account).await?.into_iter().collect();
-    let mut cursors: HashSet<String> = HashSet::new();
     // Incremental: the list is newest first, so once a page reaches past the boundary every
     // job that could have changed has been seen; known active jobs not seen are retrieved below.
     let started = clock::now();
@@ -130,61 +129,30 @@ async fn sync_inner(
         _ => None,
     };
     summary.full = boundary.is_none();
-    let mut complete = false;
     // A first listing of a large account takes minutes against a real API: say how far it got.
     let mut progress_at = std::time::Instant::now() + PROGRESS_EVERY;
     // What the pages' writes did is asked once after the listing (new jobs, status changes):
     // a page costs one round trip to SQLite's thread, its upsert.
     let mark = store.write_mark().await?;
     let mut written = 0;
-    // Pages are streamed: while one page is written to SQLite the next is already being
-    // fetched (a task of its own), so against an API with any round trip a first sync costs
-    // about the fetching alone (BENCHMARKS.md).
-    let mut fetch = Some(prefetch(client, None));
-    while let Some(pending) = fetch.take() {
-        let page = pending.await.map_err(|e| lost_task(client, &e))??;
+    // Pages are streamed: a lister task fetches and parses pages up to PAGES_AHEAD ahead of
+    // the writing, so neither the fetching nor SQLite's thread waits on the other's pace page
+    // by page; against an API with any round trip a first sync costs about the fetching alone
+    // (BENCHMARKS.md). Dropping the receiver (an error while writing) stops the lister.
+    let (tx, mut pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+    let mut lister = AbortOnDrop(tokio::spawn(
+        list_pages(client.clone(), boundary, tx).instrument(tracing::Span::current()),
+    ));
+    while let Some(page) = pages.recv().await {
+        let page = page?;
         summary.pages += 1;
         for r in &page.rejected {
             tracing::warn!(item = %r, "skipping a job the API sent that cannot be parsed");
         }
         summary.rejected += page.rejected.len() as u32;
-        // Decide from this page alone whether there is a next one, and start fetching it.
-        if !page.has_more {
-            complete = true;
-        } else if boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b)) {
-            // Incremental: everything that could have changed has been seen.
-        } else if summary.pages >= client.max_pages() {
-            let w = format!(
-                "stopped after max_pages = {} pages; older jobs were not listed",
-                client.max_pages()
-            );
-            tracing::warn!("{w}");
-            summary.warnings.push(w);
-        } else {
-            match page.last_id.clone() {
-                Some(cursor) if cursors.insert(cursor.clone()) => {
-                    fetch = Some(prefetch(client, Some(cursor)))
-                }
-                _ => {
-                    let w =
-                        "the API says has_more but the cursor did not advance; stopping pagination"
-                            .to_owned();
-                    tracing::warn!("{w}");
-                    summary.warnings.push(w);
-                }
-            }
-        }
-        match store.write_jobs(&account, &page.jobs, clock::now()).await {
-            Ok(n) => written += n,
-            Err(e) => {
-                if let Some(f) = fetch.take() {
-                    f.abort();
-                }
-                return Err(e.into());
-            }
-        };
+        written += store.write_jobs(&account, &page.jobs, clock::now()).await?;
         summary.jobs_seen += page.jobs.len() as u32;
-        if std::time::Instant::now() >= progress_at && fetch.is_some() {
+        if std::time::Instant::now() >= progress_at && page.has_more {
             tracing::info!(
                 pages = summary.pages,
                 jobs = summary.jobs_seen,
@@ -196,6 +164,9 @@ async fn sync_inner(
             unseen_active.remove(j.id.as_str());
         }
     }
+    let end = (&mut lister.0).await.map_err(|e| lost_task(client, &e))?;
+    let complete = end.complete;
+    summary.warnings.extend(end.warnings);
 
     let stats = store.written_since(&account, mark, written).await?;
     // A stored job listed under another created_at was stored anew: merged back into one.
@@ -306,15 +277,83 @@ fn check_clock(client: &Client, summary: Option<&mut SyncSummary>) {
 /// How often a long listing logs its progress.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-type PageTask = tokio::task::JoinHandle<Result<crate::provider::JobPage, ProviderError>>;
+/// How many parsed pages the lister may hold ahead of the writing (each ~100 jobs).
+const PAGES_AHEAD: usize = 4;
 
-fn prefetch(client: &Client, after: Option<String>) -> PageTask {
-    let client = client.clone();
-    // In the sync's span, so its retries are logged as part of the account's sync.
-    tokio::spawn(
-        async move { client.list_jobs_page(after.as_deref()).await }
-            .instrument(tracing::Span::current()),
-    )
+/// A task that stops when the sync that started it returns early (an error while writing),
+/// instead of finishing a page fetch nobody will read.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How a listing ended.
+struct ListEnd {
+    /// The API said there were no more jobs (not a stop at the boundary or `max_pages`).
+    complete: bool,
+    warnings: Vec<String>,
+}
+
+/// Fetches pages newest first into `tx` until the API has no more, the incremental boundary is
+/// passed, `max_pages` is reached or the cursor stops advancing. A fetch error is sent as the
+/// last item; a closed channel (the writer failed) ends the listing.
+async fn list_pages(
+    client: Client,
+    boundary: Option<i64>,
+    tx: tokio::sync::mpsc::Sender<Result<crate::provider::JobPage, ProviderError>>,
+) -> ListEnd {
+    let mut end = ListEnd {
+        complete: false,
+        warnings: Vec::new(),
+    };
+    let mut cursors: HashSet<String> = HashSet::new();
+    let mut after: Option<String> = None;
+    let mut fetched = 0u32;
+    loop {
+        let page = match client.list_jobs_page(after.as_deref()).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return end;
+            }
+        };
+        fetched += 1;
+        // Decide from this page alone whether there is a next one.
+        let mut next = None;
+        if !page.has_more {
+            end.complete = true;
+        } else if boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b)) {
+            // Incremental: everything that could have changed has been seen.
+        } else if fetched >= client.max_pages() {
+            let w = format!(
+                "stopped after max_pages = {} pages; older jobs were not listed",
+                client.max_pages()
+            );
+            tracing::warn!("{w}");
+            end.warnings.push(w);
+        } else {
+            match &page.last_id {
+                Some(cursor) if cursors.insert(cursor.clone()) => next = Some(cursor.clone()),
+                _ => {
+                    let w =
+                        "the API says has_more but the cursor did not advance; stopping pagination"
+                            .to_owned();
+                    tracing::warn!("{w}");
+                    end.warnings.push(w);
+                }
+            }
+        }
+        if tx.send(Ok(page)).await.is_err() {
+            return end;
+        }
+        match next {
+            Some(cursor) => after = Some(cursor),
+            None => return end,
+        }
+    }
 }
 
 fn lost_task(client: &Client, e: &tokio::task::JoinError) -> ProviderError {

@@ -522,3 +522,39 @@ async fn a_job_listed_with_another_created_at_stays_one_job() {
     let active = env.json(&["jobs", "--status", "active", "--json"]).await;
     assert_eq!(active.as_array().unwrap().len(), 0, "{active:#}");
 }
+
+/// Pages are fetched ahead of the writing, but only a few: when the store refuses a page the
+/// sync fails naming the database and the cause, keeps the pages written before it, and stops
+/// listing instead of fetching the whole history for nothing.
+#[tokio::test]
+async fn a_page_the_store_refuses_stops_the_listing_and_keeps_the_pages_before() {
+    let now = now();
+    let jobs: Vec<SimJob> = (0..2_000)
+        .map(|i| SimJob::in_status(&format!("ftjob-{i:04}"), "succeeded", 60 + i as i64, now))
+        .collect();
+    let (sim, env) = sim_env(jobs).await;
+    // An existing database whose jobs table refuses the first job of the fifth page, and
+    // writes the fourth slowly: time enough for the listing to run as far ahead as it would.
+    ftguard::store::Store::open(&env.db())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    sqlite3(
+        &env.db(),
+        "CREATE TRIGGER refuse BEFORE INSERT ON jobs WHEN NEW.id = 'ftjob-0400'
+         BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;
+         CREATE TRIGGER slow BEFORE INSERT ON jobs WHEN NEW.id LIKE 'ftjob-03%'
+         BEGIN SELECT COUNT(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) SELECT x FROM c); END;",
+    );
+
+    let run = env.run(&["sync"]).await;
+    assert!(!run.status.success());
+    let err = stderr(&run);
+    assert!(err.contains("the disk says no"), "{err}");
+    assert!(err.contains(&env.db().display().to_string()), "{err}");
+    assert_eq!(sqlite3(&env.db(), "SELECT COUNT(*) FROM jobs"), "400");
+    // Page 5 failed; at most a handful of pages were fetched past it, not all 20.
+    let lists = hits(&sim, "/fine_tuning/jobs");
+    assert!((5..=10).contains(&lists), "{lists} pages fetched");
+}
