@@ -253,7 +253,7 @@ fn sim_jobs(n: usize, now: i64) -> Vec<SimJob> {
         .collect()
 }
 
-async fn raw_fetch(base: &str) -> (Duration, usize) {
+async fn raw_fetch(base: String) -> (Duration, usize) {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .build()
@@ -345,6 +345,45 @@ async fn first_syncs(base: &str) -> (Duration, i64, tempfile::TempDir) {
     (best, rss, last.unwrap())
 }
 
+/// Runs `fut` on a one-threaded runtime of its own, as ftguard's commands run, so that the raw
+/// client and ftguard's sync meet the same scheduling (and not the benchmark's own runtime,
+/// which may be serving the simulator).
+async fn one_threaded<T: Send + 'static>(
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(fut)
+    })
+    .await
+    .unwrap()
+}
+
+/// The sync alone, in the benchmark's process (no process start, no migrations), on fresh
+/// databases: the best of three.
+async fn sync_in_process(base: &str) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let d = tempfile::tempdir().unwrap();
+        let c = ftguard::config::Config::load(Some(&config(d.path(), base, ""))).unwrap();
+        let took = one_threaded(async move {
+            let app = ftguard::app::App::build(c).await.unwrap();
+            let t = Instant::now();
+            let r = app.sync_with(true).await;
+            let took = t.elapsed();
+            assert!(r.iter().all(|(_, r)| r.is_ok()));
+            app.store.close().await;
+            took
+        })
+        .await;
+        best = best.min(took);
+    }
+    best
+}
+
 async fn bench_sync(out: &mut String) {
     out.push_str("\n## First sync vs raw page fetching (same simulator, one keep-alive connection)\n\n| jobs | pages | raw fetch+parse | ftguard sync, in process | ratio | `ftguard sync` as a process (start, migrations, sync) | ratio | peak RSS of that process | steady-state requests |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for n in [1_000usize, 10_000] {
@@ -356,25 +395,14 @@ async fn bench_sync(out: &mut String) {
         let mut raw = Vec::new();
         let mut pages = 0;
         for _ in 0..3 {
-            let (d, p) = raw_fetch(&base).await;
+            let (d, p) = one_threaded(raw_fetch(base.clone())).await;
             raw.push(d);
             pages = p;
         }
         let raw = raw.into_iter().min().unwrap();
         let (best, rss, dir) = first_syncs(&base).await;
         // In-process: the sync alone (no process start, no migrations), on a fresh database.
-        let mut inproc = Vec::new();
-        for _ in 0..3 {
-            let d = tempfile::tempdir().unwrap();
-            let c = ftguard::config::Config::load(Some(&config(d.path(), &base, ""))).unwrap();
-            let app = ftguard::app::App::build(c).await.unwrap();
-            let t = Instant::now();
-            let r = app.sync_with(true).await;
-            inproc.push(t.elapsed());
-            assert!(r.iter().all(|(_, r)| r.is_ok()));
-            app.store.close().await;
-        }
-        let inproc = inproc.into_iter().min().unwrap();
+        let inproc = sync_in_process(&base).await;
         // Steady state on the last database: count what a second sync asks of the API.
         let before = sim.requests().len();
         let cfg = dir.path().join("ftguard.toml");
@@ -398,7 +426,7 @@ async fn bench_sync(out: &mut String) {
 /// benchmark's client and the simulator do not share a runtime with what is measured.
 async fn bench_sync_external(out: &mut String) {
     let mut cli = String::new();
-    out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | `ftguard sync` as a process | ratio | peak RSS | steady-state `ftguard sync` after it |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("\n## First sync vs raw page fetching, simulator in its own process\n\n| jobs | API latency per request | raw fetch+parse | ftguard sync, in process | ratio | `ftguard sync` as a process | ratio | peak RSS | steady-state `ftguard sync` after it |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (n, latency) in [
         (1_000usize, "0ms"),
         (10_000, "0ms"),
@@ -436,9 +464,11 @@ async fn bench_sync_external(out: &mut String) {
         let base = format!("http://127.0.0.1:{port}/v1");
         let mut raw = Duration::MAX;
         for _ in 0..3 {
-            raw = raw.min(raw_fetch(&base).await.0);
+            raw = raw.min(one_threaded(raw_fetch(base.clone())).await.0);
         }
         let (best, rss, dir) = first_syncs(&base).await;
+        // Like for like with the raw client, which runs in this process too.
+        let inproc = sync_in_process(&base).await;
         // The sync a daemon runs every minute from then on (one request; the store must not
         // read the history either).
         let cfg = dir.path().join("ftguard.toml");
@@ -456,8 +486,10 @@ async fn bench_sync_external(out: &mut String) {
         let _ = sim.kill();
         let _ = sim.wait();
         out.push_str(&format!(
-            "| {n} | {latency} | {:.0} ms | {:.0} ms | {:.2}x | {:.1} MB | {:.0} ms |\n",
+            "| {n} | {latency} | {:.0} ms | {:.0} ms | {:.2}x | {:.0} ms | {:.2}x | {:.1} MB | {:.0} ms |\n",
             raw.as_secs_f64() * 1e3,
+            inproc.as_secs_f64() * 1e3,
+            inproc.as_secs_f64() / raw.as_secs_f64(),
             best.as_secs_f64() * 1e3,
             best.as_secs_f64() / raw.as_secs_f64(),
             rss as f64 / 1024.0,
