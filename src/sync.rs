@@ -140,7 +140,9 @@ async fn sync_inner(
     // by page; against an API with any round trip a first sync costs about the fetching alone
     // (BENCHMARKS.md). Dropping the receiver (an error while writing) stops the lister.
     let (tx, mut pages) = tokio::sync::mpsc::channel(PAGES_AHEAD);
-    let mut lister = AbortOnDrop(tokio::spawn(
+    // Aborted if this sync returns early (an error while writing, or the daemon dropping the
+    // sync), instead of finishing a page fetch nobody will read.
+    let mut lister = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
         list_pages(client.clone(), boundary, tx).instrument(tracing::Span::current()),
     ));
     while let Some(page) = pages.recv().await {
@@ -164,7 +166,7 @@ async fn sync_inner(
             unseen_active.remove(j.id.as_str());
         }
     }
-    let end = (&mut lister.0).await.map_err(|e| lost_task(client, &e))?;
+    let end = (&mut lister).await.map_err(|e| lost_task(client, &e))?;
     let complete = end.complete;
     summary.warnings.extend(end.warnings);
 
@@ -279,16 +281,6 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How many parsed pages the lister may hold ahead of the writing (each ~100 jobs).
 const PAGES_AHEAD: usize = 4;
-
-/// A task that stops when the sync that started it returns early (an error while writing),
-/// instead of finishing a page fetch nobody will read.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// How a listing ended.
 struct ListEnd {
