@@ -10,8 +10,12 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn client(server: &MockServer, max_attempts: u32) -> Client {
+    client_capped(server, max_attempts, "3s")
+}
+
+fn client_capped(server: &MockServer, max_attempts: u32, max_retry_after: &str) -> Client {
     let raw: RawConfig = toml::from_str(&format!(
-        "[[accounts]]\nname = \"w\"\nbase_url = \"{}/v1\"\nmax_attempts = {max_attempts}\nrequest_timeout = \"1s\"\nmax_retry_after = \"3s\"\n",
+        "[[accounts]]\nname = \"w\"\nbase_url = \"{}/v1\"\nmax_attempts = {max_attempts}\nrequest_timeout = \"1s\"\nmax_retry_after = \"{max_retry_after}\"\n",
         server.uri()
     ))
     .unwrap();
@@ -52,6 +56,51 @@ async fn retries_429_honouring_retry_after_then_succeeds() {
         started.elapsed() >= Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// A 429 answered twice: first asking for an absurd wait (a panic converting it used to stop
+/// the daemon), then in milliseconds (`retry-after-ms`, as OpenAI and Azure send it).
+#[tokio::test]
+async fn any_retry_after_is_capped_and_retry_after_ms_is_read() {
+    let server = MockServer::start().await;
+    let limited = |header: &'static str, value: &'static str| {
+        ResponseTemplate::new(429)
+            .insert_header(header, value)
+            .set_body_json(json!({"error": {"message": "Rate limit reached"}}))
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-1"))
+        .respond_with(limited("retry-after", "1e300"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-1"))
+        .respond_with(limited("retry-after-ms", "1200"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job("ftjob-1", "running")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let j = client_capped(&server, 5, "1s")
+        .retrieve("ftjob-1")
+        .await
+        .unwrap();
+    assert_eq!(j.status.as_str(), "running");
+    // 1 s (the cap, not 1e300 s) and then 1 s again (1,200 ms capped); the backoff alone would
+    // have waited 0.25-0.375 s and 0.5-0.75 s.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1950) && waited < Duration::from_secs(4),
+        "{waited:?}"
     );
 }
 

@@ -113,7 +113,8 @@ impl Client {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = retry::parse_retry_after(resp.headers().get("retry-after"));
+                    let retry_after =
+                        retry::parse_retry_after(resp.headers(), std::time::SystemTime::now());
                     // Portkey marks the errors it makes itself, as opposed to the provider's.
                     let by_gateway = resp
                         .headers()
