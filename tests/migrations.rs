@@ -7,19 +7,19 @@ use common::*;
 
 /// Builds a schema-3 database with the first three migrations exactly as they shipped.
 async fn schema3_database(path: &std::path::Path) -> sqlx::SqlitePool {
+    database_up_to(path, 3).await
+}
+
+/// A database with the migrations up to number `last` only, as an earlier ftguard left it.
+async fn database_up_to(path: &std::path::Path, last: u32) -> sqlx::SqlitePool {
     let old = tempfile::tempdir().unwrap();
-    for f in [
-        "0001_init.sql",
-        "0002_file_tokens.sql",
-        "0003_sync_state.sql",
-    ] {
-        std::fs::copy(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(f),
-            old.path().join(f),
-        )
-        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let number: u32 = name[..4].parse().unwrap();
+        if number <= last {
+            std::fs::copy(dir.join(&name), old.path().join(&name)).unwrap();
+        }
     }
     let opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
@@ -140,4 +140,52 @@ async fn schema3_database_is_upgraded_without_losing_history() {
     assert_eq!(again[0]["summary"]["changed"], 0, "{again}");
     let shown = env.json(&["show", "ftjob-upgraded", "--json"]).await;
     assert_eq!(shown["status_history"].as_array().unwrap().len(), 3);
+}
+
+/// Rows an earlier ftguard stored with a gateway's millisecond times (read as seconds then) are
+/// converted at the upgrade (migration 0012), and the job is then within reach of its limits.
+#[tokio::test]
+async fn millisecond_times_stored_before_are_converted() {
+    let now = now();
+    let env = Env::new();
+    env.write_config(
+        "",
+        "[[accounts]]\nname = \"vertex\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\n\
+         [[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+    );
+    let pool = database_up_to(&env.db(), 11).await;
+    let created_ms = (now - 7 * H) * 1000 + 5;
+    let raw = serde_json::json!({"id": "6112", "object": "finetune", "status": "running",
+        "model": "gemini-2.0-flash-001", "created_at": created_ms, "finished_at": null});
+    sqlx::query(
+        "INSERT INTO jobs (account, id, model, status, created_at, estimated_finish, last_step_at, raw, first_seen_at, updated_at)
+         VALUES ('vertex', '6112', 'gemini-2.0-flash-001', 'running', ?1, ?2, ?3, ?4, ?5, ?5)",
+    )
+    .bind(created_ms)
+    .bind((now + H) * 1000)
+    .bind((now - 60) * 1000)
+    .bind(raw.to_string())
+    .bind(now - 7 * H)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO actions (account, job_id, policy, action, reason, outcome, requested_at, response_finished_at) VALUES ('vertex', '5007', 'p', 'cancel', 'r', 'succeeded', ?1, ?2)")
+        .bind(now - H)
+        .bind((now - H) * 1000 + 999)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let plan = env.json(&["plan", "--offline", "--json"]).await;
+    assert_eq!(plan[0]["job_id"], "6112", "{plan:#}");
+    assert_eq!(plan[0]["action"], "cancel", "{plan:#}");
+    assert_eq!(
+        sqlite3(
+            &env.db(),
+            "SELECT created_at, estimated_finish, last_step_at FROM jobs; SELECT response_finished_at FROM actions"
+        )
+        .trim(),
+        format!("{}|{}|{}\n{}", now - 7 * H, now + H, now - 60, now - H)
+    );
 }

@@ -222,7 +222,8 @@ pub async fn show(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `jobs --json` shape: API values verbatim.
+/// The `jobs --json` shape: API values verbatim, but times in unix seconds whatever unit the
+/// API sent them in (`raw` in `show --json` has them as they came).
 fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
     let raw = &j.job.raw_value();
     let get = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
@@ -231,10 +232,10 @@ fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
         "id": j.job.id,
         "model": get("model"),
         "status": get("status"),
-        "created_at": get("created_at"),
-        "finished_at": get("finished_at"),
+        "created_at": j.job.created_at,
+        "finished_at": j.job.finished_at,
         "trained_tokens": get("trained_tokens"),
-        "estimated_finish": get("estimated_finish"),
+        "estimated_finish": j.job.estimated_finish,
         "n_epochs": j.job.n_epochs.clone().unwrap_or(Value::Null),
         "training_file": get("training_file"),
         "validation_file": get("validation_file"),

@@ -47,6 +47,18 @@ struct WireMethodDetail {
     hyperparameters: Option<WireHyper>,
 }
 
+/// Timestamps from here on are milliseconds, not seconds: as seconds this is the year 5138, as
+/// milliseconds March 1973. The API sends seconds, but Portkey's mappings of Bedrock and Vertex
+/// AI fine-tunes send `created_at` and `finished_at` as JavaScript's `Date.getTime()`, in
+/// milliseconds: read as seconds, every such job would look created millennia from now, and no
+/// time limit would ever be reached.
+const MILLIS_FROM: i64 = 100_000_000_000;
+
+/// A timestamp from the API in unix seconds, whether it came in seconds or milliseconds.
+pub fn unix_seconds(t: i64) -> i64 {
+    if t >= MILLIS_FROM { t / 1000 } else { t }
+}
+
 /// Parses one fine-tuning job object. The error says which field was wrong.
 pub fn parse_job(value: Value) -> Result<Job, String> {
     parse_job_str(&value.to_string())
@@ -86,10 +98,10 @@ fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
         id: JobId::new(wire.id),
         model: wire.model.unwrap_or_default(),
         status: JobStatus::parse(wire.status.as_deref().unwrap_or("unknown")),
-        created_at: wire.created_at,
-        finished_at: wire.finished_at,
+        created_at: unix_seconds(wire.created_at),
+        finished_at: wire.finished_at.map(unix_seconds),
         trained_tokens: wire.trained_tokens,
-        estimated_finish: wire.estimated_finish,
+        estimated_finish: wire.estimated_finish.map(unix_seconds),
         fine_tuned_model: wire.fine_tuned_model,
         training_file: wire.training_file,
         validation_file: wire.validation_file,
@@ -197,7 +209,7 @@ pub fn parse_events(value: &Value) -> Result<Vec<Event>, String> {
         .filter_map(|e| {
             Some(Event {
                 id: e.get("id")?.as_str()?.to_owned(),
-                created_at: e.get("created_at")?.as_i64()?,
+                created_at: unix_seconds(e.get("created_at")?.as_i64()?),
                 level: e.get("level").and_then(Value::as_str).map(str::to_owned),
                 message: e.get("message").and_then(Value::as_str).map(str::to_owned),
                 step: e
@@ -291,6 +303,32 @@ mod tests {
         let job = parse_job(json!({"id":"ftjob-1","model":"m","status":"paused","created_at":5,"new_field":{"x":1}})).unwrap();
         assert_eq!(job.status, JobStatus::Other("paused".into()));
         assert!(!job.status.is_terminal());
+    }
+
+    /// Portkey's mapping of a Bedrock job (`Date.getTime()`: milliseconds) beside an OpenAI
+    /// one (seconds): both in seconds once parsed, the payload kept as it came.
+    #[test]
+    fn timestamps_in_milliseconds_are_read_as_such() {
+        let text = r#"{"id":"arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Amodel-customization-job%2Fx","object":"finetune","status":"cancelled","created_at":1795869000123,"finished_at":1795872600999,"estimated_finish":1795876200000,"model":"amazon.titan-text-lite-v1"}"#;
+        let job = parse_job_str(text).unwrap();
+        assert_eq!(job.created_at, 1_795_869_000);
+        assert_eq!(job.finished_at, Some(1_795_872_600));
+        assert_eq!(job.estimated_finish, Some(1_795_876_200));
+        assert_eq!(job.raw, text);
+        let openai = parse_job(json!({"id":"ftjob-1","model":"m","status":"running",
+            "created_at":1_795_869_000,"finished_at":null,"estimated_finish":99_999_999_999_i64}))
+        .unwrap();
+        assert_eq!(openai.created_at, 1_795_869_000);
+        assert_eq!(openai.finished_at, None);
+        // The last second read as seconds (year 5138), the first read as milliseconds.
+        assert_eq!(openai.estimated_finish, Some(99_999_999_999));
+        assert_eq!(unix_seconds(MILLIS_FROM), 100_000_000);
+        let events = parse_events(&json!({"data":[
+            {"id":"e1","created_at":1_795_869_000_500_i64,"level":"info","message":"Step 5/10","data":{"step":5}},
+            {"id":"e2","created_at":1_795_869_000,"level":"info","message":"Step 4/10"}]}))
+        .unwrap();
+        assert_eq!(events[0].created_at, 1_795_869_000);
+        assert_eq!(events[1].created_at, 1_795_869_000);
     }
 
     #[test]

@@ -1,0 +1,94 @@
+//! Jobs in the shapes Portkey's gateway gives fine-tunes of other providers, against the real
+//! binary: its Bedrock and Vertex AI mappings send `created_at` and `finished_at` in
+//! milliseconds (`Date.getTime()`), which ftguard must read as such, or no time limit is ever
+//! reached for those jobs.
+
+mod common;
+
+use common::{Env, H, now};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A tuning job as Portkey maps Vertex AI's: numeric id, `object: "finetune"`, times in ms.
+fn vertex_job(id: &str, status: &str, created_ms: i64, finished_ms: Option<i64>) -> Value {
+    json!({
+        "id": id, "object": "finetune", "status": status,
+        "created_at": created_ms, "finished_at": finished_ms, "error": null,
+        "fine_tuned_model": null, "model": "gemini-2.0-flash-001", "trained_tokens": null,
+        "training_file": "gs%3A%2F%2Fbucket%2Ftrain.jsonl",
+        "hyperparameters": {"batch_size": null, "learning_rate_multiplier": 1.0, "n_epochs": 3}
+    })
+}
+
+#[tokio::test]
+async fn a_job_timed_in_milliseconds_is_cancelled_at_its_limit() {
+    let server = MockServer::start().await;
+    let started_ms = (now() - 7 * H) * 1000 + 123;
+    let done_ms = (now() - 28 * H) * 1000;
+    let running = vertex_job("6112", "running", started_ms, None);
+    let finished = vertex_job("5007", "succeeded", done_ms - 2 * H * 1000, Some(done_ms));
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [running, finished], "has_more": false}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/6112"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&running))
+        .mount(&server)
+        .await;
+    let cancelled_ms = now() * 1000 + 456;
+    let mut cancelled = vertex_job("6112", "cancelled", started_ms, Some(cancelled_ms));
+    cancelled["trained_tokens"] = json!(1234);
+    Mock::given(method("POST"))
+        .and(path("/v1/fine_tuning/jobs/6112/cancel"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&cancelled))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"vertex\"\nbase_url = \"{}/v1\"\nmax_attempts = 1\n\n\
+             [[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+            server.uri()
+        ),
+    );
+    let plan = env.json(&["plan", "--json"]).await;
+    let decided: Vec<_> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["job_id"].as_str(), d["action"].as_str()))
+        .collect();
+    assert_eq!(decided, [(Some("6112"), Some("cancel"))], "{plan:#}");
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("6112"), "{out}");
+
+    let jobs = env.json(&["jobs", "--json"]).await;
+    let job = |id: &str| {
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not listed: {jobs:#}"))
+    };
+    let j = job("6112");
+    assert_eq!(j["status"], "cancelled");
+    assert_eq!(j["created_at"], json!(started_ms / 1000));
+    assert_eq!(j["finished_at"], json!(cancelled_ms / 1000));
+    assert_eq!(j["trained_tokens"], json!(1234));
+    assert_eq!(job("5007")["finished_at"], json!(done_ms / 1000));
+    // `show --json` keeps the payload as it came.
+    let shown = env.json(&["show", "6112", "--json"]).await;
+    assert_eq!(shown["raw"]["created_at"], json!(started_ms));
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(actions.as_array().map(Vec::len), Some(1), "{actions:#}");
+    assert_eq!(actions[0]["policy"], "runtime-6h");
+}
