@@ -14,10 +14,10 @@ struct WireJob {
     #[serde(default)]
     model: Option<String>,
     status: Option<String>,
-    created_at: i64,
-    finished_at: Option<i64>,
+    created_at: Time,
+    finished_at: Option<Time>,
     trained_tokens: Option<i64>,
-    estimated_finish: Option<i64>,
+    estimated_finish: Option<Time>,
     fine_tuned_model: Option<String>,
     training_file: Option<String>,
     validation_file: Option<String>,
@@ -59,6 +59,53 @@ pub fn unix_seconds(t: i64) -> i64 {
     if t >= MILLIS_FROM { t / 1000 } else { t }
 }
 
+/// A time as the API or a gateway in front of another provider sends it, in unix seconds: an
+/// integer in seconds (the spec) or milliseconds, the same as a float, or an RFC 3339 date.
+/// Anything else is an error naming the field, and the job is rejected (logged, not stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Time(i64);
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TimeVisitor).map(Time)
+    }
+}
+
+struct TimeVisitor;
+
+impl serde::de::Visitor<'_> for TimeVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a unix time (seconds or milliseconds) or an RFC 3339 date")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(unix_seconds(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v)
+            .map(unix_seconds)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+        // `as` saturates; the bound keeps a float past i64 from becoming i64::MAX silently.
+        if v.is_finite() && v.abs() < 9.0e18 {
+            Ok(unix_seconds(v as i64))
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+        chrono::DateTime::parse_from_rfc3339(v.trim())
+            .map(|t| t.timestamp())
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+    }
+}
+
 /// Parses one fine-tuning job object. The error says which field was wrong.
 pub fn parse_job(value: Value) -> Result<Job, String> {
     parse_job_str(&value.to_string())
@@ -98,10 +145,10 @@ fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
         id: JobId::new(wire.id),
         model: wire.model.unwrap_or_default(),
         status: JobStatus::parse(wire.status.as_deref().unwrap_or("unknown")),
-        created_at: unix_seconds(wire.created_at),
-        finished_at: wire.finished_at.map(unix_seconds),
+        created_at: wire.created_at.0,
+        finished_at: wire.finished_at.map(|t| t.0),
         trained_tokens: wire.trained_tokens,
-        estimated_finish: wire.estimated_finish.map(unix_seconds),
+        estimated_finish: wire.estimated_finish.map(|t| t.0),
         fine_tuned_model: wire.fine_tuned_model,
         training_file: wire.training_file,
         validation_file: wire.validation_file,
@@ -209,7 +256,7 @@ pub fn parse_events(value: &Value) -> Result<Vec<Event>, String> {
         .filter_map(|e| {
             Some(Event {
                 id: e.get("id")?.as_str()?.to_owned(),
-                created_at: unix_seconds(e.get("created_at")?.as_i64()?),
+                created_at: Time::deserialize(e.get("created_at")?).ok()?.0,
                 level: e.get("level").and_then(Value::as_str).map(str::to_owned),
                 message: e.get("message").and_then(Value::as_str).map(str::to_owned),
                 step: e
@@ -329,6 +376,36 @@ mod tests {
         .unwrap();
         assert_eq!(events[0].created_at, 1_795_869_000);
         assert_eq!(events[1].created_at, 1_795_869_000);
+    }
+
+    /// Every form of a time a gateway may send, and what is still refused.
+    #[test]
+    fn times_in_every_form() {
+        let at = |v: Value| {
+            parse_job(json!({"id":"a","model":"m","status":"running","created_at":v}))
+                .map(|j| j.created_at)
+        };
+        for (v, want) in [
+            (json!(1_795_869_000), 1_795_869_000),
+            (json!(1_795_869_000_999_i64), 1_795_869_000),
+            (json!(1_795_869_000.75), 1_795_869_000),
+            (json!(1_795_869_000_123.0), 1_795_869_000),
+            (json!("2026-11-28T09:10:00Z"), 1_795_857_000),
+            (json!("2026-11-28T10:10:00.5+01:00"), 1_795_857_000),
+            (json!(0), 0),
+        ] {
+            assert_eq!(at(v.clone()), Ok(want), "{v}");
+        }
+        for bad in [
+            json!("yesterday"),
+            json!(null),
+            json!(u64::MAX),
+            json!(1e300),
+            json!([1]),
+        ] {
+            let e = at(bad.clone()).unwrap_err();
+            assert!(e.contains("unix time"), "{bad}: {e}");
+        }
     }
 
     #[test]
