@@ -184,8 +184,16 @@ impl Job {
 
     /// `n_epochs` when the API has resolved it to a number.
     pub fn resolved_epochs(&self) -> Option<f64> {
-        self.n_epochs.as_ref().and_then(|v| v.as_f64())
+        self.n_epochs.as_ref().and_then(epochs_number)
     }
+}
+
+/// `n_epochs` as a number: a JSON number, or a string of one (Google's APIs write 64-bit
+/// integers as strings); `"auto"` and anything else is none.
+pub fn epochs_number(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str()?.trim().parse::<f64>().ok())
+        .filter(|n| n.is_finite())
 }
 
 #[cfg(test)]

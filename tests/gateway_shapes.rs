@@ -1,7 +1,7 @@
 //! Jobs in the shapes Portkey's gateway gives fine-tunes of other providers, against the real
 //! binary: its Bedrock and Vertex AI mappings send `created_at` and `finished_at` in
 //! milliseconds (`Date.getTime()`), which ftguard must read as such, or no time limit is ever
-//! reached for those jobs.
+//! reached for those jobs; and Vertex AI's token counts come as strings of digits.
 
 mod common;
 
@@ -42,7 +42,8 @@ async fn a_job_timed_in_milliseconds_is_cancelled_at_its_limit() {
         .await;
     let cancelled_ms = now() * 1000 + 456;
     let mut cancelled = vertex_job("6112", "cancelled", started_ms, Some(cancelled_ms));
-    cancelled["trained_tokens"] = json!(1234);
+    // Google writes 64-bit integers as strings, and Portkey passes Vertex AI's token count on.
+    cancelled["trained_tokens"] = json!("1234");
     Mock::given(method("POST"))
         .and(path("/v1/fine_tuning/jobs/6112/cancel"))
         .respond_with(ResponseTemplate::new(200).set_body_json(&cancelled))
@@ -91,4 +92,9 @@ async fn a_job_timed_in_milliseconds_is_cancelled_at_its_limit() {
     let actions = env.json(&["actions", "--json"]).await;
     assert_eq!(actions.as_array().map(Vec::len), Some(1), "{actions:#}");
     assert_eq!(actions[0]["policy"], "runtime-6h");
+    assert_eq!(
+        actions[0]["response_trained_tokens"],
+        json!(1234),
+        "{actions:#}"
+    );
 }

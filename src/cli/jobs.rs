@@ -223,7 +223,8 @@ pub async fn show(
 }
 
 /// The `jobs --json` shape: API values verbatim, but times in unix seconds whatever unit the
-/// API sent them in (`raw` in `show --json` has them as they came).
+/// API sent them in, and `trained_tokens` a number even when it came as a string of digits
+/// (`raw` in `show --json` has them as they came).
 fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
     let raw = &j.job.raw_value();
     let get = |k: &str| raw.get(k).cloned().unwrap_or(Value::Null);
@@ -234,7 +235,7 @@ fn job_json(j: &StoredJob, cost: &JobCost) -> Value {
         "status": get("status"),
         "created_at": j.job.created_at,
         "finished_at": j.job.finished_at,
-        "trained_tokens": get("trained_tokens"),
+        "trained_tokens": j.job.trained_tokens,
         "estimated_finish": j.job.estimated_finish,
         "n_epochs": j.job.n_epochs.clone().unwrap_or(Value::Null),
         "training_file": get("training_file"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::{Job, JobId, JobStatus};
+use crate::model::{Job, JobId, JobStatus, epochs_number};
 
 #[derive(Deserialize)]
 struct WireJob {
@@ -16,7 +16,7 @@ struct WireJob {
     status: Option<String>,
     created_at: Time,
     finished_at: Option<Time>,
-    trained_tokens: Option<i64>,
+    trained_tokens: Option<Count>,
     estimated_finish: Option<Time>,
     fine_tuned_model: Option<String>,
     training_file: Option<String>,
@@ -106,6 +106,50 @@ impl serde::de::Visitor<'_> for TimeVisitor {
     }
 }
 
+/// A count (trained tokens) as an integer, a whole float (`1234.0`), or a string of digits:
+/// Google's APIs write 64-bit integers as JSON strings, and Portkey passes Vertex AI's
+/// `totalBillableTokenCount` on as it came. Anything else rejects the job, logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Count(i64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor).map(Count)
+    }
+}
+
+struct CountVisitor;
+
+impl serde::de::Visitor<'_> for CountVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a whole number (or a string of digits)")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+        if v.fract() == 0.0 && v.abs() < 9.0e18 {
+            Ok(v as i64)
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+        v.trim()
+            .parse()
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+    }
+}
+
 /// Parses one fine-tuning job object. The error says which field was wrong.
 pub fn parse_job(value: Value) -> Result<Job, String> {
     parse_job_str(&value.to_string())
@@ -127,7 +171,7 @@ fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
     let top_epochs = wire.hyperparameters.and_then(|h| h.n_epochs);
     // A resolved number wins over "auto", wherever the API put it.
     let n_epochs = match (top_epochs, method_epochs) {
-        (Some(t), Some(m)) if !t.is_number() && m.is_number() => Some(m),
+        (Some(t), Some(m)) if epochs_number(&t).is_none() && epochs_number(&m).is_some() => Some(m),
         (Some(t), _) => Some(t),
         (None, m) => m,
     }
@@ -147,7 +191,7 @@ fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
         status: JobStatus::parse(wire.status.as_deref().unwrap_or("unknown")),
         created_at: wire.created_at.0,
         finished_at: wire.finished_at.map(|t| t.0),
-        trained_tokens: wire.trained_tokens,
+        trained_tokens: wire.trained_tokens.map(|c| c.0),
         estimated_finish: wire.estimated_finish.map(|t| t.0),
         fine_tuned_model: wire.fine_tuned_model,
         training_file: wire.training_file,
@@ -376,6 +420,39 @@ mod tests {
         .unwrap();
         assert_eq!(events[0].created_at, 1_795_869_000);
         assert_eq!(events[1].created_at, 1_795_869_000);
+    }
+
+    /// A job as Portkey maps Vertex AI's once it has trained: Google writes 64-bit integers as
+    /// strings, so the token count and the epochs come as strings of digits.
+    #[test]
+    fn counts_and_epochs_as_strings_of_digits() {
+        let job = parse_job(json!({"id":"6112","object":"finetune","status":"succeeded",
+            "created_at":1_795_869_000_123_i64,"finished_at":1_795_872_600_000_i64,
+            "model":"gemini-2.0-flash-001","trained_tokens":"123456",
+            "hyperparameters":{"batch_size":"ADAPTER_SIZE_FOUR","learning_rate_multiplier":1.0,"n_epochs":"3"}}))
+        .unwrap();
+        assert_eq!(job.trained_tokens, Some(123_456));
+        assert_eq!(job.resolved_epochs(), Some(3.0));
+        let tokens = |v: Value| {
+            parse_job(json!({"id":"a","model":"m","status":"succeeded","created_at":1,"trained_tokens":v}))
+                .map(|j| j.trained_tokens)
+        };
+        assert_eq!(tokens(json!(1234.0)), Ok(Some(1234)));
+        assert_eq!(tokens(json!(null)), Ok(None));
+        for bad in [json!(12.5), json!("many"), json!(-1.5e300)] {
+            assert!(
+                tokens(bad.clone()).unwrap_err().contains("whole number"),
+                "{bad}"
+            );
+        }
+        // "auto" stays unresolved; a number under `method` wins over it, a string one too.
+        let auto = parse_job(
+            json!({"id":"a","model":"m","status":"running","created_at":1,
+            "hyperparameters":{"n_epochs":"auto"},
+            "method":{"type":"supervised","supervised":{"hyperparameters":{"n_epochs":"4"}}}}),
+        )
+        .unwrap();
+        assert_eq!(auto.resolved_epochs(), Some(4.0));
     }
 
     /// Every form of a time a gateway may send, and what is still refused.
