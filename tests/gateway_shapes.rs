@@ -98,3 +98,72 @@ async fn a_job_timed_in_milliseconds_is_cancelled_at_its_limit() {
         "{actions:#}"
     );
 }
+
+/// Vertex AI's and Bedrock's cancel answer nothing (`{}`, or no body) and Portkey passes that on:
+/// the cancel is confirmed by one retrieve, recorded once as succeeded, and never sent again.
+#[tokio::test]
+async fn a_cancel_answered_with_an_empty_body_is_confirmed_by_a_retrieve() {
+    let server = MockServer::start().await;
+    let started_ms = (now() - 7 * H) * 1000;
+    for (body, id) in [("{}", "vertex-1"), ("", "bedrock-1")] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/fine_tuning/jobs/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(vertex_job(
+                id,
+                "cancelled",
+                started_ms,
+                Some(now() * 1000),
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/fine_tuning/jobs/{id}/cancel")))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"object": "list",
+            "data": [vertex_job("vertex-1", "running", started_ms, None),
+                     vertex_job("bedrock-1", "running", started_ms - 1000, None)],
+            "has_more": false})),
+        )
+        .mount(&server)
+        .await;
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"gw\"\nbase_url = \"{}/v1\"\nmax_attempts = 2\n\n\
+             [[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+            server.uri()
+        ),
+    );
+    env.ok(&["run", "--once"]).await;
+    env.ok(&["run", "--once"]).await;
+    let actions = env.json(&["actions", "--json"]).await;
+    let recorded: Vec<_> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["job_id"].as_str().unwrap_or_default(),
+                a["outcome"].as_str().unwrap_or_default(),
+                a["response_status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("vertex-1", "succeeded", "cancelled"),
+            ("bedrock-1", "succeeded", "cancelled")
+        ],
+        "{actions:#}"
+    );
+}
