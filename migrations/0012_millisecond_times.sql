@@ -1,4 +1,4 @@
--- Times a gateway sent in milliseconds (Portkey's mappings of Bedrock and Vertex AI fine-tunes
+-- Times a gateway sent in milliseconds (Portkey's mappings of Bedrock, Vertex AI and Fireworks fine-tunes
 -- use JavaScript's Date.getTime()) were stored as if seconds: jobs created millennia ahead, never
 -- reaching a time limit. ftguard now reads any time from 100,000,000,000 on as milliseconds
 -- (`provider::payload::unix_seconds`; as seconds that is the year 5138); this brings the rows

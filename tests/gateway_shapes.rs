@@ -1,5 +1,5 @@
 //! Jobs in the shapes Portkey's gateway gives fine-tunes of other providers, against the real
-//! binary: its Bedrock and Vertex AI mappings send `created_at` and `finished_at` in
+//! binary: its Bedrock, Vertex AI and Fireworks mappings send `created_at` and `finished_at` in
 //! milliseconds (`Date.getTime()`), which ftguard must read as such, or no time limit is ever
 //! reached for those jobs; and Vertex AI's token counts come as strings of digits.
 

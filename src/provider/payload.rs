@@ -48,9 +48,9 @@ struct WireMethodDetail {
 }
 
 /// Timestamps from here on are milliseconds, not seconds: as seconds this is the year 5138, as
-/// milliseconds March 1973. The API sends seconds, but Portkey's mappings of Bedrock and Vertex
-/// AI fine-tunes send `created_at` and `finished_at` as JavaScript's `Date.getTime()`, in
-/// milliseconds: read as seconds, every such job would look created millennia from now, and no
+/// milliseconds March 1973. The API sends seconds, but Portkey's mappings of Bedrock, Vertex AI
+/// and Fireworks fine-tunes send `created_at` and `finished_at` as JavaScript's
+/// `Date.getTime()`, in milliseconds: read as seconds, every such job would look created millennia from now, and no
 /// time limit would ever be reached.
 const MILLIS_FROM: i64 = 100_000_000_000;
 
