@@ -286,7 +286,17 @@ const PAGES_AHEAD: usize = 4;
 struct ListEnd {
     /// The API said there were no more jobs (not a stop at the boundary or `max_pages`).
     complete: bool,
+    /// A page came oldest first: the boundary was not trusted.
+    oldest_first: bool,
     warnings: Vec<String>,
+}
+
+/// Whether a page lists its jobs oldest first (its first job older than its last).
+fn oldest_first(jobs: &[crate::model::Job]) -> bool {
+    match (jobs.first(), jobs.last()) {
+        (Some(first), Some(last)) => first.created_at < last.created_at,
+        _ => false,
+    }
 }
 
 /// Fetches pages newest first into `tx` until the API has no more, the incremental boundary is
@@ -299,6 +309,7 @@ async fn list_pages(
 ) -> ListEnd {
     let mut end = ListEnd {
         complete: false,
+        oldest_first: false,
         warnings: Vec::new(),
     };
     let mut cursors: HashSet<String> = HashSet::new();
@@ -313,11 +324,24 @@ async fn list_pages(
             }
         };
         fetched += 1;
+        // Stopping at the boundary needs the list newest first, as the API sends it. A server
+        // listing oldest first would put every new job past the pages an incremental sync
+        // reads, unseen until the daily full sync: such a listing is read to its end.
+        if boundary.is_some() && !end.oldest_first && oldest_first(&page.jobs) {
+            end.oldest_first = true;
+            let w = "the API lists jobs oldest first, not newest first as OpenAI's does: \
+                     every sync of this account reads every page"
+                .to_owned();
+            tracing::warn!("{w}");
+            end.warnings.push(w);
+        }
         // Decide from this page alone whether there is a next one.
         let mut next = None;
         if !page.has_more {
             end.complete = true;
-        } else if boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b)) {
+        } else if !end.oldest_first
+            && boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b))
+        {
             // Incremental: everything that could have changed has been seen.
         } else if fetched >= client.max_pages() {
             let w = format!(

@@ -119,3 +119,29 @@ async fn an_old_active_job_moves_the_boundary() {
     let shown = env.json(&["show", "ftjob-deep-active", "--json"]).await;
     assert_eq!(shown["status"], "succeeded");
 }
+
+/// A server listing oldest first (not the API's order) would hide every new job from an
+/// incremental sync, which stops at the first page reaching past the boundary: ftguard notices
+/// the order, says so, and reads the listing to its end.
+#[tokio::test]
+async fn a_listing_oldest_first_is_read_to_its_end() {
+    let now = now();
+    let mut jobs: Vec<SimJob> = (0..250)
+        .map(|i| SimJob::in_status(&format!("ftjob-old-{i:03}"), "succeeded", 10 * H + i, now))
+        .collect();
+    jobs.push(SimJob::in_status("ftjob-active", "running", H, now));
+    let (sim, env) = sim_env(jobs).await;
+    env.ok(&["sync"]).await;
+
+    sim.set_oldest_first(true);
+    sim.add_job(SimJob::in_status("ftjob-new", "running", 60, now));
+    let before = lists(&sim);
+    let summary = env.json(&["sync", "--json"]).await;
+    let account = &summary[0]["summary"];
+    assert_eq!(lists(&sim) - before, 3, "every page: {summary:#}");
+    assert_eq!(account["new"], 1, "{summary:#}");
+    let warnings = account["warnings"].to_string();
+    assert!(warnings.contains("oldest first"), "{summary:#}");
+    let shown = env.json(&["show", "ftjob-new", "--json"]).await;
+    assert_eq!(shown["status"], "running");
+}

@@ -72,9 +72,11 @@ pub(crate) struct State {
     pub required_header: Option<(String, String)>,
     /// A list cursor that never advances (the API's bug, for tests).
     pub stuck_cursor: bool,
+    /// The list oldest first, unlike the API (a non-compliant server, for tests).
+    pub oldest_first: bool,
     /// Added before every answer, like a remote API's round trip.
     pub latency: std::time::Duration,
-    /// `jobs` is in list order (newest first).
+    /// `jobs` is in list order (newest first, or oldest first if so set).
     pub sorted: bool,
 }
 
@@ -191,6 +193,13 @@ impl Sim {
 
     pub fn set_stuck_cursor(&self, stuck: bool) {
         self.lock().stuck_cursor = stuck;
+    }
+
+    /// Lists jobs oldest first from now on, as a server that ignores the API's order would.
+    pub fn set_oldest_first(&self, oldest_first: bool) {
+        let mut s = self.lock();
+        s.oldest_first = oldest_first;
+        s.sorted = false;
     }
 
     /// Stops recording requests: a simulator serving for days (`ftguard sim`) must not keep

@@ -175,6 +175,9 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
             if !s.sorted {
                 s.jobs
                     .sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+                if s.oldest_first {
+                    s.jobs.reverse();
+                }
                 s.sorted = true;
             }
             let jobs = &s.jobs;
