@@ -21,6 +21,20 @@ fn vertex_job(id: &str, status: &str, created_ms: i64, finished_ms: Option<i64>)
     })
 }
 
+/// An account at `server` (through the gateway, as ftguard sees it) and a 6-hour runtime limit.
+fn runtime_6h(server: &MockServer) -> Env {
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"gw\"\nbase_url = \"{}/v1\"\nmax_attempts = 2\n\n\
+             [[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+            server.uri()
+        ),
+    );
+    env
+}
+
 #[tokio::test]
 async fn a_job_timed_in_milliseconds_is_cancelled_at_its_limit() {
     let server = MockServer::start().await;
@@ -51,15 +65,7 @@ async fn a_job_timed_in_milliseconds_is_cancelled_at_its_limit() {
         .mount(&server)
         .await;
 
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!(
-            "[[accounts]]\nname = \"vertex\"\nbase_url = \"{}/v1\"\nmax_attempts = 1\n\n\
-             [[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
-            server.uri()
-        ),
-    );
+    let env = runtime_6h(&server);
     let plan = env.json(&["plan", "--json"]).await;
     let decided: Vec<_> = plan
         .as_array()
@@ -134,15 +140,7 @@ async fn a_cancel_answered_with_an_empty_body_is_confirmed_by_a_retrieve() {
         )
         .mount(&server)
         .await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!(
-            "[[accounts]]\nname = \"gw\"\nbase_url = \"{}/v1\"\nmax_attempts = 2\n\n\
-             [[policies]]\nname = \"runtime-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
-            server.uri()
-        ),
-    );
+    let env = runtime_6h(&server);
     env.ok(&["run", "--once"]).await;
     env.ok(&["run", "--once"]).await;
     let actions = env.json(&["actions", "--json"]).await;
