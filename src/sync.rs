@@ -286,8 +286,6 @@ const PAGES_AHEAD: usize = 4;
 struct ListEnd {
     /// The API said there were no more jobs (not a stop at the boundary or `max_pages`).
     complete: bool,
-    /// A page came oldest first: the boundary was not trusted.
-    oldest_first: bool,
     warnings: Vec<String>,
 }
 
@@ -309,9 +307,10 @@ async fn list_pages(
 ) -> ListEnd {
     let mut end = ListEnd {
         complete: false,
-        oldest_first: false,
         warnings: Vec::new(),
     };
+    // A page came oldest first: the boundary is not trusted for the rest of the listing.
+    let mut unordered = false;
     let mut cursors: HashSet<String> = HashSet::new();
     let mut after: Option<String> = None;
     let mut fetched = 0u32;
@@ -327,8 +326,8 @@ async fn list_pages(
         // Stopping at the boundary needs the list newest first, as the API sends it. A server
         // listing oldest first would put every new job past the pages an incremental sync
         // reads, unseen until the daily full sync: such a listing is read to its end.
-        if boundary.is_some() && !end.oldest_first && oldest_first(&page.jobs) {
-            end.oldest_first = true;
+        if boundary.is_some() && !unordered && oldest_first(&page.jobs) {
+            unordered = true;
             let w = "the API lists jobs oldest first, not newest first as OpenAI's does: \
                      every sync of this account reads every page"
                 .to_owned();
@@ -339,8 +338,7 @@ async fn list_pages(
         let mut next = None;
         if !page.has_more {
             end.complete = true;
-        } else if !end.oldest_first
-            && boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b))
+        } else if !unordered && boundary.is_some_and(|b| page.jobs.iter().any(|j| j.created_at < b))
         {
             // Incremental: everything that could have changed has been seen.
         } else if fetched >= client.max_pages() {
