@@ -50,8 +50,8 @@ struct WireMethodDetail {
 /// Timestamps from here on are milliseconds, not seconds: as seconds this is the year 5138, as
 /// milliseconds March 1973. The API sends seconds, but Portkey's mappings of Bedrock, Vertex AI
 /// and Fireworks fine-tunes send `created_at` and `finished_at` as JavaScript's
-/// `Date.getTime()`, in milliseconds: read as seconds, every such job would look created millennia from now, and no
-/// time limit would ever be reached.
+/// `Date.getTime()`, in milliseconds: read as seconds, every such job would look created
+/// millennia from now, and no time limit would ever be reached.
 const MILLIS_FROM: i64 = 100_000_000_000;
 
 /// A timestamp from the API in unix seconds, whether it came in seconds or milliseconds.
@@ -61,7 +61,7 @@ pub fn unix_seconds(t: i64) -> i64 {
 
 /// A time as the API or a gateway in front of another provider sends it, in unix seconds: an
 /// integer in seconds (the spec) or milliseconds, the same as a float, or an RFC 3339 date.
-/// Anything else is an error naming the field, and the job is rejected (logged, not stored).
+/// Anything else is an error, and the job is rejected (logged with its id, not stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Time(i64);
 
