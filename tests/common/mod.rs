@@ -165,6 +165,9 @@ pub fn npm_package(dir_name: &str, spec: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir_name);
     let modules = dir.join("node_modules");
     let marker = dir.join(".installed");
+    // Tests of one binary run in parallel threads: one installs, the others wait for it.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if !marker.exists() {
         std::fs::create_dir_all(&dir).unwrap();
         let out = std::process::Command::new("npm")
