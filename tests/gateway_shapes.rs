@@ -165,3 +165,55 @@ async fn a_cancel_answered_with_an_empty_body_is_confirmed_by_a_retrieve() {
         "{actions:#}"
     );
 }
+
+/// Portkey gives a Bedrock job the id `encodeURIComponent(jobArn)` and builds Bedrock's URL from
+/// the path as it arrives: ftguard must send that id as it is. Encoded a second time
+/// (`arn%253Aaws…`), the cancel would name no job at Bedrock.
+#[tokio::test]
+async fn an_id_with_escapes_is_sent_as_it_came() {
+    let server = MockServer::start().await;
+    let id = "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-customization-job%2Fabc";
+    let created_ms = (now() - 7 * H) * 1000;
+    let job = |status: &str| {
+        // Portkey's Bedrock mapping: no `model`, `error: {}`, times in ms, NaN times as null.
+        json!({"id": id, "job_name": "abc", "object": "finetune", "status": status,
+               "created_at": created_ms, "finished_at": null, "error": {},
+               "hyperparameters": {"learning_rate_multiplier": null, "batch_size": null, "n_epochs": null},
+               "training_file": "s3%3A%2F%2Fbucket%2Ftrain.jsonl", "validation_file": ""})
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"object": "list", "data": [job("running")], "total_count": 1}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/fine_tuning/jobs/{id}/cancel")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("", "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/fine_tuning/jobs/{id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job("cancelled")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let env = runtime_6h(&server);
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains(&format!("cancelled gw {id}")), "{out}");
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert!(
+        paths.iter().all(|p| !p.contains("%25")),
+        "an escape encoded twice: {paths:?}"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod clock;
 mod error;
+mod path;
 pub mod payload;
 pub mod retry;
 
@@ -64,11 +65,15 @@ impl Client {
         self.account.max_pages
     }
 
+    /// The account's base URL with `segments` appended, each one segment (`path::segment`).
     fn url(&self, segments: &[&str]) -> reqwest::Url {
         let mut url = self.account.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
+        let mut p = url.path().trim_end_matches('/').to_owned();
+        for s in segments {
+            p.push('/');
+            p.push_str(&path::segment(s));
         }
+        url.set_path(&p);
         url
     }
 
