@@ -1,8 +1,9 @@
 //! Interop with the real Portkey gateway (`@portkey-ai/gateway@1.15.2` from npm): with provider
 //! `openai` and `x-portkey-custom-host` pointing at the simulator, list with paging, retrieve,
-//! events, file content and cancel all pass through it; with provider `vertex-ai` in front of a
-//! stand-in for Vertex AI, the gateway's own mapping of tuning jobs is read right. The tests
-//! install the gateway with npm into the target directory on first run.
+//! events, file content and cancel all pass through it; with providers `vertex-ai` and
+//! `bedrock` in front of stand-ins for them, the gateway's own mappings of their jobs are read
+//! right and their runaways cancelled. The tests install the gateway with npm into the target
+//! directory on first run.
 
 mod common;
 use common::*;
@@ -242,5 +243,79 @@ limit = "6h"
             .is_some_and(|v| v == "Bearer ya29.google-access-token")),
         "{asked:?}"
     );
+    gateway.kill().await.ok();
+}
+
+/// A Bedrock customization job through the real gateway (provider `bedrock`, a wiremock standing
+/// in for Bedrock): the gateway names the job `encodeURIComponent(jobArn)` and builds Bedrock's
+/// URL from the path as it arrives, so the cancel reaches Bedrock's `stop` of that job only if
+/// ftguard sends the id as it came; its times come in milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bedrock_job_through_the_gateway_is_cancelled_by_its_arn() {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let pkg = gateway_package();
+    let bedrock = MockServer::start().await;
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.titan-text-lite-v1:0:4k/abc123";
+    let id = arn.replace(':', "%3A").replace('/', "%2F");
+    let now = now();
+    let created = chrono::DateTime::from_timestamp(now - 7 * H, 0)
+        .unwrap()
+        .to_rfc3339();
+    let job = |status: &str| {
+        json!({"jobArn": arn, "jobName": "runaway", "status": status, "creationTime": created,
+               "baseModelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-lite-v1:0:4k",
+               "customModelName": "titan-runaway", "customizationType": "FINE_TUNING",
+               "hyperParameters": {"epochCount": "2", "batchSize": "1", "learningRate": "0.00001"}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/model-customization-jobs"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"modelCustomizationJobSummaries": [job("InProgress")]})),
+        )
+        .mount(&bedrock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/model-customization-jobs/{id}/stop")))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&bedrock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/model-customization-jobs/{id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job("Stopping")))
+        .mount(&bedrock)
+        .await;
+
+    let (mut gateway, port) = start_gateway(&pkg).await;
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            r#"
+[[accounts]]
+name = "bedrock"
+base_url = "http://127.0.0.1:{port}/v1"
+provider = "bedrock"
+headers = {{ "x-portkey-custom-host" = "{}", "x-portkey-aws-region" = "us-east-1", "x-portkey-aws-access-key-id" = "AKIDEXAMPLE", "x-portkey-aws-secret-access-key" = "not-a-real-secret" }}
+
+[[policies]]
+name = "runtime-6h"
+kind = "max_runtime"
+limit = "6h"
+"#,
+            bedrock.uri()
+        ),
+    );
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains(&format!("cancelled bedrock {id}")), "{out}");
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(actions.as_array().map(Vec::len), Some(1), "{actions:#}");
+    assert_eq!(actions[0]["outcome"], "succeeded", "{actions:#}");
+    let listed = env.json(&["jobs", "--json"]).await;
+    assert_eq!(listed[0]["created_at"], now - 7 * H, "{listed:#}");
     gateway.kill().await.ok();
 }
