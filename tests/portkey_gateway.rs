@@ -291,7 +291,10 @@ async fn a_bedrock_job_through_the_gateway_is_cancelled_by_its_arn() {
         .await;
 
     let (mut gateway, port) = start_gateway(&pkg).await;
-    let env = Env::new();
+    // The AWS keys the gateway signs with, by reference like every secret.
+    let env = Env::new()
+        .env("FT_TEST_AWS_KEY_ID", "AKIDEXAMPLE")
+        .env("FT_TEST_AWS_SECRET", "not-a-real-secret");
     env.write_config(
         "",
         &format!(
@@ -300,7 +303,12 @@ async fn a_bedrock_job_through_the_gateway_is_cancelled_by_its_arn() {
 name = "bedrock"
 base_url = "http://127.0.0.1:{port}/v1"
 provider = "bedrock"
-headers = {{ "x-portkey-custom-host" = "{}", "x-portkey-aws-region" = "us-east-1", "x-portkey-aws-access-key-id" = "AKIDEXAMPLE", "x-portkey-aws-secret-access-key" = "not-a-real-secret" }}
+
+[accounts.headers]
+x-portkey-custom-host = "{}"
+x-portkey-aws-region = "us-east-1"
+x-portkey-aws-access-key-id = {{ env = "FT_TEST_AWS_KEY_ID" }}
+x-portkey-aws-secret-access-key = {{ env = "FT_TEST_AWS_SECRET" }}
 
 [[policies]]
 name = "runtime-6h"
@@ -317,5 +325,15 @@ limit = "6h"
     assert_eq!(actions[0]["outcome"], "succeeded", "{actions:#}");
     let listed = env.json(&["jobs", "--json"]).await;
     assert_eq!(listed[0]["created_at"], now - 7 * H, "{listed:#}");
+    // The gateway signed Bedrock's requests with the key it was given.
+    let asked = bedrock.received_requests().await.unwrap();
+    assert!(
+        asked.iter().all(|r| r
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("Credential=AKIDEXAMPLE/"))),
+        "{asked:?}"
+    );
     gateway.kill().await.ok();
 }

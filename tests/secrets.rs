@@ -9,9 +9,11 @@ const PK: &str = "pk-SECRET-portkey-4242";
 const VK: &str = "vk-SECRET-virtual-4343";
 const BEARER: &str = "sk-SECRET-bearer-4444";
 const HOOK: &str = "hook-SECRET-path-4545";
+/// A header a gateway needs for another provider (Bedrock's AWS secret key), by reference.
+const HEADER: &str = "aws-SECRET-header-4646";
 
 fn assert_clean(what: &str, text: &str) {
-    for s in [PK, VK, BEARER, HOOK] {
+    for s in [PK, VK, BEARER, HOOK, HEADER] {
         assert!(!text.contains(s), "{what} leaked {s}:\n{text}");
     }
 }
@@ -28,7 +30,10 @@ async fn no_command_log_metric_or_database_holds_a_secret() {
     sim.fault(Endpoint::List, Fault::Status(500));
     sim.fault(Endpoint::List, Fault::RateLimited(0));
     sim.fault(Endpoint::Cancel, Fault::Html(502));
-    let env = Env::new().env("FT_TEST_PK", PK).env("FTGUARD_LOG", "trace");
+    let env = Env::new()
+        .env("FT_TEST_PK", PK)
+        .env("FT_TEST_HEADER", HEADER)
+        .env("FTGUARD_LOG", "trace");
     let vk = env.dir.path().join("vk");
     std::fs::write(&vk, VK).unwrap();
     let creds = env.dir.path().join("creds");
@@ -51,6 +56,7 @@ base_url = "{}"
 portkey_api_key = {{ env = "FT_TEST_PK" }}
 virtual_key = {{ file = "{}" }}
 bearer_token = {{ credential = "bearer" }}
+headers = {{ "x-portkey-aws-secret-access-key" = {{ env = "FT_TEST_HEADER" }} }}
 max_attempts = 3
 max_retry_after = "1s"
 
@@ -103,6 +109,7 @@ url = {{ credential = "hook" }}
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
         .args(["--config", env.config_path().to_str().unwrap(), "run"])
         .env("FT_TEST_PK", PK)
+        .env("FT_TEST_HEADER", HEADER)
         .env("CREDENTIALS_DIRECTORY", &creds)
         .env("FTGUARD_LOG", "trace")
         .stderr(std::fs::File::create(&log).unwrap())
@@ -158,6 +165,10 @@ url = {{ credential = "hook" }}
     // The API did receive them: the test would prove nothing otherwise.
     let sent = sim.requests();
     assert!(sent.iter().any(|r| r.headers.iter().any(|(_, v)| v == PK)));
+    assert!(
+        sent.iter()
+            .any(|r| r.headers.iter().any(|(_, v)| v == HEADER))
+    );
 }
 
 #[tokio::test]

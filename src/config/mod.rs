@@ -135,7 +135,7 @@ pub struct AccountConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<SecretRef>,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, HeaderSetting>,
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
@@ -365,8 +365,8 @@ impl Config {
         raw.daemon.database = Some(self.database.clone());
         for a in &mut raw.accounts {
             for (name, value) in a.headers.iter_mut() {
-                if looks_sensitive(name) {
-                    *value = "***".into();
+                if looks_sensitive(name) && matches!(value, HeaderSetting::Text(_)) {
+                    *value = HeaderSetting::Text("***".into());
                 }
             }
         }
@@ -430,6 +430,41 @@ fn drop_empty(value: &mut toml::Value) {
     tables(value);
     if let toml::Value::Table(t) = value {
         t.retain(|_, v| !matches!(v, toml::Value::Array(a) if a.is_empty()));
+    }
+}
+
+/// A static header's value under an account's `headers`: text, or a secret reference like the
+/// account's keys (`{ env = "AWS_SECRET_ACCESS_KEY" }`), for what a gateway needs to reach a
+/// provider — Bedrock's AWS keys, a Vertex AI service account — and must not sit in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum HeaderSetting {
+    Text(String),
+    Secret(SecretRef),
+}
+
+impl<'de> Deserialize<'de> for HeaderSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = HeaderSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a header value: text, or a secret reference such as { env = \"NAME\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HeaderSetting, E> {
+                Ok(HeaderSetting::Text(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<HeaderSetting, A::Error> {
+                SecretRef::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(HeaderSetting::Secret)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -502,12 +537,10 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
     ]
     .into_iter()
     .filter_map(|(key, r)| r.as_ref().map(|r| format!("{key} from {r}")))
-    .chain(
-        a.headers
-            .keys()
-            .filter(|k| looks_sensitive(k))
-            .map(|k| format!("header {k}")),
-    )
+    .chain(a.headers.iter().filter_map(|(k, v)| match v {
+        HeaderSetting::Secret(r) => Some(format!("header {k} from {r}")),
+        HeaderSetting::Text(_) => looks_sensitive(k).then(|| format!("header {k}")),
+    }))
     .collect();
     if let Some(r) = portkey_api_key {
         put(
@@ -543,13 +576,23 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
     for (k, v) in &a.headers {
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| ctx("headers", format!("{k:?} is not a valid header name")))?;
-        let mut value = HeaderValue::from_str(v).map_err(|_| {
+        let (text, sensitive) = match v {
+            HeaderSetting::Text(t) => (t.clone(), looks_sensitive(k)),
+            HeaderSetting::Secret(r) => match secrets {
+                Secrets::Resolve => (
+                    secret(&format!("headers.{k}"), r)?.expose().to_owned(),
+                    true,
+                ),
+                Secrets::Skip => continue,
+            },
+        };
+        let mut value = HeaderValue::from_str(&text).map_err(|_| {
             ctx(
                 "headers",
                 format!("value of {k:?} is not a valid header value"),
             )
         })?;
-        value.set_sensitive(looks_sensitive(k));
+        value.set_sensitive(sensitive);
         headers.insert(name, value);
     }
     if a.max_attempts == 0 {
@@ -694,6 +737,49 @@ mod tests {
         let out = cfg.redacted_toml();
         assert!(!out.contains("hunter2"), "{out}");
         assert!(out.contains("http://h/v1"), "{out}");
+    }
+
+    /// What a gateway needs to reach another provider (Bedrock's AWS keys) given by reference:
+    /// sent, marked sensitive, printed as the reference; left out by commands that only read
+    /// the database; a missing one names the header and the reference.
+    #[test]
+    fn a_header_given_by_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aws-secret");
+        std::fs::write(&file, "wJalrXUtnFEMI/K7MDENG\n").unwrap();
+        let toml = format!(
+            "[[accounts]]\nname = \"b\"\nprovider = \"bedrock\"\nheaders = {{ \"x-portkey-aws-secret-access-key\" = {{ file = {:?} }}, \"x-portkey-aws-region\" = \"us-east-1\" }}",
+            file.display().to_string()
+        );
+        let cfg = load_str(&toml).unwrap();
+        let sent = &cfg.accounts[0].headers["x-portkey-aws-secret-access-key"];
+        assert_eq!(sent.to_str().unwrap(), "wJalrXUtnFEMI/K7MDENG");
+        assert!(sent.is_sensitive());
+        assert!(!cfg.accounts[0].headers["x-portkey-aws-region"].is_sensitive());
+        let out = cfg.redacted_toml();
+        assert!(!out.contains("wJalrXUtnFEMI"), "{out}");
+        assert!(out.contains("aws-secret"), "the reference: {out}");
+        assert!(
+            cfg.accounts[0]
+                .credentials
+                .iter()
+                .any(|c| c.starts_with("header x-portkey-aws-secret-access-key from file")),
+            "{:?}",
+            cfg.accounts[0].credentials
+        );
+        let raw: RawConfig = Figment::new().merge(Toml::string(&toml)).extract().unwrap();
+        let skipped = Config::from_raw_with(raw, None, Secrets::Skip).unwrap();
+        assert!(
+            !skipped.accounts[0]
+                .headers
+                .contains_key("x-portkey-aws-secret-access-key")
+        );
+        std::fs::remove_file(&file).unwrap();
+        let err = load_str(&toml).unwrap_err().to_string();
+        assert!(
+            err.contains("headers.x-portkey-aws-secret-access-key") && err.contains("aws-secret"),
+            "{err}"
+        );
     }
 
     #[test]

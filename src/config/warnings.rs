@@ -1,8 +1,8 @@
 //! A configuration can be valid and still do less than its author expects: no policy, notices
-//! with nowhere to go, a Portkey account that names no provider. These are said (by
+//! with nowhere to go, a Portkey account that names no provider, a key written inline. These are said (by
 //! `config check`, and in the daemon's log at start and reload) but do not stop anything.
 
-use super::RawConfig;
+use super::{HeaderSetting, RawConfig};
 use crate::policy::ActionKind;
 
 /// Headers that choose the provider behind Portkey, when written under `headers`.
@@ -29,6 +29,16 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
                     .iter()
                     .any(|r| h.eq_ignore_ascii_case(r))
             });
+        for (k, v) in &a.headers {
+            if matches!(v, HeaderSetting::Text(_)) && super::looks_sensitive(k) {
+                out.push(format!(
+                    "accounts[{i}] ({:?}): header {k:?} is written inline: give a secret by \
+                     reference instead, {{ env = \"NAME\" }}, {{ file = \"/path\" }} or \
+                     {{ credential = \"name\" }}",
+                    a.name
+                ));
+            }
+        }
         if a.portkey_api_key.is_some() && !routed {
             out.push(format!(
                 "accounts[{i}] ({:?}): portkey_api_key without virtual_key, provider or \
@@ -93,6 +103,14 @@ mod tests {
                 &[
                     "policy \"m\" has action = \"notify\" but there are no [[notifiers]]",
                     "policy \"b\" has warn_at but there are no [[notifiers]]",
+                ],
+            ),
+            (
+                "[[accounts]]\nname = \"bedrock\"\nprovider = \"bedrock\"\n\
+                 headers = { \"x-portkey-aws-secret-access-key\" = \"wJalr\", \"x-portkey-aws-access-key-id\" = { env = \"AWS_ACCESS_KEY_ID\" }, \"x-portkey-aws-region\" = \"us-east-1\" }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &[
+                    "accounts[0] (\"bedrock\"): header \"x-portkey-aws-secret-access-key\" is written inline",
                 ],
             ),
             (
