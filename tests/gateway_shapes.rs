@@ -205,6 +205,9 @@ async fn an_id_with_escapes_is_sent_as_it_came() {
     let env = runtime_6h(&server);
     let out = env.ok(&["run", "--once"]).await;
     assert!(out.contains(&format!("cancelled gw {id}")), "{out}");
+    // `error: {}` on every job of the mapping is no error.
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(actions[0]["response_error"], json!(null), "{actions:#}");
     let paths: Vec<String> = server
         .received_requests()
         .await

@@ -200,7 +200,14 @@ fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
         method: wire.method.and_then(|m| m.kind),
         suffix: wire.user_provided_suffix,
         metadata,
-        error: wire.error.filter(|e| !e.is_null()),
+        // An empty object or text is no error: Portkey's Bedrock mapping sends `error: {}` on
+        // every job, failed or not.
+        error: wire.error.filter(|e| match e {
+            Value::Null => false,
+            Value::Object(o) => !o.is_empty(),
+            Value::String(t) => !t.is_empty(),
+            _ => true,
+        }),
         raw,
     })
 }
