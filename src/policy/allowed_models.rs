@@ -1,4 +1,6 @@
-//! `allowed_models`: the base model must match one of the globs.
+//! `allowed_models`: the base model must match one of the globs. A job whose model the API does
+//! not report (Portkey's mapping of Bedrock jobs has none) is not judged: an unknown model is
+//! not a disallowed one, and a global allow-list would otherwise cancel every such job.
 
 use super::kinds::Kind;
 use super::{EvalContext, JobView, Rule, glob};
@@ -19,6 +21,9 @@ struct AllowedModels {
 
 impl Rule for AllowedModels {
     fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
+        if v.job.model.is_empty() {
+            return None;
+        }
         (!self.models.iter().any(|g| glob(g, &v.job.model))).then(|| {
             format!(
                 "model {} is not in [{}]",
@@ -43,5 +48,7 @@ mod tests {
             check(p, &j).as_deref(),
             Some("model gpt-4o-2024-08-06 is not in [gpt-4o-mini*, gpt-4.1-nano*]")
         );
+        j.model = String::new();
+        assert_eq!(check(p, &j), None, "a model the API did not report");
     }
 }
