@@ -317,6 +317,20 @@ async fn list_pages(
     loop {
         let page = match client.list_jobs_page(after.as_deref()).await {
             Ok(p) => p,
+            // A later page refused as a bad request: the server does not take the cursor it
+            // was given (the list's last id, as the API specifies). Portkey hands it to Vertex
+            // AI as its page token, for one. What was listed is kept and the sync goes on;
+            // failing it would fail the account at every sync, for good.
+            Err(e) if after.is_some() && matches!(e.status(), Some(400 | 404 | 422)) => {
+                let w = format!(
+                    "the API refused page {} of the job list ({e}): it does not take the \
+                     cursor `after`, so older jobs were not listed",
+                    fetched + 1
+                );
+                tracing::warn!("{w}");
+                end.warnings.push(w);
+                return end;
+            }
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
                 return end;

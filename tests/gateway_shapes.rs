@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Env, H, now};
+use common::{Env, H, now, stderr};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -218,5 +218,50 @@ async fn an_id_with_escapes_is_sent_as_it_came() {
     assert!(
         paths.iter().all(|p| !p.contains("%25")),
         "an escape encoded twice: {paths:?}"
+    );
+}
+
+/// Portkey hands ftguard's cursor (the last job's id) to Vertex AI as its page token, which
+/// Vertex AI did not issue. A second page refused as a bad request keeps what the first listed
+/// and says why; the account's sync does not fail (it would at every sync, for good).
+#[tokio::test]
+async fn a_later_page_refused_keeps_what_was_listed() {
+    use wiremock::matchers::{query_param, query_param_is_missing};
+    let server = MockServer::start().await;
+    let created_ms = (now() - 7 * H) * 1000;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .and(query_param_is_missing("after"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"object": "list",
+            "data": [vertex_job("6112", "running", created_ms, None),
+                     vertex_job("6111", "succeeded", created_ms - 1000, Some(created_ms))],
+            "has_more": true, "last_id": "6111"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .and(query_param("after", "6111"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(
+                json!({"error": {"message": "Page token is not valid", "code": 400}}),
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let env = runtime_6h(&server);
+    let out = env.run(&["sync", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let account = &summary[0];
+    assert_eq!(account["ok"], true, "{summary:#}");
+    assert_eq!(account["summary"]["new"], 2, "{summary:#}");
+    let warnings = account["summary"]["warnings"].to_string();
+    assert!(
+        warnings.contains("refused page 2") && warnings.contains("Page token is not valid"),
+        "{summary:#}"
     );
 }
