@@ -549,9 +549,14 @@ fn warn_unpriced_once(model: &str) {
     if let Ok(mut s) = seen.lock()
         && s.insert(model.to_owned())
     {
-        tracing::warn!(
-            model,
-            "no training price for this model: its cost is unknown (add it under [pricing])"
-        );
+        if model.is_empty() {
+            // Portkey's mapping of Bedrock jobs reports none: no price can apply.
+            tracing::warn!("the API reports no model for some jobs: their cost is unknown");
+        } else {
+            tracing::warn!(
+                model,
+                "no training price for this model: its cost is unknown (add it under [pricing])"
+            );
+        }
     }
 }
