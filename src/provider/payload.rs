@@ -55,7 +55,7 @@ struct WireMethodDetail {
 const MILLIS_FROM: i64 = 100_000_000_000;
 
 /// A timestamp from the API in unix seconds, whether it came in seconds or milliseconds.
-pub fn unix_seconds(t: i64) -> i64 {
+fn unix_seconds(t: i64) -> i64 {
     if t >= MILLIS_FROM { t / 1000 } else { t }
 }
 
