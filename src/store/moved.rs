@@ -26,7 +26,7 @@ impl Store {
     /// `created_at`: the new row keeps the API's view, takes over the old row's history and
     /// first sight (plus a status change between them), and the old row goes. Skipped for an
     /// account that had no jobs before `mark` (a first sync) or more than
-    /// [`MOVED_CHECK_LIMIT`] new ones.
+    /// `MOVED_CHECK_LIMIT` new ones.
     pub async fn merge_moved_jobs(
         &self,
         account: &AccountName,
