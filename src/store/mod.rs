@@ -105,6 +105,11 @@ impl Store {
             // The daemon needs two at most (a pass, and /metrics or the CLI); each costs a
             // thread and a page cache.
             .max_connections(2)
+            // sqlx pings a connection each time it leaves the pool: for SQLite a round trip to
+            // its thread that proves nothing (it cannot hang up; a worker that died takes the
+            // process with it, panic = "abort") and doubled the round trips of every query —
+            // a first sync's pages were 4-8 % slower for it (BENCHMARKS.md).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| open_err(explain(&e)))?;
