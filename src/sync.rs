@@ -284,7 +284,8 @@ const PAGES_AHEAD: usize = 4;
 
 /// How a listing ended.
 struct ListEnd {
-    /// The API said there were no more jobs (not a stop at the boundary or `max_pages`).
+    /// The API said there were no more jobs, or refused to list further (not a stop at the
+    /// boundary or `max_pages`).
     complete: bool,
     warnings: Vec<String>,
 }
@@ -320,15 +321,20 @@ async fn list_pages(
             // A later page refused as a bad request: the server does not take the cursor it
             // was given (the list's last id, as the API specifies). Portkey hands it to Vertex
             // AI as its page token, for one. What was listed is kept and the sync goes on;
-            // failing it would fail the account at every sync, for good.
+            // failing it would fail the account at every sync, for good. The listing counts
+            // as complete (it is as far as this API lists): the next syncs are incremental,
+            // one request each, instead of a full listing and this warning every minute; the
+            // daily full sync asks again.
             Err(e) if after.is_some() && matches!(e.status(), Some(400 | 404 | 422)) => {
                 let w = format!(
                     "the API refused page {} of the job list ({e}): it does not take the \
-                     cursor `after`, so older jobs were not listed",
+                     cursor `after`, so older jobs were not listed (asked again at the next \
+                     full sync)",
                     fetched + 1
                 );
                 tracing::warn!("{w}");
                 end.warnings.push(w);
+                end.complete = true;
                 return end;
             }
             Err(e) => {

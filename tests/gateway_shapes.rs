@@ -223,7 +223,9 @@ async fn an_id_with_escapes_is_sent_as_it_came() {
 
 /// Portkey hands ftguard's cursor (the last job's id) to Vertex AI as its page token, which
 /// Vertex AI did not issue. A second page refused as a bad request keeps what the first listed
-/// and says why; the account's sync does not fail (it would at every sync, for good).
+/// and says why; the account's sync does not fail (it would at every sync, for good). The
+/// listing counts as complete: the next sync is one request with no warning, not a full
+/// listing refused again every minute.
 #[tokio::test]
 async fn a_later_page_refused_keeps_what_was_listed() {
     use wiremock::matchers::{query_param, query_param_is_missing};
@@ -238,7 +240,7 @@ async fn a_later_page_refused_keeps_what_was_listed() {
                      vertex_job("6111", "succeeded", created_ms - 1000, Some(created_ms))],
             "has_more": true, "last_id": "6111"})),
         )
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -264,4 +266,14 @@ async fn a_later_page_refused_keeps_what_was_listed() {
         warnings.contains("refused page 2") && warnings.contains("Page token is not valid"),
         "{summary:#}"
     );
+
+    // The next sync stops at the boundary (the running job) on the first page.
+    let out = env.run(&["sync", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let account = &summary[0]["summary"];
+    assert_eq!(account["full"], false, "{summary:#}");
+    assert_eq!(account["pages"], 1, "{summary:#}");
+    assert_eq!(account["warnings"], json!([]), "{summary:#}");
+    // The mocks' expected counts (two first pages, one refused second) are checked on drop.
 }
