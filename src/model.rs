@@ -126,9 +126,15 @@ impl JobStatus {
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
-    /// Not yet training: cancelling now costs nothing.
+    /// Not yet training: cancelling now costs nothing. Azure OpenAI's API (direct, or behind
+    /// Portkey, which passes it on) says `created` and `pending` where OpenAI's says
+    /// `validating_files` and `queued`; a job can sit `pending` in Azure's queue for hours.
     pub fn is_waiting(&self) -> bool {
-        matches!(self, Self::ValidatingFiles | Self::Queued)
+        match self {
+            Self::ValidatingFiles | Self::Queued => true,
+            Self::Other(s) => matches!(s.as_str(), "created" | "pending"),
+            _ => false,
+        }
     }
 }
 

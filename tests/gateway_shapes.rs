@@ -1,7 +1,8 @@
 //! Jobs in the shapes Portkey's gateway gives fine-tunes of other providers, against the real
 //! binary: its Bedrock, Vertex AI and Fireworks mappings send `created_at` and `finished_at` in
 //! milliseconds (`Date.getTime()`), which ftguard must read as such, or no time limit is ever
-//! reached for those jobs; and Vertex AI's token counts come as strings of digits.
+//! reached for those jobs; and Vertex AI's token counts come as strings of digits. Azure
+//! OpenAI's jobs (passed on as they are) wait in its queue as `pending`.
 
 mod common;
 
@@ -276,4 +277,57 @@ async fn a_later_page_refused_keeps_what_was_listed() {
     assert_eq!(account["pages"], 1, "{summary:#}");
     assert_eq!(account["warnings"], json!([]), "{summary:#}");
     // The mocks' expected counts (two first pages, one refused second) are checked on drop.
+}
+
+/// Azure OpenAI's API (direct, or through Portkey's `azure-openai`, which passes it on) says
+/// `pending` for a job waiting in its queue, where OpenAI's says `queued`; such a job past
+/// `max_queue_time` is cancelled before it trains, like a queued one.
+#[tokio::test]
+async fn a_job_pending_in_azures_queue_is_cancelled_at_the_queue_limit() {
+    let server = MockServer::start().await;
+    let created = now() - 3 * H;
+    let azure_job = |status: &str| {
+        json!({"id": "ftjob-0a1b2c", "object": "fine_tuning.job", "status": status,
+               "model": "gpt-4o-mini-2024-07-18", "created_at": created, "finished_at": null,
+               "fine_tuned_model": null, "trained_tokens": null, "estimated_finish": null,
+               "training_file": "file-9f8e7d", "hyperparameters": {"n_epochs": -1}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [azure_job("pending")], "has_more": false}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-0a1b2c"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(azure_job("pending")))
+        .mount(&server)
+        .await;
+    let mut cancelled = azure_job("cancelled");
+    cancelled["finished_at"] = json!(now());
+    Mock::given(method("POST"))
+        .and(path("/v1/fine_tuning/jobs/ftjob-0a1b2c/cancel"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&cancelled))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"azure\"\nbase_url = \"{}/v1\"\nmax_attempts = 2\n\n\
+             [[policies]]\nname = \"queue-2h\"\nkind = \"max_queue_time\"\nlimit = \"2h\"\n",
+            server.uri()
+        ),
+    );
+    let plan = env.json(&["plan", "--json"]).await;
+    assert_eq!(plan[0]["job_id"], "ftjob-0a1b2c", "{plan:#}");
+    assert_eq!(plan[0]["action"], "cancel", "{plan:#}");
+    let reason = plan[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("pending for 3h"), "{plan:#}");
+    env.ok(&["run", "--once"]).await;
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(actions[0]["policy"], "queue-2h", "{actions:#}");
+    assert_eq!(actions[0]["outcome"], "succeeded", "{actions:#}");
 }

@@ -1,4 +1,5 @@
-//! `max_queue_time`: still `validating_files` or `queued` after the limit.
+//! `max_queue_time`: still `validating_files` or `queued` (Azure OpenAI: `created`, `pending`)
+//! after the limit.
 
 use std::time::Duration;
 
@@ -62,5 +63,16 @@ mod tests {
             "running is not queued"
         );
         assert_eq!(check(p, &job("a", "queued", 3600)), None);
+        // Azure OpenAI's names for the same two states.
+        assert_eq!(
+            check(p, &job("a", "pending", 3 * 3600)).as_deref(),
+            Some("pending for 3h00m > 2h")
+        );
+        assert!(check(p, &job("a", "created", 3 * 3600)).is_some());
+        assert_eq!(
+            check(p, &job("a", "paused", 3 * 3600)),
+            None,
+            "paused on purpose"
+        );
     }
 }
