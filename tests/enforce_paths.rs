@@ -433,3 +433,52 @@ async fn notify_only_policies_record_once() {
         0
     );
 }
+
+/// A job still active long after the API accepted its cancel (the provider did not stop it)
+/// is said once — a `cancel` row `notified` naming the accepted cancel — and never cancelled
+/// again. Soon after the cancel (the provider winding the job down) nothing is said.
+#[tokio::test]
+async fn a_cancel_that_did_not_take_is_said_once_and_not_resent() {
+    let (sim, env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "running", 7 * H, now())],
+        "",
+        RUNTIME,
+    )
+    .await;
+    assert_eq!(pass(&app).await.cancelled, 1);
+    // The provider lists the job as running again.
+    sim.set_status("ftjob-1", "running");
+    let sync = || async {
+        for (a, r) in app.sync().await {
+            r.unwrap_or_else(|e| panic!("{a}: {e}"));
+        }
+    };
+    sync().await;
+    let r = pass(&app).await;
+    assert_eq!((r.cancelled, r.notified), (0, 0), "{:?}", r.lines);
+    assert_eq!(actions(&app).await.len(), 1);
+
+    // Eleven minutes after the cancel was accepted.
+    sqlite3(
+        &env.db(),
+        "UPDATE actions SET requested_at = requested_at - 660, completed_at = completed_at - 660",
+    );
+    let r = pass(&app).await;
+    assert_eq!((r.cancelled, r.notified), (0, 1), "{:?}", r.lines);
+    let all = actions(&app).await;
+    let said: Vec<_> = all.iter().filter(|a| a.outcome == "notified").collect();
+    assert_eq!(said.len(), 1, "{all:?}");
+    assert_eq!(
+        (said[0].action.as_str(), said[0].policy.as_str()),
+        ("cancel", "runtime-6h")
+    );
+    assert!(
+        said[0].reason.starts_with("still active 11m") && said[0].reason.contains("action #1"),
+        "{}",
+        said[0].reason
+    );
+    // Said once; the cancel is not sent again.
+    let r = pass(&app).await;
+    assert_eq!((r.cancelled, r.notified), (0, 0), "{:?}", r.lines);
+    assert_eq!(sim.cancel_requests("ftjob-1"), 1);
+}

@@ -26,6 +26,11 @@ pub use report::PassReport;
 /// The policy name recorded for `ftguard cancel`.
 pub const MANUAL: &str = crate::store::MANUAL_POLICY;
 
+/// How long a job may stay active after the API accepted its cancel before ftguard says the
+/// cancel did not take: OpenAI's answer already says `cancelled`; a provider winding a job
+/// down shows it within a sync or two.
+pub const CANCEL_TAKES_EFFECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// What enforcement needs: the store, a client per account, the outbox, the breaker limit.
 #[derive(Clone)]
 pub struct Enforcer {
@@ -130,7 +135,7 @@ impl Enforcer {
                             return Ok(());
                         }
                         let Some(id) = self.store.insert_action(&row(action, Outcome::Pending), now).await? else {
-                            tracing::debug!("a cancel of this job is already pending or done");
+                            self.cancel_did_not_take(d, now, &mut report).await?;
                             return Ok(());
                         };
                         breaker.sent();
@@ -144,6 +149,61 @@ impl Enforcer {
             .await?;
         }
         Ok(report)
+    }
+
+    /// A policy still decides to cancel a job whose cancel the API accepted: the job is still
+    /// active in the listing. Soon after the cancel that is the provider winding it down; past
+    /// [`CANCEL_TAKES_EFFECT_WITHIN`] the provider did not stop it and the job may still be
+    /// billing. Said once per accepted cancel — logged as an error, a `cancel_ineffective`
+    /// notice, a `cancel` row `notified` — and not sent again: ftguard cancels a job once.
+    async fn cancel_did_not_take(
+        &self,
+        d: &Decision<'_>,
+        now: i64,
+        report: &mut PassReport,
+    ) -> Result<(), StoreError> {
+        let Some((cancel_id, accepted_at, said)) =
+            self.store.accepted_cancel(&d.account, &d.job_id).await?
+        else {
+            tracing::debug!("a cancel of this job is already pending");
+            return Ok(());
+        };
+        let since = now.saturating_sub(accepted_at);
+        if said || since < CANCEL_TAKES_EFFECT_WITHIN.as_secs() as i64 {
+            tracing::debug!(
+                cancel = cancel_id,
+                "this job's cancel was accepted {since}s ago"
+            );
+            return Ok(());
+        }
+        let reason = format!(
+            "still active {} after the API accepted its cancel (action #{cancel_id}): the provider did not stop it and it may still be billing; stop it at the provider (ftguard cancels a job once). Limit: {}",
+            crate::policy::format::secs(since),
+            d.reason
+        );
+        let row = NewAction {
+            account: &d.account,
+            job_id: &d.job_id,
+            policy: &d.policy,
+            action: "cancel",
+            reason: &reason,
+            outcome: Outcome::Notified,
+        };
+        self.store.insert_action(&row, now).await?;
+        tracing::error!(cancel = cancel_id, "{reason}");
+        self.notice(
+            "cancel_ineffective",
+            &d.account,
+            &d.job_id,
+            &d.policy,
+            &reason,
+        );
+        report.add(
+            Outcome::Notified,
+            "cancel",
+            format!("cancel did not take {} {}: {reason}", d.account, d.job_id),
+        );
+        Ok(())
     }
 
     /// A manual cancel through the same path, recorded with policy `manual`.

@@ -56,8 +56,8 @@ pub struct Notifier {
 /// do not apply are left out of the JSON.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Notice {
-    /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `held`, `cleared`,
-    /// `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`,
+    /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `cancel_ineffective`, `held`,
+    /// `cleared`, `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`,
     /// `more_notices`; `test` from `config check --test-notifiers`.
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,7 +139,7 @@ impl Notice {
         let outcome = match of_event {
             "held" => " --outcome held",
             "grace_warning" => " --outcome warned",
-            "violation" => " --outcome notified",
+            "violation" | "cancel_ineffective" => " --outcome notified",
             "cancelled" | "paused" => " --outcome succeeded",
             "cancel_failed" => " --outcome failed",
             _ => "",

@@ -268,6 +268,33 @@ impl Store {
         Ok(row.get::<i64, _>(0) != 0)
     }
 
+    /// The last cancel of a job the API accepted, as (action id, when), and whether ftguard
+    /// has said since that the job kept going (a `cancel` row `notified` after it). `None`:
+    /// no accepted cancel (the one refused by `one_cancel_per_job` is still pending).
+    pub async fn accepted_cancel(
+        &self,
+        account: &str,
+        job_id: &str,
+    ) -> Result<Option<(i64, i64, bool)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.completed_at, EXISTS (SELECT 1 FROM actions n
+                 WHERE n.account = a.account AND n.job_id = a.job_id AND n.action = 'cancel'
+                   AND n.outcome = 'notified' AND n.id > a.id)
+             FROM actions a
+             WHERE a.account = ? AND a.job_id = ? AND a.action = 'cancel' AND a.outcome = 'succeeded'
+             ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|r| {
+            let at: Option<i64> = r.get(1);
+            Some((r.get(0), at?, r.get::<i64, _>(2) != 0))
+        }))
+    }
+
     /// (policy, action, outcome, count) for `/metrics`.
     pub async fn action_counts(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT policy, action, outcome, COUNT(*) FROM actions GROUP BY policy, action, outcome")
