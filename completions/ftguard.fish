@@ -129,7 +129,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l reason -d 'Wh
 complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
-complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l json -d 'Print JSON: `sent` (whether a cancel went out now) and `action`, the job\'s cancel as recorded (the fields of `actions --json`; the earlier one when none was sent)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -l json -d 'Print JSON: `sent` (whether a cancel went out now) and `action`, the job\'s cancel as recorded (the fields of `actions --json`; the earlier one when none was sent, or the row saying it did not take: the job still active 10 minutes after the API accepted it)'
 complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c ftguard -n "__fish_ftguard_using_subcommand cancel" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand resume" -l account -d 'The account, when the id exists in several' -r

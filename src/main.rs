@@ -213,7 +213,8 @@ enum Command {
         #[arg(long)]
         reason: String,
         /// Print JSON: `sent` (whether a cancel went out now) and `action`, the job's cancel
-        /// as recorded (the fields of `actions --json`; the earlier one when none was sent).
+        /// as recorded (the fields of `actions --json`; the earlier one when none was sent, or the row
+        /// saying it did not take: the job still active 10 minutes after the API accepted it).
         #[arg(long)]
         json: bool,
     },

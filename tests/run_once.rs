@@ -190,6 +190,25 @@ async fn manual_cancel_goes_through_the_same_path() {
     assert_eq!(v["action"]["outcome"], "succeeded", "{v:#}");
     assert_eq!(sim.cancel_requests("ftjob-m"), 1);
 
+    // The provider lists the job running again, eleven minutes after it accepted the cancel:
+    // a cancel by hand says the first did not take (exit 1), and sends nothing.
+    sim.set_status("ftjob-m", "running");
+    env.ok(&["sync"]).await;
+    sqlite3(
+        &env.db(),
+        "UPDATE actions SET requested_at = requested_at - 660, completed_at = completed_at - 660",
+    );
+    let out = env
+        .run(&["cancel", "ftjob-m", "--reason", "still going", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sent"], false, "{v:#}");
+    assert_eq!(v["action"]["outcome"], "notified", "{v:#}");
+    let reason = v["action"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("still active 11m"), "{v:#}");
+    assert_eq!(sim.cancel_requests("ftjob-m"), 1);
+
     // A cancel sent with --json reports the action it recorded, with the API's answer.
     let sim2 = Sim::start(vec![SimJob::in_status("ftjob-j", "running", 60, now())])
         .await

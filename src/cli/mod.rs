@@ -230,6 +230,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
             // The cancel's notice, before exiting.
             app.flush_notices().await;
+            // A cancel went out (whatever came back); not when one was already pending or
+            // accepted — then the line says so, and whether the job kept going after it.
+            let sent = report.cancelled + report.already_finished + report.failed > 0;
             if json {
                 // The job's newest cancel: the one just recorded, or the one that stopped it.
                 let action = app
@@ -238,10 +241,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await?
                     .into_iter()
                     .rfind(|a| a.account == account && a.action == "cancel");
-                outln!(
-                    "{:#}",
-                    serde_json::json!({"sent": !report.lines.is_empty(), "action": action})
-                );
+                outln!("{:#}", serde_json::json!({"sent": sent, "action": action}));
             } else {
                 for l in &report.lines {
                     outln!("{l}");
