@@ -273,3 +273,48 @@ async fn run_once_json_reports_the_syncs_and_what_was_done() {
     let bad = env.run(&["run", "--json"]).await;
     assert!(!bad.status.success() && stderr(&bad).contains("--once"));
 }
+
+/// A job the provider lists as running after it accepted the cancel: `plan` says the cancel was
+/// accepted and is not sent again, instead of "would cancel"; `run --once` says it did not take
+/// once ten minutes have passed, and sends nothing.
+#[tokio::test]
+async fn plan_and_run_name_a_cancel_that_did_not_take() {
+    let sim = Sim::start(vec![SimJob::in_status(
+        "ftjob-over-runtime",
+        "running",
+        7 * H,
+        now(),
+    )])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICIES);
+    env.ok(&["run", "--once"]).await;
+    sim.set_status("ftjob-over-runtime", "running");
+
+    let plan = env.json(&["plan", "--json"]).await;
+    let actions = env.json(&["actions", "--json"]).await;
+    assert_eq!(plan[0]["action"], "cancel", "{plan:#}");
+    assert_eq!(
+        plan[0]["cancel_accepted"]["action_id"], actions[0]["id"],
+        "{plan:#}"
+    );
+    let out = env.ok(&["plan", "--offline"]).await;
+    assert!(
+        out.contains("not sent again") && !out.contains("would cancel"),
+        "{out}"
+    );
+
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(!out.contains("did not take"), "too soon: {out}");
+    sqlite3(
+        &env.db(),
+        "UPDATE actions SET requested_at = requested_at - 660, completed_at = completed_at - 660",
+    );
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(
+        out.contains("cancel did not take sim ftjob-over-runtime"),
+        "{out}"
+    );
+    assert_eq!(sim.cancel_requests("ftjob-over-runtime"), 1);
+}

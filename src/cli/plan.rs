@@ -9,7 +9,7 @@ use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::outln;
 use ftguard::policy::format::secs;
-use ftguard::policy::{Standing, Verdict, standing};
+use ftguard::policy::{ActionKind, Standing, Verdict, standing};
 use ftguard::store::JobFilter;
 
 pub async fn plan(
@@ -31,6 +31,17 @@ pub async fn plan(
         None => Vec::new(),
     };
     let decisions = &evaluation.decisions;
+    // A cancel the API already accepted is not sent again: the plan says so instead of
+    // "would cancel" (the job is still listed as active after it).
+    let mut accepted = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        accepted.push(match &d.verdict {
+            Verdict::Act(ActionKind::Cancel) => {
+                app.store.accepted_cancel(&d.account, &d.job_id).await?
+            }
+            _ => None,
+        });
+    }
     // Thresholds already notified are not notified again: not part of the plan.
     let mut notices = Vec::new();
     for n in &evaluation.notices {
@@ -39,11 +50,12 @@ pub async fn plan(
         }
     }
     if json {
-        let mut out: Vec<Value> = decisions.iter().map(|d| json!({
+        let mut out: Vec<Value> = decisions.iter().zip(&accepted).map(|(d, acc)| json!({
             "account": d.account, "job_id": d.job_id, "policy": d.policy,
             "action": match &d.verdict { Verdict::Act(k) => k.as_str(), Verdict::Warn { .. } => "warn", Verdict::Clear => "clear" },
             "act_after": match &d.verdict { Verdict::Warn { until } => Some(*until), _ => None },
             "reason": d.reason, "dry_run": d.dry_run,
+            "cancel_accepted": acc.map(|(id, at, _)| json!({"action_id": id, "at": at})),
         })).collect();
         out.extend(notices.iter().map(|n| {
             json!({
@@ -63,7 +75,18 @@ pub async fn plan(
         outln!("nothing to do: no active job breaks a policy");
         print_coming(&coming, upcoming, now);
     } else {
-        for d in decisions {
+        for (d, acc) in decisions.iter().zip(&accepted) {
+            if let Some((id, at, _)) = acc {
+                outln!(
+                    "{:<12} {:<10} {:<28} [{}] the API accepted its cancel (action #{id}) at {}, and it is still active: not sent again",
+                    "cancelled",
+                    d.account,
+                    d.job_id,
+                    d.policy,
+                    clock::human(*at)
+                );
+                continue;
+            }
             let what = match &d.verdict {
                 Verdict::Act(k) => format!("would {}", k.as_str()),
                 Verdict::Warn { until } => {
