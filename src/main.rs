@@ -162,9 +162,9 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
         /// Print the job, its raw payload, status history, actions and `policies` (per policy:
-        /// `policy`, `standing` = breaks | in_grace | due | keeps | group | not_matched |
-        /// exempt, with `reason`, `until` or `at` where they apply, `action`, `dry_run`,
-        /// `grace_secs`) as JSON.
+        /// `policy`, `standing` = breaks | paused (breaks a pause policy and is paused already)
+        /// | in_grace | due | keeps | group | not_matched | exempt, with `reason`, `until` or
+        /// `at` where they apply, `action`, `dry_run`, `grace_secs`) as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -126,6 +126,10 @@ impl JobStatus {
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
+    /// Paused (OpenAI's pause): not training, resumable. Not a status the spec lists.
+    pub fn is_paused(&self) -> bool {
+        matches!(self, Self::Other(s) if s == "paused")
+    }
     /// Not yet training: cancelling now costs nothing. Azure OpenAI's API (direct, or behind
     /// Portkey, which passes it on) says `created` and `pending` where OpenAI's says
     /// `validating_files` and `queued`; a job can sit `pending` in Azure's queue for hours.

@@ -300,6 +300,21 @@ async fn pause_succeeds_on_a_training_job() {
     assert_eq!(r.paused, 1, "{r:?}");
     assert_eq!(sim.status("ftjob-1").as_deref(), Some("paused"));
     assert_eq!(sim.cancel_requests("ftjob-1"), 0);
+    // Later passes leave it paused: a second pause would be refused by the API and that
+    // refusal would set off the fallback, cancelling the job the policy meant to keep.
+    for (a, r) in app.sync().await {
+        r.unwrap_or_else(|e| panic!("{a}: {e}"));
+    }
+    let r = pass(&app).await;
+    assert!(r.lines.is_empty(), "{r:?}");
+    let posts: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(posts, ["/fine_tuning/jobs/ftjob-1/pause"]);
+    assert_eq!(sim.status("ftjob-1").as_deref(), Some("paused"));
 }
 
 #[tokio::test]

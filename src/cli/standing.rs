@@ -73,6 +73,9 @@ pub fn line(config: &Config, p: &Policy, s: &Standing, now: i64) -> String {
         Standing::Breaks { reason } => {
             format!("breaks it: {reason} — warn at {when}, {act} {grace} later if still over")
         }
+        Standing::Paused { reason } => {
+            format!("breaks it: {reason} — paused already: nothing more until it is resumed")
+        }
         Standing::InGrace { reason, until } => format!(
             "in grace: {reason} — {act} at {} ({}) if still over",
             clock::human(*until),

@@ -384,6 +384,11 @@ pub fn evaluate_with_spend<'a>(
                 continue;
             }
             hit[i] = true;
+            // Already paused: where a pause policy puts it. Pausing it again is refused by the
+            // API, and that refusal would set off the policy's fallback (a cancel).
+            if policy.action == ActionKind::Pause && view.job.status.is_paused() {
+                continue;
+            }
             let grace = policy.grace.as_secs() as i64;
             let verdict = if grace == 0 {
                 Verdict::Act(policy.action)
@@ -629,6 +634,15 @@ mod tests {
             check(RUNTIME, &job("a", "paused", 10 * 3600)).is_some(),
             "unknown status is active"
         );
+    }
+
+    #[test]
+    fn a_pause_policy_leaves_a_paused_job_alone() {
+        let pause = "name='rt'\nkind='max_runtime'\nlimit='6h'\naction='pause'\nfallback='cancel'";
+        assert_eq!(check(pause, &job("a", "paused", 10 * 3600)), None);
+        assert!(check(pause, &job("a", "running", 10 * 3600)).is_some());
+        // A cancel policy still cancels a paused job past its limit.
+        assert!(check(RUNTIME, &job("a", "paused", 10 * 3600)).is_some());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{EvalContext, JobView, Policy};
+use super::{ActionKind, EvalContext, JobView, Policy};
 
 /// One policy's view of one job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,6 +12,9 @@ use super::{EvalContext, JobView, Policy};
 pub enum Standing {
     /// Breaks it now: the next pass acts (or, with `grace`, warns first).
     Breaks { reason: String },
+    /// Breaks it, and is paused already: what this (pause) policy does; nothing more until the
+    /// job is resumed.
+    Paused { reason: String },
     /// Broke it and was warned; acted on at `until` if it still breaks it then.
     InGrace { reason: String, until: i64 },
     /// Keeps it now; a time-based limit is reached at `at` if nothing changes.
@@ -43,6 +46,9 @@ pub fn standing(v: &JobView, now: i64, policy: &Policy, grace_mark: Option<i64>)
         allow_overrides: policy.allow_job_overrides,
     };
     match (policy.rule.evaluate(v, &ctx), grace_mark) {
+        (Some(reason), _) if policy.action == ActionKind::Pause && v.job.status.is_paused() => {
+            Standing::Paused { reason }
+        }
         (Some(reason), Some(first)) if !policy.grace.is_zero() => Standing::InGrace {
             reason,
             until: first + policy.grace.as_secs() as i64,
@@ -69,7 +75,26 @@ mod tests {
         exempt.metadata.insert("ftguard".into(), "exempt".into());
         let rt = "name='rt'\nkind='max_runtime'\nlimit='6h'";
         let rt_grace = "name='rt'\nkind='max_runtime'\nlimit='6h'\ngrace='15m'";
-        let cases: [(&str, &crate::model::Job, Option<i64>, Standing); 9] = [
+        let paused_7h = job("a", "paused", 7 * 3600);
+        let rt_pause = "name='rt'\nkind='max_runtime'\nlimit='6h'\naction='pause'";
+        let cases: [(&str, &crate::model::Job, Option<i64>, Standing); 11] = [
+            (
+                rt_pause,
+                &paused_7h,
+                None,
+                Standing::Paused {
+                    reason: "ran 7h00m > 6h".into(),
+                },
+            ),
+            // A cancel policy cancels a paused job past its limit.
+            (
+                rt,
+                &paused_7h,
+                None,
+                Standing::Breaks {
+                    reason: "ran 7h00m > 6h".into(),
+                },
+            ),
             (rt, &running_5h, None, Standing::Due { at: NOW + 3600 + 1 }),
             (
                 rt,
