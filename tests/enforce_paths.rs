@@ -350,6 +350,13 @@ async fn refused_pause_falls_back_to_cancel_or_notify() {
     assert_eq!(r.notified, 1, "{r:?}");
     assert_eq!(sim.status("ftjob-1").as_deref(), Some("queued"));
     assert_eq!(sim.cancel_requests("ftjob-1"), 0);
+    // Said once: later passes neither send the pause again nor notify again (it was a POST,
+    // a notice and an action row every pass).
+    let r = pass(&app).await;
+    assert!(r.lines.is_empty(), "{r:?}");
+    let posts = sim.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(posts, 1);
+    assert_eq!(actions(&app).await.len(), 1);
 }
 
 #[tokio::test]

@@ -318,3 +318,29 @@ async fn plan_and_run_name_a_cancel_that_did_not_take() {
     );
     assert_eq!(sim.cancel_requests("ftjob-over-runtime"), 1);
 }
+
+/// A pause the API refused, with `fallback = "notify"`: notified once, never sent again, and
+/// `plan` says so instead of "would pause".
+#[tokio::test]
+async fn a_refused_pause_is_notified_once_and_plan_says_so() {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-q", "queued", 3 * H, now())])
+        .await
+        .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"q\"\nkind = \"max_queue_time\"\nlimit = \"1h\"\naction = \"pause\"\nfallback = \"notify\"\n",
+    );
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("pause refused"), "{out}");
+    let plan = env.json(&["plan", "--json"]).await;
+    assert_eq!(plan[0]["action"], "pause", "{plan:#}");
+    assert_eq!(plan[0]["pause_refused"], true, "{plan:#}");
+    let out = env.ok(&["plan", "--offline"]).await;
+    assert!(out.contains("refused its pause") && !out.contains("would pause"), "{out}");
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(!out.contains("pause refused"), "{out}");
+    let posts = sim.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(posts, 1);
+}

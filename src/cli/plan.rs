@@ -34,12 +34,23 @@ pub async fn plan(
     // A cancel the API already accepted is not sent again: the plan says so instead of
     // "would cancel" (the job is still listed as active after it).
     let mut accepted = Vec::with_capacity(decisions.len());
+    // Likewise a pause the API refused and that was notified (`fallback = "notify"`).
+    let mut refused = Vec::with_capacity(decisions.len());
     for d in decisions {
         accepted.push(match &d.verdict {
             Verdict::Act(ActionKind::Cancel) => {
                 app.store.accepted_cancel(&d.account, &d.job_id).await?
             }
             _ => None,
+        });
+        refused.push(match &d.verdict {
+            Verdict::Act(ActionKind::Pause) => {
+                let notified = [ftguard::store::Outcome::Notified];
+                app.store
+                    .has_action(&d.account, &d.job_id, &d.policy, &notified)
+                    .await?
+            }
+            _ => false,
         });
     }
     // Thresholds already notified are not notified again: not part of the plan.
@@ -50,12 +61,13 @@ pub async fn plan(
         }
     }
     if json {
-        let mut out: Vec<Value> = decisions.iter().zip(&accepted).map(|(d, acc)| json!({
+        let mut out: Vec<Value> = decisions.iter().zip(&accepted).zip(&refused).map(|((d, acc), refused)| json!({
             "account": d.account, "job_id": d.job_id, "policy": d.policy,
             "action": match &d.verdict { Verdict::Act(k) => k.as_str(), Verdict::Warn { .. } => "warn", Verdict::Clear => "clear" },
             "act_after": match &d.verdict { Verdict::Warn { until } => Some(*until), _ => None },
             "reason": d.reason, "dry_run": d.dry_run,
             "cancel_accepted": acc.map(|(id, at, _)| json!({"action_id": id, "at": at})),
+            "pause_refused": refused,
         })).collect();
         out.extend(notices.iter().map(|n| {
             json!({
@@ -75,7 +87,17 @@ pub async fn plan(
         outln!("nothing to do: no active job breaks a policy");
         print_coming(&coming, upcoming, now);
     } else {
-        for (d, acc) in decisions.iter().zip(&accepted) {
+        for ((d, acc), refused) in decisions.iter().zip(&accepted).zip(&refused) {
+            if *refused {
+                outln!(
+                    "{:<12} {:<10} {:<28} [{}] the API refused its pause, which was notified: not sent again",
+                    "notified",
+                    d.account,
+                    d.job_id,
+                    d.policy
+                );
+                continue;
+            }
             if let Some((id, at, _)) = acc {
                 outln!(
                     "{:<12} {:<10} {:<28} [{}] the API accepted its cancel (action #{id}) at {}, and it is still active: not sent again",

@@ -116,6 +116,14 @@ impl Enforcer {
                     }
                     Verdict::Act(kind) => {
                         let action = kind.as_str();
+                        // A pause the API refused (it cannot pause this job), with `fallback =
+                        // "notify"`, was said once: not sent and said again at every pass.
+                        if *kind == ActionKind::Pause
+                            && self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified]).await?
+                        {
+                            tracing::debug!("its pause was refused and notified already");
+                            return Ok(());
+                        }
                         if d.dry_run {
                             if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::DryRun]).await? {
                                 self.store.insert_action(&row(action, Outcome::DryRun), now).await?;
