@@ -340,7 +340,7 @@ async fn refused_pause_falls_back_to_cancel_or_notify() {
     );
 
     let notify = cancel.replace("fallback = \"cancel\"", "fallback = \"notify\"");
-    let (sim, _env, app) = setup(
+    let (sim, env, app) = setup(
         vec![SimJob::in_status("ftjob-1", "queued", 2 * H, now())],
         "",
         &notify,
@@ -357,6 +357,13 @@ async fn refused_pause_falls_back_to_cancel_or_notify() {
     let posts = sim.requests().iter().filter(|r| r.method == "POST").count();
     assert_eq!(posts, 1);
     assert_eq!(actions(&app).await.len(), 1);
+    // The operator switches the policy to `fallback = "cancel"`: the job is tried again, and
+    // cancelled when the pause is refused.
+    env.sim_config(&sim, "", cancel);
+    let app = env.app().await;
+    let r = pass(&app).await;
+    assert_eq!(r.cancelled, 1, "{r:?}");
+    assert_eq!(sim.status("ftjob-1").as_deref(), Some("cancelled"));
 }
 
 #[tokio::test]

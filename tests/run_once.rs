@@ -338,7 +338,10 @@ async fn a_refused_pause_is_notified_once_and_plan_says_so() {
     assert_eq!(plan[0]["action"], "pause", "{plan:#}");
     assert_eq!(plan[0]["pause_refused"], true, "{plan:#}");
     let out = env.ok(&["plan", "--offline"]).await;
-    assert!(out.contains("refused its pause") && !out.contains("would pause"), "{out}");
+    assert!(
+        out.contains("refused its pause") && !out.contains("would pause"),
+        "{out}"
+    );
     let out = env.ok(&["run", "--once"]).await;
     assert!(!out.contains("pause refused"), "{out}");
     let posts = sim.requests().iter().filter(|r| r.method == "POST").count();

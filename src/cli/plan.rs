@@ -9,7 +9,7 @@ use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::outln;
 use ftguard::policy::format::secs;
-use ftguard::policy::{ActionKind, Standing, Verdict, standing};
+use ftguard::policy::{ActionKind, Fallback, Standing, Verdict, standing};
 use ftguard::store::JobFilter;
 
 pub async fn plan(
@@ -44,7 +44,7 @@ pub async fn plan(
             _ => None,
         });
         refused.push(match &d.verdict {
-            Verdict::Act(ActionKind::Pause) => {
+            Verdict::Act(ActionKind::Pause) if d.fallback == Fallback::Notify => {
                 let notified = [ftguard::store::Outcome::Notified];
                 app.store
                     .has_action(&d.account, &d.job_id, &d.policy, &notified)

@@ -117,8 +117,10 @@ impl Enforcer {
                     Verdict::Act(kind) => {
                         let action = kind.as_str();
                         // A pause the API refused (it cannot pause this job), with `fallback =
-                        // "notify"`, was said once: not sent and said again at every pass.
+                        // "notify"`, was said once: not sent and said again at every pass. (A
+                        // policy changed to `fallback = "cancel"` since then tries again.)
                         if *kind == ActionKind::Pause
+                            && d.fallback == Fallback::Notify
                             && self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified]).await?
                         {
                             tracing::debug!("its pause was refused and notified already");
