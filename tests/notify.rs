@@ -537,3 +537,35 @@ async fn a_pass_sends_ten_notices_of_a_kind_and_sums_up_the_rest() {
     let held = env.json(&["actions", "--outcome", "held", "--json"]).await;
     assert_eq!(held.as_array().unwrap().len(), 13);
 }
+
+/// A cancel that fails pass after pass (the API down) is retried at every pass, but its
+/// `cancel_failed` is sent once per job and policy — an hour's outage was sixty notices per
+/// job; the `cancelled` that ends it is sent as usual.
+#[tokio::test]
+async fn a_cancel_failing_pass_after_pass_is_notified_once() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&hook)
+        .await;
+    let (sim, env) = job_over_its_limit(&hook).await;
+    // Four attempts a pass, two passes.
+    for _ in 0..8 {
+        sim.fault(Endpoint::Cancel, Fault::Status(500));
+    }
+    for _ in 0..2 {
+        let out = env.run(&["run", "--once"]).await;
+        assert!(stdout(&out).contains("failed"), "{}", stdout(&out));
+    }
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(sim.cancel_requests("ftjob-1"), 9);
+    assert_eq!(events(&hook).await, ["\"cancel_failed\"", "\"cancelled\""]);
+    let actions = env.json(&["actions", "--json"]).await;
+    let outcomes: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(outcomes, ["failed", "failed", "succeeded"]);
+}

@@ -178,7 +178,17 @@ impl Enforcer {
                 } else {
                     tracing::error!(error = %e, "{action} failed; a later pass will decide again");
                 }
-                self.notice("cancel_failed", account, job_id, policy, &e);
+                // Once per job and policy: a later pass retries, and an API down for an hour
+                // would otherwise send sixty of them per job. The next `cancelled` says it
+                // went through; every attempt is in `ftguard actions` and the log.
+                let said = policy != MANUAL
+                    && self
+                        .store
+                        .failed_before(account, job_id, policy, action, id)
+                        .await?;
+                if !said {
+                    self.notice("cancel_failed", account, job_id, policy, &e);
+                }
                 format!("{action} of {account} {job_id} failed: {e}")
             }
         };

@@ -268,6 +268,31 @@ impl Store {
         Ok(row.get::<i64, _>(0) != 0)
     }
 
+    /// Whether this job already had a `failed` action of this kind under this policy before
+    /// action `before`: its failure was notified then, and later passes retry it quietly.
+    pub async fn failed_before(
+        &self,
+        account: &str,
+        job_id: &str,
+        policy: &str,
+        action: &str,
+        before: i64,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM actions WHERE account = ? AND job_id = ? AND policy = ?
+                 AND action = ? AND outcome = 'failed' AND id < ?)",
+        )
+        .bind(account)
+        .bind(job_id)
+        .bind(policy)
+        .bind(action)
+        .bind(before)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.get::<i64, _>(0) != 0)
+    }
+
     /// The last cancel of a job the API accepted, as (action id, when), and whether ftguard
     /// has said since that the job kept going (a `cancel` row `notified` after it). `None`:
     /// no accepted cancel (the one refused by `one_cancel_per_job` is still pending).
