@@ -91,7 +91,7 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l account -d 'The
 complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
-complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l json -d 'Print the job, its raw payload, status history, actions and `policies` (per policy: `policy`, `standing` = breaks | paused (breaks a pause policy and is paused already) | in_grace | due | keeps | group | not_matched | exempt, with `reason`, `until` or `at` where they apply, `action`, `dry_run`, `grace_secs`) as JSON'
+complete -c ftguard -n "__fish_ftguard_using_subcommand show" -l json -d 'Print the job, its raw payload, status history, actions and `policies` (per policy: `policy`, `standing` = breaks | paused (breaks a pause policy and is paused already) | in_grace | due | keeps | group | not_matched | exempt, with `reason`, `until` or `at` where they apply, `action`, `dry_run`, `grace_secs`, and `already_done` when an action recorded earlier stands for it: `action_id`, `what`) as JSON'
 complete -c ftguard -n "__fish_ftguard_using_subcommand show" -s h -l help -d 'Print help'
 complete -c ftguard -n "__fish_ftguard_using_subcommand show" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand status" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F

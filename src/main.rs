@@ -166,7 +166,8 @@ enum Command {
         /// Print the job, its raw payload, status history, actions and `policies` (per policy:
         /// `policy`, `standing` = breaks | paused (breaks a pause policy and is paused already)
         /// | in_grace | due | keeps | group | not_matched | exempt, with `reason`, `until` or
-        /// `at` where they apply, `action`, `dry_run`, `grace_secs`) as JSON.
+        /// `at` where they apply, `action`, `dry_run`, `grace_secs`, and `already_done` when an
+        /// action recorded earlier stands for it: `action_id`, `what`) as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -152,3 +152,60 @@ async fn plan_upcoming_lists_what_comes_due_within_the_horizon() {
         "{plain}"
     );
 }
+
+/// A job still breaking policies already acted on: `show` names the action that stands for
+/// each instead of promising another at the next pass — a notify policy notified once, a
+/// pause policy's job paused already, a job whose cancel the API accepted.
+#[tokio::test]
+async fn show_names_what_already_stands_for_a_policy_a_job_breaks() {
+    let sim = Sim::start(vec![SimJob::in_status(
+        "ftjob-old",
+        "running",
+        7 * H,
+        now(),
+    )])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"tell\"\nkind = \"max_runtime\"\nlimit = \"2h\"\naction = \"notify\"\n\n\
+         [[policies]]\nname = \"hold\"\nkind = \"max_runtime\"\nlimit = \"6h\"\naction = \"pause\"\n\n\
+         [[policies]]\nname = \"stop\"\nkind = \"max_runtime\"\nlimit = \"12h\"\n",
+    );
+    env.ok(&["run", "--once"]).await;
+    let shown = env.json(&["show", "ftjob-old", "--json"]).await;
+    let actions = shown["actions"].as_array().unwrap();
+    let notified = actions.iter().find(|a| a["policy"] == "tell").unwrap();
+    let tell = &shown["policies"][0];
+    assert_eq!(tell["standing"], "breaks", "{shown:#}");
+    assert_eq!(
+        tell["already_done"]["action_id"], notified["id"],
+        "{shown:#}"
+    );
+    assert_eq!(shown["policies"][1]["standing"], "paused", "{shown:#}");
+    assert!(
+        shown["policies"][1].get("already_done").is_none(),
+        "{shown:#}"
+    );
+    let text = env.ok(&["show", "ftjob-old"]).await;
+    assert!(text.contains("notified already: said once"), "{text}");
+    assert!(!text.contains("notify at the next pass"), "{text}");
+
+    // Cancelled by hand; the provider lists it running again: a cancel policy it breaks does
+    // not cancel it again.
+    env.ok(&["cancel", "ftjob-old", "--reason", "test"]).await;
+    sim.set_status("ftjob-old", "running");
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"stop\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n",
+    );
+    env.ok(&["sync"]).await;
+    let text = env.ok(&["show", "ftjob-old"]).await;
+    assert!(
+        text.contains("the API accepted its cancel: not sent again (#3)"),
+        "{text}"
+    );
+}

@@ -138,7 +138,7 @@ pub async fn show(
         v["actions"] = json!(actions);
         v["policies"] = standings
             .iter()
-            .map(|(p, s)| super::standing::json(&app.config, p, s))
+            .map(|(p, s)| super::standing::json(&app.config, p, s, &actions))
             .collect();
         v["raw"] = j.job.raw_value();
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -199,7 +199,10 @@ pub async fn show(
         if !standings.is_empty() {
             outln!("  policies (now):");
             for (p, s) in &standings {
-                outln!("    {}", super::standing::line(&app.config, p, s, now));
+                outln!(
+                    "    {}",
+                    super::standing::line(&app.config, p, s, now, &actions)
+                );
             }
         } else if j.job.status.is_terminal() {
             outln!("  policies        none act on a finished job");

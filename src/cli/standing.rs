@@ -9,8 +9,8 @@ use ftguard::app;
 use ftguard::clock;
 use ftguard::config::Config;
 use ftguard::cost::JobCost;
-use ftguard::policy::{GraceKey, Policy, Standing, format, standing};
-use ftguard::store::StoredJob;
+use ftguard::policy::{ActionKind, Fallback, GraceKey, Policy, Standing, format, standing};
+use ftguard::store::{ActionRecord, StoredJob};
 
 /// Each policy's standing for a job ftguard still watches; empty for finished or gone jobs,
 /// which no policy acts on.
@@ -58,9 +58,45 @@ fn from_now(at: i64, now: i64) -> String {
     }
 }
 
+/// For a job breaking `p` with no grace left to run: the recorded action that already stands
+/// for it, so the next pass does not act again — (action id, what it says). The passes skip
+/// these: a notify policy notifies once, a pause refused under `fallback = "notify"` is not
+/// sent again, and a job is cancelled once (a pending cancel is being settled).
+pub fn already_done(p: &Policy, actions: &[ActionRecord]) -> Option<(i64, &'static str)> {
+    let found = |pred: &dyn Fn(&ActionRecord) -> bool| actions.iter().rev().find(|a| pred(a));
+    let a = match p.action {
+        ActionKind::Notify => found(&|a| a.policy == p.name && a.outcome == "notified")?,
+        ActionKind::Pause if p.fallback == Fallback::Notify => {
+            found(&|a| a.policy == p.name && a.action == "pause" && a.outcome == "notified")?
+        }
+        ActionKind::Pause => return None,
+        ActionKind::Cancel => found(&|a| {
+            a.action == "cancel" && matches!(a.outcome.as_str(), "pending" | "succeeded")
+        })?,
+    };
+    let what = match (a.action.as_str(), a.outcome.as_str()) {
+        ("cancel", "pending") => "a cancel is pending: settled at the next pass, not sent again",
+        ("cancel", _) => "the API accepted its cancel: not sent again",
+        ("pause", _) => "its pause was refused and notified: not sent again",
+        _ => "notified already: said once",
+    };
+    Some((a.id, what))
+}
+
 /// One line per policy for people.
-pub fn line(config: &Config, p: &Policy, s: &Standing, now: i64) -> String {
+pub fn line(
+    config: &Config,
+    p: &Policy,
+    s: &Standing,
+    now: i64,
+    actions: &[ActionRecord],
+) -> String {
     let act = act(config, p);
+    if let Standing::Breaks { reason } | Standing::InGrace { reason, .. } = s
+        && let Some((id, what)) = already_done(p, actions)
+    {
+        return format!("{:<16} breaks it: {reason} — {what} (#{id})", p.name);
+    }
     let grace = format::limit(p.grace);
     let when = match &p.schedule {
         Some(cron) => format!("its next scheduled pass ({cron})"),
@@ -100,10 +136,19 @@ pub fn line(config: &Config, p: &Policy, s: &Standing, now: i64) -> String {
 }
 
 /// The JSON form: `policy`, `standing` and its fields (`reason`, `until`, `at`), `action`,
-/// `dry_run`.
-pub fn json(config: &Config, p: &Policy, s: &Standing) -> Value {
+/// `dry_run`, `grace_secs`, and for a job breaking it, `already_done`: the recorded action
+/// that stands for it (`action_id`, `what`), so the next pass does not act again.
+pub fn json(config: &Config, p: &Policy, s: &Standing, actions: &[ActionRecord]) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
+        if matches!(s, Standing::Breaks { .. } | Standing::InGrace { .. })
+            && let Some((id, what)) = already_done(p, actions)
+        {
+            m.insert(
+                "already_done".into(),
+                json!({"action_id": id, "what": what}),
+            );
+        }
         m.insert("policy".into(), json!(p.name));
         m.insert("action".into(), json!(p.action.as_str()));
         m.insert("dry_run".into(), json!(config.dry_run || p.dry_run));
