@@ -86,9 +86,9 @@ enum Command {
     /// --offline. One line per decision: what would be done, account, job, [policy], why.
     /// `would warn` starts a grace period; `(dry run)` marks policies that only record.
     /// Budget thresholds (`warn_at`) not notified yet show as `would notify budget group G`.
-    /// A job whose cancel the API already accepted but which is still listed as active shows
-    /// as `cancelled`, and one whose pause the API refused (notified) as `notified`: neither is
-    /// sent again.
+    /// A decision an action recorded earlier already stands for (a notify policy notified
+    /// once, a cancel the API accepted, a pause refused under `fallback = "notify"`) shows as
+    /// `done`: the pass does not act again.
     Plan {
         /// Use the stored jobs; do not sync first. Needs no credentials.
         #[arg(long)]
@@ -100,9 +100,8 @@ enum Command {
         upcoming: Option<std::time::Duration>,
         /// Print a JSON array. Job entries: account, job_id, policy, action (cancel, pause,
         /// notify, warn, clear), act_after (for warn: when the grace period ends), reason,
-        /// dry_run, cancel_accepted (for a job whose cancel the API already accepted: action_id,
-        /// at; it is not sent again), pause_refused (true: the API refused this job's pause,
-        /// which was notified; it is not sent again). Budget entries: action "budget_notice", policy, group, period_start,
+        /// dry_run, already_done (the action recorded earlier that stands for it, so the pass
+        /// does not act again: action_id, what; else null). Budget entries: action "budget_notice", policy, group, period_start,
         /// percent, reason. With --upcoming: action "upcoming", account, job_id, policy, at,
         /// then (cancel, pause, notify or warn), dry_run, schedule (the policy's own cron, if
         /// any: it acts at its next run after `at`).

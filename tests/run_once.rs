@@ -296,7 +296,7 @@ async fn plan_and_run_name_a_cancel_that_did_not_take() {
     let actions = env.json(&["actions", "--json"]).await;
     assert_eq!(plan[0]["action"], "cancel", "{plan:#}");
     assert_eq!(
-        plan[0]["cancel_accepted"]["action_id"], actions[0]["id"],
+        plan[0]["already_done"]["action_id"], actions[0]["id"],
         "{plan:#}"
     );
     let out = env.ok(&["plan", "--offline"]).await;
@@ -336,10 +336,11 @@ async fn a_refused_pause_is_notified_once_and_plan_says_so() {
     assert!(out.contains("pause refused"), "{out}");
     let plan = env.json(&["plan", "--json"]).await;
     assert_eq!(plan[0]["action"], "pause", "{plan:#}");
-    assert_eq!(plan[0]["pause_refused"], true, "{plan:#}");
+    let what = plan[0]["already_done"]["what"].as_str().unwrap_or_default();
+    assert!(what.contains("pause was refused"), "{plan:#}");
     let out = env.ok(&["plan", "--offline"]).await;
     assert!(
-        out.contains("refused its pause") && !out.contains("would pause"),
+        out.contains("pause was refused") && !out.contains("would pause"),
         "{out}"
     );
     let out = env.ok(&["run", "--once"]).await;

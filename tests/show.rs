@@ -192,6 +192,21 @@ async fn show_names_what_already_stands_for_a_policy_a_job_breaks() {
     let text = env.ok(&["show", "ftjob-old"]).await;
     assert!(text.contains("notified already: said once"), "{text}");
     assert!(!text.contains("notify at the next pass"), "{text}");
+    // `plan` agrees: nothing more would be done.
+    let plan = env.json(&["plan", "--offline", "--json"]).await;
+    let tell: Vec<_> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["policy"] == "tell")
+        .collect();
+    assert_eq!(tell.len(), 1, "{plan:#}");
+    assert_eq!(
+        tell[0]["already_done"]["action_id"], notified["id"],
+        "{plan:#}"
+    );
+    let text = env.ok(&["plan", "--offline"]).await;
+    assert!(!text.contains("would notify"), "{text}");
 
     // Cancelled by hand; the provider lists it running again: a cancel policy it breaks does
     // not cancel it again.

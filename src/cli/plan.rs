@@ -9,7 +9,7 @@ use ftguard::app::{self, App};
 use ftguard::clock;
 use ftguard::outln;
 use ftguard::policy::format::secs;
-use ftguard::policy::{ActionKind, Fallback, Standing, Verdict, standing};
+use ftguard::policy::{Standing, Verdict, standing};
 use ftguard::store::JobFilter;
 
 pub async fn plan(
@@ -31,26 +31,24 @@ pub async fn plan(
         None => Vec::new(),
     };
     let decisions = &evaluation.decisions;
-    // A cancel the API already accepted is not sent again: the plan says so instead of
-    // "would cancel" (the job is still listed as active after it).
-    let mut accepted = Vec::with_capacity(decisions.len());
-    // Likewise a pause the API refused and that was notified (`fallback = "notify"`).
-    let mut refused = Vec::with_capacity(decisions.len());
+    // An action recorded earlier may stand for a decision (a notify policy notified once, a
+    // cancel the API accepted, a pause refused under `fallback = "notify"`): the pass will not
+    // act again, and the plan says what stands instead of "would ...", as `show` does.
+    let mut already = Vec::with_capacity(decisions.len());
     for d in decisions {
-        accepted.push(match &d.verdict {
-            Verdict::Act(ActionKind::Cancel) => {
-                app.store.accepted_cancel(&d.account, &d.job_id).await?
+        let policy = app.config.policies.iter().find(|p| p.name == d.policy);
+        already.push(match (&d.verdict, policy) {
+            (Verdict::Act(_), Some(p)) if !d.dry_run => {
+                let actions: Vec<_> = app
+                    .store
+                    .actions(Some(&d.job_id), None)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.account == d.account)
+                    .collect();
+                super::standing::already_done(p, &actions)
             }
             _ => None,
-        });
-        refused.push(match &d.verdict {
-            Verdict::Act(ActionKind::Pause) if d.fallback == Fallback::Notify => {
-                let notified = [ftguard::store::Outcome::Notified];
-                app.store
-                    .has_action(&d.account, &d.job_id, &d.policy, &notified)
-                    .await?
-            }
-            _ => false,
         });
     }
     // Thresholds already notified are not notified again: not part of the plan.
@@ -61,13 +59,12 @@ pub async fn plan(
         }
     }
     if json {
-        let mut out: Vec<Value> = decisions.iter().zip(&accepted).zip(&refused).map(|((d, acc), refused)| json!({
+        let mut out: Vec<Value> = decisions.iter().zip(&already).map(|(d, done)| json!({
             "account": d.account, "job_id": d.job_id, "policy": d.policy,
             "action": match &d.verdict { Verdict::Act(k) => k.as_str(), Verdict::Warn { .. } => "warn", Verdict::Clear => "clear" },
             "act_after": match &d.verdict { Verdict::Warn { until } => Some(*until), _ => None },
             "reason": d.reason, "dry_run": d.dry_run,
-            "cancel_accepted": acc.map(|(id, at, _)| json!({"action_id": id, "at": at})),
-            "pause_refused": refused,
+            "already_done": done.map(|(id, what)| json!({"action_id": id, "what": what})),
         })).collect();
         out.extend(notices.iter().map(|n| {
             json!({
@@ -87,25 +84,15 @@ pub async fn plan(
         outln!("nothing to do: no active job breaks a policy");
         print_coming(&coming, upcoming, now);
     } else {
-        for ((d, acc), refused) in decisions.iter().zip(&accepted).zip(&refused) {
-            if *refused {
+        for (d, done) in decisions.iter().zip(&already) {
+            if let Some((id, what)) = done {
                 outln!(
-                    "{:<12} {:<10} {:<28} [{}] the API refused its pause, which was notified: not sent again",
-                    "notified",
-                    d.account,
-                    d.job_id,
-                    d.policy
-                );
-                continue;
-            }
-            if let Some((id, at, _)) = acc {
-                outln!(
-                    "{:<12} {:<10} {:<28} [{}] the API accepted its cancel (action #{id}) at {}, and it is still active: not sent again",
-                    "cancelled",
+                    "{:<12} {:<10} {:<28} [{}] {}: {what} (#{id})",
+                    "done",
                     d.account,
                     d.job_id,
                     d.policy,
-                    clock::human(*at)
+                    d.reason
                 );
                 continue;
             }
