@@ -75,7 +75,9 @@ pub fn already_done(p: &Policy, actions: &[ActionRecord]) -> Option<(i64, &'stat
         })?,
     };
     let what = match (a.action.as_str(), a.outcome.as_str()) {
-        ("cancel", "pending") => "a cancel is pending: settled at the next pass, not sent again",
+        ("cancel", "pending") => {
+            "a cancel is pending (in flight, or left by a crash and settled when `run` starts): not sent again"
+        }
         ("cancel", _) => "the API accepted its cancel: not sent again",
         ("pause", _) => "its pause was refused and notified: not sent again",
         _ => "notified already: said once",
