@@ -127,7 +127,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
         );
         if pending > 0 {
             outln!(
-                "{pending} pending (sent, answer not yet recorded): the next pass reconciles them"
+                "{pending} pending (sent, answer not yet recorded): in flight, or left by a crash and settled when `ftguard run` next starts"
             );
         }
         if let Some(since) = oldest_waiting {
