@@ -58,8 +58,8 @@ fn from_now(at: i64, now: i64) -> String {
     }
 }
 
-/// For a job breaking `p` with no grace left to run: the recorded action that already stands
-/// for it, so the next pass does not act again — (action id, what it says). The passes skip
+/// For a job breaking `p`: the recorded action that already stands for it, so the next pass
+/// does not act again — (action id, what it says). The passes skip
 /// these: a notify policy notifies once, a pause refused under `fallback = "notify"` is not
 /// sent again, and a job is cancelled once (a pending cancel is being settled).
 pub fn already_done(p: &Policy, actions: &[ActionRecord]) -> Option<(i64, &'static str)> {
