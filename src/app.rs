@@ -1,7 +1,7 @@
 //! The application as the CLI and the daemon use it: configuration, store and clients built
 //! once, and the three steps of a pass (sync, evaluate, enforce) as functions over them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::clock;
@@ -40,6 +40,9 @@ struct FinishedMark {
 /// At most this many jobs finishing between two passes are added to the kept spend; more are
 /// counted again from scratch (reading them one by one would cost more than the period).
 const FINISHED_DELTA_LIMIT: usize = 500;
+
+/// How long after a failed fetch of a job's events they are asked for again.
+const EVENTS_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +142,9 @@ impl App {
         if let Err(e) = self.store.prune_grace_marks().await {
             tracing::warn!(error = %e, "could not prune grace marks of ended jobs");
         }
+        if let Err(e) = self.store.prune_events_failures().await {
+            tracing::warn!(error = %e, "could not prune events failures of ended jobs");
+        }
         results
     }
 
@@ -153,8 +159,26 @@ impl App {
         }
         let jobs = self.store.jobs(&JobFilter::active()).await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
-        let wanted = policy::events_wanted(&views, clock::now(), &self.config.policies);
+        let now = clock::now();
+        let wanted = policy::events_wanted(&views, now, &self.config.policies);
+        // Jobs whose events failed within the hour are not asked again yet (a gateway that
+        // does not route `/events` for the provider would be asked, and warned about, at every
+        // sync); the first failure is said, later ones only logged at debug.
+        let mut failed_lately: HashMap<String, HashSet<String>> = HashMap::new();
+        for (account, _) in &wanted {
+            if !failed_lately.contains_key(account) {
+                let since = now - EVENTS_RETRY.as_secs() as i64;
+                let ids = self.store.events_failed_since(account, since).await?;
+                failed_lately.insert(account.clone(), ids);
+            }
+        }
         for (account, id) in wanted {
+            if failed_lately
+                .get(&account)
+                .is_some_and(|ids| ids.contains(&id))
+            {
+                continue;
+            }
             // Only accounts whose sync worked: the others' stored state is stale anyway.
             let Some(summary) = results
                 .iter_mut()
@@ -167,8 +191,34 @@ impl App {
                 continue;
             };
             match sync::refresh_steps(client, &self.store, &id).await {
-                Ok(()) => summary.events_checked += 1,
+                Ok(()) => {
+                    summary.events_checked += 1;
+                    if self.store.clear_events_failure(&account, &id).await? {
+                        tracing::info!(account = %account, job_id = %id, "the job's events can be fetched again");
+                    }
+                }
                 Err(SyncError::Store(e)) => return Err(e),
+                // Refused (404, 400, 405...: a gateway that does not route `/events` for the
+                // provider, as Portkey for Bedrock and Vertex AI): said once, asked hourly.
+                Err(SyncError::Provider(e))
+                    if matches!(e.status(), Some(400..=499)) && e.status() != Some(429) =>
+                {
+                    let first = self
+                        .store
+                        .record_events_failure(&account, &id, &e.to_string(), now)
+                        .await?;
+                    if first {
+                        let w = format!(
+                            "events of {id}: {e} (asked again hourly; it is not judged stalled meanwhile)"
+                        );
+                        tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence, and they are asked for again hourly");
+                        summary.warnings.push(w);
+                    } else {
+                        tracing::debug!(account = %account, job_id = %id, error = %e, "the job's events still cannot be fetched");
+                    }
+                }
+                // Transient (5xx, timeouts, 429 after the client's retries): asked again at the
+                // next sync, where a stalled job may be caught.
                 Err(e) => {
                     let w = format!("events of {id}: {e}");
                     tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence");

@@ -84,3 +84,48 @@ async fn no_events_no_verdict() {
     assert!(out.contains("cancelled sim ftjob-stuck"), "{out}");
     assert_eq!(sim.cancel_requests("ftjob-busy"), 0);
 }
+
+/// Events the API refuses (a gateway that does not route `/events` for the provider, as
+/// Portkey for Bedrock and Vertex AI): said once, then asked again hourly instead of at every
+/// sync (it was a request and a warning a minute per running job); once they come, the job is
+/// judged on them.
+#[tokio::test]
+async fn refused_events_are_said_once_and_asked_for_hourly() {
+    let mut stuck = SimJob::in_status("ftjob-stuck", "running", 3 * H, now());
+    stuck.stall_after = Some(H);
+    let sim = Sim::start(vec![stuck]).await.unwrap();
+    sim.fault(Endpoint::Events, Fault::Status(404));
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICY);
+
+    let first = env.json(&["sync", "--json"]).await;
+    let warnings = first[0]["summary"]["warnings"].to_string();
+    assert!(
+        warnings.contains("events of ftjob-stuck") && warnings.contains("hourly"),
+        "{first:#}"
+    );
+    for _ in 0..2 {
+        let again = env.json(&["sync", "--json"]).await;
+        assert_eq!(
+            again[0]["summary"]["warnings"],
+            serde_json::json!([]),
+            "{again:#}"
+        );
+    }
+    assert_eq!(events_requests(&sim, "ftjob-stuck"), 1);
+    let out = env.ok(&["run", "--once"]).await;
+    assert_eq!(sim.cancel_requests("ftjob-stuck"), 0, "{out}");
+
+    // An hour later they are asked for again; they come, and the stalled job goes.
+    sqlite3(
+        &env.db(),
+        "UPDATE events_failures SET failed_at = failed_at - 3601",
+    );
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(out.contains("cancelled sim ftjob-stuck"), "{out}");
+    assert_eq!(events_requests(&sim, "ftjob-stuck"), 2);
+    assert_eq!(
+        sqlite3(&env.db(), "SELECT COUNT(*) FROM events_failures").trim(),
+        "0"
+    );
+}

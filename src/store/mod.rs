@@ -2,6 +2,7 @@
 //! One function per question; queries live here and nowhere else.
 
 mod actions;
+mod events_failures;
 mod file_tokens;
 mod grace;
 mod history;
