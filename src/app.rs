@@ -198,10 +198,13 @@ impl App {
                     }
                 }
                 Err(SyncError::Store(e)) => return Err(e),
-                // Refused (404, 400, 405...: a gateway that does not route `/events` for the
-                // provider, as Portkey for Bedrock and Vertex AI): said once, asked hourly.
+                // Refused (404, 400, 405...), or an error the Portkey gateway made itself: a
+                // gateway that does not route `/events` for the provider (Portkey answers a
+                // Vertex AI or Bedrock job's with 404, or with its own 500 once credentials
+                // are set). Said once, asked for again hourly.
                 Err(SyncError::Provider(e))
-                    if matches!(e.status(), Some(400..=499)) && e.status() != Some(429) =>
+                    if e.by_gateway()
+                        || (matches!(e.status(), Some(400..=499)) && e.status() != Some(429)) =>
                 {
                     let first = self
                         .store

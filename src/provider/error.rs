@@ -9,6 +9,9 @@ pub enum ProviderError {
         endpoint: String,
         status: u16,
         message: String,
+        /// Made by the Portkey gateway itself (`x-portkey-gateway-exception: true`), not by the
+        /// provider behind it.
+        by_gateway: bool,
     },
     #[error("account {account:?}: {endpoint} failed: {kind}: {detail}")]
     Transport {
@@ -55,6 +58,18 @@ impl ProviderError {
             Self::Status { status, .. } | Self::Decode { status, .. } => Some(*status),
             Self::Transport { .. } => None,
         }
+    }
+
+    /// Whether the Portkey gateway made this error itself rather than pass on the provider's:
+    /// for a route it does not map for the provider, that is every time.
+    pub fn by_gateway(&self) -> bool {
+        matches!(
+            self,
+            Self::Status {
+                by_gateway: true,
+                ..
+            }
+        )
     }
 
     /// Whether the request provably was not applied (safe to retry a cancel).

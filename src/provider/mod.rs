@@ -139,6 +139,7 @@ impl Client {
                                     ""
                                 }
                                 + &self.hint(status, &endpoint),
+                            by_gateway,
                         },
                         retry_after,
                     )
