@@ -511,3 +511,30 @@ async fn a_cancel_that_did_not_take_is_said_once_and_not_resent() {
     assert_eq!((r.cancelled, r.notified), (0, 0), "{:?}", r.lines);
     assert_eq!(sim.cancel_requests("ftjob-1"), 1);
 }
+
+/// A pause refused while the job could not be paused (queued: no step trained yet) is not a
+/// verdict for good: once the job changes status (it starts training), the pause is sent
+/// again, and this time it holds.
+#[tokio::test]
+async fn a_refused_pause_is_tried_again_once_the_job_changes_status() {
+    let policy = "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"1h\"\naction = \"pause\"\nfallback = \"notify\"\n";
+    let (sim, _env, app) = setup(
+        vec![SimJob::in_status("ftjob-1", "queued", 2 * H, now())],
+        "",
+        policy,
+    )
+    .await;
+    assert_eq!(pass(&app).await.notified, 1);
+    assert!(pass(&app).await.lines.is_empty(), "said once while it stays queued");
+
+    // A second later (status changes are kept to the second), it trains.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sim.set_status("ftjob-1", "running");
+    for (a, r) in app.sync().await {
+        r.unwrap_or_else(|e| panic!("{a}: {e}"));
+    }
+    let r = pass(&app).await;
+    assert_eq!(r.paused, 1, "{r:?}");
+    assert_eq!(sim.status("ftjob-1").as_deref(), Some("paused"));
+    assert_eq!(sim.cancel_requests("ftjob-1"), 0);
+}

@@ -132,13 +132,14 @@ pub async fn show(
     let now = clock::now();
     let marks = store.grace_marks().await?;
     let standings = super::standing::standings(&app.config, j, &cost, &marks, now);
+    let last_change = history.iter().map(|t| t.observed_at).max().unwrap_or(0);
     if json {
         let mut v = job_json(j, &cost);
         v["status_history"] = json!(history);
         v["actions"] = json!(actions);
         v["policies"] = standings
             .iter()
-            .map(|(p, s)| super::standing::json(&app.config, p, s, &actions))
+            .map(|(p, s)| super::standing::json(&app.config, p, s, (&actions, last_change)))
             .collect();
         v["raw"] = j.job.raw_value();
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -201,7 +202,7 @@ pub async fn show(
             for (p, s) in &standings {
                 outln!(
                     "    {}",
-                    super::standing::line(&app.config, p, s, now, &actions)
+                    super::standing::line(&app.config, p, s, now, (&actions, last_change))
                 );
             }
         } else if j.job.status.is_terminal() {

@@ -46,7 +46,8 @@ pub async fn plan(
                     .into_iter()
                     .filter(|a| a.account == d.account)
                     .collect();
-                super::standing::already_done(p, &actions)
+                let changed = app.store.last_status_change(&d.account, &d.job_id).await?;
+                super::standing::already_done(p, &actions, changed)
             }
             _ => None,
         });

@@ -62,13 +62,21 @@ fn from_now(at: i64, now: i64) -> String {
 /// does not act again — (action id, what it says). The passes skip
 /// these: a notify policy notifies once, a pause refused under `fallback = "notify"` is not
 /// sent again, and a job is cancelled once (a pending cancel is being settled).
-pub fn already_done(p: &Policy, actions: &[ActionRecord]) -> Option<(i64, &'static str)> {
+/// `last_change` is when the job last changed status: a refused pause stands only since then.
+pub fn already_done(
+    p: &Policy,
+    actions: &[ActionRecord],
+    last_change: i64,
+) -> Option<(i64, &'static str)> {
     let found = |pred: &dyn Fn(&ActionRecord) -> bool| actions.iter().rev().find(|a| pred(a));
     let a = match p.action {
         ActionKind::Notify => found(&|a| a.policy == p.name && a.outcome == "notified")?,
-        ActionKind::Pause if p.fallback == Fallback::Notify => {
-            found(&|a| a.policy == p.name && a.action == "pause" && a.outcome == "notified")?
-        }
+        ActionKind::Pause if p.fallback == Fallback::Notify => found(&|a| {
+            a.policy == p.name
+                && a.action == "pause"
+                && a.outcome == "notified"
+                && a.requested_at >= last_change
+        })?,
         ActionKind::Pause => return None,
         ActionKind::Cancel => found(&|a| {
             a.action == "cancel" && matches!(a.outcome.as_str(), "pending" | "succeeded")
@@ -91,11 +99,11 @@ pub fn line(
     p: &Policy,
     s: &Standing,
     now: i64,
-    actions: &[ActionRecord],
+    (actions, last_change): (&[ActionRecord], i64),
 ) -> String {
     let act = act(config, p);
     if let Standing::Breaks { reason } | Standing::InGrace { reason, .. } = s
-        && let Some((id, what)) = already_done(p, actions)
+        && let Some((id, what)) = already_done(p, actions, last_change)
     {
         return format!("{:<16} breaks it: {reason} — {what} (#{id})", p.name);
     }
@@ -140,11 +148,16 @@ pub fn line(
 /// The JSON form: `policy`, `standing` and its fields (`reason`, `until`, `at`), `action`,
 /// `dry_run`, `grace_secs`, and for a job breaking it, `already_done`: the recorded action
 /// that stands for it (`action_id`, `what`), so the next pass does not act again.
-pub fn json(config: &Config, p: &Policy, s: &Standing, actions: &[ActionRecord]) -> Value {
+pub fn json(
+    config: &Config,
+    p: &Policy,
+    s: &Standing,
+    (actions, last_change): (&[ActionRecord], i64),
+) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         if matches!(s, Standing::Breaks { .. } | Standing::InGrace { .. })
-            && let Some((id, what)) = already_done(p, actions)
+            && let Some((id, what)) = already_done(p, actions, last_change)
         {
             m.insert(
                 "already_done".into(),

@@ -117,14 +117,16 @@ impl Enforcer {
                     Verdict::Act(kind) => {
                         let action = kind.as_str();
                         // A pause the API refused (it cannot pause this job), with `fallback =
-                        // "notify"`, was said once: not sent and said again at every pass. (A
-                        // policy changed to `fallback = "cancel"` since then tries again.)
-                        if *kind == ActionKind::Pause
-                            && d.fallback == Fallback::Notify
-                            && self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified]).await?
-                        {
-                            tracing::debug!("its pause was refused and notified already");
-                            return Ok(());
+                        // "notify"`, was said once: not sent and said again at every pass while
+                        // the job stays as it was. (A job that changed status since — one that
+                        // was queued and now trains — and a policy changed to `fallback =
+                        // "cancel"` are tried again.)
+                        if *kind == ActionKind::Pause && d.fallback == Fallback::Notify {
+                            let changed = self.store.last_status_change(&d.account, &d.job_id).await?;
+                            if self.store.pause_refused_since(&d.account, &d.job_id, &d.policy, changed).await? {
+                                tracing::debug!("its pause was refused and notified already");
+                                return Ok(());
+                            }
                         }
                         if d.dry_run {
                             if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::DryRun]).await? {

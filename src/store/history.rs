@@ -111,6 +111,17 @@ impl Store {
         ))
     }
 
+    /// When a job last changed status as ftguard saw it (or was first seen); 0 when unknown.
+    pub async fn last_status_change(&self, account: &str, id: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .transitions(account, id)
+            .await?
+            .iter()
+            .map(|t| t.observed_at)
+            .max()
+            .unwrap_or(0))
+    }
+
     /// Status history of a job, oldest first, from its first sight (`from` empty).
     pub async fn transitions(
         &self,
