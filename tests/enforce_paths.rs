@@ -525,7 +525,10 @@ async fn a_refused_pause_is_tried_again_once_the_job_changes_status() {
     )
     .await;
     assert_eq!(pass(&app).await.notified, 1);
-    assert!(pass(&app).await.lines.is_empty(), "said once while it stays queued");
+    assert!(
+        pass(&app).await.lines.is_empty(),
+        "said once while it stays queued"
+    );
 
     // A second later (status changes are kept to the second), it trains.
     tokio::time::sleep(Duration::from_millis(1100)).await;
