@@ -9,7 +9,7 @@ use ftguard::app;
 use ftguard::clock;
 use ftguard::config::Config;
 use ftguard::cost::JobCost;
-use ftguard::policy::{ActionKind, Fallback, GraceKey, Policy, Standing, format, standing};
+use ftguard::policy::{GraceKey, Policy, Standing, format, standing};
 use ftguard::store::{ActionRecord, StoredJob};
 
 /// Each policy's standing for a job ftguard still watches; empty for finished or gone jobs,
@@ -58,39 +58,14 @@ fn from_now(at: i64, now: i64) -> String {
     }
 }
 
-/// For a job breaking `p`: the recorded action that already stands for it, so the next pass
-/// does not act again — (action id, what it says). The passes skip
-/// these: a notify policy notifies once, a pause refused under `fallback = "notify"` is not
-/// sent again, and a job is cancelled once (a pending cancel is being settled).
-/// `last_change` is when the job last changed status: a refused pause stands only since then.
+/// For a job breaking `p`: the recorded action that already stands for it (see
+/// [`ftguard::enforce::already_done`]).
 pub fn already_done(
     p: &Policy,
     actions: &[ActionRecord],
     last_change: i64,
 ) -> Option<(i64, &'static str)> {
-    let found = |pred: &dyn Fn(&ActionRecord) -> bool| actions.iter().rev().find(|a| pred(a));
-    let a = match p.action {
-        ActionKind::Notify => found(&|a| a.policy == p.name && a.outcome == "notified")?,
-        ActionKind::Pause if p.fallback == Fallback::Notify => found(&|a| {
-            a.policy == p.name
-                && a.action == "pause"
-                && a.outcome == "notified"
-                && a.requested_at >= last_change
-        })?,
-        ActionKind::Pause => return None,
-        ActionKind::Cancel => found(&|a| {
-            a.action == "cancel" && matches!(a.outcome.as_str(), "pending" | "succeeded")
-        })?,
-    };
-    let what = match (a.action.as_str(), a.outcome.as_str()) {
-        ("cancel", "pending") => {
-            "a cancel is pending (in flight, or left by a crash and settled when `run` starts): not sent again"
-        }
-        ("cancel", _) => "the API accepted its cancel: not sent again",
-        ("pause", _) => "its pause was refused and notified: not sent again",
-        _ => "notified already: said once",
-    };
-    Some((a.id, what))
+    ftguard::enforce::already_done(p.action, p.fallback, &p.name, actions, last_change)
 }
 
 /// One line per policy for people.

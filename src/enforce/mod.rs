@@ -19,9 +19,11 @@ use crate::store::{NewAction, Outcome, Store, StoreError};
 mod breaker;
 mod calls;
 mod report;
+mod stands;
 
 use breaker::Breaker;
 pub use report::PassReport;
+pub use stands::already_done;
 
 /// The policy name recorded for `ftguard cancel`.
 pub const MANUAL: &str = crate::store::MANUAL_POLICY;
@@ -123,7 +125,9 @@ impl Enforcer {
                         // "cancel"` are tried again.)
                         if *kind == ActionKind::Pause && d.fallback == Fallback::Notify {
                             let changed = self.store.last_status_change(&d.account, &d.job_id).await?;
-                            if self.store.pause_refused_since(&d.account, &d.job_id, &d.policy, changed).await? {
+                            let mut actions = self.store.actions(Some(&d.job_id), None).await?;
+                            actions.retain(|a| a.account == d.account);
+                            if already_done(*kind, d.fallback, &d.policy, &actions, changed).is_some() {
                                 tracing::debug!("its pause was refused and notified already");
                                 return Ok(());
                             }

@@ -268,29 +268,6 @@ impl Store {
         Ok(row.get::<i64, _>(0) != 0)
     }
 
-    /// Whether this job's pause was refused and notified under this policy since `since` (its
-    /// latest status change): while it stands, the pause is not sent again.
-    pub async fn pause_refused_since(
-        &self,
-        account: &str,
-        job_id: &str,
-        policy: &str,
-        since: i64,
-    ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM actions WHERE account = ? AND job_id = ? AND policy = ?
-                 AND action = 'pause' AND outcome = 'notified' AND requested_at >= ?)",
-        )
-        .bind(account)
-        .bind(job_id)
-        .bind(policy)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(row.get::<i64, _>(0) != 0)
-    }
-
     /// Whether this job already had a `failed` action of this kind under this policy before
     /// action `before`: its failure was notified then, and later passes retry it quietly.
     pub async fn failed_before(
