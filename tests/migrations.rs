@@ -119,18 +119,21 @@ async fn schema3_database_is_upgraded_without_losing_history() {
     assert_eq!(fresh["status_history"].as_array().unwrap().len(), 1);
     assert!(fresh["status_history"][0]["from"].is_null());
 
-    // Jobs are found by (account, created_at, id): no index keyed by the random ids is left
-    // (migration 0011), and the rebuilt file is sound.
+    // Jobs are found by (created_at, account, id): no index keyed by the random ids is left
+    // (migration 0011), the two indexes that only ordered listings are gone (0014), and the
+    // rebuilt file is sound.
     let indexes = sqlite3(
         &env.db(),
         "SELECT name || ':' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name",
     );
     assert!(
         indexes.contains(
-            "jobs_identity:CREATE UNIQUE INDEX jobs_identity ON jobs (account, created_at, id)"
+            "jobs_identity:CREATE UNIQUE INDEX jobs_identity ON jobs (created_at, account, id)"
         ),
         "{indexes}"
     );
+    assert!(!indexes.contains("jobs_by_account"), "{indexes}");
+    assert!(!indexes.contains("jobs_by_created"), "{indexes}");
     assert!(!indexes.contains("sqlite_autoindex"), "{indexes}");
     assert_eq!(sqlite3(&env.db(), "PRAGMA integrity_check").trim(), "ok");
 

@@ -6,6 +6,16 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
+/// Failures of jobs that ended or are gone (or were never stored).
+pub(super) fn prune_events_failures_sql() -> String {
+    format!(
+        "DELETE FROM events_failures WHERE NOT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_identity
+           WHERE jobs.account = events_failures.account AND jobs.id = events_failures.job_id
+             AND jobs.status NOT IN {} AND jobs.gone_at IS NULL)",
+        super::jobs::TERMINAL
+    )
+}
+
 impl Store {
     /// The jobs of `account` whose events failed at or after `since`: not asked again yet.
     pub async fn events_failed_since(
@@ -71,15 +81,10 @@ impl Store {
 
     /// Forgets the failures of jobs that ended or are gone: nothing asks for their events again.
     pub async fn prune_events_failures(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM events_failures WHERE NOT EXISTS (SELECT 1 FROM jobs
-               WHERE jobs.account = events_failures.account AND jobs.id = events_failures.job_id
-                 AND jobs.status NOT IN {} AND jobs.gone_at IS NULL)",
-            super::jobs::TERMINAL
-        ))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let done = sqlx::query(&prune_events_failures_sql())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(done.rows_affected())
     }
 }

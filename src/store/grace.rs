@@ -7,6 +7,16 @@ use sqlx::Row;
 use super::{Store, StoreError};
 use crate::policy::GraceKey;
 
+/// Grace marks of jobs that ended or are gone.
+pub(super) fn prune_grace_marks_sql() -> String {
+    format!(
+        "DELETE FROM grace_marks WHERE EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_identity
+           WHERE jobs.account = grace_marks.account AND jobs.id = grace_marks.job_id
+             AND (jobs.status IN {} OR jobs.gone_at IS NOT NULL))",
+        super::jobs::TERMINAL
+    )
+}
+
 impl Store {
     pub async fn grace_marks(&self) -> Result<HashMap<GraceKey, i64>, StoreError> {
         let rows = sqlx::query("SELECT account, job_id, policy, first_seen_at FROM grace_marks")
@@ -57,15 +67,10 @@ impl Store {
     /// their own): nothing evaluates them again, and otherwise every graced violation would
     /// leave a row that each pass loads forever.
     pub async fn prune_grace_marks(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(&format!(
-            "DELETE FROM grace_marks WHERE EXISTS (SELECT 1 FROM jobs
-               WHERE jobs.account = grace_marks.account AND jobs.id = grace_marks.job_id
-                 AND (jobs.status IN {} OR jobs.gone_at IS NOT NULL))",
-            super::jobs::TERMINAL
-        ))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let done = sqlx::query(&prune_grace_marks_sql())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(done.rows_affected())
     }
 }

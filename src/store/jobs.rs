@@ -120,7 +120,7 @@ impl Store {
             // (`RETURNING` a row per job cost a first sync of 10,000 jobs about 12 %: each
             // row crossed threads on its own.)
             q.push(
-                " ON CONFLICT (account, created_at, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
+                " ON CONFLICT (created_at, account, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
                    status = excluded.status, created_at = excluded.created_at, finished_at = excluded.finished_at,
                    trained_tokens = excluded.trained_tokens, estimated_finish = excluded.estimated_finish,
                    training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at,

@@ -1,5 +1,5 @@
-//! A stored job the API shows again under another `created_at`. Jobs are keyed by
-//! (account, created_at, id) (migration 0011), so such a job would be stored twice; the API
+//! A stored job the API shows again under another `created_at`. Jobs are keyed by account,
+//! creation time and id (migrations 0011 and 0014), so such a job would be stored twice; the API
 //! never changes a job's creation time, but a gateway that changes how it reports one (seconds
 //! to milliseconds, say) must not leave a stale twin that policies act on or budgets count.
 
@@ -9,9 +9,21 @@ use super::jobs::WriteMark;
 use super::{Store, StoreError};
 use crate::model::AccountName;
 
-/// Beyond this many new jobs in one sync the twins are not looked for: each is looked up
-/// among all of the account's stored ids (about 3 ms at 100,000 jobs).
+/// Beyond this many new jobs in one sync the twins are not looked for: it bounds the merging
+/// (a few statements per twin). Looking them up is one read of the stored ids, at any count.
 pub const MOVED_CHECK_LIMIT: u32 = 1000;
+
+/// Pairs (new row, stored row) of one id under two creation times, for rows past mark `?1` of
+/// account `?2`. No index is keyed by id (ids are random; see migration 0014): SQLite indexes
+/// the few new rows by id on the fly and reads the stored ids once, instead of reading all of
+/// them for each new row.
+pub(super) const MOVED_SQL: &str =
+    "WITH n AS MATERIALIZED (SELECT seq, account, id, created_at FROM jobs NOT INDEXED
+                          WHERE seq > ?1 AND account = ?2)
+    SELECT n.seq, o.seq, n.id, o.created_at, n.created_at
+      FROM n JOIN jobs AS o INDEXED BY jobs_identity
+        ON o.account = n.account AND o.id = n.id AND o.seq <= ?1
+     WHERE EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_identity WHERE account = ?2 AND seq <= ?1)";
 
 /// One job found twice and merged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,20 +48,12 @@ impl Store {
         if new == 0 || new > MOVED_CHECK_LIMIT {
             return Ok(Vec::new());
         }
-        let pairs = sqlx::query(
-            "SELECT n.seq, o.seq, n.id, o.created_at, n.created_at
-               FROM jobs AS n NOT INDEXED
-               JOIN jobs AS o INDEXED BY jobs_identity
-                 ON o.account = n.account AND o.id = n.id AND o.seq <= ?1
-              WHERE n.seq > ?1 AND n.account = ?2
-                AND EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_by_account WHERE account = ?2
-                            AND seq <= ?1)",
-        )
-        .bind(mark.jobs)
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let pairs = sqlx::query(MOVED_SQL)
+            .bind(mark.jobs)
+            .bind(account.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         let mut moved = Vec::new();
         for p in pairs {
             let (new_seq, old_seq): (i64, i64) = (p.get(0), p.get(1));

@@ -86,7 +86,7 @@ pub(super) const SAVE_SYNC_STATE_SQL: &str =
     SELECT ?1, COALESCE(
         (SELECT MIN(created_at) FROM jobs INDEXED BY jobs_active
           WHERE account = ?1 AND status NOT IN ('succeeded','failed','cancelled') AND gone_at IS NULL),
-        (SELECT MAX(created_at) FROM jobs INDEXED BY jobs_by_account WHERE account = ?1)), ?2
+        (SELECT MAX(created_at) FROM jobs INDEXED BY jobs_identity WHERE account = ?1)), ?2
     WHERE 1
     ON CONFLICT (account) DO UPDATE SET boundary = excluded.boundary,
         last_full_at = COALESCE(excluded.last_full_at, sync_state.last_full_at)";
