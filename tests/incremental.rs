@@ -32,6 +32,7 @@ async fn a_steady_state_sync_is_one_request() {
 
     let out = env.ok(&["sync"]).await;
     assert!(out.contains("10020 jobs in 101 pages"), "{out}");
+    assert!(out.contains("10020 new"), "{out}");
     assert_eq!(lists(&sim), 101);
 
     // Marks every stored row, so a row written by a later sync shows.

@@ -400,6 +400,20 @@ mod tests {
         // again for each new row.
         let moved = plan(&store, moved::MOVED_SQL).await;
         assert!(moved.iter().any(|s| s.contains("AUTOMATIC")), "{moved:#?}");
+        // What a sync wrote: the few rows past the mark, or for many, the small status index
+        // rather than every row written read back (its sort is of the status changes alone).
+        let few = plan(&store, &jobs::written_since_sql(3)).await;
+        assert!(
+            few.iter()
+                .any(|s| s == "SEARCH jobs USING INTEGER PRIMARY KEY (rowid>?)"),
+            "{few:#?}"
+        );
+        let many = plan(&store, &jobs::written_since_sql(10_000)).await;
+        assert!(
+            many.iter()
+                .any(|s| s == "SCAN jobs USING COVERING INDEX jobs_by_status"),
+            "{many:#?}"
+        );
     }
 
     #[tokio::test]
