@@ -59,7 +59,7 @@ async fn notifiers(config: &Config) -> usize {
     if config.notifiers.is_empty() {
         outln!("#   no [[notifiers]] configured");
     }
-    let http = reqwest::Client::new();
+    let http = ftguard::notify::http_client();
     let notice = Notice::test(&format!(
         "ftguard config check --test-notifiers{}: notices of this ftguard reach this channel",
         config

@@ -116,6 +116,11 @@ fn default_max_pages() -> u32 {
 fn default_max_retry_after() -> Duration {
     Duration::from_secs(60)
 }
+/// 8 MiB: a page of 100 jobs is a few hundred KB, and the unit's `MemoryMax` is 256 MB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+fn default_max_response_bytes() -> u64 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
 
 /// `[[accounts]]` as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -149,6 +154,9 @@ pub struct AccountConfig {
     /// A `Retry-After` longer than this is capped to it.
     #[serde(default = "default_max_retry_after", with = "humantime_serde")]
     pub max_retry_after: Duration,
+    /// A JSON answer longer than this fails its request (training files are streamed).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
 }
 
 /// An account ready to talk to: URL parsed, secrets resolved into sensitive header values.
@@ -165,6 +173,7 @@ pub struct Account {
     pub max_attempts: u32,
     pub max_pages: u32,
     pub max_retry_after: Duration,
+    pub max_response_bytes: u64,
 }
 
 /// The whole, validated configuration.
@@ -281,6 +290,12 @@ impl Config {
         };
         crate::schedule::parse(&raw.daemon.sync_schedule)
             .map_err(|m| invalid("daemon.sync_schedule".into(), m))?;
+        for (key, d) in [
+            ("daemon.shutdown_timeout", raw.daemon.shutdown_timeout),
+            ("daemon.full_sync_every", raw.daemon.full_sync_every),
+        ] {
+            crate::model::bounded_duration(d).map_err(|m| invalid(key.into(), m))?;
+        }
         let database = raw.daemon.database.clone().unwrap_or_else(|| {
             std::env::var_os("STATE_DIRECTORY")
                 .filter(|d| !d.is_empty())
@@ -482,11 +497,9 @@ pub(crate) fn looks_sensitive(header: &str) -> bool {
 fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String> {
     let name = AccountName::parse(&a.name)?;
     let ctx = |what: &str, e: String| format!("account {:?}: {what}: {e}", a.name);
-    let mut base = a.base_url.clone();
-    if !base.ends_with('/') {
-        base.push('/');
-    }
-    let base_url = reqwest::Url::parse(&base).map_err(|e| {
+    // Parsed as written: the client joins paths to it and keeps its query string (some
+    // gateways need one) on every request.
+    let base_url = reqwest::Url::parse(a.base_url.trim()).map_err(|e| {
         // Quoted to help fix a typo, unless it may hold a password.
         let shown = if a.base_url.contains('@') {
             String::new()
@@ -601,6 +614,22 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
     if a.max_pages == 0 {
         return Err(ctx("max_pages", "must be at least 1".into()));
     }
+    for (key, d) in [
+        ("connect_timeout", a.connect_timeout),
+        ("request_timeout", a.request_timeout),
+        ("max_retry_after", a.max_retry_after),
+    ] {
+        crate::model::bounded_duration(d).map_err(|e| ctx(key, e))?;
+    }
+    if !(1024..=1024 * 1024 * 1024).contains(&a.max_response_bytes) {
+        return Err(ctx(
+            "max_response_bytes",
+            format!(
+                "{} is out of range: between 1024 (1 KiB) and 1073741824 (1 GiB); default {DEFAULT_MAX_RESPONSE_BYTES}",
+                a.max_response_bytes
+            ),
+        ));
+    }
     Ok(Account {
         name,
         base_url,
@@ -611,6 +640,7 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
         max_attempts: a.max_attempts,
         max_pages: a.max_pages,
         max_retry_after: a.max_retry_after,
+        max_response_bytes: a.max_response_bytes,
     })
 }
 
@@ -823,5 +853,68 @@ mod tests {
             at("name = \"m\"") < at("kind = ") && at("kind = ") < at("models = "),
             "{out}"
         );
+    }
+
+    /// Every duration and amount is range-checked when the configuration is read: a limit too
+    /// large to represent went negative in `as` casts and made `plan` cancel every job.
+    #[test]
+    fn durations_and_amounts_out_of_range_are_refused_with_the_key_named() {
+        let policy = |body: &str| format!("[[policies]]\nname = \"p\"\n{body}");
+        let cases = [
+            (
+                policy("kind = \"max_runtime\"\nlimit = \"292471208679y\""),
+                "policies[0] (\"p\")",
+                "limit \"292471208679y\": ",
+            ),
+            (
+                policy("kind = \"max_runtime\"\nlimit = \"6h\"\ngrace = \"200y\""),
+                "policies[0] (\"p\")",
+                "grace: ",
+            ),
+            (
+                policy("kind = \"max_job_cost\"\nlimit_usd = 1e300"),
+                "policies[0] (\"p\")",
+                "limit_usd 1e300 is out of range",
+            ),
+            (
+                policy("kind = \"budget\"\nlimit_usd = 10.0\nperiod = \"1000y\""),
+                "policies[0] (\"p\")",
+                "period \"1000y\": ",
+            ),
+            (
+                policy("kind = \"max_epochs\"\nlimit = 1e300"),
+                "policies[0] (\"p\")",
+                "out of range",
+            ),
+            (
+                "[daemon]\nfull_sync_every = \"292471208679y\"".to_owned(),
+                "daemon.full_sync_every",
+                "out of range",
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\nrequest_timeout = \"500y\"".to_owned(),
+                "accounts[0]",
+                "request_timeout: ",
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\nmax_response_bytes = 10".to_owned(),
+                "accounts[0]",
+                "max_response_bytes: 10 is out of range",
+            ),
+            (
+                "[pricing.per_million_training_tokens]\n\"gpt-x\" = 1e30".to_owned(),
+                "pricing",
+                "out of range",
+            ),
+        ];
+        for (toml, key, want) in cases {
+            let err = load_str(&toml)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(key) && err.contains(want), "{toml}\n=> {err}");
+        }
+        let ok = load_str(&policy("kind = \"max_runtime\"\nlimit = \"99y\"")).unwrap();
+        assert_eq!(ok.policies.len(), 1);
     }
 }

@@ -39,6 +39,19 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
                 ));
             }
         }
+        let has_credentials = a.portkey_api_key.is_some()
+            || a.virtual_key.is_some()
+            || a.bearer_token.is_some()
+            || a.headers
+                .iter()
+                .any(|(k, v)| matches!(v, HeaderSetting::Secret(_)) || super::looks_sensitive(k));
+        if has_credentials && let Some(host) = cleartext_host(&a.base_url) {
+            out.push(format!(
+                "accounts[{i}] ({:?}): base_url is http:// to {host}, not loopback: its keys \
+                 cross the network in clear text; use https://",
+                a.name
+            ));
+        }
         if a.portkey_api_key.is_some() && !routed {
             out.push(format!(
                 "accounts[{i}] ({:?}): portkey_api_key without virtual_key, provider or \
@@ -47,6 +60,9 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
                 a.name
             ));
         }
+    }
+    if let Some(w) = schedule_far_away(&raw.daemon.sync_schedule, crate::clock::now()) {
+        out.push(w);
     }
     if raw.notifiers.is_empty() {
         for p in &raw.policies {
@@ -66,6 +82,42 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
         }
     }
     out
+}
+
+/// The host of an `http://` URL that is not loopback (`localhost`, 127.0.0.0/8, `::1`).
+fn cleartext_host(base_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base_url.trim()).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str()?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| host.to_owned())
+}
+
+/// Longest wait between syncs that is not worth a word: a daily sync is a choice, not a typo.
+const SYNC_GAP_WARNED: i64 = 24 * 3600;
+
+/// A sync schedule whose next run is more than a day away (`0 0 0 29 2 *`, years in a leap
+/// cycle): jobs would go unwatched until then.
+fn schedule_far_away(schedule: &str, now: i64) -> Option<String> {
+    let cron = crate::schedule::parse(schedule).ok()?;
+    let start = chrono::DateTime::from_timestamp(now, 0)?;
+    let next = cron.find_next_occurrence(&start, false).ok()?;
+    let wait = next.timestamp().saturating_sub(now);
+    (wait > SYNC_GAP_WARNED).then(|| {
+        format!(
+            "daemon.sync_schedule {schedule:?} next runs at {} ({} from now): jobs go unwatched \
+             until then",
+            next.format("%Y-%m-%d %H:%M UTC"),
+            crate::policy::format::secs(wait)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -114,6 +166,36 @@ mod tests {
                 ],
             ),
             (
+                "[[accounts]]\nname = \"a\"\nbase_url = \"http://10.0.0.5:8787/v1\"\nbearer_token = { env = \"K\" }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &["accounts[0] (\"a\"): base_url is http:// to 10.0.0.5, not loopback"],
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\nbase_url = \"http://gw.internal/v1\"\nheaders = { \"x-portkey-aws-secret-access-key\" = { env = \"S\" } }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &["accounts[0] (\"a\"): base_url is http:// to gw.internal, not loopback"],
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\nbase_url = \"http://127.0.0.1:8787/v1\"\nbearer_token = { env = \"K\" }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &[],
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\nbase_url = \"http://localhost:8787/v1\"\nbearer_token = { env = \"K\" }\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &[],
+            ),
+            (
+                "[[accounts]]\nname = \"a\"\nbase_url = \"http://10.0.0.5/v1\"\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &[],
+            ),
+            (
+                "[daemon]\nsync_schedule = \"0 0 0 29 2 *\"\n[[accounts]]\nname = \"a\"\n\
+                 [[policies]]\nname = \"r\"\nkind = \"max_runtime\"\nlimit = \"1h\"",
+                &["daemon.sync_schedule \"0 0 0 29 2 *\" next runs at"],
+            ),
+            (
                 "[[accounts]]\nname = \"a\"\n[[notifiers]]\nurl = { env = \"HOOK\" }\n\
                  [[policies]]\nname = \"b\"\nkind = \"budget\"\nlimit_usd = 10.0\nwarn_at = [0.8]",
                 &[],
@@ -126,5 +208,16 @@ mod tests {
                 assert!(g.starts_with(e), "{toml}: {g}");
             }
         }
+    }
+
+    #[test]
+    fn a_sync_schedule_more_than_a_day_away_is_said() {
+        // 2026-12-04 12:00 UTC.
+        let now = 1_796_385_600;
+        assert_eq!(schedule_far_away("0 * * * * *", now), None);
+        assert_eq!(schedule_far_away("0 0 3 * * *", now), None);
+        let w = schedule_far_away("0 0 0 1 1 *", now).unwrap();
+        assert!(w.contains("next runs at 2027-01-01 00:00 UTC"), "{w}");
+        assert!(schedule_far_away("0 0 0 29 2 *", now).is_some());
     }
 }

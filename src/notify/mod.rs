@@ -12,6 +12,19 @@ mod outbox;
 /// How long one webhook request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The HTTP client for webhooks. A redirect is not followed and no `Referer` is sent: the
+/// webhook's URL is itself a secret (Slack's carries its token), and a redirect would repeat the
+/// notice to a host nobody configured. A 3xx is an error that says so.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .user_agent(concat!("ftguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Only a TLS backend that cannot start fails here, and then so would any client.
+        .unwrap_or_default()
+}
+
 pub use outbox::{Deliveries, Outbox};
 
 use crate::policy::GroupNotice;
@@ -56,7 +69,8 @@ pub struct Notifier {
 /// do not apply are left out of the JSON.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Notice {
-    /// `grace_warning`, `cancelled`, `paused`, `cancel_failed`, `cancel_ineffective`, `held`,
+    /// `grace_warning`, `cancelled`, `cancel_accepted`, `paused`, `cancel_failed`,
+    /// `cancel_ineffective`, `held`,
     /// `cleared`, `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`,
     /// `more_notices`; `test` from `config check --test-notifiers`.
     pub event: String,
@@ -142,6 +156,7 @@ impl Notice {
             "violation" | "cancel_ineffective" => " --outcome notified",
             "cancelled" | "paused" => " --outcome succeeded",
             "cancel_failed" => " --outcome failed",
+            "cancel_accepted" => " --outcome accepted",
             _ => "",
         };
         Self {
@@ -240,6 +255,10 @@ impl Notifier {
             .await
         {
             Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+            Ok(r) if r.status().is_redirection() => Err(format!(
+                "refused: HTTP {}, a redirect (not followed: it would carry the notice elsewhere; set the webhook's final URL)",
+                r.status()
+            )),
             Ok(r) => Err(format!("refused: HTTP {}", r.status())),
             Err(e) if e.is_timeout() => {
                 Err(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))

@@ -86,7 +86,7 @@ const RETRIES_PER_PASS: i64 = 100;
 impl Outbox {
     pub fn new(notifiers: Vec<Notifier>, deliveries: Deliveries, store: Option<Store>) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: crate::notify::http_client(),
             notifiers,
             deliveries,
             store,

@@ -21,6 +21,33 @@ pub enum ProviderError {
         detail: String,
     },
     #[error(
+        "account {account:?}: {endpoint} answered more than {limit} bytes{}: not read (max_response_bytes; a page of 100 jobs is a few hundred KB)",
+        declared.map(|n| format!(" ({n} declared)")).unwrap_or_default()
+    )]
+    TooLarge {
+        account: String,
+        endpoint: String,
+        limit: u64,
+        declared: Option<u64>,
+    },
+    #[error(
+        "account {account:?}: job id {id:?} cannot be sent to the API ({why}); ftguard never acts on it"
+    )]
+    UnusableId {
+        account: String,
+        id: String,
+        why: String,
+    },
+    #[error(
+        "account {account:?}: {endpoint} for {asked:?} answered about another job ({answered:?}): not an answer about this job"
+    )]
+    OtherJob {
+        account: String,
+        endpoint: String,
+        asked: String,
+        answered: String,
+    },
+    #[error(
         "account {account:?}: {endpoint} answered {status} with a body that is not what the API specifies: {detail}"
     )]
     Decode {
@@ -56,7 +83,8 @@ impl ProviderError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } | Self::Decode { status, .. } => Some(*status),
-            Self::Transport { .. } => None,
+            Self::TooLarge { .. } | Self::OtherJob { .. } => Some(200),
+            Self::Transport { .. } | Self::UnusableId { .. } => None,
         }
     }
 
@@ -74,13 +102,15 @@ impl ProviderError {
 
     /// Whether the request provably was not applied (safe to retry a cancel).
     pub fn surely_not_applied(&self) -> bool {
-        matches!(self, Self::Status { status: 429, .. })
-            || matches!(
-                self,
-                Self::Transport {
-                    kind: TransportKind::Connect,
-                    ..
-                }
-            )
+        matches!(
+            self,
+            Self::Status { status: 429, .. } | Self::UnusableId { .. }
+        ) || matches!(
+            self,
+            Self::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        )
     }
 }

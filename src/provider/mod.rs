@@ -2,9 +2,11 @@
 //! files, cancel, pause. Timeouts and bounded retries live here; nothing else talks HTTP to
 //! the provider.
 
+mod body;
+pub mod clip;
 pub mod clock;
 mod error;
-mod path;
+pub mod path;
 pub mod payload;
 pub mod retry;
 
@@ -38,6 +40,12 @@ impl Client {
             .connect_timeout(account.connect_timeout)
             .timeout(account.request_timeout)
             .user_agent(concat!("ftguard/", env!("CARGO_PKG_VERSION")))
+            // A redirect is never followed: reqwest strips only `Authorization` when one leads
+            // to another host, so Portkey's keys, Azure's `api-key` and any header-referenced
+            // secret would go with it, and a cancel would be re-POSTed to whoever answers
+            // there. The error names where it pointed. No `Referer` either.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| ProviderError::Transport {
                 account: account.name.to_string(),
@@ -61,20 +69,53 @@ impl Client {
         &self.clock
     }
 
+    /// How long one cancel or pause may take within a pass, every attempt and retry included:
+    /// twice `request_timeout` (a full try and the retrieve that checks it). A 429 with
+    /// `Retry-After` on every try took 16 minutes per job at the defaults without it.
+    pub fn action_budget(&self) -> Duration {
+        self.account.request_timeout.saturating_mul(2)
+    }
+
     pub fn max_pages(&self) -> u32 {
         self.account.max_pages
     }
 
-    /// The account's base URL with `segments` appended, each one segment (`path::segment`).
-    fn url(&self, segments: &[&str]) -> reqwest::Url {
+    /// The account's base URL with `segments` appended, each one segment (`path::segment`);
+    /// its query string (some gateways need one) is kept. An id that cannot be one segment is
+    /// refused, and the URL is checked to end in exactly these segments.
+    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, ProviderError> {
+        let unusable = |id: &str, why: &str| ProviderError::UnusableId {
+            account: self.account.name.to_string(),
+            id: clip::clip(id, 200),
+            why: why.to_owned(),
+        };
+        if let Some((s, why)) = segments
+            .iter()
+            .find_map(|s| path::unusable(s).map(|why| (s, why)))
+        {
+            return Err(unusable(s, why));
+        }
         let mut url = self.account.base_url.clone();
-        let mut p = url.path().trim_end_matches('/').to_owned();
+        let base = url.path().trim_end_matches('/').to_owned();
+        let mut p = base.clone();
         for s in segments {
             p.push('/');
             p.push_str(&path::segment(s));
         }
         url.set_path(&p);
-        url
+        // Belt and braces: the URL library normalises paths; what it made must still be the
+        // base followed by exactly our segments.
+        let want = base.split('/').filter(|s| !s.is_empty()).count() + segments.len();
+        let got = url
+            .path_segments()
+            .map_or(0, |s| s.filter(|s| !s.is_empty()).count());
+        if got != want || !url.path().starts_with(&base) {
+            return Err(unusable(
+                segments.last().copied().unwrap_or(""),
+                "the URL library would send it to another path",
+            ));
+        }
+        Ok(url)
     }
 
     /// Sends with retries; returns the successful response (2xx) or the last error.
@@ -87,7 +128,7 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<reqwest::Response, ProviderError> {
         let endpoint = endpoint_name(&method, segments);
-        let url = self.url(segments);
+        let url = self.url(segments)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -111,7 +152,8 @@ impl Client {
                     tracing::debug!(
                         endpoint,
                         status = resp.status().as_u16(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        elapsed_ms =
+                            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "api request"
                     );
                     return Ok(resp);
@@ -125,14 +167,21 @@ impl Client {
                         .headers()
                         .get("x-portkey-gateway-exception")
                         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-                    let body = resp.text().await.unwrap_or_default();
+                    let redirect = resp
+                        .status()
+                        .is_redirection()
+                        .then(|| redirect_message(resp.headers().get(reqwest::header::LOCATION)));
+                    let body = match redirect {
+                        Some(m) => m,
+                        None => body::error_text(resp).await,
+                    };
                     tracing::debug!(endpoint, status, "api request failed");
                     (
                         ProviderError::Status {
                             account: self.account.name.to_string(),
                             endpoint: endpoint.clone(),
                             status,
-                            message: payload::error_message(&body)
+                            message: clip::clip(&payload::error_message(&body), clip::MAX_TEXT)
                                 + if by_gateway {
                                     " (said by the Portkey gateway, not the provider)"
                                 } else {
@@ -158,7 +207,7 @@ impl Client {
                 return Err(err);
             }
             let delay = retry::backoff(attempt, retry_after, self.account.max_retry_after);
-            tracing::warn!(account = %self.account.name, endpoint, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+            tracing::warn!(account = %self.account.name, endpoint, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %err, "retrying");
             tokio::time::sleep(delay).await;
         }
     }
@@ -168,7 +217,9 @@ impl Client {
     /// job list, which always exists: the URL asked, so a wrong `base_url` is plain.
     fn hint(&self, status: u16, endpoint: &str) -> String {
         if status == 404 && endpoint == "GET /fine_tuning/jobs" {
-            let mut url = self.url(&["fine_tuning", "jobs"]);
+            let Ok(mut url) = self.url(&["fine_tuning", "jobs"]) else {
+                return String::new();
+            };
             // Never print credentials written into the URL (user info, or a key in the query).
             let _ = url.set_username("");
             let _ = url.set_password(None);
@@ -210,7 +261,7 @@ impl Client {
             account: self.account.name.to_string(),
             endpoint: endpoint.to_owned(),
             kind,
-            detail,
+            detail: clip::clip(&detail, clip::MAX_TEXT),
         }
     }
 
@@ -245,19 +296,29 @@ impl Client {
                 .send(method.clone(), segments, query, retry_on, None)
                 .await?;
             let status = resp.status().as_u16();
-            let result = match resp.bytes().await {
+            let result = match body::read_bounded(resp, self.account.max_response_bytes).await {
                 Ok(body) => parse(&body).map_err(|e| ProviderError::Decode {
                     account: self.account.name.to_string(),
                     endpoint: endpoint.clone(),
                     status,
                     detail: format!(
-                        "{e} (body starts {:?})",
+                        "{} (body starts {:?})",
+                        clip::clip(&e, clip::MAX_TEXT),
                         payload::error_message(&String::from_utf8_lossy(
                             &body[..body.len().min(120)]
                         ))
                     ),
                 }),
-                Err(e) => Err(self.transport_error(&endpoint, &e)),
+                Err(body::ReadError::TooLarge { declared }) => {
+                    // Not retried: the next answer would be as large.
+                    return Err(ProviderError::TooLarge {
+                        account: self.account.name.to_string(),
+                        endpoint,
+                        limit: self.account.max_response_bytes,
+                        declared,
+                    });
+                }
+                Err(body::ReadError::Transport(e)) => Err(self.transport_error(&endpoint, &e)),
             };
             match result {
                 Ok(v) => return Ok(v),
@@ -309,7 +370,7 @@ impl Client {
         .await
     }
 
-    /// One job.
+    /// One job. An answer about another job is an error: it says nothing about this one.
     pub async fn retrieve(&self, id: &str) -> Result<Job, ProviderError> {
         let v = self
             .json(
@@ -319,7 +380,23 @@ impl Client {
                 RetryOn::Transient,
             )
             .await?;
-        self.decode("GET /fine_tuning/jobs/{id}", payload::parse_job(v))
+        let endpoint = "GET /fine_tuning/jobs/{id}";
+        let job = self.decode(endpoint, payload::parse_job(v))?;
+        self.same_job(endpoint, id, job)
+    }
+
+    /// `job` when it is the job asked about (ids compared as the API may escape them).
+    fn same_job(&self, endpoint: &str, asked: &str, job: Job) -> Result<Job, ProviderError> {
+        if path::same_id(asked, job.id.as_str()) {
+            Ok(job)
+        } else {
+            Err(ProviderError::OtherJob {
+                account: self.account.name.to_string(),
+                endpoint: endpoint.to_owned(),
+                asked: clip::clip(asked, 200),
+                answered: clip::clip(job.id.as_str(), 200),
+            })
+        }
     }
 
     /// The newest events of a job (newest first).
@@ -366,10 +443,35 @@ impl Client {
                 Some(Duration::from_secs(3600)),
             )
             .await?;
+        // A download that stalls (headers, a line, then nothing) ends after `request_timeout`
+        // without a byte, not after the hour.
+        let idle = self.account.request_timeout;
         let this = self.clone();
-        Ok(resp
-            .bytes_stream()
-            .map(move |r| r.map_err(|e| this.transport_error("GET /files/{id}/content", &e))))
+        let chunks = Box::pin(resp.bytes_stream());
+        Ok(futures_util::stream::unfold(
+            Some((chunks, this)),
+            move |state| async move {
+                let (mut chunks, this) = state?;
+                let endpoint = "GET /files/{id}/content";
+                match tokio::time::timeout(idle, chunks.next()).await {
+                    Ok(Some(Ok(b))) => Some((Ok(b), Some((chunks, this)))),
+                    Ok(Some(Err(e))) => Some((Err(this.transport_error(endpoint, &e)), None)),
+                    Ok(None) => None,
+                    Err(_) => {
+                        let e = ProviderError::Transport {
+                            account: this.account.name.to_string(),
+                            endpoint: endpoint.to_owned(),
+                            kind: TransportKind::Timeout,
+                            detail: format!(
+                                "no data for {} (request_timeout): the download stalled",
+                                humantime::format_duration(idle)
+                            ),
+                        };
+                        Some((Err(e), None))
+                    }
+                }
+            },
+        ))
     }
 
     /// Cancels a job; retried only when the request provably was not applied.
@@ -396,11 +498,31 @@ impl Client {
                 RetryOn::NotApplied,
             )
             .await?;
-        self.decode(
-            &format!("POST /fine_tuning/jobs/{{id}}/{verb}"),
-            payload::parse_job(v),
-        )
+        let endpoint = format!("POST /fine_tuning/jobs/{{id}}/{verb}");
+        let job = self.decode(&endpoint, payload::parse_job(v))?;
+        self.same_job(&endpoint, id, job)
     }
+}
+
+/// The error text of a redirect: where it pointed (scheme, host and path; a query may hold a
+/// token), and that it was not followed.
+fn redirect_message(location: Option<&reqwest::header::HeaderValue>) -> String {
+    let to = location
+        .and_then(|l| l.to_str().ok())
+        .map(|l| match reqwest::Url::parse(l) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.set_query(None);
+                u.set_fragment(None);
+                u.to_string()
+            }
+            Err(_) => l.split(['?', '#']).next().unwrap_or_default().to_owned(),
+        })
+        .unwrap_or_else(|| "nowhere (no Location header)".into());
+    format!(
+        "redirected to {to}; ftguard does not follow redirects (they would carry the account's keys): set base_url to the final address"
+    )
 }
 
 /// `GET /fine_tuning/jobs/{id}` style names: ids are replaced so errors and metrics group well.

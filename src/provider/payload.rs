@@ -47,20 +47,29 @@ struct WireMethodDetail {
     hyperparameters: Option<WireHyper>,
 }
 
-/// Timestamps from here on are milliseconds, not seconds: as seconds this is the year 5138, as
-/// milliseconds March 1973. The API sends seconds, but Portkey's mappings of Bedrock, Vertex AI
-/// and Fireworks fine-tunes send `created_at` and `finished_at` as JavaScript's
-/// `Date.getTime()`, in milliseconds: read as seconds, every such job would look created
-/// millennia from now, and no time limit would ever be reached.
-const MILLIS_FROM: i64 = 100_000_000_000;
+/// Where each unit of a unix time starts, by magnitude. The API sends seconds; Portkey's
+/// mappings of Bedrock, Vertex AI and Fireworks fine-tunes send JavaScript's `Date.getTime()`,
+/// in milliseconds; a gateway may send micro- or nanoseconds. Read in the wrong unit a job looks
+/// created millennia from now and no time limit is ever reached. 10^11 seconds is the year 5138,
+/// as milliseconds March 1973: each unit's range ends where the next one's 1973 begins.
+const MILLIS_FROM: u64 = 100_000_000_000;
+const MICROS_FROM: u64 = 100_000_000_000_000;
+const NANOS_FROM: u64 = 100_000_000_000_000_000;
 
-/// A timestamp from the API in unix seconds, whether it came in seconds or milliseconds.
+/// A timestamp from the API in unix seconds, whatever unit it came in (by its magnitude).
 fn unix_seconds(t: i64) -> i64 {
-    if t >= MILLIS_FROM { t / 1000 } else { t }
+    match t.unsigned_abs() {
+        a if a < MILLIS_FROM => t,
+        a if a < MICROS_FROM => t / 1_000,
+        a if a < NANOS_FROM => t / 1_000_000,
+        _ => t / 1_000_000_000,
+    }
 }
 
 /// A time as the API or a gateway in front of another provider sends it, in unix seconds: an
-/// integer in seconds (the spec) or milliseconds, the same as a float, or an RFC 3339 date.
+/// integer in seconds (the spec), milli-, micro- or nanoseconds, the same as a float, or an RFC
+/// 3339 date. A time that is still implausible (before 2015, after the job was first seen) is
+/// kept as sent: the store judges the job by when ftguard first saw it instead.
 /// Anything else is an error, and the job is rejected (logged with its id, not stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Time(i64);
@@ -77,7 +86,7 @@ impl serde::de::Visitor<'_> for TimeVisitor {
     type Value = i64;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a unix time (seconds or milliseconds) or an RFC 3339 date")
+        f.write_str("a unix time (seconds, milli-, micro- or nanoseconds) or an RFC 3339 date")
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
@@ -93,7 +102,7 @@ impl serde::de::Visitor<'_> for TimeVisitor {
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
         // `as` saturates; the bound keeps a float past i64 from becoming i64::MAX silently.
         if v.is_finite() && v.abs() < 9.0e18 {
-            Ok(unix_seconds(v as i64))
+            Ok(unix_seconds(crate::model::round_i64(v.trunc())))
         } else {
             Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
         }
@@ -137,7 +146,7 @@ impl serde::de::Visitor<'_> for CountVisitor {
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
         if v.fract() == 0.0 && v.abs() < 9.0e18 {
-            Ok(v as i64)
+            Ok(crate::model::round_i64(v))
         } else {
             Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
         }
@@ -420,7 +429,26 @@ mod tests {
         assert_eq!(openai.finished_at, None);
         // The last second read as seconds (year 5138), the first read as milliseconds.
         assert_eq!(openai.estimated_finish, Some(99_999_999_999));
-        assert_eq!(unix_seconds(MILLIS_FROM), 100_000_000);
+        assert_eq!(
+            unix_seconds(i64::try_from(MILLIS_FROM).unwrap()),
+            100_000_000
+        );
+        // The same instant in every unit a gateway may send it in.
+        for t in [
+            1_795_869_000_i64,
+            1_795_869_000_123,
+            1_795_869_000_123_456,
+            1_795_869_000_123_456_789,
+        ] {
+            let job =
+                parse_job(json!({"id":"ftjob-u","model":"m","status":"running","created_at":t}))
+                    .unwrap();
+            assert_eq!(job.created_at, 1_795_869_000, "{t}");
+        }
+        // The extremes are read, never overflow; the store judges them implausible.
+        assert_eq!(unix_seconds(i64::MIN), i64::MIN / 1_000_000_000);
+        assert_eq!(unix_seconds(i64::MAX), i64::MAX / 1_000_000_000);
+        assert_eq!(unix_seconds(-5), -5);
         let events = parse_events(&json!({"data":[
             {"id":"e1","created_at":1_795_869_000_500_i64,"level":"info","message":"Step 5/10","data":{"step":5}},
             {"id":"e2","created_at":1_795_869_000,"level":"info","message":"Step 4/10"}]}))
