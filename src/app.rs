@@ -167,7 +167,7 @@ impl App {
         let mut failed_lately: HashMap<String, HashSet<String>> = HashMap::new();
         for (account, _) in &wanted {
             if !failed_lately.contains_key(account) {
-                let since = now - EVENTS_RETRY.as_secs() as i64;
+                let since = now.saturating_sub(crate::model::secs(EVENTS_RETRY));
                 let ids = self.store.events_failed_since(account, since).await?;
                 failed_lately.insert(account.clone(), ids);
             }

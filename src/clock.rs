@@ -4,7 +4,7 @@
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(crate::model::secs)
         .unwrap_or(0)
 }
 

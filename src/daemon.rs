@@ -118,15 +118,22 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         Ok(failing) => watch.resume(&failing),
         Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
     }
+    // Training files are counted off the enforcement path: inline after enforcing for
+    // `run --once`, in the background for the daemon.
+    let mut counting = if opts.once {
+        Counting::Inline
+    } else {
+        Counting::Background(None)
+    };
     let first_pass = if opts.once {
-        full_pass(&app, &say, &first, &mut watch).await
+        full_pass(&app, &say, &first, &mut watch, &mut counting).await
     } else if opts.stop.is_cancelled() {
         // Stopped while settling pending actions: no first pass.
         Ok(PassReport::default())
     } else {
         // A first sync can take minutes (a large history, a slow API): SIGTERM during it
         // gets the same bounded wait as any in-flight pass, not the whole sync.
-        let work = full_pass(&app, &say, &first, &mut watch);
+        let work = full_pass(&app, &say, &first, &mut watch, &mut counting);
         until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await
     };
     if opts.once {
@@ -188,7 +195,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 let work = async {
                     match &tick {
                         Tick::Sync => {
-                            full_pass(&app, &say, &app.after_sync_policies(), &mut watch).await
+                            full_pass(&app, &say, &app.after_sync_policies(), &mut watch, &mut counting).await
                         }
                         Tick::Policies(s) => {
                             let policies = app.scheduled_policies().remove(s).unwrap_or_default();
@@ -276,12 +283,59 @@ fn reload(path: Option<&std::path::Path>, current: &App) -> Result<App, String> 
     Ok(new)
 }
 
+/// Where training files are counted for projected costs. Never before enforcing: a download
+/// that stalls or takes an hour must not hold up time and runtime limits.
+enum Counting {
+    /// After enforcing, then the cost policies again with what was counted (`run --once`).
+    Inline,
+    /// In a task of its own (one at a time); the next pass uses what it counted (the daemon).
+    Background(Option<tokio::task::JoinHandle<()>>),
+}
+
+impl Counting {
+    /// Counts training files not counted yet, as this mode does; returns a report of the
+    /// cost policies enforced again (inline only).
+    async fn count(
+        &mut self,
+        app: &App,
+        policies: &[crate::policy::Policy],
+    ) -> Result<PassReport, DaemonError> {
+        match self {
+            Self::Inline => {
+                if app.estimate().await? == 0 {
+                    return Ok(PassReport::default());
+                }
+                let cost: Vec<_> = policies
+                    .iter()
+                    .filter(|p| crate::policy::needs_costs(std::slice::from_ref(*p)))
+                    .cloned()
+                    .collect();
+                Ok(app.enforce(&cost).await?)
+            }
+            Self::Background(task) => {
+                if task.as_ref().is_some_and(|t| !t.is_finished()) {
+                    tracing::debug!("training files are still being counted");
+                    return Ok(PassReport::default());
+                }
+                let app = app.clone();
+                *task = Some(tokio::spawn(async move {
+                    if let Err(e) = app.estimate().await {
+                        tracing::warn!(error = %e, "cannot record training file counts");
+                    }
+                }));
+                Ok(PassReport::default())
+            }
+        }
+    }
+}
+
 /// Sync, then evaluate and enforce the policies that run after every sync.
 async fn full_pass(
     app: &App,
     say: &impl Fn(String),
     policies: &[crate::policy::Policy],
     watch: &mut crate::sync_watch::SyncWatch,
+    counting: &mut Counting,
 ) -> Result<PassReport, DaemonError> {
     let results = app.sync().await;
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
@@ -310,8 +364,8 @@ async fn full_pass(
             app.enforcer.outbox.send(notice);
         }
     }
-    app.estimate().await?;
     let mut report = app.enforce(policies).await?;
+    report.absorb(counting.count(app, policies).await?);
     // Notices a webhook refused earlier (or a crash interrupted), whose retry is due; in the
     // background, so a hanging webhook never holds up a pass.
     app.enforcer.outbox.retry_due_in_background(now);
@@ -471,5 +525,6 @@ fn monotonic_usec() -> u128 {
     if rc != 0 {
         return 0;
     }
-    ts.tv_sec as u128 * 1_000_000 + ts.tv_nsec as u128 / 1_000
+    u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000
+        + u128::try_from(ts.tv_nsec).unwrap_or(0) / 1_000
 }

@@ -41,7 +41,9 @@ impl DeadlineTimer {
             .take_while(|c| c.0 == first)
             .map(|c| (c.1.clone(), c.2.clone()))
             .collect();
-        let wait = Duration::from_millis((first * 1000 - now_ms).max(0) as u64);
+        let wait = Duration::from_millis(
+            u64::try_from(first.saturating_mul(1000).saturating_sub(now_ms)).unwrap_or(0),
+        );
         self.sleep.as_mut().reset(Instant::now() + wait);
         self.due = Some((first, jobs));
     }
@@ -65,7 +67,7 @@ impl DeadlineTimer {
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 

@@ -3,6 +3,13 @@
 
 // stdout goes through `out!`/`outln!` (output.rs): `println!` panics on a closed pipe.
 #![deny(clippy::print_stdout)]
+// No `as` cast that can wrap, truncate or lose a sign: times and amounts from a hostile API or
+// a careless config saturate or fail instead (model.rs holds the few deliberate conversions).
+#![deny(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_truncation
+)]
 
 pub mod app;
 pub mod clock;

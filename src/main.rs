@@ -2,6 +2,13 @@
 
 // stdout goes through `out!`/`outln!` (output.rs): `println!` panics on a closed pipe.
 #![deny(clippy::print_stdout)]
+// No `as` cast that can wrap, truncate or lose a sign: times and amounts from a hostile API or
+// a careless config saturate or fail instead (model.rs holds the few deliberate conversions).
+#![deny(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_truncation
+)]
 
 mod cli;
 
@@ -50,12 +57,13 @@ enum Command {
     /// Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the configuration.
     Run {
         /// One sync, one evaluation of every policy, enforcement, then exit: 0 on success,
-        /// 2 when an action failed (for a systemd timer or cron instead of the daemon).
+        /// 1 when every account's sync failed (nothing is watched), 2 when an action failed
+        /// (for a systemd timer or cron instead of the daemon).
         #[arg(long)]
         once: bool,
         /// With --once: print what was done as JSON: `syncs` (as `sync --json`), the counts
-        /// (cancelled, paused, already_finished, failed, held, warned, cleared, notified,
-        /// dry_run) and `lines`, one per action as the text output shows it.
+        /// (cancelled, accepted, paused, already_finished, failed, held, warned, cleared,
+        /// notified, dry_run) and `lines`, one per action as the text output shows it.
         #[arg(long, requires = "once")]
         json: bool,
     },
@@ -200,7 +208,7 @@ enum Command {
         #[arg(long, value_parser = ["cancel", "pause", "resume", "warn", "clear", "notify"])]
         action: Option<String>,
         /// Only this outcome.
-        #[arg(long, value_parser = ["pending", "succeeded", "already_finished", "failed", "held", "dry_run", "notified", "warned", "cleared"])]
+        #[arg(long, value_parser = ["pending", "succeeded", "accepted", "already_finished", "failed", "held", "dry_run", "notified", "warned", "cleared"])]
         outcome: Option<String>,
         /// Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts,
         /// requested_at, completed_at, http_status, response_* fields, error, note.
@@ -249,13 +257,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// Finished jobs in history.
-        #[arg(long, default_value_t = 100)]
-        jobs: usize,
+        /// Finished jobs in history (at most 2,000,000: about 600 MB of memory).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=2_000_000))]
+        jobs: u32,
         /// Running jobs (the newest), one of them past 7 hours; each has a small training file
-        /// (200 examples, about 20,000 tokens) for cost policies to count.
-        #[arg(long, default_value_t = 3)]
-        active: usize,
+        /// (200 examples, about 20,000 tokens) for cost policies to count. At most 100,000.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+        active: u32,
         /// Added to every answer, like a remote API's round trip (e.g. 20ms).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
         latency: std::time::Duration,
@@ -318,7 +326,7 @@ fn init_logging(format: LogFormat, default: &str) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(cli::log_writer::EscapingStderr { ansi })
         .with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -5,6 +5,81 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Whole seconds of a duration as unix-time arithmetic wants them: `i64`, saturating (a
+/// `Duration` of 2^63 seconds or more is `i64::MAX`, never a negative number).
+pub fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// A count as `i64`, saturating at `i64::MAX`.
+pub fn count_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The longest duration a configuration may give (100 years): anything longer is a typo, and
+/// in unix-time arithmetic it would overflow (`292471208679y` is 2^63 seconds).
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+
+/// `d` when it is at most [`MAX_DURATION`]; else what to tell the user, naming the value.
+pub fn bounded_duration(d: std::time::Duration) -> Result<std::time::Duration, String> {
+    if d <= MAX_DURATION {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{} is out of range: at most 100 years",
+            humantime::format_duration(d)
+        ))
+    }
+}
+
+/// The largest amount of dollars a configuration may give (a billion): `Usd` holds up to
+/// about 9.2 trillion, so sums of many such amounts still saturate rather than wrap.
+pub const MAX_DOLLARS: f64 = 1e9;
+
+/// Dollars as written in a configuration, checked: finite, non-negative, at most
+/// [`MAX_DOLLARS`].
+pub fn bounded_dollars(d: f64) -> Result<Usd, String> {
+    if d.is_finite() && (0.0..=MAX_DOLLARS).contains(&d) {
+        Ok(Usd::from_dollars(d))
+    } else {
+        Err(format!(
+            "{d:?} is out of range: a non-negative number of dollars, at most 1000000000"
+        ))
+    }
+}
+
+/// The earliest time a fine-tuning job can have been created (2015-01-01): anything before is a
+/// time in a unit or form ftguard did not recognise.
+pub const EARLIEST_PLAUSIBLE: i64 = 1_420_070_400;
+
+/// How far after ftguard first saw a job its `created_at` may lie (clocks differ a little).
+pub const CREATED_AFTER_SEEN_SLACK: i64 = 86_400;
+
+/// Whether a job's `created_at` can be believed, given when ftguard first saw the job (or now,
+/// for a job being listed).
+pub fn plausible_created_at(created_at: i64, seen_at: i64) -> bool {
+    created_at >= EARLIEST_PLAUSIBLE
+        && created_at <= seen_at.saturating_add(CREATED_AFTER_SEEN_SLACK)
+}
+
+/// A count of things in memory as `u32`, saturating at `u32::MAX`.
+pub fn count_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A float as `i64`, rounded: Rust's float-to-integer conversion saturates (and NaN is 0), it
+/// never wraps. The one place such a cast is written.
+#[allow(clippy::cast_possible_truncation)]
+pub fn round_i64(v: f64) -> i64 {
+    v.round() as i64
+}
+
+/// A float as `u64`, rounded down; negative and NaN are 0, too large is `u64::MAX`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub fn floor_u64(v: f64) -> u64 {
+    v.floor() as u64
+}
+
 /// A fine-tuning job id as the provider gives it (`ftjob-...`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -67,7 +142,12 @@ pub struct Usd(pub i64);
 
 impl Usd {
     pub fn from_dollars(d: f64) -> Self {
-        Self((d * 1_000_000.0).round() as i64)
+        Self(round_i64(d * 1_000_000.0))
+    }
+    /// Sums saturate at the largest amount: a hostile count must not wrap a total negative.
+    #[must_use]
+    pub fn saturating_add(self, other: Usd) -> Usd {
+        Usd(self.0.saturating_add(other.0))
     }
     pub fn as_dollars(self) -> f64 {
         self.0 as f64 / 1_000_000.0
@@ -76,7 +156,10 @@ impl Usd {
 
 impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cents = (self.0 + if self.0 >= 0 { 5_000 } else { -5_000 }) / 10_000;
+        let cents = self
+            .0
+            .saturating_add(if self.0 >= 0 { 5_000 } else { -5_000 })
+            / 10_000;
         let sign = if cents < 0 { "-" } else { "" };
         // Through `pad`, so table columns line up.
         f.pad(&format!(

@@ -68,13 +68,9 @@ impl PriceTable {
     /// The built-in table with the configuration's overrides on top.
     pub fn build(c: &PricingConfig) -> Result<Self, String> {
         let check = |k: &String, v: &f64| {
-            if v.is_finite() && *v >= 0.0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "price of {k:?} must be a non-negative number, not {v}"
-                ))
-            }
+            crate::model::bounded_dollars(*v)
+                .map(|_| ())
+                .map_err(|e| format!("price of {k:?}: {e}"))
         };
         let tokens = TOKEN_PRICES
             .iter()
@@ -185,13 +181,17 @@ pub fn family(model: &str) -> &str {
 }
 
 /// Cost of `tokens` trained tokens at a per-million price, rounded to the micro-dollar.
+/// A negative count is no count (the caller warns): it costs nothing rather than refunding.
+/// Saturates at the largest amount instead of wrapping to a negative one.
 pub fn token_cost(tokens: i64, per_million: Usd) -> Usd {
-    Usd(((tokens as i128 * per_million.0 as i128) / 1_000_000) as i64)
+    let micro = i128::from(tokens.max(0)) * i128::from(per_million.0) / 1_000_000;
+    Usd(i64::try_from(micro).unwrap_or(if micro < 0 { i64::MIN } else { i64::MAX }))
 }
 
 /// Cost of `secs` seconds at an hourly price, prorated to the second.
 pub fn hour_cost(secs: i64, per_hour: Usd) -> Usd {
-    Usd(((secs.max(0) as i128 * per_hour.0 as i128) / 3600) as i64)
+    let micro = i128::from(secs.max(0)) * i128::from(per_hour.0) / 3600;
+    Usd(i64::try_from(micro).unwrap_or(if micro < 0 { i64::MIN } else { i64::MAX }))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::{Cli, Command, ConfigCommand};
 mod actions;
 mod check;
 mod jobs;
+pub mod log_writer;
 mod plan;
 mod spend;
 mod standing;
@@ -57,16 +58,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     ftguard::sim::SimJob::in_status(
                         &format!("ftjob-active-{i:04}"),
                         "running",
-                        if i == 0 { 7 * 3600 } else { 60 + i as i64 },
+                        if i == 0 { 7 * 3600 } else { 60 + i64::from(i) },
                         now,
                     )
                 })
                 .collect();
             all.extend((0..jobs).map(|i| {
                 ftguard::sim::SimJob::in_status(
-                    &ftguard::sim::history_id(i as u64),
+                    &ftguard::sim::history_id(u64::from(i)),
                     "succeeded",
-                    8 * 3600 + i as i64 * 10,
+                    8 * 3600 + i64::from(i) * 10,
                     now,
                 )
             }));
@@ -111,7 +112,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);
             }
-            Ok(if report.failed > 0 && once {
+            // A timer running `run --once` must not report success while nothing is watched:
+            // every account's sync failing is a failure, as for `sync`.
+            let all_syncs_failed = !report.syncs.is_empty()
+                && report.syncs.iter().all(|s| s["ok"] == Value::Bool(false));
+            Ok(if once && all_syncs_failed {
+                ExitCode::FAILURE
+            } else if report.failed > 0 && once {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -232,7 +239,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             app.flush_notices().await;
             // A cancel went out (whatever came back); not when one was already pending or
             // accepted — then the line says so, and whether the job kept going after it.
-            let sent = report.cancelled + report.already_finished + report.failed > 0;
+            let sent =
+                report.cancelled + report.accepted + report.already_finished + report.failed > 0;
             if json {
                 // The job's newest cancel: the one just recorded, or the one that stopped it.
                 let action = app

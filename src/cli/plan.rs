@@ -27,7 +27,9 @@ pub async fn plan(
     let now = clock::now();
     let evaluation = app.decide(&app.config.policies, now).await?;
     let coming = match upcoming {
-        Some(within) => coming_up(app, now, now + within.as_secs() as i64).await?,
+        Some(within) => {
+            coming_up(app, now, now.saturating_add(ftguard::model::secs(within))).await?
+        }
         None => Vec::new(),
     };
     let decisions = &evaluation.decisions;

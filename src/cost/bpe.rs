@@ -23,6 +23,12 @@ pub struct Bpe {
 
 const NONE: u32 = u32::MAX;
 
+/// The table's slot for a hash: its low bits, on purpose (the mask is below the table's length).
+#[allow(clippy::cast_possible_truncation)]
+fn slot(h: u64, mask: usize) -> usize {
+    (h as usize) & mask
+}
+
 fn hash(bytes: &[u8]) -> u64 {
     // FxHash-style: fast and good enough for a fixed table that is never attacker-chosen.
     let mut h: u64 = bytes.len() as u64;
@@ -58,11 +64,11 @@ impl Bpe {
         let mask = table.len() - 1;
         for rank in 0..n {
             let token = &bytes[starts[rank] as usize..starts[rank + 1] as usize];
-            let mut slot = hash(token) as usize & mask;
+            let mut slot = slot(hash(token), mask);
             while table[slot] != 0 {
                 slot = (slot + 1) & mask;
             }
-            table[slot] = rank as u32 + 1;
+            table[slot] = u32::try_from(rank + 1).unwrap_or(u32::MAX);
         }
         let regex = Regex::new(pattern).map_err(|e| format!("split pattern: {e}"))?;
         bytes.shrink_to_fit();
@@ -82,7 +88,7 @@ impl Bpe {
     /// The rank of a token, if these bytes are one.
     fn rank(&self, piece: &[u8]) -> u32 {
         let mask = self.table.len() - 1;
-        let mut slot = hash(piece) as usize & mask;
+        let mut slot = slot(hash(piece), mask);
         loop {
             match self.table[slot] {
                 0 => return NONE,

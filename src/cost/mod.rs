@@ -53,7 +53,7 @@ impl JobCost {
 /// Epochs the job bills for: its resolved `n_epochs`, else OpenAI's auto rule.
 pub fn epochs(job: &Job, file: &FileTokens) -> u64 {
     match job.resolved_epochs() {
-        Some(e) if e >= 1.0 => e as u64,
+        Some(e) if e >= 1.0 => crate::model::floor_u64(e),
         _ => tokens::auto_epochs(file.examples),
     }
 }
@@ -70,21 +70,31 @@ pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: 
     let terminal = job.status.is_terminal();
     match price {
         Price::PerMillionTokens(p) => {
-            let actual = job.trained_tokens.map(|t| token_cost(t, p));
+            // A negative count is no count (said once by the sync): unknown, never a refund.
+            let actual = job
+                .trained_tokens
+                .filter(|t| *t >= 0)
+                .map(|t| token_cost(t, p));
             if terminal {
                 return JobCost {
                     actual,
                     projected: actual,
-                    unknown: actual
-                        .is_none()
-                        .then(|| "the API reported no trained_tokens".into()),
+                    unknown: actual.is_none().then(|| match job.trained_tokens {
+                        Some(t) => {
+                            format!("the API reported trained_tokens {t}, which is no count")
+                        }
+                        None => "the API reported no trained_tokens".into(),
+                    }),
                     no_price: false,
                 };
             }
             match file {
                 Some(f) => JobCost {
                     actual,
-                    projected: Some(token_cost((f.tokens * epochs(job, f)) as i64, p)),
+                    projected: Some(token_cost(
+                        crate::model::count_i64(f.tokens.saturating_mul(epochs(job, f))),
+                        p,
+                    )),
                     unknown: None,
                     no_price: false,
                 },
@@ -149,6 +159,37 @@ mod tests {
         assert_eq!(
             (c.actual, c.projected),
             (Some(Usd::from_dollars(3.0)), Some(Usd::from_dollars(3.0)))
+        );
+        // Hostile counts: negative is unknown (no refund); i64::MAX and 1e18 epochs saturate
+        // at the largest amount instead of wrapping negative.
+        done.trained_tokens = Some(-1000);
+        let c = job_cost(&done, Some(&file), &prices, NOW);
+        assert_eq!((c.actual, c.projected), (None, None));
+        assert!(c.unknown.unwrap().contains("-1000, which is no count"));
+        done.trained_tokens = Some(i64::MAX);
+        let c = job_cost(&done, Some(&file), &prices, NOW);
+        assert!(
+            c.actual.unwrap() > Usd::from_dollars(1e12),
+            "{:?}",
+            c.actual
+        );
+        let mut huge = q.clone();
+        huge.n_epochs = Some(serde_json::json!(1e18));
+        let c = job_cost(&huge, Some(&file), &prices, NOW);
+        assert!(
+            c.projected.unwrap() > Usd::from_dollars(1e12),
+            "{:?}",
+            c.projected
+        );
+        assert_eq!(
+            Usd(i64::MAX).saturating_add(Usd(5)),
+            Usd(i64::MAX),
+            "sums saturate"
+        );
+        assert_eq!(
+            format!("{}", Usd(i64::MAX)),
+            "$9223372036854.77",
+            "display never overflows"
         );
         // Not counted yet, unknown model.
         assert!(job_cost(&q, None, &prices, NOW).unknown.is_some());

@@ -69,10 +69,13 @@ impl Period {
             "week" => Ok(Self::Week),
             "month" => Ok(Self::Month),
             other => humantime::parse_duration(other)
-                .map(Self::Rolling)
                 .map_err(|_| {
                     format!("period {other:?} is not day, week, month or a duration like \"30d\"")
-                }),
+                })
+                .and_then(|d| {
+                    crate::model::bounded_duration(d).map_err(|e| format!("period {other:?}: {e}"))
+                })
+                .map(Self::Rolling),
         }
     }
 
@@ -131,7 +134,7 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
 /// Start of the period containing `now`, as unix seconds (calendar periods in `tz`).
 pub fn period_start(period: Period, tz: &Tz, now: i64) -> i64 {
     if let Period::Rolling(d) = period {
-        return now - d.as_secs() as i64;
+        return now.saturating_sub(crate::model::secs(d));
     }
     let Ok(utc) = jiff::Timestamp::from_second(now) else {
         return now;
@@ -163,16 +166,16 @@ pub struct Spend {
 
 impl Spend {
     pub fn total(&self) -> Usd {
-        Usd(self.spent.0 + self.projected.0)
+        self.spent.saturating_add(self.projected)
     }
 }
 
 impl Spend {
     /// Adds another tally of the same group.
     pub fn absorb(&mut self, other: &Spend) {
-        self.spent.0 += other.spent.0;
-        self.projected.0 += other.projected.0;
-        self.unknown += other.unknown;
+        self.spent = self.spent.saturating_add(other.spent);
+        self.projected = self.projected.saturating_add(other.projected);
+        self.unknown = self.unknown.saturating_add(other.unknown);
     }
 }
 
@@ -226,9 +229,9 @@ impl SpendTally {
             v.cost.best()
         };
         match figure {
-            Some(c) if terminal => s.spent.0 += c.0,
-            Some(c) => s.projected.0 += c.0,
-            None => s.unknown += 1,
+            Some(c) if terminal => s.spent = s.spent.saturating_add(c),
+            Some(c) => s.projected = s.projected.saturating_add(c),
+            None => s.unknown = s.unknown.saturating_add(1),
         }
     }
 
@@ -297,7 +300,7 @@ impl Rule for Budget {
             let mut total = spend.total();
             for t in &self.warn_at {
                 if total.0 as f64 >= self.limit.0 as f64 * t {
-                    let pct = (t * 100.0).round() as u32;
+                    let pct = u32::try_from(crate::model::round_i64(t * 100.0)).unwrap_or(0);
                     out.notices.push(self.notice(
                         &group,
                         start,

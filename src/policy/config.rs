@@ -131,7 +131,10 @@ impl PolicyConfig {
     pub(crate) fn limit_duration(&self) -> Result<Duration, String> {
         match &self.limit {
             Some(LimitValue::Text(s)) => humantime::parse_duration(s)
-                .map_err(|e| format!("limit {s:?} is not a duration like \"6h\" or \"30m\": {e}")),
+                .map_err(|e| format!("limit {s:?} is not a duration like \"6h\" or \"30m\": {e}"))
+                .and_then(|d| {
+                    crate::model::bounded_duration(d).map_err(|e| format!("limit {s:?}: {e}"))
+                }),
             Some(LimitValue::Number(n)) => {
                 Err(format!("limit {n} needs a unit, e.g. \"{n}h\" or \"{n}m\""))
             }
@@ -145,10 +148,7 @@ impl PolicyConfig {
     /// `limit_usd` as money.
     pub(crate) fn limit_money(&self) -> Result<crate::model::Usd, String> {
         match self.limit_usd {
-            Some(d) if d.is_finite() && d >= 0.0 => Ok(crate::model::Usd::from_dollars(d)),
-            Some(d) => Err(format!(
-                "limit_usd {d} must be a non-negative number of dollars"
-            )),
+            Some(d) => crate::model::bounded_dollars(d).map_err(|e| format!("limit_usd {e}")),
             None => Err(format!(
                 "kind {:?} needs `limit_usd` (dollars, e.g. 10.0)",
                 self.kind
@@ -159,11 +159,14 @@ impl PolicyConfig {
     /// `limit` as a positive number, for count-based kinds.
     pub(crate) fn limit_number(&self) -> Result<f64, String> {
         match &self.limit {
+            Some(LimitValue::Number(n)) if !n.is_finite() || *n > 1e12 => Err(format!(
+                "limit {n:?} is out of range: at most 1000000000000"
+            )),
             Some(LimitValue::Number(n)) if *n >= 0.0 => Ok(*n),
             Some(LimitValue::Text(s)) => s
                 .parse::<f64>()
                 .ok()
-                .filter(|n| *n >= 0.0)
+                .filter(|n| *n >= 0.0 && *n <= 1e12)
                 .ok_or_else(|| format!("limit {s:?} is not a non-negative number")),
             Some(LimitValue::Number(n)) => Err(format!("limit {n} is negative")),
             None => Err(format!("kind {:?} needs `limit` (a number)", self.kind)),
@@ -189,6 +192,9 @@ pub fn compile(c: &PolicyConfig) -> Result<Policy, String> {
         }
     }
     let rule = (kind.build)(c)?;
+    if let Some(g) = c.grace {
+        crate::model::bounded_duration(g).map_err(|e| format!("grace: {e}"))?;
+    }
     if let Some(s) = &c.schedule {
         crate::schedule::parse(s).map_err(|e| format!("schedule: {e}"))?;
     }

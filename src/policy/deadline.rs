@@ -27,7 +27,7 @@ impl Rule for Deadline {
         let finish = v.job.estimated_finish?;
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
         let total = finish - v.job.created_at;
-        (total > limit.as_secs() as i64).then(|| {
+        (total > crate::model::secs(limit)).then(|| {
             format!(
                 "estimated to finish after {} > {}",
                 format::secs(total),

@@ -29,7 +29,7 @@ impl Rule for MaxQueueTime {
         }
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
         let waited = ctx.now - v.job.created_at;
-        (waited > limit.as_secs() as i64).then(|| {
+        (waited > crate::model::secs(limit)).then(|| {
             format!(
                 "{} for {} > {}",
                 v.job.status,
@@ -40,7 +40,12 @@ impl Rule for MaxQueueTime {
     }
     fn crossing_at(&self, v: &JobView, ctx: &EvalContext) -> Option<i64> {
         v.job.status.is_waiting().then(|| {
-            v.job.created_at + ctx.duration_limit(v.job, KIND.name, self.limit).as_secs() as i64 + 1
+            v.job
+                .created_at
+                .saturating_add(crate::model::secs(
+                    ctx.duration_limit(v.job, KIND.name, self.limit),
+                ))
+                .saturating_add(1)
         })
     }
 }

@@ -24,13 +24,18 @@ struct MaxRuntime {
 impl Rule for MaxRuntime {
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
-        let ran = ctx.now - v.job.created_at;
-        (ran > limit.as_secs() as i64)
+        let ran = ctx.now.saturating_sub(v.job.created_at);
+        (ran > crate::model::secs(limit))
             .then(|| format!("ran {} > {}", format::secs(ran), format::limit(limit)))
     }
     fn crossing_at(&self, v: &JobView, ctx: &EvalContext) -> Option<i64> {
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
-        Some(v.job.created_at + limit.as_secs() as i64 + 1)
+        Some(
+            v.job
+                .created_at
+                .saturating_add(crate::model::secs(limit))
+                .saturating_add(1),
+        )
     }
 }
 

@@ -389,7 +389,7 @@ pub fn evaluate_with_spend<'a>(
             if policy.action == ActionKind::Pause && view.job.status.is_paused() {
                 continue;
             }
-            let grace = policy.grace.as_secs() as i64;
+            let grace = crate::model::secs(policy.grace);
             let verdict = if grace == 0 {
                 Verdict::Act(policy.action)
             } else {
@@ -453,7 +453,7 @@ pub fn next_crossings(
                 policy.name.clone(),
             );
             let at = match grace_marks.get(&key) {
-                Some(first) => Some(first + policy.grace.as_secs() as i64),
+                Some(first) => Some(first.saturating_add(crate::model::secs(policy.grace))),
                 None if policy.rule.evaluate(v, &ctx).is_none() => policy.rule.crossing_at(v, &ctx),
                 None => None,
             };

@@ -43,7 +43,7 @@ impl Rule for Stalled {
         // job whose events could not be fetched is not stalled for lack of known steps.
         let checked = v.steps_checked_at?.min(ctx.now);
         let (idle, what) = Self::idle_at(v, checked);
-        (idle > limit.as_secs() as i64)
+        (idle > crate::model::secs(limit))
             .then(|| format!("{what} {} > {}", format::secs(idle), format::limit(limit)))
     }
     fn needs_events(&self) -> bool {
@@ -51,7 +51,8 @@ impl Rule for Stalled {
     }
     fn wants_events(&self, v: &JobView, ctx: &EvalContext) -> bool {
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
-        v.job.status == JobStatus::Running && Self::idle_at(v, ctx.now).0 > limit.as_secs() as i64
+        v.job.status == JobStatus::Running
+            && Self::idle_at(v, ctx.now).0 > crate::model::secs(limit)
     }
 }
 

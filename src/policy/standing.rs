@@ -51,7 +51,7 @@ pub fn standing(v: &JobView, now: i64, policy: &Policy, grace_mark: Option<i64>)
         }
         (Some(reason), Some(first)) if !policy.grace.is_zero() => Standing::InGrace {
             reason,
-            until: first + policy.grace.as_secs() as i64,
+            until: first.saturating_add(crate::model::secs(policy.grace)),
         },
         (Some(reason), _) => Standing::Breaks { reason },
         (None, _) => match policy.rule.crossing_at(v, &ctx) {

@@ -25,8 +25,8 @@ impl Store {
                 (
                     (r.get(0), r.get(1), r.get(2)),
                     FileTokens {
-                        examples: examples.max(0) as u64,
-                        tokens: tokens.max(0) as u64,
+                        examples: u64::try_from(examples).unwrap_or(0),
+                        tokens: u64::try_from(tokens).unwrap_or(0),
                     },
                 )
             })
@@ -54,10 +54,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (examples, tokens, malformed, bytes, error) = match result {
             Ok((t, malformed, bytes)) => (
-                Some(t.examples as i64),
-                Some(t.tokens as i64),
-                Some(malformed as i64),
-                Some(bytes as i64),
+                Some(crate::model::count_i64(t.examples)),
+                Some(crate::model::count_i64(t.tokens)),
+                Some(crate::model::count_i64(malformed)),
+                Some(crate::model::count_i64(bytes)),
                 None,
             ),
             Err(e) => (None, None, None, None, Some(e)),

@@ -85,7 +85,7 @@ impl Store {
         if since.rewrites != upto.rewrites
             || upto.transitions < since.transitions
             || upto.jobs < since.jobs
-            || changes as usize > limit
+            || usize::try_from(changes).map_or(true, |c| c > limit)
         {
             return Ok(None);
         }

@@ -239,7 +239,12 @@ mod tests {
         let n = LISTING_CHUNK * 2 + 7;
         for account in ["a", "b"] {
             let jobs: Vec<Job> = (0..n)
-                .map(|i| created(&format!("ftjob-{i:04}"), 1_000 + (i / 3) as i64))
+                .map(|i| {
+                    created(
+                        &format!("ftjob-{i:04}"),
+                        1_000 + i64::try_from(i / 3).unwrap(),
+                    )
+                })
                 .collect();
             for page in jobs.chunks(100) {
                 store
