@@ -7,6 +7,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::clock;
+use crate::model::count_u32;
 use crate::provider::{Client, ProviderError};
 use crate::store::{Store, StoreError, SyncRun};
 
@@ -122,7 +123,8 @@ async fn sync_inner(
     let started = clock::now();
     let boundary = match store.sync_state(account.as_str()).await? {
         Some((Some(b), Some(last_full)))
-            if !opts.full && started - last_full < opts.full_every.as_secs() as i64 =>
+            if !opts.full
+                && started.saturating_sub(last_full) < crate::model::secs(opts.full_every) =>
         {
             Some(b)
         }
@@ -151,9 +153,11 @@ async fn sync_inner(
         for r in &page.rejected {
             tracing::warn!(item = %r, "skipping a job the API sent that cannot be parsed");
         }
-        summary.rejected += page.rejected.len() as u32;
+        summary.rejected = summary
+            .rejected
+            .saturating_add(count_u32(page.rejected.len()));
         written += store.write_jobs(&account, &page.jobs, clock::now()).await?;
-        summary.jobs_seen += page.jobs.len() as u32;
+        summary.jobs_seen = summary.jobs_seen.saturating_add(count_u32(page.jobs.len()));
         if std::time::Instant::now() >= progress_at && page.has_more {
             tracing::info!(
                 pages = summary.pages,
@@ -162,8 +166,22 @@ async fn sync_inner(
             );
             progress_at = std::time::Instant::now() + PROGRESS_EVERY;
         }
+        let now = clock::now();
         for j in &page.jobs {
             unseen_active.remove(j.id.as_str());
+            for (what, detail) in doubts(j, now) {
+                if store
+                    .say_once(account.as_str(), j.id.as_str(), what, &detail, now)
+                    .await?
+                {
+                    let w = format!(
+                        "job {}: {detail}",
+                        crate::provider::clip::clip(j.id.as_str(), 200)
+                    );
+                    tracing::warn!(job_id = %crate::provider::clip::clip(j.id.as_str(), 200), what, "{detail}");
+                    summary.warnings.push(w);
+                }
+            }
         }
     }
     let end = (&mut lister).await.map_err(|e| lost_task(client, &e))?;
@@ -181,13 +199,19 @@ async fn sync_inner(
         tracing::warn!(job_id = %m.id, "{w}");
         summary.warnings.push(w);
     }
-    summary.new += stats.new.saturating_sub(moved.len() as u32);
+    summary.new = summary
+        .new
+        .saturating_add(stats.new.saturating_sub(count_u32(moved.len())));
     summary.changed += stats.changed;
     summary.updated += stats.updated;
     summary.changes.extend(stats.changes);
 
-    // Known active jobs the listing did not include: retrieve them one by one.
+    // Known active jobs the listing did not include: retrieve them one by one (not those whose
+    // id cannot be sent, said once when listed).
     for id in unseen_active {
+        if crate::provider::path::unusable(&id).is_some() {
+            continue;
+        }
         match client.retrieve(&id).await {
             Ok(job) => {
                 let stats = store
@@ -224,8 +248,37 @@ async fn sync_inner(
         )
         .await?;
 
-    summary.active = store.active_job_ids(&account).await?.len() as u32;
+    summary.active = count_u32(store.active_job_ids(&account).await?.len());
     Ok(summary)
+}
+
+/// What a listed job says that ftguard cannot trust, as (kind, sentence): each is said once
+/// per job (`said_once`), never at every sync.
+fn doubts(job: &crate::model::Job, now: i64) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(why) = crate::provider::path::unusable(job.id.as_str()) {
+        out.push((
+            "unusable_id",
+            format!("its id cannot be sent to the API ({why}): stored and shown, never acted on"),
+        ));
+    }
+    if let Some(t) = job.trained_tokens.filter(|t| *t < 0) {
+        out.push((
+            "negative_count",
+            format!("the API reports trained_tokens {t}, which is no count: its cost is unknown"),
+        ));
+    }
+    if !crate::model::plausible_created_at(job.created_at, now) {
+        out.push((
+            "implausible_time",
+            format!(
+                "the API reports created_at {} ({}), before 2015 or in the future: time limits count from when ftguard first saw the job",
+                job.created_at,
+                clock::human(job.created_at)
+            ),
+        ));
+    }
+    out
 }
 
 /// Fetches one job's newest events and records its newest training step and that it was

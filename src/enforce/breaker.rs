@@ -55,8 +55,13 @@ impl Breaker {
         }))
     }
 
-    /// One more action went out.
+    /// One more action goes out.
     pub fn sent(&mut self) {
-        self.sent += 1;
+        self.sent = self.sent.saturating_add(1);
+    }
+
+    /// An action counted by [`Self::sent`] was not sent after all.
+    pub fn unsent(&mut self) {
+        self.sent = self.sent.saturating_sub(1);
     }
 }

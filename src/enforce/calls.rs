@@ -160,6 +160,23 @@ impl Enforcer {
                     r.trained_tokens.map_or("unknown".into(), |t| t.to_string())
                 )
             }
+            Outcome::Accepted => {
+                tracing::warn!(
+                    reason,
+                    status = r.status.as_deref(),
+                    trained_tokens = r.trained_tokens,
+                    "cancel accepted; the job has not ended yet"
+                );
+                self.outbox.send(
+                    Notice::job("cancel_accepted", account, job_id, policy, reason)
+                        .with_answer(r.status.as_deref(), r.trained_tokens),
+                );
+                format!(
+                    "cancel accepted {account} {job_id}: {reason} -> still {} (trained_tokens {}); ftguard says so if it keeps going",
+                    r.status.as_deref().unwrap_or("?"),
+                    r.trained_tokens.map_or("unknown".into(), |t| t.to_string())
+                )
+            }
             Outcome::AlreadyFinished => {
                 tracing::info!(status = r.status.as_deref(), "job had already finished");
                 format!(
@@ -199,17 +216,42 @@ impl Enforcer {
     async fn cancel(&self, id: i64, client: &Client, job_id: &str) -> Result<Finished, StoreError> {
         let mut last_error = String::new();
         let mut last_status = None;
+        let budget = client.action_budget();
+        let deadline = tokio::time::Instant::now() + budget;
+        let out_of_time = |last: &str| {
+            format!(
+                "no usable answer within this pass's {} for the job (twice request_timeout); a later pass decides again{}{last}",
+                humantime::format_duration(budget),
+                if last.is_empty() { "" } else { ". Last: " }
+            )
+        };
         for attempt in 1..=ATTEMPTS_PER_ACTION {
             self.store.count_attempt(id).await?;
-            match client.cancel(job_id).await {
+            let Ok(answer) = tokio::time::timeout_at(deadline, client.cancel(job_id)).await else {
+                last_error = out_of_time(&last_error);
+                break;
+            };
+            match answer {
                 Ok(job) => {
                     self.save_job(client, &job).await?;
+                    // A 200 whose job still trains is the API's word that it will stop it,
+                    // not that it has: recorded as accepted, and said if it does not stop.
+                    let ended = job.status.is_terminal();
                     return Ok(Finished {
-                        outcome: Outcome::Succeeded,
+                        outcome: if ended {
+                            Outcome::Succeeded
+                        } else {
+                            Outcome::Accepted
+                        },
                         http_status: Some(200),
                         response: Some((&job).into()),
                         error: None,
-                        note: None,
+                        note: (!ended).then(|| {
+                            format!(
+                                "the API accepted the cancel; the job was still {}",
+                                job.status
+                            )
+                        }),
                     });
                 }
                 Err(e) => {
@@ -227,18 +269,25 @@ impl Enforcer {
                     tracing::warn!(attempt, error = %e, "cancel got no usable answer; checking the job's real state");
                     // 400/409 "already finished", or no usable answer: the cancel may have
                     // been applied. The job's real state decides.
-                    if let Some(fin) = self.settled(client, job_id, &e).await? {
+                    let Ok(settled) =
+                        tokio::time::timeout_at(deadline, self.settled(client, job_id, &e)).await
+                    else {
+                        last_error = out_of_time(&last_error);
+                        break;
+                    };
+                    if let Some(fin) = settled? {
                         return Ok(fin);
                     }
                 }
             }
             if attempt < ATTEMPTS_PER_ACTION {
-                tokio::time::sleep(crate::provider::retry::backoff(
-                    attempt + 1,
-                    None,
-                    Duration::from_secs(30),
-                ))
-                .await;
+                let pause =
+                    crate::provider::retry::backoff(attempt + 1, None, Duration::from_secs(30));
+                if tokio::time::Instant::now() + pause >= deadline {
+                    last_error = out_of_time(&last_error);
+                    break;
+                }
+                tokio::time::sleep(pause).await;
             }
         }
         Ok(Finished {

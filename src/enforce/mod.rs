@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::clock;
@@ -32,6 +33,9 @@ pub const MANUAL: &str = crate::store::MANUAL_POLICY;
 /// cancel did not take: OpenAI's answer already says `cancelled`; a provider winding a job
 /// down shows it within a sync or two.
 pub const CANCEL_TAKES_EFFECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// How many accounts are enforced at once within a pass.
+pub const ACCOUNTS_AT_ONCE: usize = 8;
 
 /// What enforcement needs: the store, a client per account, the outbox, the breaker limit.
 #[derive(Clone)]
@@ -72,99 +76,230 @@ impl Enforcer {
         Ok(report)
     }
 
-    /// Carries out one pass of decisions.
+    /// Carries out one pass of decisions. Accounts are enforced at once (up to
+    /// [`ACCOUNTS_AT_ONCE`]), each account's decisions in order: three cancels hanging on one
+    /// account do not hold up another account's.
     pub async fn run(&self, decisions: &[Decision<'_>]) -> Result<PassReport, StoreError> {
         // A policy typo breaking 500 jobs notifies 10 of each kind, then sums up the rest.
         let _pass = self.outbox.pass();
-        let mut report = PassReport::default();
-        let mut breaker = Breaker::new(self.max_cancels_per_pass, self.max_cancels_per_hour);
+        let breaker = tokio::sync::Mutex::new(Breaker::new(
+            self.max_cancels_per_pass,
+            self.max_cancels_per_hour,
+        ));
+        let mut by_account: Vec<(&str, Vec<&Decision<'_>>)> = Vec::new();
         for d in decisions {
-            let span = tracing::info_span!("action", account = %d.account, job_id = %d.job_id, policy = %d.policy);
-            async {
-                let row = |action: &'static str, outcome| NewAction {
-                    account: &d.account,
-                    job_id: &d.job_id,
-                    policy: &d.policy,
-                    action,
-                    reason: &d.reason,
-                    outcome,
-                };
-                let now = clock::now();
-                match &d.verdict {
-                    Verdict::Warn { until } => {
-                        self.store.set_grace_mark(&d.account, &d.job_id, &d.policy, d.observed_at).await?;
-                        self.store.insert_action(&row("warn", Outcome::Warned), now).await?;
-                        tracing::warn!(reason = %d.reason, until = %clock::human(*until), "violation: grace period started");
-                        self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
-                        report.add(Outcome::Warned, "warn", format!("warned {} {}: {} (acts after {})", d.account, d.job_id, d.reason, clock::human(*until)));
-                    }
-                    Verdict::Clear => {
-                        self.store.clear_grace_mark(&d.account, &d.job_id, &d.policy).await?;
-                        let id = self.store.insert_action(&row("clear", Outcome::Cleared), now).await?;
-                        if let Some(id) = id {
-                            self.store.complete_action(id, Outcome::Cleared, None, None, None, Some("became compliant during grace; not cancelled"), now).await?;
-                        }
-                        tracing::info!("compliant again during grace; unmarked");
-                        self.notice("cleared", &d.account, &d.job_id, &d.policy, "compliant again during grace");
-                        report.add(Outcome::Cleared, "clear", format!("cleared {} {}: compliant again", d.account, d.job_id));
-                    }
-                    Verdict::Act(ActionKind::Notify) => {
-                        if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified]).await? {
-                            self.store.insert_action(&row("notify", Outcome::Notified), now).await?;
-                            tracing::warn!(reason = %d.reason, "violation (notify only)");
-                            self.notice("violation", &d.account, &d.job_id, &d.policy, &d.reason);
-                            report.add(Outcome::Notified, "notify", format!("notified {} {}: {}", d.account, d.job_id, d.reason));
-                        }
-                    }
-                    Verdict::Act(kind) => {
-                        let action = kind.as_str();
-                        // A pause the API refused (it cannot pause this job), with `fallback =
-                        // "notify"`, was said once: not sent and said again at every pass while
-                        // the job stays as it was. (A job that changed status since — one that
-                        // was queued and now trains — and a policy changed to `fallback =
-                        // "cancel"` are tried again.)
-                        if *kind == ActionKind::Pause && d.fallback == Fallback::Notify {
-                            let changed = self.store.last_status_change(&d.account, &d.job_id).await?;
-                            let mut actions = self.store.actions(Some(&d.job_id), None).await?;
-                            actions.retain(|a| a.account == d.account);
-                            if already_done(*kind, d.fallback, &d.policy, &actions, changed).is_some() {
-                                tracing::debug!("its pause was refused and notified already");
-                                return Ok(());
-                            }
-                        }
-                        if d.dry_run {
-                            if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::DryRun]).await? {
-                                self.store.insert_action(&row(action, Outcome::DryRun), now).await?;
-                                tracing::info!(reason = %d.reason, "dry run: would {action}");
-                                report.add(Outcome::DryRun, action, format!("would {action} {} {}: {}", d.account, d.job_id, d.reason));
-                            }
-                            return Ok(());
-                        }
-                        if let Some(held) = breaker.check(&self.store, now).await? {
-                            let (limit, why) = (held.limit, held.why);
-                            if !self.store.has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Held]).await? {
-                                self.store.insert_action(&row(action, Outcome::Held), now).await?;
-                                tracing::error!(limit = %limit, "circuit breaker: held, not acted on");
-                                self.notice("held", &d.account, &d.job_id, &d.policy, &format!("circuit breaker: {why}"));
-                            }
-                            report.add(Outcome::Held, action, format!("held {} {} ({limit})", d.account, d.job_id));
-                            return Ok(());
-                        }
-                        let Some(id) = self.store.insert_action(&row(action, Outcome::Pending), now).await? else {
-                            self.cancel_did_not_take(d, now, &mut report).await?;
-                            return Ok(());
-                        };
-                        breaker.sent();
-                        let fin = self.execute(id, &d.account, &d.job_id, *kind, d.fallback, &d.policy, &d.reason).await?;
-                        report.add(fin.0, fin.1, fin.2);
-                    }
-                }
-                Ok::<_, StoreError>(())
+            match by_account.iter_mut().find(|(a, _)| *a == &*d.account) {
+                Some((_, ds)) => ds.push(d),
+                None => by_account.push((&*d.account, vec![d])),
             }
-            .instrument(span)
-            .await?;
+        }
+        let breaker = &breaker;
+        let reports: Vec<Result<PassReport, StoreError>> = futures_util::stream::iter(by_account)
+            .map(|(_, ds)| async move {
+                let mut report = PassReport::default();
+                for d in ds {
+                    let span = tracing::info_span!("action", account = %d.account, job_id = %d.job_id, policy = %d.policy);
+                    self.decide(d, breaker, &mut report).instrument(span).await?;
+                }
+                Ok(report)
+            })
+            // Ordered output (an account's lines stay together, accounts in the order their
+            // first decision came), concurrent work.
+            .buffered(ACCOUNTS_AT_ONCE)
+            .collect()
+            .await;
+        let mut report = PassReport::default();
+        for r in reports {
+            report.absorb(r?);
         }
         Ok(report)
+    }
+
+    /// Carries out one decision.
+    async fn decide(
+        &self,
+        d: &Decision<'_>,
+        breaker: &tokio::sync::Mutex<Breaker>,
+        report: &mut PassReport,
+    ) -> Result<(), StoreError> {
+        let row = |action: &'static str, outcome| NewAction {
+            account: &d.account,
+            job_id: &d.job_id,
+            policy: &d.policy,
+            action,
+            reason: &d.reason,
+            outcome,
+        };
+        let now = clock::now();
+        match &d.verdict {
+            Verdict::Warn { until } => {
+                self.store
+                    .set_grace_mark(&d.account, &d.job_id, &d.policy, d.observed_at)
+                    .await?;
+                self.store
+                    .insert_action(&row("warn", Outcome::Warned), now)
+                    .await?;
+                tracing::warn!(reason = %d.reason, until = %clock::human(*until), "violation: grace period started");
+                self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
+                report.add(
+                    Outcome::Warned,
+                    "warn",
+                    format!(
+                        "warned {} {}: {} (acts after {})",
+                        d.account,
+                        d.job_id,
+                        d.reason,
+                        clock::human(*until)
+                    ),
+                );
+            }
+            Verdict::Clear => {
+                self.store
+                    .clear_grace_mark(&d.account, &d.job_id, &d.policy)
+                    .await?;
+                let id = self
+                    .store
+                    .insert_action(&row("clear", Outcome::Cleared), now)
+                    .await?;
+                if let Some(id) = id {
+                    self.store
+                        .complete_action(
+                            id,
+                            Outcome::Cleared,
+                            None,
+                            None,
+                            None,
+                            Some("became compliant during grace; not cancelled"),
+                            now,
+                        )
+                        .await?;
+                }
+                tracing::info!("compliant again during grace; unmarked");
+                self.notice(
+                    "cleared",
+                    &d.account,
+                    &d.job_id,
+                    &d.policy,
+                    "compliant again during grace",
+                );
+                report.add(
+                    Outcome::Cleared,
+                    "clear",
+                    format!("cleared {} {}: compliant again", d.account, d.job_id),
+                );
+            }
+            Verdict::Act(ActionKind::Notify) => {
+                if !self
+                    .store
+                    .has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified])
+                    .await?
+                {
+                    self.store
+                        .insert_action(&row("notify", Outcome::Notified), now)
+                        .await?;
+                    tracing::warn!(reason = %d.reason, "violation (notify only)");
+                    self.notice("violation", &d.account, &d.job_id, &d.policy, &d.reason);
+                    report.add(
+                        Outcome::Notified,
+                        "notify",
+                        format!("notified {} {}: {}", d.account, d.job_id, d.reason),
+                    );
+                }
+            }
+            Verdict::Act(kind) => {
+                let action = kind.as_str();
+                // An id that cannot be one URL path segment would send the cancel to
+                // another URL: never acted on (the sync said so once, when it listed it).
+                if let Some(why) = crate::provider::path::unusable(&d.job_id) {
+                    tracing::debug!(why, "not acted on: its id cannot be sent to the API");
+                    return Ok(());
+                }
+                // A pause the API refused (it cannot pause this job), with `fallback =
+                // "notify"`, was said once: not sent and said again at every pass while
+                // the job stays as it was. (A job that changed status since — one that
+                // was queued and now trains — and a policy changed to `fallback =
+                // "cancel"` are tried again.)
+                if *kind == ActionKind::Pause && d.fallback == Fallback::Notify {
+                    let changed = self.store.last_status_change(&d.account, &d.job_id).await?;
+                    let mut actions = self.store.actions(Some(&d.job_id), None).await?;
+                    actions.retain(|a| a.account == d.account);
+                    if already_done(*kind, d.fallback, &d.policy, &actions, changed).is_some() {
+                        tracing::debug!("its pause was refused and notified already");
+                        return Ok(());
+                    }
+                }
+                if d.dry_run {
+                    if !self
+                        .store
+                        .has_action(&d.account, &d.job_id, &d.policy, &[Outcome::DryRun])
+                        .await?
+                    {
+                        self.store
+                            .insert_action(&row(action, Outcome::DryRun), now)
+                            .await?;
+                        tracing::info!(reason = %d.reason, "dry run: would {action}");
+                        report.add(
+                            Outcome::DryRun,
+                            action,
+                            format!("would {action} {} {}: {}", d.account, d.job_id, d.reason),
+                        );
+                    }
+                    return Ok(());
+                }
+                // The breaker is shared by the accounts enforced at once: an action is
+                // counted as it is allowed, and given back if it is not sent after all.
+                let held = {
+                    let mut b = breaker.lock().await;
+                    let held = b.check(&self.store, now).await?;
+                    if held.is_none() {
+                        b.sent();
+                    }
+                    held
+                };
+                if let Some(held) = held {
+                    let (limit, why) = (held.limit, held.why);
+                    if !self
+                        .store
+                        .has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Held])
+                        .await?
+                    {
+                        self.store
+                            .insert_action(&row(action, Outcome::Held), now)
+                            .await?;
+                        tracing::error!(limit = %limit, "circuit breaker: held, not acted on");
+                        self.notice(
+                            "held",
+                            &d.account,
+                            &d.job_id,
+                            &d.policy,
+                            &format!("circuit breaker: {why}"),
+                        );
+                    }
+                    report.add(
+                        Outcome::Held,
+                        action,
+                        format!("held {} {} ({limit})", d.account, d.job_id),
+                    );
+                    return Ok(());
+                }
+                let Some(id) = self
+                    .store
+                    .insert_action(&row(action, Outcome::Pending), now)
+                    .await?
+                else {
+                    breaker.lock().await.unsent();
+                    self.cancel_did_not_take(d, now, report).await?;
+                    return Ok(());
+                };
+                let fin = self
+                    .execute(
+                        id, &d.account, &d.job_id, *kind, d.fallback, &d.policy, &d.reason,
+                    )
+                    .await?;
+                report.add(fin.0, fin.1, fin.2);
+            }
+        }
+        Ok(())
     }
 
     /// A policy still decides to cancel a job whose cancel the API accepted: the job is still
@@ -185,7 +320,7 @@ impl Enforcer {
             return Ok(());
         };
         let since = now.saturating_sub(accepted_at);
-        if said || since < CANCEL_TAKES_EFFECT_WITHIN.as_secs() as i64 {
+        if said || since < crate::model::secs(CANCEL_TAKES_EFFECT_WITHIN) {
             tracing::debug!(
                 cancel = cancel_id,
                 "this job's cancel was accepted {since}s ago"

@@ -11,6 +11,8 @@ pub struct PassReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub syncs: Vec<serde_json::Value>,
     pub cancelled: u32,
+    /// Cancels the API answered with the job still active.
+    pub accepted: u32,
     pub paused: u32,
     pub already_finished: u32,
     pub failed: u32,
@@ -26,6 +28,7 @@ impl PassReport {
     /// Adds another report's counts and lines to this one.
     pub fn absorb(&mut self, other: PassReport) {
         self.cancelled += other.cancelled;
+        self.accepted += other.accepted;
         self.paused += other.paused;
         self.already_finished += other.already_finished;
         self.failed += other.failed;
@@ -42,6 +45,7 @@ impl PassReport {
         match (outcome, action) {
             (Outcome::Succeeded, "pause") => self.paused += 1,
             (Outcome::Succeeded, _) => self.cancelled += 1,
+            (Outcome::Accepted, _) => self.accepted += 1,
             (Outcome::AlreadyFinished, _) => self.already_finished += 1,
             (Outcome::Failed, _) => self.failed += 1,
             (Outcome::Held, _) => self.held += 1,

@@ -27,7 +27,8 @@ pub fn already_done(
         })?,
         ActionKind::Pause => return None,
         ActionKind::Cancel => found(&|a| {
-            a.action == "cancel" && matches!(a.outcome.as_str(), "pending" | "succeeded")
+            a.action == "cancel"
+                && matches!(a.outcome.as_str(), "pending" | "succeeded" | "accepted")
         })?,
     };
     let what = match (a.action.as_str(), a.outcome.as_str()) {
@@ -91,7 +92,7 @@ mod tests {
         // A cancel by any policy stands while pending or accepted; a failed one does not.
         let failed = [row(2, "manual", "cancel", "failed", 5)];
         assert_eq!(id(already_done(Cancel, ThenCancel, "rt", &failed, 0)), None);
-        for outcome in ["pending", "succeeded"] {
+        for outcome in ["pending", "succeeded", "accepted"] {
             let done = [row(3, "manual", "cancel", outcome, 5)];
             assert_eq!(
                 id(already_done(Cancel, ThenCancel, "rt", &done, 0)),

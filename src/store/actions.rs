@@ -17,6 +17,9 @@ pub enum Outcome {
     Pending,
     /// The API applied it.
     Succeeded,
+    /// The API answered a cancel with the job still active: accepted, not finished. Never sent
+    /// again; a job still active 10 minutes on is said (`cancel_ineffective`).
+    Accepted,
     /// The job had already finished; its final state is recorded.
     AlreadyFinished,
     /// No usable answer after the allowed attempts; a later pass decides again.
@@ -38,6 +41,7 @@ impl Outcome {
         match self {
             Self::Pending => "pending",
             Self::Succeeded => "succeeded",
+            Self::Accepted => "accepted",
             Self::AlreadyFinished => "already_finished",
             Self::Failed => "failed",
             Self::Held => "held",
@@ -218,7 +222,7 @@ impl Store {
     pub async fn actions_sent_since(&self, since: i64) -> Result<u32, StoreError> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM actions WHERE requested_at >= ? AND action IN ('cancel', 'pause') \
-             AND outcome IN ('pending', 'succeeded', 'already_finished', 'failed') AND policy <> ?",
+             AND outcome IN ('pending', 'succeeded', 'accepted', 'already_finished', 'failed') AND policy <> ?",
         )
         .bind(since)
         .bind(MANUAL_POLICY)
@@ -306,7 +310,7 @@ impl Store {
                  WHERE n.account = a.account AND n.job_id = a.job_id AND n.action = 'cancel'
                    AND n.outcome = 'notified' AND n.id > a.id)
              FROM actions a
-             WHERE a.account = ? AND a.job_id = ? AND a.action = 'cancel' AND a.outcome = 'succeeded'
+             WHERE a.account = ? AND a.job_id = ? AND a.action = 'cancel' AND a.outcome IN ('succeeded', 'accepted')
              ORDER BY a.id DESC LIMIT 1",
         )
         .bind(account)

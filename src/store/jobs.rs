@@ -243,15 +243,25 @@ impl Store {
         // file was edited by hand; such a row is skipped with a warning, not fatal.
         let parsed = parse_job_str(&raw);
         match parsed {
-            Ok(job) => Some(StoredJob {
-                account: AccountName::from_trusted(r.get(0)),
-                job,
-                last_step_at: r.get(2),
-                steps_checked_at: r.get(5),
-                gone_at: r.get(6),
-                first_seen_at: r.get(3),
-                updated_at: r.get(4),
-            }),
+            Ok(mut job) => {
+                let first_seen_at: i64 = r.get(3);
+                // A created_at that cannot be believed (before 2015, or after the job was first
+                // seen) would exempt the job from every time limit: it is judged from when
+                // ftguard first saw it instead, which it surely existed by (said once by the
+                // sync).
+                if !crate::model::plausible_created_at(job.created_at, first_seen_at) {
+                    job.created_at = first_seen_at;
+                }
+                Some(StoredJob {
+                    account: AccountName::from_trusted(r.get(0)),
+                    job,
+                    last_step_at: r.get(2),
+                    steps_checked_at: r.get(5),
+                    gone_at: r.get(6),
+                    first_seen_at,
+                    updated_at: r.get(4),
+                })
+            }
             Err(e) => {
                 tracing::warn!(database = %self.path.display(), error = %e, "skipping unreadable job row");
                 None

@@ -11,6 +11,7 @@ mod listing;
 mod moved;
 mod notices;
 mod outbox;
+mod said_once;
 mod sync_runs;
 
 use std::path::{Path, PathBuf};
