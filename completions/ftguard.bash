@@ -179,7 +179,7 @@ _ftguard() {
                     return 0
                     ;;
                 --outcome)
-                    COMPREPLY=($(compgen -W "pending succeeded already_finished failed held dry_run notified warned cleared" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "pending succeeded accepted already_finished failed held dry_run notified warned cleared" -- "${cur}"))
                     return 0
                     ;;
                 --config)

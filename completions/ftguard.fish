@@ -48,8 +48,8 @@ complete -c ftguard -n "__fish_ftguard_needs_command" -f -a "help" -d 'Print thi
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
 json\t''"
-complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l once -d 'One sync, one evaluation of every policy, enforcement, then exit: 0 on success, 2 when an action failed (for a systemd timer or cron instead of the daemon)'
-complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l json -d 'With --once: print what was done as JSON: `syncs` (as `sync --json`), the counts (cancelled, paused, already_finished, failed, held, warned, cleared, notified, dry_run) and `lines`, one per action as the text output shows it'
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l once -d 'One sync, one evaluation of every policy, enforcement, then exit: 0 on success, 1 when every account\'s sync failed (nothing is watched), 2 when an action failed (for a systemd timer or cron instead of the daemon)'
+complete -c ftguard -n "__fish_ftguard_using_subcommand run" -l json -d 'With --once: print what was done as JSON: `syncs` (as `sync --json`), the counts (cancelled, accepted, paused, already_finished, failed, held, warned, cleared, notified, dry_run) and `lines`, one per action as the text output shows it'
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -s h -l help -d 'Print help'
 complete -c ftguard -n "__fish_ftguard_using_subcommand run" -s V -l version -d 'Print version'
 complete -c ftguard -n "__fish_ftguard_using_subcommand sync" -l account -d 'Only this account (repeatable): to retry one that failed, or look at one of many. Only its credentials are needed' -r
@@ -111,6 +111,7 @@ clear\t''
 notify\t''"
 complete -c ftguard -n "__fish_ftguard_using_subcommand actions" -l outcome -d 'Only this outcome' -r -f -a "pending\t''
 succeeded\t''
+accepted\t''
 already_finished\t''
 failed\t''
 held\t''
@@ -157,8 +158,8 @@ complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate everything (keys, durations, cron, secrets) and print the effective configuration with secrets redacted. Non-zero exit on any error'
 complete -c ftguard -n "__fish_ftguard_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l listen -d 'Address to listen on' -r
-complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l jobs -d 'Finished jobs in history' -r
-complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l active -d 'Running jobs (the newest), one of them past 7 hours; each has a small training file (200 examples, about 20,000 tokens) for cost policies to count' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l jobs -d 'Finished jobs in history (at most 2,000,000: about 600 MB of memory)' -r
+complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l active -d 'Running jobs (the newest), one of them past 7 hours; each has a small training file (200 examples, about 20,000 tokens) for cost policies to count. At most 100,000' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l latency -d 'Added to every answer, like a remote API\'s round trip (e.g. 20ms)' -r
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l config -d 'Configuration file. Default: $FTGUARD_CONFIG, else ./ftguard.toml, else /etc/ftguard/ftguard.toml' -r -F
 complete -c ftguard -n "__fish_ftguard_using_subcommand sim" -l log-format -d 'Log format on stderr. Filter with FTGUARD_LOG or RUST_LOG (default: info)' -r -f -a "text\t''
