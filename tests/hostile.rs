@@ -723,3 +723,41 @@ async fn a_second_daemon_through_a_symlink_to_the_database_is_refused() {
         stderr(&second)
     );
 }
+
+#[tokio::test]
+async fn a_pause_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass() {
+    let now = now();
+    let listed = page(&[job("ftjob-run", "running", now - 7 * H)]);
+    let running = job("ftjob-run", "running", now - 7 * H);
+    let api = Server::start(move |r| match (r.method.as_str(), r.path()) {
+        ("GET", "/v1/fine_tuning/jobs") => json(200, &listed),
+        ("GET", _) => json(200, &running),
+        _ => Reply::Full(
+            429,
+            vec![("retry-after".into(), "2".into())],
+            br#"{"error":{"message":"slow down"}}"#.to_vec(),
+        ),
+    })
+    .await;
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "{}[[policies]]\nname = \"pause-6h\"\nkind = \"max_runtime\"\nlimit = \"6h\"\naction = \"pause\"\n",
+            account("a", &api.url("/v1"), "max_attempts = 6")
+        ),
+    );
+    let out = env.run(&["run", "--once"]).await;
+    let posts = api.requests().iter().filter(|r| r.method == "POST").count();
+    // Six tries two seconds apart take ten seconds; the budget is four.
+    assert!((1..=3).contains(&posts), "{posts} POSTs: {}", text(&out));
+    let acts = actions(&env).await;
+    let pause = acts.iter().find(|a| a["action"] == "pause").unwrap();
+    assert!(
+        pause["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("twice request_timeout"),
+        "{pause:#}"
+    );
+}

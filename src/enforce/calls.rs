@@ -346,6 +346,28 @@ impl Enforcer {
         job_id: &str,
     ) -> Result<Result<Finished, String>, StoreError> {
         self.store.count_attempt(id).await?;
+        // The same budget per pass as a cancel: every retry and the check included.
+        let budget = client.action_budget();
+        match tokio::time::timeout(budget, self.pause_once(client, job_id)).await {
+            Ok(done) => done,
+            Err(_) => Ok(Ok(Finished {
+                outcome: Outcome::Failed,
+                http_status: None,
+                response: None,
+                error: Some(format!(
+                    "no usable answer within this pass's {} for the job (twice request_timeout); a later pass decides again",
+                    humantime::format_duration(budget)
+                )),
+                note: None,
+            })),
+        }
+    }
+
+    async fn pause_once(
+        &self,
+        client: &Client,
+        job_id: &str,
+    ) -> Result<Result<Finished, String>, StoreError> {
         match client.pause(job_id).await {
             Ok(job) => {
                 self.save_job(client, &job).await?;
