@@ -99,7 +99,7 @@ fn policies() -> Vec<policy::Policy> {
 }
 
 fn bench_evaluate(out: &mut String) {
-    let now = ftguard::clock::now();
+    let now = ftguard::model::time::now();
     let pols = policies();
     out.push_str("\n## Policy evaluation (pure, 7 policies incl. a grouped budget)\n\n| stored jobs | active | median | per active job |\n|---:|---:|---:|---:|\n");
     for n in [1_000usize, 10_000, 100_000] {
@@ -145,7 +145,7 @@ fn bench_evaluate(out: &mut String) {
 /// cost, evaluate.
 async fn bench_decide(out: &mut String) {
     out.push_str("\n## A whole policy pass from the database (`App::decide`: load, parse, cost, evaluate)\n\n| stored jobs | active | median | with a monthly budget: first pass | later passes (nothing changed) | a pass after a job finished |\n|---:|---:|---:|---:|---:|---:|\n");
-    let now = ftguard::clock::now();
+    let now = ftguard::model::time::now();
     for n in [1_000usize, 10_000, 100_000] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("ftguard.toml");
@@ -387,7 +387,7 @@ async fn sync_in_process(base: &str) -> Duration {
 async fn bench_sync(out: &mut String) {
     out.push_str("\n## First sync vs raw page fetching (same simulator, one keep-alive connection)\n\n| jobs | pages | raw fetch+parse | ftguard sync, in process | ratio | `ftguard sync` as a process (start, migrations, sync) | ratio | peak RSS of that process | steady-state requests |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for n in [1_000usize, 10_000] {
-        let sim = Sim::start(sim_jobs(n, ftguard::clock::now()))
+        let sim = Sim::start(sim_jobs(n, ftguard::model::time::now()))
             .await
             .unwrap();
         let base = sim.base_url();
@@ -583,7 +583,7 @@ async fn bench_sync_runs(out: &mut String) {
     let store = ftguard::store::Store::open(&dir.path().join("ftguard.db"))
         .await
         .unwrap();
-    let start = ftguard::clock::now() - 31 * 86_400;
+    let start = ftguard::model::time::now() - 31 * 86_400;
     let mut record = Vec::new();
     for minute in 0..31 * 1440i64 {
         for account in ["prod", "research"] {
@@ -637,7 +637,7 @@ struct DaemonRun {
 /// `ftguard run` with hourly syncs over 1,000 jobs plus one that crosses its 6h limit 5 s after
 /// start; with `count`, also a cost policy and a running job whose 2.4 MB training file it counts.
 async fn daemon_run(count: bool) -> DaemonRun {
-    let now = ftguard::clock::now();
+    let now = ftguard::model::time::now();
     let mut jobs = sim_jobs(1_000, now);
     jobs.push(SimJob::in_status(
         "ftjob-crossing",

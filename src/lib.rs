@@ -11,28 +11,19 @@
     clippy::cast_possible_truncation
 )]
 
+// Layers, bottom to top (ARCHITECTURE.md; `tests/it/architecture.rs` keeps imports pointing
+// down): model, telemetry, sim, cost, policy, config, provider, store, notify, sync, enforce,
+// app, daemon.
 pub mod app;
-pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod daemon;
-pub mod deadline;
-pub mod demo;
 pub mod enforce;
-pub mod estimate;
-pub mod http;
-pub mod lock;
-pub mod metrics;
 pub mod model;
 pub mod notify;
-pub mod output;
 pub mod policy;
-pub mod pricing;
 pub mod provider;
-pub mod schedule;
-pub mod sdnotify;
-pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod sync;
-pub mod sync_watch;
+pub mod telemetry;

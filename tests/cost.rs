@@ -108,7 +108,7 @@ async fn counting_a_multi_megabyte_file_holds_one_line_at_a_time() {
     let env = Env::new();
     env.sim_config(&sim, "", "");
     let app = env.app().await;
-    let report = ftguard::estimate::count_file_report(
+    let report = ftguard::sync::training_files::count_file_report(
         &app.clients[0],
         "file-x",
         ftguard::cost::tokens::Encoding::O200k,

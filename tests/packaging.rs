@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 fn exposed_metrics() -> BTreeSet<String> {
-    let src = include_str!("../src/metrics.rs");
+    let src = include_str!("../src/telemetry/mod.rs");
     let re = regex::Regex::new(r#""(ftguard_[a-z_]+)""#).unwrap();
     re.captures_iter(src).map(|c| c[1].to_owned()).collect()
 }

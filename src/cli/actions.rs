@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use ftguard::clock;
+use crate::outln;
 use ftguard::config::Config;
-use ftguard::outln;
+use ftguard::model::time;
 
 use super::{open_store, since_arg};
 
@@ -57,7 +57,7 @@ pub async fn list(
             outln!(
                 "#{:<4} {} {:<8} {:<10} {:<28} [{}] {} -> {}{}",
                 a.id,
-                clock::human(a.requested_at),
+                time::human(a.requested_at),
                 a.action,
                 a.account,
                 a.job_id,

@@ -4,12 +4,12 @@
 
 use std::process::ExitCode;
 
-use ftguard::clock;
+use crate::{out, outln};
 use ftguard::config::Config;
+use ftguard::model::time;
 use ftguard::notify::Notice;
-use ftguard::output::count;
+use ftguard::policy::format::count;
 use ftguard::provider::Client;
-use ftguard::{out, outln};
 
 pub async fn check(
     config: &Config,
@@ -120,13 +120,13 @@ async fn accounts(config: &Config) -> usize {
 
 /// Whether this machine's clock agrees with the API's: time limits depend on it.
 fn clock_line(offset: Option<i64>) -> String {
-    use ftguard::provider::clock;
+    use ftguard::provider::api_clock;
     match offset {
         None => "clock not checked: the answer had no Date header".into(),
-        Some(o) if clock::is_skewed(o) => format!("warning: {}", clock::describe(o)),
+        Some(o) if api_clock::is_skewed(o) => format!("warning: {}", api_clock::describe(o)),
         Some(o) => format!(
             "clock agrees with the API's ({o:+} s, within {} s)",
-            clock::SKEW_WARN_SECS
+            api_clock::SKEW_WARN_SECS
         ),
     }
 }
@@ -138,7 +138,7 @@ fn newest(page: &ftguard::provider::JobPage) -> String {
             "newest job {} ({}, created {})",
             j.id,
             j.status,
-            clock::human(j.created_at)
+            time::human(j.created_at)
         ),
         None if !page.rejected.is_empty() => format!(
             "but its newest job could not be parsed: {}",

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use crate::{out, outln};
 use ftguard::app::App;
-use ftguard::clock;
 use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::model::Usd;
+use ftguard::model::time;
 use ftguard::store::{JobFilter, StoredJob};
-use ftguard::{out, outln};
 
 /// `jobs --status active`: every job still running its course (queued, running, paused, ...).
 const ACTIVE: &str = "active";
@@ -43,7 +43,7 @@ pub fn filter(
 pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Result<ExitCode> {
     let app = App::build_to_read(config).await?;
     let mut shown = 0usize;
-    app.for_each_job_with_cost(&filter, clock::now(), |j, c| {
+    app.for_each_job_with_cost(&filter, time::now(), |j, c| {
         if json {
             // Each element pretty-printed and indented: the whole is one JSON array.
             let element =
@@ -72,7 +72,7 @@ pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Resu
                 j.job.id,
                 status_cell(j),
                 j.job.model,
-                clock::human(j.job.created_at),
+                time::human(j.job.created_at),
                 j.job.trained_tokens.map_or("-".into(), |t| t.to_string()),
                 money_cell(c)
             );
@@ -124,12 +124,12 @@ pub async fn show(
         .filter(|a| a.account == j.account.as_str())
         .collect();
     let cost = app
-        .with_costs(vec![j.clone()], clock::now())
+        .with_costs(vec![j.clone()], time::now())
         .await?
         .pop()
         .map(|(_, c)| c)
         .unwrap_or_default();
-    let now = clock::now();
+    let now = time::now();
     let marks = store.grace_marks().await?;
     let standings = super::standing::standings(&app.config, j, &cost, &marks, now);
     let last_change = history.iter().map(|t| t.observed_at).max().unwrap_or(0);
@@ -149,18 +149,18 @@ pub async fn show(
         if let Some(at) = j.gone_at {
             outln!(
                 "  gone            {} (the API answered 404; no longer watched)",
-                clock::human(at)
+                time::human(at)
             );
         }
         outln!("  model           {}", j.job.model);
-        outln!("  created         {}", clock::human(j.job.created_at));
+        outln!("  created         {}", time::human(j.job.created_at));
         outln!(
             "  finished        {}",
-            j.job.finished_at.map_or("-".into(), clock::human)
+            j.job.finished_at.map_or("-".into(), time::human)
         );
         outln!(
             "  est. finish     {}",
-            j.job.estimated_finish.map_or("-".into(), clock::human)
+            j.job.estimated_finish.map_or("-".into(), time::human)
         );
         outln!(
             "  trained tokens  {}",
@@ -192,7 +192,7 @@ pub async fn show(
         for t in &history {
             outln!(
                 "    {}  {} -> {}",
-                clock::human(t.observed_at),
+                time::human(t.observed_at),
                 t.from.as_deref().unwrap_or("(first seen)"),
                 t.to
             );
@@ -214,7 +214,7 @@ pub async fn show(
                 outln!(
                     "    #{} {} {} [{}] {} -> {}",
                     a.id,
-                    clock::human(a.requested_at),
+                    time::human(a.requested_at),
                     a.action,
                     a.policy,
                     a.reason,
@@ -303,7 +303,7 @@ async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
         asked.push(format!("--model {m}"));
     }
     if let Some(t) = filter.created_after {
-        asked.push(format!("--since {}", clock::human(t)));
+        asked.push(format!("--since {}", time::human(t)));
     }
     let list = |pick: fn(&(String, String, i64)) -> &String| {
         let mut v: Vec<&str> = counts.iter().map(|c| pick(c).as_str()).collect();

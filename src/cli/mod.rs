@@ -10,18 +10,20 @@ use crate::{Cli, Command, ConfigCommand};
 
 mod actions;
 mod check;
+mod demo;
 mod jobs;
 pub mod log_writer;
+pub mod output;
 mod plan;
 mod spend;
 mod standing;
 mod status;
-use ftguard::app::{self, App};
-use ftguard::clock;
+use crate::{out, outln};
+use ftguard::app::App;
 use ftguard::config::{Config, Secrets};
 use ftguard::daemon;
+use ftguard::model::time;
 use ftguard::store::Store;
-use ftguard::{out, outln};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli.config.as_deref();
@@ -52,7 +54,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             active,
             latency,
         } => {
-            let now = clock::now();
+            let now = time::now();
             let mut all: Vec<ftguard::sim::SimJob> = (0..active)
                 .map(|i| {
                     ftguard::sim::SimJob::in_status(
@@ -87,7 +89,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { seconds } => ftguard::demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
+        Command::Demo { seconds } => demo::run(seconds).await.map(|_| ExitCode::SUCCESS),
         Command::Config {
             command:
                 ConfigCommand::Check {
@@ -158,11 +160,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let results = app.sync_with(full).await;
             if json {
-                let out: Vec<Value> = results.iter().map(|(a, r)| app::sync_json(a, r)).collect();
+                let out: Vec<Value> = results
+                    .iter()
+                    .map(|(a, r)| ftguard::sync::sync_json(a, r))
+                    .collect();
                 outln!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 for (a, r) in &results {
-                    outln!("{}", app::sync_line(a, r));
+                    outln!("{}", ftguard::sync::sync_line(a, r));
                 }
             }
             Ok(if results.iter().any(|(_, r)| r.is_ok()) {
@@ -327,10 +332,10 @@ fn man_page(path: Option<&str>) -> anyhow::Result<clap::Command> {
         .version(env!("CARGO_PKG_VERSION")))
 }
 
-/// A `--since` argument as unix seconds (see [`clock::parse_since`]).
+/// A `--since` argument as unix seconds (see [`time::parse_since`]).
 fn since_arg(since: Option<String>) -> anyhow::Result<Option<i64>> {
     since
-        .map(|s| clock::parse_since(&s, clock::now()))
+        .map(|s| time::parse_since(&s, time::now()))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--since: {e}"))
 }

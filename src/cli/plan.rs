@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::outln;
 use ftguard::app::{self, App};
-use ftguard::clock;
-use ftguard::outln;
+use ftguard::model::time;
 use ftguard::policy::format::secs;
 use ftguard::policy::{Standing, Verdict, standing};
 use ftguard::store::JobFilter;
@@ -20,11 +20,11 @@ pub async fn plan(
 ) -> anyhow::Result<ExitCode> {
     if !offline {
         for (a, r) in app.sync().await {
-            eprintln!("{}", app::sync_line(&a, &r));
+            eprintln!("{}", ftguard::sync::sync_line(&a, &r));
         }
         app.estimate().await?;
     }
-    let now = clock::now();
+    let now = time::now();
     let evaluation = app.decide(&app.config.policies, now).await?;
     let coming = match upcoming {
         Some(within) => {
@@ -102,7 +102,7 @@ pub async fn plan(
             let what = match &d.verdict {
                 Verdict::Act(k) => format!("would {}", k.as_str()),
                 Verdict::Warn { until } => {
-                    format!("would warn (acts after {})", clock::human(*until))
+                    format!("would warn (acts after {})", time::human(*until))
                 }
                 Verdict::Clear => "would clear grace".into(),
             };
@@ -207,7 +207,7 @@ fn print_coming(coming: &[Coming], upcoming: Option<Duration>, now: i64) {
         };
         outln!(
             "  {} {:<12} {:<10} {:<28} [{}] then {then}{}",
-            clock::human(c.at),
+            time::human(c.at),
             format!("(in {})", secs(c.at - now)),
             c.account,
             c.job_id,

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use crate::outln;
 use ftguard::app::{self, App};
-use ftguard::clock;
 use ftguard::config::Config;
 use ftguard::model::Usd;
-use ftguard::outln;
-use ftguard::output::count;
+use ftguard::model::time;
+use ftguard::policy::format::count;
 use ftguard::policy::{GroupBy, Period, SpendTally, parse_timezone, period_start};
 use ftguard::store::JobFilter;
 
@@ -37,7 +37,7 @@ pub async fn spend(
         .and_then(|t| parse_timezone(t).ok())
         .unwrap_or(jiff::tz::TimeZone::UTC);
     let app = App::build_to_read(config).await?;
-    let now = clock::now();
+    let now = time::now();
     let start = period_start(period, &tz, now);
     let filter = JobFilter {
         active_only: true,
@@ -75,9 +75,9 @@ pub async fn spend(
             .collect();
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if groups.is_empty() {
-        outln!("no spend since {}", clock::human(start));
+        outln!("no spend since {}", time::human(start));
     } else {
-        outln!("since {}", clock::human(start));
+        outln!("since {}", time::human(start));
         outln!(
             "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}",
             "GROUP",

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use ftguard::app;
-use ftguard::clock;
 use ftguard::config::Config;
 use ftguard::cost::JobCost;
+use ftguard::model::time;
 use ftguard::policy::{GraceKey, Policy, Standing, format, standing};
 use ftguard::store::{ActionRecord, StoredJob};
 
@@ -99,17 +99,17 @@ pub fn line(
         }
         Standing::InGrace { reason, until } => format!(
             "in grace: {reason} — {act} at {} ({}) if still over",
-            clock::human(*until),
+            time::human(*until),
             from_now(*until, now)
         ),
         Standing::Due { at } if p.grace.is_zero() => format!(
             "reaches the limit at {} ({}) — then {act}",
-            clock::human(*at),
+            time::human(*at),
             from_now(*at, now)
         ),
         Standing::Due { at } => format!(
             "reaches the limit at {} ({}) — then warn, {act} {grace} later if still over",
-            clock::human(*at),
+            time::human(*at),
             from_now(*at, now)
         ),
         Standing::Keeps => "keeps it".to_owned(),

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use ftguard::clock;
+use crate::outln;
 use ftguard::config::Config;
 use ftguard::model::JobStatus;
-use ftguard::outln;
+use ftguard::model::time;
 use ftguard::policy::format::secs;
 use ftguard::store::Store;
 
@@ -18,12 +18,13 @@ use ftguard::store::Store;
 const RECENT: i64 = 24 * 3600;
 
 pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::Result<ExitCode> {
-    let now = clock::now();
+    let now = time::now();
     let accounts: Vec<String> = config.accounts.iter().map(|a| a.name.to_string()).collect();
     let latest = store.latest_sync_runs().await?;
     let last_ok = store.last_successful_syncs().await?;
-    let interval = ftguard::schedule::sync_interval(&config.sync_schedule, now);
-    let (healthy, health) = ftguard::http::health(&accounts, &latest, &last_ok, now, interval);
+    let interval = ftguard::model::schedule::sync_interval(&config.sync_schedule, now);
+    let (healthy, health) =
+        ftguard::daemon::http::health(&accounts, &latest, &last_ok, now, interval);
 
     // (active, stored) per account; "gone" jobs are stored but not active.
     let mut jobs: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -107,7 +108,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             outln!(
                 "{:<16} {:<22} {:>8} {:>8} {:>8}",
                 a,
-                ok_at.map_or("never".into(), clock::human),
+                ok_at.map_or("never".into(), time::human),
                 ok_at.map_or("-".into(), |t| secs(now - t)),
                 active,
                 stored

@@ -10,13 +10,15 @@ use figment::providers::{Env, Format, Toml};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
+use crate::config::secret::SecretRef;
+use crate::cost::pricing::{PriceTable, PricingConfig};
 use crate::model::AccountName;
-use crate::notify::{Notifier, NotifierConfig};
 use crate::policy::{Policy, PolicyConfig};
-use crate::pricing::{PriceTable, PricingConfig};
-use crate::secret::SecretRef;
+pub use notifier::{Notifier, NotifierConfig, NotifyFormat};
 
+pub mod notifier;
 mod parse_error;
+pub mod secret;
 mod warnings;
 
 /// Where a configuration could not be loaded, and why. Messages name the file and the key.
@@ -288,7 +290,7 @@ impl Config {
             key,
             message,
         };
-        crate::schedule::parse(&raw.daemon.sync_schedule)
+        crate::model::schedule::parse(&raw.daemon.sync_schedule)
             .map_err(|m| invalid("daemon.sync_schedule".into(), m))?;
         for (key, d) in [
             ("daemon.shutdown_timeout", raw.daemon.shutdown_timeout),

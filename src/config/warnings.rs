@@ -61,7 +61,7 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
             ));
         }
     }
-    if let Some(w) = schedule_far_away(&raw.daemon.sync_schedule, crate::clock::now()) {
+    if let Some(w) = schedule_far_away(&raw.daemon.sync_schedule, crate::model::time::now()) {
         out.push(w);
     }
     if raw.notifiers.is_empty() {
@@ -106,7 +106,7 @@ const SYNC_GAP_WARNED: i64 = 24 * 3600;
 /// A sync schedule whose next run is more than a day away (`0 0 0 29 2 *`, years in a leap
 /// cycle): jobs would go unwatched until then.
 fn schedule_far_away(schedule: &str, now: i64) -> Option<String> {
-    let cron = crate::schedule::parse(schedule).ok()?;
+    let cron = crate::model::schedule::parse(schedule).ok()?;
     let start = chrono::DateTime::from_timestamp(now, 0)?;
     let next = cron.find_next_occurrence(&start, false).ok()?;
     let wait = next.timestamp().saturating_sub(now);

@@ -3,10 +3,11 @@
 pub mod bpe;
 pub mod tokens;
 
+pub mod pricing;
 use serde::Serialize;
 
+use crate::cost::pricing::{Price, PriceTable, hour_cost, token_cost};
 use crate::model::{Job, Usd};
-use crate::pricing::{Price, PriceTable, hour_cost, token_cost};
 
 /// A training file's billed tokens per epoch, as counted (and cached) once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

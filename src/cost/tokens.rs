@@ -42,7 +42,7 @@ impl Encoding {
     /// o200k_base for gpt-4o, gpt-4.1, gpt-5 and o-series; cl100k_base for gpt-3.5, gpt-4 and
     /// the davinci-002/babbage-002 base models.
     pub fn for_model(model: &str) -> Self {
-        let m = crate::pricing::base_model(model);
+        let m = crate::cost::pricing::base_model(model);
         let old = m.starts_with("gpt-3.5")
             || m.starts_with("davinci")
             || m.starts_with("babbage")

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use super::{Enforcer, MANUAL, PassReport};
-use crate::clock;
+use crate::model::time;
 use crate::model::{Job, JobStatus};
 use crate::notify::Notice;
 use crate::policy::{ActionKind, Fallback};
@@ -49,7 +49,7 @@ impl Enforcer {
                     None,
                     Some(&msg),
                     None,
-                    clock::now(),
+                    time::now(),
                 )
                 .await?;
             return Ok((Outcome::Failed, kind.as_str(), msg));
@@ -85,7 +85,7 @@ impl Enforcer {
                                     None,
                                     Some(&refusal),
                                     Some(&note),
-                                    clock::now(),
+                                    time::now(),
                                 )
                                 .await?;
                             let new = NewAction {
@@ -96,7 +96,7 @@ impl Enforcer {
                                 reason,
                                 outcome: Outcome::Pending,
                             };
-                            let Some(cid) = self.store.insert_action(&new, clock::now()).await?
+                            let Some(cid) = self.store.insert_action(&new, time::now()).await?
                             else {
                                 return Ok((Outcome::Failed, "pause", note));
                             };
@@ -133,7 +133,7 @@ impl Enforcer {
                 fin.response.as_ref(),
                 fin.error.as_deref(),
                 fin.note.as_deref(),
-                clock::now(),
+                time::now(),
             )
             .await?;
         let r = fin.response.unwrap_or_default();
@@ -408,7 +408,7 @@ impl Enforcer {
 
     async fn save_job(&self, client: &Client, job: &Job) -> Result<(), StoreError> {
         self.store
-            .upsert_jobs(client.account(), std::slice::from_ref(job), clock::now())
+            .upsert_jobs(client.account(), std::slice::from_ref(job), time::now())
             .await
             .map(|_| ())
     }
@@ -431,7 +431,7 @@ impl Enforcer {
                         );
                         tracing::warn!(action = %other, "{note}");
                         self.store
-                            .complete_action(a.id, Outcome::Failed, None, None, None, Some(&note), clock::now())
+                            .complete_action(a.id, Outcome::Failed, None, None, None, Some(&note), time::now())
                             .await?;
                         report.add(
                             Outcome::Failed,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::clock;
+use crate::model::time;
 use crate::notify::{Notice, Outbox};
 use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
 use crate::provider::Client;
@@ -61,7 +61,7 @@ impl Enforcer {
     pub async fn notify_groups(&self, notices: &[GroupNotice]) -> Result<PassReport, StoreError> {
         let mut report = PassReport::default();
         for n in notices {
-            if !self.store.record_budget_notice(n, clock::now()).await? {
+            if !self.store.record_budget_notice(n, time::now()).await? {
                 continue;
             }
             let span = tracing::info_span!("budget_notice", policy = %n.policy, group = %n.group, percent = n.percent);
@@ -130,7 +130,7 @@ impl Enforcer {
             reason: &d.reason,
             outcome,
         };
-        let now = clock::now();
+        let now = time::now();
         match &d.verdict {
             Verdict::Warn { until } => {
                 self.store
@@ -139,7 +139,7 @@ impl Enforcer {
                 self.store
                     .insert_action(&row("warn", Outcome::Warned), now)
                     .await?;
-                tracing::warn!(reason = %d.reason, until = %clock::human(*until), "violation: grace period started");
+                tracing::warn!(reason = %d.reason, until = %time::human(*until), "violation: grace period started");
                 self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
                 report.add(
                     Outcome::Warned,
@@ -149,7 +149,7 @@ impl Enforcer {
                         d.account,
                         d.job_id,
                         d.reason,
-                        clock::human(*until)
+                        time::human(*until)
                     ),
                 );
             }
@@ -374,7 +374,7 @@ impl Enforcer {
             fallback: Fallback::Notify,
             waiting: false,
             created_at: 0,
-            observed_at: clock::now(),
+            observed_at: time::now(),
         };
         let mut one = self.clone();
         one.max_cancels_per_pass = 1;
@@ -399,7 +399,7 @@ impl Enforcer {
             tracing::info_span!("action", account = %account, job_id = %job_id, policy = %MANUAL);
         async move {
             let answer = client.resume(job_id).await;
-            let now = clock::now();
+            let now = time::now();
             let outcome = if answer.is_ok() {
                 Outcome::Succeeded
             } else {

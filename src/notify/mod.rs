@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 mod outbox;
@@ -27,41 +27,8 @@ pub fn http_client() -> reqwest::Client {
 
 pub use outbox::{Deliveries, Outbox};
 
+pub use crate::config::notifier::{Notifier, NotifierConfig, NotifyFormat};
 use crate::policy::GroupNotice;
-use crate::secret::{Secret, SecretRef};
-
-/// `[[notifiers]]` as written.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifierConfig {
-    #[serde(default = "default_kind")]
-    pub kind: String,
-    pub url: SecretRef,
-    #[serde(default)]
-    pub format: NotifyFormat,
-}
-
-fn default_kind() -> String {
-    "webhook".into()
-}
-
-/// Body shape of a webhook.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifyFormat {
-    #[default]
-    Json,
-    Slack,
-}
-
-/// A ready webhook: the URL is a secret (Slack URLs carry their token).
-#[derive(Debug, Clone)]
-pub struct Notifier {
-    url: Secret,
-    /// Where the URL comes from (`env SLACK_WEBHOOK_URL`), for messages.
-    source: String,
-    format: NotifyFormat,
-}
 
 /// What happened, for people and for scripts. A notice is about a job (`account`, `job_id`),
 /// an account alone (`sync_failing`, `sync_recovered`: `account`, no policy) or, for
@@ -207,37 +174,6 @@ impl Notice {
 }
 
 impl Notifier {
-    pub fn build(c: &NotifierConfig) -> Result<Self, String> {
-        if c.kind != "webhook" {
-            return Err(format!(
-                "unknown notifier kind {:?} (known: webhook)",
-                c.kind
-            ));
-        }
-        let url = c.url.resolve().map_err(|e| format!("url: {e}"))?;
-        reqwest::Url::parse(url.expose())
-            .map_err(|_| format!("url ({}) is not a valid URL", c.url))?;
-        Ok(Self {
-            url,
-            source: c.url.to_string(),
-            format: c.format,
-        })
-    }
-
-    /// The notifier for people: its format and where its URL comes from (never the URL).
-    pub fn describe(&self) -> String {
-        let format = match self.format {
-            NotifyFormat::Json => "json",
-            NotifyFormat::Slack => "slack",
-        };
-        format!("{format}, url from {}", self.source)
-    }
-
-    /// Where the URL comes from (`env SLACK_WEBHOOK_URL`): how the outbox names a notifier.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Sends one notice once, no retries (`config check --test-notifiers`).
     pub async fn try_once(&self, http: &reqwest::Client, notice: &Notice) -> Result<u16, String> {
         self.post(http, &self.body(notice).to_string()).await
@@ -288,6 +224,7 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::secret::SecretRef;
 
     fn notifier(format: NotifyFormat) -> Notifier {
         notifier_at("http://127.0.0.1:9/hook", format)

@@ -133,7 +133,7 @@ impl Outbox {
 
     /// Sends a notice to every notifier in the background, uncapped.
     fn deliver(&self, notice: Notice) {
-        let now = crate::clock::now();
+        let now = crate::model::time::now();
         for n in &self.notifiers {
             self.deliveries.tracker.spawn(deliver_one(
                 self.http.clone(),
@@ -196,7 +196,7 @@ impl Outbox {
         down: &mut HashMap<String, (i64, String)>,
     ) -> Result<bool, crate::store::StoreError> {
         if now - n.created_at >= KEEP_NOTICE_SECS {
-            crate::metrics::notification(&n.event, "expired");
+            crate::telemetry::notification(&n.event, "expired");
             tracing::error!(event = %n.event, notifier = %n.notifier, attempts = n.attempts, "webhook notice undelivered for a day; dropped");
             store.remove_notice(n.id).await?;
             return Ok(false);
@@ -214,7 +214,7 @@ impl Outbox {
         }
         match notifier.post(&self.http, &n.body).await {
             Ok(_) => {
-                crate::metrics::notification(&n.event, "delivered");
+                crate::telemetry::notification(&n.event, "delivered");
                 tracing::info!(event = %n.event, notifier = %n.notifier, attempts = n.attempts + 1, "webhook notice delivered on a retry");
                 store.remove_notice(n.id).await?;
                 Ok(true)
@@ -265,7 +265,7 @@ async fn deliver_one(
     };
     let error = match try_soon(&http, &notifier, &body, &closing).await {
         Ok(()) => {
-            crate::metrics::notification(&event, "delivered");
+            crate::telemetry::notification(&event, "delivered");
             if let (Some(s), Some(id)) = (&store, id)
                 && let Err(e) = s.remove_notice(id).await
             {
@@ -277,7 +277,7 @@ async fn deliver_one(
     };
     match (&store, id) {
         (Some(s), Some(id)) => {
-            crate::metrics::notification(&event, "retrying");
+            crate::telemetry::notification(&event, "retrying");
             tracing::warn!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; kept, tried again in a minute");
             if let Err(e) = s
                 .retry_notice_at(id, i64::from(ATTEMPTS), now + FIRST_RETRY_SECS, &error)
@@ -287,7 +287,7 @@ async fn deliver_one(
             }
         }
         _ => {
-            crate::metrics::notification(&event, "failed");
+            crate::telemetry::notification(&event, "failed");
             tracing::error!(event = %event, notifier = notifier.source(), error = %error, "webhook notice not delivered; given up");
         }
     }
@@ -354,8 +354,8 @@ impl Deliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::secret::SecretRef;
     use crate::notify::{NotifierConfig, NotifyFormat};
-    use crate::secret::SecretRef;
     use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
 
     /// A JSON notifier whose URL comes from a file in `dir`.

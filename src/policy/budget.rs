@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::kinds::Kind;
 use super::{EvalContext, GroupNotice, JobView, Rule, SetOutcome, UnknownCost};
 use crate::model::Usd;
-use crate::output::count;
+use crate::policy::format::count;
 
 pub const KIND: Kind = Kind {
     name: "budget",

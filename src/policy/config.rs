@@ -196,7 +196,7 @@ pub fn compile(c: &PolicyConfig) -> Result<Policy, String> {
         crate::model::bounded_duration(g).map_err(|e| format!("grace: {e}"))?;
     }
     if let Some(s) = &c.schedule {
-        crate::schedule::parse(s).map_err(|e| format!("schedule: {e}"))?;
+        crate::model::schedule::parse(s).map_err(|e| format!("schedule: {e}"))?;
     }
     if c.fallback.is_some() && c.action != ActionKind::Pause {
         return Err("`fallback` only applies to action = \"pause\"".into());

@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// `1 page`, `3 pages`; `many` for irregular plurals (`count(2, "policy", "policies")`).
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `7h02m`, `12m05s`, `40s`; days as hours so values compare at a glance.
 pub fn secs(s: i64) -> String {
     let s = s.max(0);
@@ -27,5 +33,15 @@ mod tests {
         assert_eq!(super::secs(725), "12m05s");
         assert_eq!(super::secs(40), "40s");
         assert_eq!(super::limit(std::time::Duration::from_secs(6 * 3600)), "6h");
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(super::count(1u32, "page", "pages"), "1 page");
+        assert_eq!(super::count(0u32, "page", "pages"), "0 pages");
+        assert_eq!(super::count(2u32, "policy", "policies"), "2 policies");
     }
 }

@@ -2,9 +2,9 @@
 //! files, cancel, pause. Timeouts and bounded retries live here; nothing else talks HTTP to
 //! the provider.
 
+pub mod api_clock;
 mod body;
 pub mod clip;
-pub mod clock;
 mod error;
 pub mod path;
 pub mod payload;
@@ -29,7 +29,7 @@ use crate::model::{AccountName, Job};
 pub struct Client {
     account: Account,
     http: reqwest::Client,
-    clock: clock::ClockOffset,
+    clock: api_clock::ClockOffset,
 }
 
 impl Client {
@@ -56,7 +56,7 @@ impl Client {
         Ok(Self {
             account,
             http,
-            clock: clock::ClockOffset::default(),
+            clock: api_clock::ClockOffset::default(),
         })
     }
 
@@ -65,7 +65,7 @@ impl Client {
     }
 
     /// How far the API's clock is from this machine's, as its answers say.
-    pub fn clock(&self) -> &clock::ClockOffset {
+    pub fn clock(&self) -> &api_clock::ClockOffset {
         &self.clock
     }
 
@@ -138,7 +138,7 @@ impl Client {
             }
             let started = std::time::Instant::now();
             let sent = req.send().await;
-            crate::metrics::api_request(
+            crate::telemetry::api_request(
                 self.account.name.as_str(),
                 &endpoint,
                 sent.as_ref().ok().map(|r| r.status().as_u16()),

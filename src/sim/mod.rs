@@ -82,7 +82,7 @@ pub(crate) struct State {
 
 impl State {
     pub fn now(&self) -> i64 {
-        crate::clock::now() + self.clock_offset
+        crate::model::time::now() + self.clock_offset
     }
 }
 

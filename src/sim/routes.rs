@@ -77,7 +77,7 @@ async fn handle(
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         if !s.forget_requests {
             s.requests.push(Request {
-                at_ms: crate::deadline::now_ms(),
+                at_ms: crate::model::time::now_ms(),
                 method: method.to_string(),
                 path: path.clone(),
                 query: query.clone(),

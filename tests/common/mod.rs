@@ -12,7 +12,7 @@ pub use ftguard::sim::{Endpoint, Fault, Sim, SimJob};
 pub const H: i64 = 3600;
 
 pub fn now() -> i64 {
-    ftguard::clock::now()
+    ftguard::model::time::now()
 }
 
 /// A temp directory holding ftguard.toml and ftguard.db.

@@ -9,9 +9,6 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::app::App;
-use crate::clock;
-
 /// Every metric ftguard exposes.
 pub struct Metrics {
     registry: Registry,
@@ -193,57 +190,61 @@ pub fn notification(event: &str, result: &str) {
     }
 }
 
-/// Refreshes the state gauges from the store and renders the text exposition.
-pub async fn render(app: &App) -> Result<String, String> {
+/// What the store holds, as the state gauges show it: read at scrape time by the layer that
+/// owns the store (`App::metrics_snapshot`), so these counters know nothing above them.
+#[derive(Debug, Default, Clone)]
+pub struct StateSnapshot {
+    /// (account, status, jobs).
+    pub jobs: Vec<(String, String, i64)>,
+    /// (policy, action, outcome, actions).
+    pub actions: Vec<(String, String, String, i64)>,
+    /// (account, unix time of its last successful sync).
+    pub last_sync: Vec<(String, i64)>,
+    /// (policy, group, spent and projected dollars, limit dollars).
+    pub budgets: Vec<(String, String, f64, f64)>,
+}
+
+/// Why the exposition could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("metrics unavailable (the registry could not be built)")]
+    Unavailable,
+    #[error("cannot encode metrics: {0}")]
+    Encode(String),
+}
+
+/// Sets the state gauges from `state` and renders the text exposition.
+pub fn render(state: &StateSnapshot) -> Result<String, RenderError> {
     let Some(m) = METRICS.as_ref() else {
-        return Err("metrics unavailable".into());
+        return Err(RenderError::Unavailable);
     };
-    let store = &app.store;
     m.jobs.reset();
-    for (account, status, n) in store.job_counts().await.map_err(|e| e.to_string())? {
-        m.jobs.with_label_values(&[&account, &status]).set(n);
+    for (account, status, n) in &state.jobs {
+        m.jobs.with_label_values(&[account, status]).set(*n);
     }
     m.actions.reset();
-    for (policy, action, outcome, n) in store.action_counts().await.map_err(|e| e.to_string())? {
+    for (policy, action, outcome, n) in &state.actions {
         m.actions
-            .with_label_values(&[&policy, &action, &outcome])
-            .set(n);
+            .with_label_values(&[policy, action, outcome])
+            .set(*n);
     }
     m.last_sync.reset();
-    for (account, at) in store
-        .last_successful_syncs()
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        m.last_sync.with_label_values(&[&account]).set(at);
+    for (account, at) in &state.last_sync {
+        m.last_sync.with_label_values(&[account]).set(*at);
     }
     m.budget_spend.reset();
     m.budget_limit.reset();
-    let now = clock::now();
-    let budgets: Vec<_> = app
-        .config
-        .policies
-        .iter()
-        .filter_map(|p| p.rule.budget().map(|b| (p, b)))
-        .collect();
-    if !budgets.is_empty() {
-        // Finished jobs' spend is kept between scrapes while nothing changed (see
-        // `App::active_and_finished`): a scrape reads the active jobs, not the whole period.
-        let spend = app.budget_spend(now).await.map_err(|e| e.to_string())?;
-        for (policy, b) in budgets {
-            for (group, s) in spend.get(&policy.name).into_iter().flatten() {
-                m.budget_spend
-                    .with_label_values(&[&policy.name, group])
-                    .set(s.total().as_dollars());
-                m.budget_limit
-                    .with_label_values(&[&policy.name, group])
-                    .set(b.limit.as_dollars());
-            }
-        }
+    for (policy, group, spend, limit) in &state.budgets {
+        m.budget_spend
+            .with_label_values(&[policy, group])
+            .set(*spend);
+        m.budget_limit
+            .with_label_values(&[policy, group])
+            .set(*limit);
     }
     let mut buf = Vec::new();
     TextEncoder::new()
         .encode(&m.registry.gather(), &mut buf)
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(buf).map_err(|e| e.to_string())
+        .map_err(|e| RenderError::Encode(e.to_string()))?;
+    String::from_utf8(buf).map_err(|e| RenderError::Encode(e.to_string()))
 }

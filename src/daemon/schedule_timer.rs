@@ -1,45 +1,9 @@
-//! Cron expressions (six fields, with seconds; UTC), parsed once at the edge, and the timer
-//! that fires them.
+//! Fires a cron schedule ([`crate::model::schedule`]) by sleeping until each occurrence.
 
 use std::time::Duration;
 
 use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 use tokio_util::sync::CancellationToken;
-
-/// Parses a six-field cron expression (`sec min hour dom month dow`) that fires at least once
-/// more: one naming a day no month has (`0 0 0 30 2 *`) would be accepted by the parser and
-/// silently never run.
-pub fn parse(expr: &str) -> Result<Cron, String> {
-    let cron = CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| {
-            format!("{expr:?} is not a cron expression with seconds (e.g. \"0 */5 * * * *\"): {e}")
-        })?;
-    cron.find_next_occurrence(&chrono::Utc::now(), false)
-        .map_err(|_| format!("{expr:?} never fires (a day that no month has?)"))?;
-    Ok(cron)
-}
-
-/// Seconds between the next two runs after `now` (the schedule's current interval).
-pub fn interval(cron: &Cron, now: i64) -> Option<i64> {
-    let start = chrono::DateTime::from_timestamp(now, 0)?;
-    let first = cron.find_next_occurrence(&start, false).ok()?;
-    let second = cron.find_next_occurrence(&first, false).ok()?;
-    Some((second - first).num_seconds())
-}
-
-/// Seconds between two occurrences of a cron expression as written (60 if it cannot be
-/// told): `/healthz`, `ftguard status` and the sync watch tolerate three sync intervals.
-pub fn sync_interval(schedule: &str, now: i64) -> i64 {
-    parse(schedule)
-        .ok()
-        .and_then(|c| interval(&c, now))
-        .unwrap_or(60)
-}
 
 /// How long one wait for an occurrence may last before the wall clock is read again: waits run
 /// on the monotonic clock, which does not follow the wall clock being set or the machine
@@ -75,19 +39,11 @@ pub async fn run(cron: Cron, stop: CancellationToken, mut fire: impl FnMut() -> 
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn accepts_seconds_and_rejects_five_fields() {
-        assert!(super::parse("0 * * * * *").is_ok());
-        assert!(super::parse("*/5 * * * *").is_err());
-        assert!(super::parse("every minute").is_err());
-        let never = super::parse("0 0 0 30 2 *").unwrap_err();
-        assert!(never.contains("never fires"), "{never}");
-        assert!(super::parse("0 0 0 29 2 *").is_ok(), "leap days come");
-    }
+    use crate::model::schedule::parse;
 
     #[tokio::test]
     async fn fires_at_each_occurrence_and_not_before() {
-        let every_second = super::parse("* * * * * *").unwrap();
+        let every_second = parse("* * * * * *").unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         let mut fired = Vec::new();
         let started = chrono::Utc::now();
@@ -108,7 +64,7 @@ mod tests {
 
     #[tokio::test]
     async fn stops_when_cancelled() {
-        let hourly = super::parse("0 0 * * * *").unwrap();
+        let hourly = parse("0 0 * * * *").unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn(super::run(hourly, stop.clone(), || true));
         stop.cancel();
@@ -116,13 +72,5 @@ mod tests {
             .await
             .expect("still waiting for the next hour")
             .unwrap();
-    }
-
-    #[test]
-    fn intervals() {
-        let every_minute = super::parse("0 * * * * *").unwrap();
-        assert_eq!(super::interval(&every_minute, 1_700_000_000), Some(60));
-        let five_min = super::parse("0 */5 * * * *").unwrap();
-        assert_eq!(super::interval(&five_min, 1_700_000_000), Some(300));
     }
 }

@@ -4,9 +4,9 @@
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::clock;
 use crate::cost::FileTokens;
 use crate::cost::tokens::{Counter, Encoding, Tokenizers};
+use crate::model::time;
 use crate::provider::Client;
 use crate::store::{FileKey, JobFilter, Store, StoreError};
 
@@ -19,7 +19,7 @@ pub async fn count_missing_files(clients: &[Client], store: &Store) -> Result<u3
     let known = store.file_tokens().await?;
     let active = store.jobs(&JobFilter::active()).await?;
     let mut counted = 0;
-    let now = clock::now();
+    let now = time::now();
     // Built on the first file that needs one and freed when this round ends.
     let mut tokenizers = Tokenizers::default();
     for sj in active {
@@ -57,13 +57,13 @@ pub async fn count_missing_files(clients: &[Client], store: &Store) -> Result<u3
             Ok((tokens, malformed, bytes)) => {
                 tracing::info!(parent: &span, examples = tokens.examples, tokens = tokens.tokens, bytes, "training file counted");
                 store
-                    .save_file_tokens(&key, Ok((tokens, malformed, bytes)), clock::now())
+                    .save_file_tokens(&key, Ok((tokens, malformed, bytes)), time::now())
                     .await?;
                 counted += 1;
             }
             Err(e) => {
                 tracing::warn!(parent: &span, error = %e, "cannot count the training file; projected cost unknown for now");
-                store.save_file_tokens(&key, Err(&e), clock::now()).await?;
+                store.save_file_tokens(&key, Err(&e), time::now()).await?;
             }
         }
     }

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::clock;
-use crate::config::Config;
-use crate::daemon::{self, Options, Reporter};
 use crate::outln;
-use crate::sim::{Sim, SimJob};
-use crate::store::{JobFilter, Store};
+use ftguard::config::Config;
+use ftguard::daemon::{self, Options, Reporter};
+use ftguard::model::time;
+use ftguard::sim::{Sim, SimJob};
+use ftguard::store::{JobFilter, Store};
 
 /// The demo's jobs: a runaway, one stuck in the queue, one that finishes during the demo,
 /// an exempt one, and history.
@@ -73,7 +73,7 @@ limit_usd = 10.0
 /// Runs the demo for `seconds`, printing what the daemon sees and does.
 pub async fn run(seconds: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let sim = Sim::start(scenario(clock::now())).await?;
+    let sim = Sim::start(scenario(time::now())).await?;
     // 240 chat examples of ~1,000 tokens: with 3 epochs on gpt-4o at $25/1M, about $18.
     sim.add_training_file("ftjob-demo-pricey", 240, (700, 289));
     let token = "sk-demo-not-a-real-key";

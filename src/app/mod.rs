@@ -1,15 +1,16 @@
 //! The application as the CLI and the daemon use it: configuration, store and clients built
 //! once, and the three steps of a pass (sync, evaluate, enforce) as functions over them.
 
+mod metrics_snapshot;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use crate::clock;
 use crate::config::Config;
 use crate::cost::tokens::Encoding;
 use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
-use crate::output::count;
+use crate::model::time;
 use crate::policy::{self, BudgetTallies, Decision, Evaluation, GroupSpend, JobView, Policy};
 use crate::provider::Client;
 use crate::store::{FileKey, HistoryMark, JobFilter, Store, StoreError, StoredJob};
@@ -159,7 +160,7 @@ impl App {
         }
         let jobs = self.store.jobs(&JobFilter::active()).await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
-        let now = clock::now();
+        let now = time::now();
         let wanted = policy::events_wanted(&views, now, &self.config.policies);
         // Jobs whose events failed within the hour are not asked again yet (a gateway that
         // does not route `/events` for the provider would be asked, and warned about, at every
@@ -238,7 +239,7 @@ impl App {
         if !policy::needs_costs(&self.config.policies) {
             return Ok(0);
         }
-        crate::estimate::count_missing_files(&self.clients, &self.store).await
+        crate::sync::training_files::count_missing_files(&self.clients, &self.store).await
     }
 
     /// Stored jobs paired with their costs (prices and cached file counts applied).
@@ -450,7 +451,7 @@ impl App {
             match client.retrieve(id).await {
                 Ok(job) => {
                     self.store
-                        .upsert_jobs(client.account(), std::slice::from_ref(&job), clock::now())
+                        .upsert_jobs(client.account(), std::slice::from_ref(&job), time::now())
                         .await?;
                 }
                 Err(e) => {
@@ -459,7 +460,7 @@ impl App {
             }
         }
         let evaluation = self
-            .decide(&self.after_sync_policies(), clock::now())
+            .decide(&self.after_sync_policies(), time::now())
             .await?;
         let due: std::collections::HashSet<(&str, &str)> =
             due.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
@@ -474,7 +475,7 @@ impl App {
 
     /// Evaluates and enforces the given policies.
     pub async fn enforce(&self, policies: &[Policy]) -> Result<PassReport, StoreError> {
-        self.enforce_at(policies, clock::now()).await
+        self.enforce_at(policies, time::now()).await
     }
 
     /// [`Self::enforce`] as of a given time (tests drive grace periods with it).
@@ -534,63 +535,6 @@ fn absorb(into: &mut HashMap<String, GroupSpend>, more: HashMap<String, GroupSpe
         for (group, s) in groups {
             into.entry(group).or_default().absorb(&s);
         }
-    }
-}
-
-/// One account's sync for scripts: `{"account", "ok": true, "summary"}` or
-/// `{"account", "ok": false, "error"}` (`sync --json`, `run --once --json`).
-pub fn sync_json(account: &str, r: &Result<SyncSummary, SyncError>) -> serde_json::Value {
-    match r {
-        Ok(s) => serde_json::json!({"account": account, "ok": true, "summary": s}),
-        Err(e) => serde_json::json!({"account": account, "ok": false, "error": e.to_string()}),
-    }
-}
-
-/// One line per account for people.
-pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
-    match r {
-        Ok(s) => {
-            let mut line = format!(
-                "{account}: {} in {}, {} new, {} changed status, {} updated, {} active{}",
-                count(s.jobs_seen, "job", "jobs"),
-                count(s.pages, "page", "pages"),
-                s.new,
-                s.changed,
-                s.updated,
-                s.active,
-                if s.full { "" } else { " (incremental)" }
-            );
-            if s.events_checked > 0 {
-                line.push_str(&format!(
-                    ", events of {} checked",
-                    count(
-                        s.events_checked,
-                        "suspected stalled job",
-                        "suspected stalled jobs"
-                    )
-                ));
-            }
-            if s.gone > 0 {
-                line.push_str(&format!(
-                    ", {} unknown to the API marked gone",
-                    count(s.gone, "active job", "active jobs")
-                ));
-            }
-            if s.rejected > 0 {
-                line.push_str(&format!(
-                    ", {} skipped",
-                    count(s.rejected, "unparseable item", "unparseable items")
-                ));
-            }
-            for (id, from, to) in &s.changes {
-                line.push_str(&format!("\n  {id}: {from} -> {to}"));
-            }
-            for w in &s.warnings {
-                line.push_str(&format!("\n  warning: {w}"));
-            }
-            line
-        }
-        Err(e) => format!("{account}: FAILED: {e}"),
     }
 }
 

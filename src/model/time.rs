@@ -8,6 +8,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Wall-clock now in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// `2026-11-27 20:34:09Z` for people.
 pub fn human(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts, 0)

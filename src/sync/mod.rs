@@ -1,13 +1,19 @@
 //! Sync: provider -> store. Pages the job list into SQLite one transaction per page, then
 //! retrieves known active jobs the listing did not include.
 
+pub mod outage_watch;
+mod report;
+pub mod training_files;
+
+pub use report::{sync_json, sync_line};
+
 use std::collections::HashSet;
 
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::clock;
 use crate::model::count_u32;
+use crate::model::time;
 use crate::provider::{Client, ProviderError};
 use crate::store::{Store, StoreError, SyncRun};
 
@@ -67,11 +73,11 @@ pub async fn sync_account(
 ) -> Result<SyncSummary, SyncError> {
     let span = tracing::info_span!("sync", account = %client.account());
     async {
-        let started = clock::now();
+        let started = time::now();
         let timer = std::time::Instant::now();
         let mut result = sync_inner(client, store, opts).await;
         check_clock(client, result.as_mut().ok());
-        crate::metrics::sync_finished(
+        crate::telemetry::sync_finished(
             client.account().as_str(),
             result.is_ok(),
             timer.elapsed().as_secs_f64(),
@@ -79,7 +85,7 @@ pub async fn sync_account(
         let run = SyncRun {
             account: client.account().to_string(),
             started_at: started,
-            finished_at: Some(clock::now()),
+            finished_at: Some(time::now()),
             pages: result.as_ref().map_or(0, |s| s.pages.into()),
             jobs_seen: result.as_ref().map_or(0, |s| s.jobs_seen.into()),
             error: result.as_ref().err().map(|e| e.to_string()),
@@ -120,7 +126,7 @@ async fn sync_inner(
         store.active_job_ids(&account).await?.into_iter().collect();
     // Incremental: the list is newest first, so once a page reaches past the boundary every
     // job that could have changed has been seen; known active jobs not seen are retrieved below.
-    let started = clock::now();
+    let started = time::now();
     let boundary = match store.sync_state(account.as_str()).await? {
         Some((Some(b), Some(last_full)))
             if !opts.full
@@ -156,7 +162,7 @@ async fn sync_inner(
         summary.rejected = summary
             .rejected
             .saturating_add(count_u32(page.rejected.len()));
-        written += store.write_jobs(&account, &page.jobs, clock::now()).await?;
+        written += store.write_jobs(&account, &page.jobs, time::now()).await?;
         summary.jobs_seen = summary.jobs_seen.saturating_add(count_u32(page.jobs.len()));
         if std::time::Instant::now() >= progress_at && page.has_more {
             tracing::info!(
@@ -166,7 +172,7 @@ async fn sync_inner(
             );
             progress_at = std::time::Instant::now() + PROGRESS_EVERY;
         }
-        let now = clock::now();
+        let now = time::now();
         for j in &page.jobs {
             unseen_active.remove(j.id.as_str());
             for (what, detail) in doubts(j, now) {
@@ -215,7 +221,7 @@ async fn sync_inner(
         match client.retrieve(&id).await {
             Ok(job) => {
                 let stats = store
-                    .upsert_jobs(&account, std::slice::from_ref(&job), clock::now())
+                    .upsert_jobs(&account, std::slice::from_ref(&job), time::now())
                     .await?;
                 summary.changed += stats.changed;
                 summary.updated += stats.updated;
@@ -225,7 +231,7 @@ async fn sync_inner(
             // The API does not know it any more (deleted, or the key now points elsewhere):
             // said once, then no longer asked about, decided on or counted.
             Err(e) if e.status() == Some(404) => {
-                store.mark_gone(&account, &id, clock::now()).await?;
+                store.mark_gone(&account, &id, time::now()).await?;
                 let w = format!(
                     "active job {id} is unknown to the API (404): marked gone, no longer watched"
                 );
@@ -274,7 +280,7 @@ fn doubts(job: &crate::model::Job, now: i64) -> Vec<(&'static str, String)> {
             format!(
                 "the API reports created_at {} ({}), before 2015 or in the future: time limits count from when ftguard first saw the job",
                 job.created_at,
-                clock::human(job.created_at)
+                time::human(job.created_at)
             ),
         ));
     }
@@ -286,7 +292,7 @@ fn doubts(job: &crate::model::Job, now: i64) -> Vec<(&'static str, String)> {
 pub async fn refresh_steps(client: &Client, store: &Store, id: &str) -> Result<(), SyncError> {
     let span = tracing::info_span!("events", account = %client.account(), job_id = %id);
     async {
-        let checked_at = clock::now();
+        let checked_at = time::now();
         let events = client.events(id, 50).await?;
         let last = events
             .iter()
@@ -306,16 +312,16 @@ pub async fn refresh_steps(client: &Client, store: &Store, id: &str) -> Result<(
 /// Reports how far the API's clock is from this machine's: in the summary (a warning when
 /// far), as a metric, and in the log when it drifts past the tolerance or comes back.
 fn check_clock(client: &Client, summary: Option<&mut SyncSummary>) {
-    use crate::provider::clock;
+    use crate::provider::api_clock;
     let Some(offset) = client.clock().get() else {
         return;
     };
-    crate::metrics::clock_offset(client.account().as_str(), offset);
+    crate::telemetry::clock_offset(client.account().as_str(), offset);
     match client.clock().change() {
-        Some(clock::SkewChange::Became(_)) => {
-            tracing::warn!(offset_secs = offset, "{}", clock::describe(offset))
+        Some(api_clock::SkewChange::Became(_)) => {
+            tracing::warn!(offset_secs = offset, "{}", api_clock::describe(offset))
         }
-        Some(clock::SkewChange::Recovered(_)) => tracing::info!(
+        Some(api_clock::SkewChange::Recovered(_)) => tracing::info!(
             offset_secs = offset,
             "this machine's clock agrees with the API's again"
         ),
@@ -323,8 +329,8 @@ fn check_clock(client: &Client, summary: Option<&mut SyncSummary>) {
     }
     if let Some(s) = summary {
         s.clock_offset_secs = Some(offset);
-        if clock::is_skewed(offset) {
-            s.warnings.push(clock::describe(offset));
+        if api_clock::is_skewed(offset) {
+            s.warnings.push(api_clock::describe(offset));
         }
     }
 }

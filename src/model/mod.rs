@@ -1,5 +1,8 @@
 //! Domain types shared by every layer: identifiers, money, and the job as ftguard sees it.
 
+pub mod schedule;
+pub mod time;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::clock;
+use crate::model::time;
 use crate::store::SyncRun;
 
 /// Binds the listener (port 0 picks a free one; read it back with `local_addr`).
@@ -62,8 +62,8 @@ async fn healthz(State(app): State<watch::Receiver<App>>) -> Response {
         .iter()
         .map(|a| a.name.to_string())
         .collect();
-    let interval = crate::schedule::sync_interval(&app.config.sync_schedule, clock::now());
-    let (healthy, body) = health(&accounts, &runs, &last_ok, clock::now(), interval);
+    let interval = crate::model::schedule::sync_interval(&app.config.sync_schedule, time::now());
+    let (healthy, body) = health(&accounts, &runs, &last_ok, time::now(), interval);
     let code = if healthy {
         StatusCode::OK
     } else {
@@ -116,7 +116,11 @@ pub fn health(
 
 async fn metrics(State(app): State<watch::Receiver<App>>) -> Response {
     let app = app.borrow().clone();
-    match crate::metrics::render(&app).await {
+    let rendered = match app.metrics_snapshot().await {
+        Ok(state) => crate::telemetry::render(&state).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match rendered {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

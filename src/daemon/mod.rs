@@ -1,6 +1,12 @@
 //! The daemon: wires the sync schedule, per-policy schedules, signals and sd_notify to the
 //! pass functions in [`crate::app`]. It holds no business rules.
 
+pub mod deadline_timer;
+pub mod http;
+pub mod lock;
+pub mod schedule_timer;
+pub mod sdnotify;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,10 +14,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::app::{self, App, BuildError};
+use crate::app::{App, BuildError};
 use crate::config::{Config, ConfigError};
 use crate::enforce::PassReport;
-use crate::sdnotify;
 use crate::store::StoreError;
 
 /// Why the daemon stopped with an error.
@@ -26,7 +31,7 @@ pub enum DaemonError {
     #[error("scheduler: {0}")]
     Scheduler(String),
     #[error(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(#[from] crate::daemon::lock::LockError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -62,7 +67,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             r(line);
         }
     };
-    let _lock = crate::lock::DaemonLock::acquire(&config.database)?;
+    let _lock = crate::daemon::lock::DaemonLock::acquire(&config.database)?;
     // Signals are taken over before anything slow (reconciling, the first sync): a SIGHUP
     // (`systemctl reload`) or SIGTERM arriving then is handled, not the default "terminate".
     let mut hup = if opts.once {
@@ -75,11 +80,15 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
     let http = match app.config.listen {
         Some(addr) if !opts.once => {
-            let listener = crate::http::bind(addr)
+            let listener = crate::daemon::http::bind(addr)
                 .await
                 .map_err(|source| DaemonError::Listen { addr, source })?;
             tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /healthz and /metrics");
-            Some(crate::http::spawn(listener, app_rx, opts.stop.clone()))
+            Some(crate::daemon::http::spawn(
+                listener,
+                app_rx,
+                opts.stop.clone(),
+            ))
         }
         _ => None,
     };
@@ -113,7 +122,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     };
     // Outages are picked up from the store: since when, and whether they were said (so
     // neither a restart nor `run --once` from a timer says one twice).
-    let mut watch = crate::sync_watch::SyncWatch::default();
+    let mut watch = crate::sync::outage_watch::SyncWatch::default();
     match app.store.failing_since().await {
         Ok(failing) => watch.resume(&failing),
         Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
@@ -149,7 +158,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
     let mut sched = schedule(&app, tx.clone(), &opts.stop)?;
-    let mut deadlines = crate::deadline::DeadlineTimer::new();
+    let mut deadlines = crate::daemon::deadline_timer::DeadlineTimer::new();
     rearm(&app, &mut deadlines).await;
     // Stopped during the first pass: straight to shutdown.
     while !opts.stop.is_cancelled() {
@@ -174,7 +183,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
                 match reload(opts.config_path.as_deref(), &app) {
                     Ok(mut new) => {
-                        crate::metrics::reload(true);
+                        crate::telemetry::reload(true);
                         sched.cancel();
                         keep_restart_only_settings(&mut new.config, &app.config);
                         app = new;
@@ -185,7 +194,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         say("configuration reloaded".into());
                     }
                     Err(e) => {
-                        crate::metrics::reload(false);
+                        crate::telemetry::reload(false);
                         tracing::error!(error = %e, "reload refused; keeping the running configuration");
                     }
                 }
@@ -245,12 +254,12 @@ fn log_config(config: &Config, message: &str) {
 }
 
 /// Sets the deadline timer to the next crossing; a store error only costs exactness (logged).
-async fn rearm(app: &App, timer: &mut crate::deadline::DeadlineTimer) {
-    match app.next_crossings(crate::clock::now()).await {
+async fn rearm(app: &App, timer: &mut crate::daemon::deadline_timer::DeadlineTimer) {
+    match app.next_crossings(crate::model::time::now()).await {
         Ok(c) => {
-            timer.set(&c, crate::deadline::now_ms());
+            timer.set(&c, crate::model::time::now_ms());
             if let Some(at) = timer.at() {
-                tracing::debug!(at = %crate::clock::human(at), "next limit crossing");
+                tracing::debug!(at = %crate::model::time::human(at), "next limit crossing");
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot compute the next limit crossing"),
@@ -334,21 +343,21 @@ async fn full_pass(
     app: &App,
     say: &impl Fn(String),
     policies: &[crate::policy::Policy],
-    watch: &mut crate::sync_watch::SyncWatch,
+    watch: &mut crate::sync::outage_watch::SyncWatch,
     counting: &mut Counting,
 ) -> Result<PassReport, DaemonError> {
     let results = app.sync().await;
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
     // An account failing for as long as /healthz tolerates is notified, once, and its recovery.
-    let now = crate::clock::now();
-    let window = 3 * crate::schedule::sync_interval(&app.config.sync_schedule, now);
+    let now = crate::model::time::now();
+    let window = 3 * crate::model::schedule::sync_interval(&app.config.sync_schedule, now);
     for (account, r) in &results {
-        say(app::sync_line(account, r));
+        say(crate::sync::sync_line(account, r));
         let error = r.as_ref().err().map(ToString::to_string);
         let outcome = error.as_deref().map_or(Ok(()), Err);
         if let Some(notice) = watch.observe(account, outcome, now, window) {
             let span = tracing::info_span!("sync_health", account = %account);
-            if notice.event == crate::sync_watch::FAILING {
+            if notice.event == crate::sync::outage_watch::FAILING {
                 span.in_scope(|| tracing::error!(reason = %notice.reason, "account not synced"));
                 let recorded = app.store.record_failing_notified(account, now);
                 if let Err(e) = recorded.instrument(span).await {
@@ -374,7 +383,7 @@ async fn full_pass(
     }
     report.syncs = results
         .iter()
-        .map(|(account, r)| app::sync_json(account, r))
+        .map(|(account, r)| crate::sync::sync_json(account, r))
         .collect();
     sdnotify::notify(&format!(
         "STATUS=synced {ok}/{} accounts; last pass: {} cancelled, {} failed, {} held",
@@ -399,15 +408,19 @@ fn schedule(
         ticks.push((s.clone(), Tick::Policies(s)));
     }
     for (expr, tick) in ticks {
-        let cron = crate::schedule::parse(&expr).map_err(DaemonError::Scheduler)?;
+        let cron = crate::model::schedule::parse(&expr).map_err(DaemonError::Scheduler)?;
         let tx = tx.clone();
-        tokio::spawn(crate::schedule::run(cron, timers.clone(), move || {
-            // A full channel means a pass is still running: skipping this tick is right.
-            !matches!(
-                tx.try_send(tick.clone()),
-                Err(mpsc::error::TrySendError::Closed(_))
-            )
-        }));
+        tokio::spawn(crate::daemon::schedule_timer::run(
+            cron,
+            timers.clone(),
+            move || {
+                // A full channel means a pass is still running: skipping this tick is right.
+                !matches!(
+                    tx.try_send(tick.clone()),
+                    Err(mpsc::error::TrySendError::Closed(_))
+                )
+            },
+        ));
     }
     Ok(timers)
 }
