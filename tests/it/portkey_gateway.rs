@@ -5,8 +5,7 @@
 //! right and their runaways cancelled. The tests install the gateway with npm into the target
 //! directory on first run.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 const GATEWAY: &str = "@portkey-ai/gateway@1.15.2";

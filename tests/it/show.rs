@@ -1,8 +1,7 @@
 //! `ftguard show` and `ftguard plan --upcoming` answer a job owner's question — when will
 //! ftguard act on my job, and why — from the same rules the passes and the deadline timer use.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn show_says_where_a_job_stands_with_each_policy() {

@@ -1,7 +1,6 @@
 //! `ftguard sync` and `jobs` against the simulator, as a user runs them.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// `show --json`'s status history as (from, to) pairs.
 fn history_pairs(shown: &serde_json::Value) -> Vec<(serde_json::Value, serde_json::Value)> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 fn exposed_metrics() -> BTreeSet<String> {
-    let src = include_str!("../src/telemetry/mod.rs");
+    let src = include_str!("../../src/telemetry/mod.rs");
     let re = regex::Regex::new(r#""(ftguard_[a-z_]+)""#).unwrap();
     re.captures_iter(src).map(|c| c[1].to_owned()).collect()
 }
@@ -12,7 +12,7 @@ fn exposed_metrics() -> BTreeSet<String> {
 #[test]
 fn the_dashboard_uses_only_exposed_metrics() {
     let dash: serde_json::Value =
-        serde_json::from_str(include_str!("../config/grafana-dashboard.json")).unwrap();
+        serde_json::from_str(include_str!("../../config/grafana-dashboard.json")).unwrap();
     let exposed = exposed_metrics();
     assert!(exposed.len() >= 8, "{exposed:?}");
     let re = regex::Regex::new(r"ftguard_[a-z_]+").unwrap();
@@ -44,7 +44,7 @@ fn the_dashboard_uses_only_exposed_metrics() {
 #[test]
 fn the_alert_rules_use_only_exposed_metrics() {
     let rules: serde_yaml::Value =
-        serde_yaml::from_str(include_str!("../config/prometheus-alerts.yml")).unwrap();
+        serde_yaml::from_str(include_str!("../../config/prometheus-alerts.yml")).unwrap();
     let exposed = exposed_metrics();
     let re = regex::Regex::new(r"ftguard_[a-z_]+").unwrap();
     let rules = rules["groups"][0]["rules"].as_sequence().unwrap();
@@ -153,7 +153,7 @@ fn the_alert_rules_pass_promtool_and_their_unit_tests() {
 
 #[test]
 fn the_deb_metadata_installs_what_a_service_needs() {
-    let cargo: toml::Value = toml::from_str(include_str!("../Cargo.toml")).unwrap();
+    let cargo: toml::Value = toml::from_str(include_str!("../../Cargo.toml")).unwrap();
     let deb = &cargo["package"]["metadata"]["deb"];
     let assets: Vec<(String, String)> = deb["assets"]
         .as_array()

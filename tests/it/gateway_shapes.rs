@@ -4,9 +4,7 @@
 //! reached for those jobs; and Vertex AI's token counts come as strings of digits. Azure
 //! OpenAI's jobs (passed on as they are) wait in its queue as `pending`.
 
-mod common;
-
-use common::{Env, H, now, stderr};
+use crate::common::{Env, H, now, stderr};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

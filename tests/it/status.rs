@@ -1,8 +1,7 @@
 //! `ftguard status` as an operator or a monitoring script runs it: healthy only when every
 //! account synced recently, with what is stored and what was done, and exit 1 otherwise.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn status_says_whether_every_account_synced_and_what_was_done() {

@@ -1,8 +1,7 @@
 //! Secrets never leak: recognisable secret values go through every command and the daemon,
 //! through failures, at trace level and in JSON logs; no output, metric or database byte holds them.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 const PK: &str = "pk-SECRET-portkey-4242";

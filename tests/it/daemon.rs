@@ -1,8 +1,7 @@
 //! The real daemon as a process: sd_notify READY/WATCHDOG/STATUS, SIGHUP reloads (a broken
 //! file keeps the running configuration), SIGTERM exits 0; and the demo.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
@@ -38,14 +37,16 @@ fn wait_for(sock: &UnixDatagram, want: &str, within: Duration, seen: &mut Vec<St
 /// the process and the file.
 fn daemon_logging_to_file(env: &Env) -> (tokio::process::Child, std::path::PathBuf) {
     let path = env.dir.path().join("stderr.log");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
-        .args(["--config", env.config_path().to_str().unwrap(), "run"])
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"));
+    cmd.args(["--config", env.config_path().to_str().unwrap(), "run"])
+        .env_remove("NOTIFY_SOCKET")
         .env("FTGUARD_LOG", "info")
         .stderr(std::fs::File::create(&path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    (child, path)
+        .kill_on_drop(true);
+    for (k, v) in &env.envs {
+        cmd.env(k, v);
+    }
+    (cmd.spawn().unwrap(), path)
 }
 
 /// The simulator with one running job answering after `latency`, and a configuration whose
@@ -219,12 +220,18 @@ async fn the_demo_cancels_the_runaway_and_leaves_the_rest() {
     assert!(text.contains("Actions recorded"), "{text}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The address the daemon logging to `log` bound `/healthz` to (its configuration says port 0:
+/// a port found free beforehand may be taken by the time the daemon binds it).
+async fn bound_addr(log: &std::path::Path) -> String {
+    wait_until(Duration::from_secs(15), "the daemon to listen", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| l.contains("serving /healthz and /metrics"))?;
+        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        Some(addr.to_owned())
+    })
+    .await
 }
 
 async fn get(url: &str) -> (u16, String) {
@@ -248,16 +255,15 @@ async fn healthz_metrics_and_one_daemon_per_database() {
     let env = Env::new()
         .env("FT_TEST_HOOK", &format!("{}/hook", hook.uri()))
         .env("FT_TEST_DEAD_HOOK", "http://127.0.0.1:9/hook");
-    let port = free_port();
     env.sim_config(
         &sim,
-        &format!("sync_schedule = \"*/1 * * * * *\"\nlisten = \"127.0.0.1:{port}\""),
+        "sync_schedule = \"*/1 * * * * *\"\nlisten = \"127.0.0.1:0\"",
         "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\n\n\
          [[notifiers]]\nurl = { env = \"FT_TEST_HOOK\" }\n\n\
          [[notifiers]]\nurl = { env = \"FT_TEST_DEAD_HOOK\" }\n",
     );
-    let mut child = env.daemon();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, log) = daemon_logging_to_file(&env);
+    let base = format!("http://{}", bound_addr(&log).await);
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut health = (0, String::new());
     while Instant::now() < deadline {
@@ -709,29 +715,36 @@ async fn a_limit_coming_due_does_not_release_jobs_the_breaker_held() {
 
 #[tokio::test]
 async fn the_standalone_simulator_serves_a_population() {
-    let port = free_port();
+    // Port 0: the simulator binds a free port and says which on its first line.
     let mut sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_ftguard"))
         .args([
             "sim",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--jobs",
             "150",
             "--active",
             "2",
         ])
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "the simulator did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut first = String::new();
+    let sim_out = sim.stdout.take().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(sim_out), &mut first),
+    )
+    .await
+    .expect("the simulator did not start")
+    .unwrap();
+    let port: u16 = first
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
     let env = Env::new();
     // The running jobs' training files are served: a cost policy counts them (no "cannot
     // count" warning) and caps the new job at a projected cost.

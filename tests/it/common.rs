@@ -207,7 +207,28 @@ pub async fn wait_for_port(port: u16, what: &str, within: std::time::Duration) {
     }
 }
 
-/// A port nothing listens on right now.
+/// Waits until `ready` gives a value, checking every 50 ms, for at most `within`; panics
+/// naming `what` if it never does. A test waits for what it needs, not for a guessed time.
+pub async fn wait_until<T>(
+    within: std::time::Duration,
+    what: &str,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting {within:?} for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A port nothing listens on right now. Racy (another process may take it before it is
+/// used): only for peers that must be told a port (the Portkey gateway, Prism).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

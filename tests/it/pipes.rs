@@ -1,9 +1,7 @@
 //! Output piped into a reader that stops early (`ftguard jobs | head -3`): ftguard stops
 //! quietly, as other Unix tools do, instead of panicking (a crash with `panic = "abort"`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// 2,000 finished jobs, synced: far more output than a pipe holds.
 async fn synced_history() -> (Sim, Env) {

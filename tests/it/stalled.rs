@@ -2,8 +2,7 @@
 //! not clear, a job that stopped training is cancelled on fresh evidence, and a job whose
 //! events cannot be fetched is never called stalled for lack of known steps.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const POLICY: &str = r#"
 [[policies]]

@@ -1,8 +1,7 @@
 //! Cost guardrails end to end: training files streamed and counted, projected costs, a per-job
 //! cap that cancels before training, and a monthly budget that cancels newest first.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// A chat JSONL file whose billed tokens are known by construction: "hello" and " hello"
 /// are one token each in o200k_base, so an example of a user message of `u` words and an

@@ -1,8 +1,7 @@
 //! Every auth header combination reaches the API; secret references resolve from env, file
 //! and credential; their errors name the account and the reference, never a value.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn header<'a>(r: &'a ftguard::sim::Request, name: &str) -> Option<&'a str> {
     r.headers

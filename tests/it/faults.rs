@@ -2,8 +2,7 @@
 //! happens, nothing panics, retries stay bounded, the offending job ends cancelled exactly once
 //! with the API's final state recorded, and the job that breaks no policy is never touched.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 const POLICIES: &str = r#"

@@ -1,8 +1,7 @@
 //! Webhook notifications: grace warnings and cancels reach the webhook in both formats;
 //! a failing webhook never blocks enforcement.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

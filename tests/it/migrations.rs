@@ -2,8 +2,7 @@
 //! account and id) is upgraded in place by the real binary: nothing recorded is lost, and the
 //! history keeps growing afterwards.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Builds a schema-3 database with the first three migrations exactly as they shipped.
 async fn schema3_database(path: &std::path::Path) -> sqlx::SqlitePool {

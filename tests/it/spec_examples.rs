@@ -24,7 +24,7 @@ fn normalize(example: &str) -> Value {
 }
 
 fn spec() -> serde_yaml::Value {
-    serde_yaml::from_str(include_str!("fixtures/openai-fine-tuning.yaml")).unwrap()
+    serde_yaml::from_str(include_str!("../fixtures/openai-fine-tuning.yaml")).unwrap()
 }
 
 /// (path, method, response example) for every example in the spec.

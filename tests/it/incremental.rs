@@ -1,8 +1,7 @@
 //! Incremental sync: with 10,000 finished jobs in history and 20 recent active ones, a
 //! steady-state sync is one request; a full sync remains available.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn lists(sim: &Sim) -> usize {
     hits(sim, "/fine_tuning/jobs")

@@ -1,8 +1,7 @@
 //! Every answer a cancel can get, restarts with pending actions, grace, pause with fallback,
 //! and the circuit breaker — the real App against the simulator with a real database file.
 
-mod common;
-use common::*;
+use crate::common::*;
 use ftguard::store::{NewAction, Outcome};
 use std::time::Duration;
 

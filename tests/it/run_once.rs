@@ -1,8 +1,7 @@
 //! `run --once`, `plan` and dry-run as a user runs them: exactly the offending jobs are
 //! cancelled, once, and the API's answer is recorded.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const POLICIES: &str = r#"
 [[policies]]

@@ -3,13 +3,11 @@
 //! or sends ids, counts and times no sane API sends. The real binary runs against a small
 //! server of this file's own that misbehaves on purpose.
 
-mod common;
-#[path = "hostile/server.rs"]
 mod server;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use server::{Reply, Server, json, redirect};
 
 const RUNTIME_6H: &str =

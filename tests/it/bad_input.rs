@@ -1,8 +1,7 @@
 //! Bad input never panics and always names the culprit: property tests over the configuration
 //! and payload parsers, and databases that cannot be used.
 
-mod common;
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 
 proptest! {

@@ -1,8 +1,7 @@
 //! Crash safety: the real daemon is SIGKILLed in the middle of enforcement, at different
 //! points, and restarted. No action is lost or duplicated; pending ones are reconciled.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 async fn wait_cancels(sim: &Sim, n: usize) {

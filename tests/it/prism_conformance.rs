@@ -2,9 +2,8 @@
 //! mode: random valid payloads, `has_more` at random, ids with spaces. Every pass terminates,
 //! never panics, and stores what it parsed. The test installs Prism with npm on first run.
 
-mod common;
-use common::*;
-use std::time::{Duration, Instant};
+use crate::common::*;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_enforcement_against_random_valid_payloads() {
@@ -64,7 +63,7 @@ group_by = "model"
     let mut stored_max = 0;
     for round in 0..3 {
         for args in [&["sync"][..], &["run", "--once"][..]] {
-            let started = Instant::now();
+            // The bound is the assertion: a command that does not end within it fails here.
             let out = tokio::time::timeout(Duration::from_secs(240), env.run(args))
                 .await
                 .unwrap_or_else(|_| panic!("{args:?} did not terminate"));
@@ -75,7 +74,6 @@ group_by = "model"
                 "round {round} {args:?}: {}\n{err}",
                 out.status
             );
-            assert!(started.elapsed() < Duration::from_secs(240));
         }
         let jobs = env.json(&["jobs", "--json"]).await;
         stored_max = stored_max.max(jobs.as_array().unwrap().len());
