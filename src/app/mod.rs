@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::cost::tokens::Encoding;
 use crate::cost::{self, FileTokens, JobCost};
 use crate::enforce::{Enforcer, PassReport};
+use crate::model::schedule::Schedule;
 use crate::model::time;
 use crate::policy::{self, BudgetTallies, Decision, Evaluation, GroupSpend, JobView, Policy};
 use crate::provider::Client;
@@ -501,8 +502,8 @@ impl App {
     }
 
     /// Policies grouped by their own schedule.
-    pub fn scheduled_policies(&self) -> HashMap<String, Vec<Policy>> {
-        let mut out: HashMap<String, Vec<Policy>> = HashMap::new();
+    pub fn scheduled_policies(&self) -> HashMap<Schedule, Vec<Policy>> {
+        let mut out: HashMap<Schedule, Vec<Policy>> = HashMap::new();
         for p in &self.config.policies {
             if let Some(s) = &p.schedule {
                 out.entry(s.clone()).or_default().push(p.clone());

@@ -173,7 +173,7 @@ async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming
                     policy: p.name.clone(),
                     then,
                     after_grace,
-                    schedule: p.schedule.clone(),
+                    schedule: p.schedule.as_ref().map(|s| s.as_str().to_owned()),
                     dry_run: app.config.dry_run || p.dry_run,
                 });
             }

@@ -22,7 +22,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
     let accounts: Vec<String> = config.accounts.iter().map(|a| a.name.to_string()).collect();
     let latest = store.latest_sync_runs().await?;
     let last_ok = store.last_successful_syncs().await?;
-    let interval = ftguard::model::schedule::sync_interval(&config.sync_schedule, now);
+    let interval = config.sync_schedule.interval_or_minute(now);
     let (healthy, health) =
         ftguard::daemon::http::health(&accounts, &latest, &last_ok, now, interval);
 

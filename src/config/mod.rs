@@ -16,6 +16,8 @@ use crate::model::AccountName;
 use crate::policy::{Policy, PolicyConfig};
 pub use notifier::{Notifier, NotifierConfig, NotifyFormat};
 
+use crate::model::schedule::Schedule;
+
 pub mod notifier;
 mod parse_error;
 pub mod secret;
@@ -182,7 +184,7 @@ pub struct Account {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: PathBuf,
-    pub sync_schedule: String,
+    pub sync_schedule: Schedule,
     pub dry_run: bool,
     pub max_cancels_per_pass: u32,
     pub max_cancels_per_hour: Option<u32>,
@@ -290,13 +292,13 @@ impl Config {
             key,
             message,
         };
-        crate::model::schedule::parse(&raw.daemon.sync_schedule)
-            .map_err(|m| invalid("daemon.sync_schedule".into(), m))?;
+        let sync_schedule = Schedule::parse(&raw.daemon.sync_schedule)
+            .map_err(|e| invalid("daemon.sync_schedule".into(), e.to_string()))?;
         for (key, d) in [
             ("daemon.shutdown_timeout", raw.daemon.shutdown_timeout),
             ("daemon.full_sync_every", raw.daemon.full_sync_every),
         ] {
-            crate::model::bounded_duration(d).map_err(|m| invalid(key.into(), m))?;
+            crate::model::bounded_duration(d).map_err(|e| invalid(key.into(), e.to_string()))?;
         }
         let database = raw.daemon.database.clone().unwrap_or_else(|| {
             std::env::var_os("STATE_DIRECTORY")
@@ -332,7 +334,8 @@ impl Config {
         let mut policies = Vec::new();
         for (i, p) in raw.policies.iter().enumerate() {
             let key = format!("policies[{i}] ({:?})", p.name);
-            let policy = crate::policy::compile(p).map_err(|m| invalid(key.clone(), m))?;
+            let policy =
+                crate::policy::compile(p).map_err(|e| invalid(key.clone(), e.to_string()))?;
             if !policy_names.insert(p.name.clone()) {
                 return Err(invalid(key, format!("duplicate policy name {:?}", p.name)));
             }
@@ -352,14 +355,18 @@ impl Config {
             if secrets == Secrets::Skip {
                 break;
             }
-            notifiers.push(Notifier::build(n).map_err(|m| invalid(format!("notifiers[{i}]"), m))?);
+            notifiers.push(
+                Notifier::build(n)
+                    .map_err(|e| invalid(format!("notifiers[{i}]"), e.to_string()))?,
+            );
         }
 
-        let prices = PriceTable::build(&raw.pricing).map_err(|m| invalid("pricing".into(), m))?;
+        let prices = PriceTable::build(&raw.pricing)
+            .map_err(|e| invalid("pricing".into(), e.to_string()))?;
 
         Ok(Self {
             database,
-            sync_schedule: raw.daemon.sync_schedule.clone(),
+            sync_schedule,
             dry_run: raw.daemon.dry_run,
             max_cancels_per_pass: raw.daemon.max_cancels_per_pass,
             max_cancels_per_hour: raw.daemon.max_cancels_per_hour,
@@ -497,7 +504,7 @@ pub(crate) fn looks_sensitive(header: &str) -> bool {
 }
 
 fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String> {
-    let name = AccountName::parse(&a.name)?;
+    let name = AccountName::parse(&a.name).map_err(|e| e.to_string())?;
     let ctx = |what: &str, e: String| format!("account {:?}: {what}: {e}", a.name);
     // Parsed as written: the client joins paths to it and keeps its query string (some
     // gateways need one) on every request.
@@ -540,7 +547,7 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
         headers.insert(HeaderName::from_static(header), v);
         Ok::<_, String>(())
     };
-    let secret = |key: &str, r: &SecretRef| r.resolve().map_err(|e| ctx(key, e));
+    let secret = |key: &str, r: &SecretRef| r.resolve().map_err(|e| ctx(key, e.to_string()));
     let (portkey_api_key, virtual_key, bearer_token) = match secrets {
         Secrets::Resolve => (&a.portkey_api_key, &a.virtual_key, &a.bearer_token),
         Secrets::Skip => (&None, &None, &None),
@@ -621,7 +628,7 @@ fn build_account(a: &AccountConfig, secrets: Secrets) -> Result<Account, String>
         ("request_timeout", a.request_timeout),
         ("max_retry_after", a.max_retry_after),
     ] {
-        crate::model::bounded_duration(d).map_err(|e| ctx(key, e))?;
+        crate::model::bounded_duration(d).map_err(|e| ctx(key, e.to_string()))?;
     }
     if !(1024..=1024 * 1024 * 1024).contains(&a.max_response_bytes) {
         return Err(ctx(

@@ -38,17 +38,25 @@ pub struct Notifier {
     pub(crate) format: NotifyFormat,
 }
 
+/// Why a `[[notifiers]]` entry cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("unknown notifier kind {0:?} (known: webhook)")]
+    UnknownKind(String),
+    #[error("url: {0}")]
+    Url(#[from] super::secret::SecretError),
+    /// Names the reference, not the URL (a secret).
+    #[error("url ({0}) is not a valid URL")]
+    NotAUrl(String),
+}
+
 impl Notifier {
-    pub fn build(c: &NotifierConfig) -> Result<Self, String> {
+    pub fn build(c: &NotifierConfig) -> Result<Self, NotifierError> {
         if c.kind != "webhook" {
-            return Err(format!(
-                "unknown notifier kind {:?} (known: webhook)",
-                c.kind
-            ));
+            return Err(NotifierError::UnknownKind(c.kind.clone()));
         }
-        let url = c.url.resolve().map_err(|e| format!("url: {e}"))?;
-        reqwest::Url::parse(url.expose())
-            .map_err(|_| format!("url ({}) is not a valid URL", c.url))?;
+        let url = c.url.resolve()?;
+        reqwest::Url::parse(url.expose()).map_err(|_| NotifierError::NotAUrl(c.url.to_string()))?;
         Ok(Self {
             url,
             source: c.url.to_string(),

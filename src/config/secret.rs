@@ -71,41 +71,59 @@ impl fmt::Display for SecretRef {
     }
 }
 
+/// Why a secret could not be read. Names the reference, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvNotSet(String),
+    #[error("environment variable {0} is not valid UTF-8")]
+    EnvNotUnicode(String),
+    #[error(
+        "credential {0}: $CREDENTIALS_DIRECTORY is not set: systemd sets it for the service from LoadCredential=; to check by hand, run with CREDENTIALS_DIRECTORY=<the directory LoadCredential= reads from>"
+    )]
+    NoCredentialsDirectory(String),
+    #[error("credential {0:?}: a credential name cannot contain '/'")]
+    BadCredentialName(String),
+    #[error("cannot read secret file {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is empty")]
+    Empty(String),
+}
+
 impl SecretRef {
     /// Reads the value. The error names the reference, never a value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
         let value = match self {
             Self::Env(name) => std::env::var(name).map_err(|e| match e {
-                std::env::VarError::NotPresent => format!("environment variable {name} is not set"),
-                std::env::VarError::NotUnicode(_) => {
-                    format!("environment variable {name} is not valid UTF-8")
-                }
+                std::env::VarError::NotPresent => SecretError::EnvNotSet(name.clone()),
+                std::env::VarError::NotUnicode(_) => SecretError::EnvNotUnicode(name.clone()),
             })?,
             Self::File(path) => read_trimmed(path)?,
             Self::Credential(name) => {
-                let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                    format!(
-                        "credential {name}: $CREDENTIALS_DIRECTORY is not set: systemd sets it for the service from LoadCredential=; to check by hand, run with CREDENTIALS_DIRECTORY=<the directory LoadCredential= reads from>"
-                    )
-                })?;
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                    .ok_or_else(|| SecretError::NoCredentialsDirectory(name.clone()))?;
                 if name.contains('/') || name == ".." {
-                    return Err(format!(
-                        "credential {name:?}: a credential name cannot contain '/'"
-                    ));
+                    return Err(SecretError::BadCredentialName(name.clone()));
                 }
                 read_trimmed(&PathBuf::from(dir).join(name))?
             }
         };
         if value.is_empty() {
-            return Err(format!("{self} is empty"));
+            return Err(SecretError::Empty(self.to_string()));
         }
         Ok(Secret(value))
     }
 }
 
-fn read_trimmed(path: &std::path::Path) -> Result<String, String> {
-    let mut s = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+fn read_trimmed(path: &std::path::Path) -> Result<String, SecretError> {
+    let mut s = std::fs::read_to_string(path).map_err(|source| SecretError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
     if s.ends_with('\n') {
         s.pop();
         if s.ends_with('\r') {
@@ -155,7 +173,11 @@ mod tests {
         let err = SecretRef::File("/nonexistent/ftguard-key".into())
             .resolve()
             .unwrap_err();
-        assert!(err.contains("/nonexistent/ftguard-key"), "{err}");
+        assert!(matches!(err, SecretError::Unreadable { .. }), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/ftguard-key"),
+            "{err}"
+        );
     }
 
     #[test]

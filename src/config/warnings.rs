@@ -106,18 +106,19 @@ const SYNC_GAP_WARNED: i64 = 24 * 3600;
 /// A sync schedule whose next run is more than a day away (`0 0 0 29 2 *`, years in a leap
 /// cycle): jobs would go unwatched until then.
 fn schedule_far_away(schedule: &str, now: i64) -> Option<String> {
-    let cron = crate::model::schedule::parse(schedule).ok()?;
-    let start = chrono::DateTime::from_timestamp(now, 0)?;
-    let next = cron.find_next_occurrence(&start, false).ok()?;
-    let wait = next.timestamp().saturating_sub(now);
-    (wait > SYNC_GAP_WARNED).then(|| {
-        format!(
-            "daemon.sync_schedule {schedule:?} next runs at {} ({} from now): jobs go unwatched \
-             until then",
-            next.format("%Y-%m-%d %H:%M UTC"),
-            crate::policy::format::secs(wait)
-        )
-    })
+    let next = crate::model::schedule::Schedule::parse(schedule)
+        .ok()?
+        .next_after(now)?;
+    let wait = next.saturating_sub(now);
+    if wait <= SYNC_GAP_WARNED {
+        return None;
+    }
+    Some(format!(
+        "daemon.sync_schedule {schedule:?} next runs at {} ({} from now): jobs go unwatched \
+         until then",
+        chrono::DateTime::from_timestamp(next, 0)?.format("%Y-%m-%d %H:%M UTC"),
+        crate::policy::format::secs(wait)
+    ))
 }
 
 #[cfg(test)]

@@ -38,9 +38,18 @@ fn hash(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A vocabulary or split pattern that cannot be built: which line, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct VocabularyError(pub String);
+
 impl Bpe {
     /// Builds from a `.tiktoken` file (`base64-token rank` per line, ranks 0, 1, 2...).
-    pub fn from_tiktoken(text: &str, pattern: &str) -> Result<Self, String> {
+    pub fn from_tiktoken(text: &str, pattern: &str) -> Result<Self, VocabularyError> {
+        Self::build(text, pattern).map_err(VocabularyError)
+    }
+
+    fn build(text: &str, pattern: &str) -> Result<Self, String> {
         let lines = text.lines().filter(|l| !l.is_empty());
         let mut bytes = Vec::with_capacity(text.len() / 2);
         let mut starts = vec![0u32];
@@ -341,12 +350,16 @@ mod tests {
     fn a_bad_vocabulary_is_a_clear_error() {
         let err = Bpe::from_tiktoken("YQ== 0\nYg== 5\n", "\\w+")
             .err()
-            .unwrap();
+            .unwrap()
+            .0;
         assert!(
             err.contains("line 2") && err.contains("out of order"),
             "{err}"
         );
-        let err = Bpe::from_tiktoken("YQ== 0\n!!! 1\n", "\\w+").err().unwrap();
+        let err = Bpe::from_tiktoken("YQ== 0\n!!! 1\n", "\\w+")
+            .err()
+            .unwrap()
+            .0;
         assert!(err.contains("line 2"), "{err}");
     }
 }

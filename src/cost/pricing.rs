@@ -64,9 +64,18 @@ impl Default for PriceTable {
     }
 }
 
+/// A `[pricing]` entry that cannot be used: which model, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PricingError(pub String);
+
 impl PriceTable {
     /// The built-in table with the configuration's overrides on top.
-    pub fn build(c: &PricingConfig) -> Result<Self, String> {
+    pub fn build(c: &PricingConfig) -> Result<Self, PricingError> {
+        Self::build_checked(c).map_err(PricingError)
+    }
+
+    fn build_checked(c: &PricingConfig) -> Result<Self, String> {
         let check = |k: &String, v: &f64| {
             crate::model::bounded_dollars(*v)
                 .map(|_| ())
@@ -256,7 +265,7 @@ mod tests {
             Some(Price::PerMillionTokens(Usd::from_dollars(1.0)))
         );
         c.per_training_hour.insert("x".into(), -1.0);
-        assert!(PriceTable::build(&c).unwrap_err().contains("\"x\""));
+        assert!(PriceTable::build(&c).unwrap_err().0.contains("\"x\""));
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Encoding {
 
     /// Builds the tokenizer (~5 MB): only when a file is really being counted, and dropped
     /// afterwards (see `Tokenizers`).
-    pub fn build(self) -> Result<Bpe, String> {
+    pub fn build(self) -> Result<Bpe, TokenizerError> {
         let (text, pattern) = match self {
             Self::O200k => (
                 include_str!("../../assets/o200k_base.tiktoken"),
@@ -75,8 +75,19 @@ impl Encoding {
         };
         let built = Bpe::from_tiktoken(text, pattern);
         super::bpe::release_embedded(text);
-        built.map_err(|e| format!("tokenizer {}: {e}", self.name()))
+        built.map_err(|e| TokenizerError {
+            encoding: self.name(),
+            detail: e.to_string(),
+        })
     }
+}
+
+/// A tokenizer that could not be built (its embedded vocabulary is damaged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tokenizer {encoding}: {detail}")]
+pub struct TokenizerError {
+    pub encoding: &'static str,
+    pub detail: String,
 }
 
 /// Tokenizers built for one round of counting and freed with it. A daemon counts a training
@@ -90,7 +101,7 @@ pub struct Tokenizers {
 
 impl Tokenizers {
     /// The tokenizer for `encoding`, built on first use in this round.
-    pub fn get(&mut self, encoding: Encoding) -> Result<&Bpe, String> {
+    pub fn get(&mut self, encoding: Encoding) -> Result<&Bpe, TokenizerError> {
         let slot = match encoding {
             Encoding::O200k => &mut self.o200k,
             Encoding::Cl100k => &mut self.cl100k,
@@ -98,8 +109,10 @@ impl Tokenizers {
         if slot.is_none() {
             *slot = Some(encoding.build()?);
         }
-        slot.as_ref()
-            .ok_or_else(|| format!("tokenizer {}: not built", encoding.name()))
+        slot.as_ref().ok_or_else(|| TokenizerError {
+            encoding: encoding.name(),
+            detail: "not built".into(),
+        })
     }
 
     /// Whether any tokenizer was built in this round.

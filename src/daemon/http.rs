@@ -62,7 +62,7 @@ async fn healthz(State(app): State<watch::Receiver<App>>) -> Response {
         .iter()
         .map(|a| a.name.to_string())
         .collect();
-    let interval = crate::model::schedule::sync_interval(&app.config.sync_schedule, time::now());
+    let interval = app.config.sync_schedule.interval_or_minute(time::now());
     let (healthy, body) = health(&accounts, &runs, &last_ok, time::now(), interval);
     let code = if healthy {
         StatusCode::OK

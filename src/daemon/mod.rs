@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::app::{App, BuildError};
 use crate::config::{Config, ConfigError};
 use crate::enforce::PassReport;
+use crate::model::schedule::Schedule;
 use crate::store::StoreError;
 
 /// Why the daemon stopped with an error.
@@ -28,8 +29,6 @@ pub enum DaemonError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("scheduler: {0}")]
-    Scheduler(String),
     #[error(transparent)]
     Lock(#[from] crate::daemon::lock::LockError),
     #[error("cannot listen on {addr}: {source}")]
@@ -57,7 +56,8 @@ pub struct Options {
 #[derive(Debug, Clone)]
 enum Tick {
     Sync,
-    Policies(String),
+    /// A policy schedule's tick (boxed: a parsed cron is large beside `Sync`).
+    Policies(Box<Schedule>),
 }
 
 /// Runs until stopped. Returns the report of the last pass.
@@ -157,7 +157,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     let mut last = first_pass?;
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
-    let mut sched = schedule(&app, tx.clone(), &opts.stop)?;
+    let mut sched = schedule(&app, tx.clone(), &opts.stop);
     let mut deadlines = crate::daemon::deadline_timer::DeadlineTimer::new();
     rearm(&app, &mut deadlines).await;
     // Stopped during the first pass: straight to shutdown.
@@ -189,7 +189,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         app = new;
                         let _ = app_tx.send(app.clone());
                         rearm(&app, &mut deadlines).await;
-                        sched = schedule(&app, tx.clone(), &opts.stop)?;
+                        sched = schedule(&app, tx.clone(), &opts.stop);
                         log_config(&app.config, "configuration reloaded");
                         say("configuration reloaded".into());
                     }
@@ -207,7 +207,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                             full_pass(&app, &say, &app.after_sync_policies(), &mut watch, &mut counting).await
                         }
                         Tick::Policies(s) => {
-                            let policies = app.scheduled_policies().remove(s).unwrap_or_default();
+                            let policies = app.scheduled_policies().remove(&**s).unwrap_or_default();
                             let report = app.enforce(&policies).await?;
                             for l in &report.lines { say(l.clone()); }
                             Ok(report)
@@ -350,7 +350,7 @@ async fn full_pass(
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
     // An account failing for as long as /healthz tolerates is notified, once, and its recovery.
     let now = crate::model::time::now();
-    let window = 3 * crate::model::schedule::sync_interval(&app.config.sync_schedule, now);
+    let window = 3 * app.config.sync_schedule.interval_or_minute(now);
     for (account, r) in &results {
         say(crate::sync::sync_line(account, r));
         let error = r.as_ref().err().map(ToString::to_string);
@@ -397,21 +397,16 @@ async fn full_pass(
 
 /// Starts one timer per cron schedule (syncs, and scheduled policies), each sleeping until its
 /// next occurrence; cancelling the returned token (or `stop`) ends them.
-fn schedule(
-    app: &App,
-    tx: mpsc::Sender<Tick>,
-    stop: &CancellationToken,
-) -> Result<CancellationToken, DaemonError> {
+fn schedule(app: &App, tx: mpsc::Sender<Tick>, stop: &CancellationToken) -> CancellationToken {
     let timers = stop.child_token();
     let mut ticks = vec![(app.config.sync_schedule.clone(), Tick::Sync)];
     for s in app.scheduled_policies().into_keys() {
-        ticks.push((s.clone(), Tick::Policies(s)));
+        ticks.push((s.clone(), Tick::Policies(Box::new(s))));
     }
-    for (expr, tick) in ticks {
-        let cron = crate::model::schedule::parse(&expr).map_err(DaemonError::Scheduler)?;
+    for (schedule, tick) in ticks {
         let tx = tx.clone();
         tokio::spawn(crate::daemon::schedule_timer::run(
-            cron,
+            schedule,
             timers.clone(),
             move || {
                 // A full channel means a pass is still running: skipping this tick is right.
@@ -422,7 +417,7 @@ fn schedule(
             },
         ));
     }
-    Ok(timers)
+    timers
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (not in a task that may run later), then waits

@@ -1,8 +1,8 @@
-//! Fires a cron schedule ([`crate::model::schedule`]) by sleeping until each occurrence.
+//! Fires a cron schedule ([`Schedule`]) by sleeping until each occurrence.
 
 use std::time::Duration;
 
-use croner::Cron;
+use crate::model::schedule::Schedule;
 use tokio_util::sync::CancellationToken;
 
 /// How long one wait for an occurrence may last before the wall clock is read again: waits run
@@ -13,7 +13,8 @@ const REREAD_CLOCK_EVERY: Duration = Duration::from_secs(60);
 /// Calls `fire` at every occurrence of `cron` (UTC) until `stop` is cancelled or `fire` returns
 /// false. Sleeps until each occurrence instead of polling (a polling scheduler woke the idle
 /// daemon twice a second), and never fires before it.
-pub async fn run(cron: Cron, stop: CancellationToken, mut fire: impl FnMut() -> bool) {
+pub async fn run(schedule: Schedule, stop: CancellationToken, mut fire: impl FnMut() -> bool) {
+    let cron = schedule.cron();
     loop {
         let now = chrono::Utc::now();
         // croner keeps the sub-second part of where it starts from: start from the whole
@@ -39,7 +40,11 @@ pub async fn run(cron: Cron, stop: CancellationToken, mut fire: impl FnMut() -> 
 
 #[cfg(test)]
 mod tests {
-    use crate::model::schedule::parse;
+    use crate::model::schedule::Schedule;
+
+    fn parse(expr: &str) -> Result<Schedule, crate::model::schedule::ScheduleError> {
+        Schedule::parse(expr)
+    }
 
     #[tokio::test]
     async fn fires_at_each_occurrence_and_not_before() {

@@ -23,15 +23,21 @@ pub fn count_i64(n: u64) -> i64 {
 /// in unix-time arithmetic it would overflow (`292471208679y` is 2^63 seconds).
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
 
-/// `d` when it is at most [`MAX_DURATION`]; else what to tell the user, naming the value.
-pub fn bounded_duration(d: std::time::Duration) -> Result<std::time::Duration, String> {
+/// A value a configuration may not give, named as written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RangeError {
+    #[error("{} is out of range: at most 100 years", humantime::format_duration(*.0))]
+    Duration(std::time::Duration),
+    #[error("{0:?} is out of range: a non-negative number of dollars, at most 1000000000")]
+    Dollars(f64),
+}
+
+/// `d` when it is at most [`MAX_DURATION`].
+pub fn bounded_duration(d: std::time::Duration) -> Result<std::time::Duration, RangeError> {
     if d <= MAX_DURATION {
         Ok(d)
     } else {
-        Err(format!(
-            "{} is out of range: at most 100 years",
-            humantime::format_duration(d)
-        ))
+        Err(RangeError::Duration(d))
     }
 }
 
@@ -41,13 +47,11 @@ pub const MAX_DOLLARS: f64 = 1e9;
 
 /// Dollars as written in a configuration, checked: finite, non-negative, at most
 /// [`MAX_DOLLARS`].
-pub fn bounded_dollars(d: f64) -> Result<Usd, String> {
+pub fn bounded_dollars(d: f64) -> Result<Usd, RangeError> {
     if d.is_finite() && (0.0..=MAX_DOLLARS).contains(&d) {
         Ok(Usd::from_dollars(d))
     } else {
-        Err(format!(
-            "{d:?} is out of range: a non-negative number of dollars, at most 1000000000"
-        ))
+        Err(RangeError::Dollars(d))
     }
 }
 
@@ -103,6 +107,11 @@ impl fmt::Display for JobId {
     }
 }
 
+/// An account name that is not `[a-z0-9_-]+`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account name {0:?} is invalid: use lowercase letters, digits, '_' and '-'")]
+pub struct InvalidAccountName(pub String);
+
 /// The name of a configured account: unique, `[a-z0-9_-]+`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -110,7 +119,7 @@ pub struct AccountName(String);
 
 impl AccountName {
     /// Accepts only `[a-z0-9_-]+`, so a name is always safe in logs, metrics labels and paths.
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self, InvalidAccountName> {
         if !name.is_empty()
             && name
                 .bytes()
@@ -118,9 +127,7 @@ impl AccountName {
         {
             Ok(Self(name.to_owned()))
         } else {
-            Err(format!(
-                "account name {name:?} is invalid: use lowercase letters, digits, '_' and '-'"
-            ))
+            Err(InvalidAccountName(name.to_owned()))
         }
     }
     /// For names read back from our own database, which only ever holds parsed names.

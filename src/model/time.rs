@@ -25,7 +25,7 @@ pub fn human(ts: i64) -> String {
 
 /// A `--since` argument: a duration back from `now` (`24h`, `7d`), a UTC date (`2026-11-01`)
 /// or a timestamp (`2026-11-01T12:00:00Z`, `2026-11-01 12:00:00Z`). Unix seconds.
-pub fn parse_since(text: &str, now: i64) -> Result<i64, String> {
+pub fn parse_since(text: &str, now: i64) -> Result<i64, SinceError> {
     let t = text.trim();
     if let Ok(d) = humantime::parse_duration(t) {
         return Ok(now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
@@ -36,10 +36,15 @@ pub fn parse_since(text: &str, now: i64) -> Result<i64, String> {
     if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&t.replacen(' ', "T", 1)) {
         return Ok(ts.timestamp());
     }
-    Err(format!(
-        "{text:?} is neither a duration like 24h or 7d nor a date like 2026-11-01 or 2026-11-01T12:00:00Z"
-    ))
+    Err(SinceError(text.to_owned()))
 }
+
+/// A `--since` that is neither a duration nor a date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is neither a duration like 24h or 7d nor a date like 2026-11-01 or 2026-11-01T12:00:00Z"
+)]
+pub struct SinceError(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -64,6 +69,8 @@ mod tests {
             Ok(1_793_491_200 + 43_200)
         );
         let err = parse_since("yesterday", now).unwrap_err();
+        assert_eq!(err, SinceError("yesterday".into()));
+        let err = err.to_string();
         assert!(
             err.contains("\"yesterday\"") && err.contains("24h"),
             "{err}"

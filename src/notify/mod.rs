@@ -173,15 +173,41 @@ impl Notice {
     }
 }
 
+/// Why a webhook did not take a notice. Never the request's own error text, which may carry
+/// the (secret) URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(
+        "refused: HTTP {0}, a redirect (not followed: it would carry the notice elsewhere; set the webhook's final URL)"
+    )]
+    Redirect(reqwest::StatusCode),
+    #[error("refused: HTTP {0}")]
+    Refused(reqwest::StatusCode),
+    #[error("no answer within {}s", REQUEST_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("could not connect")]
+    Connect,
+    #[error("the request failed (error not shown: it may contain the URL)")]
+    Other,
+}
+
 impl Notifier {
     /// Sends one notice once, no retries (`config check --test-notifiers`).
-    pub async fn try_once(&self, http: &reqwest::Client, notice: &Notice) -> Result<u16, String> {
+    pub async fn try_once(
+        &self,
+        http: &reqwest::Client,
+        notice: &Notice,
+    ) -> Result<u16, DeliveryError> {
         self.post(http, &self.body(notice).to_string()).await
     }
 
     /// POSTs a JSON body once. The error says what happened without the error's own text,
     /// which may carry the (secret) URL.
-    pub(crate) async fn post(&self, http: &reqwest::Client, body: &str) -> Result<u16, String> {
+    pub(crate) async fn post(
+        &self,
+        http: &reqwest::Client,
+        body: &str,
+    ) -> Result<u16, DeliveryError> {
         match http
             .post(self.url.expose())
             .timeout(REQUEST_TIMEOUT)
@@ -191,16 +217,11 @@ impl Notifier {
             .await
         {
             Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-            Ok(r) if r.status().is_redirection() => Err(format!(
-                "refused: HTTP {}, a redirect (not followed: it would carry the notice elsewhere; set the webhook's final URL)",
-                r.status()
-            )),
-            Ok(r) => Err(format!("refused: HTTP {}", r.status())),
-            Err(e) if e.is_timeout() => {
-                Err(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))
-            }
-            Err(e) if e.is_connect() => Err("could not connect".into()),
-            Err(_) => Err("the request failed (error not shown: it may contain the URL)".into()),
+            Ok(r) if r.status().is_redirection() => Err(DeliveryError::Redirect(r.status())),
+            Ok(r) => Err(DeliveryError::Refused(r.status())),
+            Err(e) if e.is_timeout() => Err(DeliveryError::Timeout),
+            Err(e) if e.is_connect() => Err(DeliveryError::Connect),
+            Err(_) => Err(DeliveryError::Other),
         }
     }
 

@@ -220,6 +220,7 @@ impl Outbox {
                 Ok(true)
             }
             Err(error) => {
+                let error = error.to_string();
                 let attempts = n.attempts + 1;
                 let next_at = now + backoff(attempts);
                 store
@@ -273,7 +274,7 @@ async fn deliver_one(
             }
             return;
         }
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     match (&store, id) {
         (Some(s), Some(id)) => {
@@ -306,7 +307,7 @@ async fn try_soon(
     notifier: &Notifier,
     body: &str,
     closing: &tokio_util::sync::CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), super::DeliveryError> {
     let mut pause = FIRST_PAUSE;
     let mut attempt = 1;
     loop {

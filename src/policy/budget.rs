@@ -25,12 +25,13 @@ pub const KIND: Kind = Kind {
         "unknown_cost",
     ],
     build: |c| {
-        let period = Period::parse(c.period.as_deref().unwrap_or("month"))?;
+        let period =
+            Period::parse(c.period.as_deref().unwrap_or("month")).map_err(|e| e.to_string())?;
         let tz = match &c.timezone {
-            Some(t) => parse_timezone(t)?,
+            Some(t) => parse_timezone(t).map_err(|e| e.to_string())?,
             None => Tz::UTC,
         };
-        let group_by = GroupBy::parse(c.group_by.as_deref())?;
+        let group_by = GroupBy::parse(c.group_by.as_deref()).map_err(|e| e.to_string())?;
         let mut warn_at = c.warn_at.clone().unwrap_or_default();
         if let Some(bad) = warn_at
             .iter()
@@ -62,18 +63,30 @@ pub enum Period {
     Rolling(Duration),
 }
 
+/// A budget's period, grouping or time zone that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BudgetError {
+    #[error("period {0:?} is not day, week, month or a duration like \"30d\"")]
+    Period(String),
+    #[error("period {0:?}: {1}")]
+    PeriodOutOfRange(String, crate::model::RangeError),
+    #[error("group_by {0:?} is not account, model or metadata.KEY")]
+    GroupBy(String),
+    #[error("timezone {0:?} is not an IANA time zone like \"Europe/Berlin\"")]
+    Timezone(String),
+}
+
 impl Period {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, BudgetError> {
         match s {
             "day" => Ok(Self::Day),
             "week" => Ok(Self::Week),
             "month" => Ok(Self::Month),
             other => humantime::parse_duration(other)
-                .map_err(|_| {
-                    format!("period {other:?} is not day, week, month or a duration like \"30d\"")
-                })
+                .map_err(|_| BudgetError::Period(other.to_owned()))
                 .and_then(|d| {
-                    crate::model::bounded_duration(d).map_err(|e| format!("period {other:?}: {e}"))
+                    crate::model::bounded_duration(d)
+                        .map_err(|e| BudgetError::PeriodOutOfRange(other.to_owned(), e))
                 })
                 .map(Self::Rolling),
         }
@@ -99,16 +112,14 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+    pub fn parse(s: Option<&str>) -> Result<Self, BudgetError> {
         match s {
             None | Some("all") => Ok(Self::All),
             Some("account") => Ok(Self::Account),
             Some("model") => Ok(Self::Model),
             Some(other) => match other.strip_prefix("metadata.") {
                 Some(k) if !k.is_empty() => Ok(Self::Metadata(k.to_owned())),
-                _ => Err(format!(
-                    "group_by {other:?} is not account, model or metadata.KEY"
-                )),
+                _ => Err(BudgetError::GroupBy(other.to_owned())),
             },
         }
     }
@@ -126,9 +137,8 @@ pub fn group_key<'a>(g: &GroupBy, v: &JobView<'a>) -> &'a str {
 
 /// An IANA time zone by name ("Europe/Berlin"), from the system's zoneinfo or, when that is
 /// missing, the copy built into ftguard.
-pub fn parse_timezone(name: &str) -> Result<Tz, String> {
-    Tz::get(name)
-        .map_err(|_| format!("timezone {name:?} is not an IANA time zone like \"Europe/Berlin\""))
+pub fn parse_timezone(name: &str) -> Result<Tz, BudgetError> {
+    Tz::get(name).map_err(|_| BudgetError::Timezone(name.to_owned()))
 }
 
 /// Start of the period containing `now`, as unix seconds (calendar periods in `tz`).
@@ -468,10 +478,9 @@ mod tests {
             period_start(Period::Day, havana, ts("2026-03-08T12:00:00Z")),
             ts("2026-03-08T01:00:00-04:00")
         );
-        assert!(
-            parse_timezone("Mars/Olympus")
-                .unwrap_err()
-                .contains("Mars/Olympus")
+        assert_eq!(
+            parse_timezone("Mars/Olympus").unwrap_err(),
+            BudgetError::Timezone("Mars/Olympus".into())
         );
     }
 
@@ -481,17 +490,23 @@ mod tests {
             Period::parse("30d").unwrap(),
             Period::Rolling(Duration::from_secs(30 * 86400))
         );
-        assert!(
-            Period::parse("fortnight")
-                .unwrap_err()
-                .contains("fortnight")
+        assert_eq!(
+            Period::parse("fortnight").unwrap_err(),
+            BudgetError::Period("fortnight".into())
         );
+        assert!(matches!(
+            Period::parse("1000y"),
+            Err(BudgetError::PeriodOutOfRange(..))
+        ));
         assert_eq!(
             GroupBy::parse(Some("metadata.team")).unwrap(),
             GroupBy::Metadata("team".into())
         );
         assert!(GroupBy::parse(Some("metadata.")).is_err());
-        assert!(GroupBy::parse(Some("user")).unwrap_err().contains("user"));
+        assert_eq!(
+            GroupBy::parse(Some("user")).unwrap_err(),
+            BudgetError::GroupBy("user".into())
+        );
     }
 
     fn usd(d: f64) -> JobCost {

@@ -174,8 +174,18 @@ impl PolicyConfig {
     }
 }
 
+/// Why a written policy cannot be compiled: the key and what is wrong with it, as the user
+/// wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(pub String);
+
 /// Compiles a written policy: the kind builds its rule; common keys are checked here.
-pub fn compile(c: &PolicyConfig) -> Result<Policy, String> {
+pub fn compile(c: &PolicyConfig) -> Result<Policy, PolicyError> {
+    compile_checked(c).map_err(PolicyError)
+}
+
+fn compile_checked(c: &PolicyConfig) -> Result<Policy, String> {
     if c.name.trim().is_empty() {
         return Err("`name` is empty".into());
     }
@@ -195,9 +205,12 @@ pub fn compile(c: &PolicyConfig) -> Result<Policy, String> {
     if let Some(g) = c.grace {
         crate::model::bounded_duration(g).map_err(|e| format!("grace: {e}"))?;
     }
-    if let Some(s) = &c.schedule {
-        crate::model::schedule::parse(s).map_err(|e| format!("schedule: {e}"))?;
-    }
+    let schedule = match &c.schedule {
+        Some(s) => {
+            Some(crate::model::schedule::Schedule::parse(s).map_err(|e| format!("schedule: {e}"))?)
+        }
+        None => None,
+    };
     if c.fallback.is_some() && c.action != ActionKind::Pause {
         return Err("`fallback` only applies to action = \"pause\"".into());
     }
@@ -208,7 +221,7 @@ pub fn compile(c: &PolicyConfig) -> Result<Policy, String> {
         fallback: c.fallback.unwrap_or(Fallback::Notify),
         grace: c.grace.unwrap_or_default(),
         dry_run: c.dry_run,
-        schedule: c.schedule.clone(),
+        schedule,
         matcher: Matcher::build(&c.matches),
         exempt: Exempt::build(&c.exempt),
         allow_job_overrides: c.allow_job_overrides,

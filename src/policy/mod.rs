@@ -26,10 +26,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use budget::{
-    BudgetSpec, GroupBy, GroupSpend, Period, Spend, SpendTally, group_key, parse_timezone,
-    period_start, spend_by_group,
+    BudgetError, BudgetSpec, GroupBy, GroupSpend, Period, Spend, SpendTally, group_key,
+    parse_timezone, period_start, spend_by_group,
 };
-pub use config::{LimitValue, PolicyConfig, UnknownCost, compile};
+pub use config::{LimitValue, PolicyConfig, PolicyError, UnknownCost, compile};
 pub use matcher::glob;
 use matcher::{Exempt, Matcher};
 pub use standing::{Standing, standing};
@@ -74,7 +74,7 @@ pub struct Policy {
     pub fallback: Fallback,
     pub grace: Duration,
     pub dry_run: bool,
-    pub schedule: Option<String>,
+    pub schedule: Option<crate::model::schedule::Schedule>,
     pub matcher: Matcher,
     pub exempt: Exempt,
     pub allow_job_overrides: bool,
@@ -821,7 +821,7 @@ mod tests {
 
     fn compile_err(toml: &str) -> String {
         let c: PolicyConfig = toml::from_str(toml).unwrap();
-        compile(&c).unwrap_err()
+        compile(&c).unwrap_err().0
     }
 
     #[test]

@@ -18,7 +18,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 pub use error::{ProviderError, TransportKind};
-pub use payload::{Event, FileMeta, JobPage};
+pub use payload::{Event, FileMeta, JobPage, PayloadError};
 use retry::RetryOn;
 
 use crate::config::Account;
@@ -273,7 +273,7 @@ impl Client {
         retry_on: RetryOn,
     ) -> Result<Value, ProviderError> {
         self.parsed(method, segments, query, retry_on, |body| {
-            serde_json::from_slice::<Value>(body).map_err(|e| e.to_string())
+            serde_json::from_slice::<Value>(body).map_err(|e| PayloadError(e.to_string()))
         })
         .await
     }
@@ -286,7 +286,7 @@ impl Client {
         segments: &[&str],
         query: &[(&str, &str)],
         retry_on: RetryOn,
-        parse: impl Fn(&[u8]) -> Result<T, String>,
+        parse: impl Fn(&[u8]) -> Result<T, PayloadError>,
     ) -> Result<T, ProviderError> {
         let endpoint = endpoint_name(&method, segments);
         let mut attempt = 0;
@@ -303,7 +303,7 @@ impl Client {
                     status,
                     detail: format!(
                         "{} (body starts {:?})",
-                        clip::clip(&e, clip::MAX_TEXT),
+                        clip::clip(&e.0, clip::MAX_TEXT),
                         payload::error_message(&String::from_utf8_lossy(
                             &body[..body.len().min(120)]
                         ))
@@ -332,12 +332,12 @@ impl Client {
         }
     }
 
-    fn decode<T>(&self, endpoint: &str, r: Result<T, String>) -> Result<T, ProviderError> {
+    fn decode<T>(&self, endpoint: &str, r: Result<T, PayloadError>) -> Result<T, ProviderError> {
         r.map_err(|detail| ProviderError::Decode {
             account: self.account.name.to_string(),
             endpoint: endpoint.to_owned(),
             status: 200,
-            detail,
+            detail: clip::clip(&detail.0, clip::MAX_TEXT),
         })
     }
 
@@ -423,7 +423,7 @@ impl Client {
             .await?;
         self.decode(
             "GET /files/{id}",
-            serde_json::from_value(v).map_err(|e| e.to_string()),
+            serde_json::from_value(v).map_err(|e| PayloadError(e.to_string())),
         )
     }
 

@@ -8,6 +8,23 @@ use serde_json::Value;
 
 use crate::model::{Job, JobId, JobStatus, epochs_number};
 
+/// An answer that is not what the API specifies: which part, and how.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PayloadError(pub String);
+
+impl From<String> for PayloadError {
+    fn from(detail: String) -> Self {
+        Self(detail)
+    }
+}
+
+impl From<&str> for PayloadError {
+    fn from(detail: &str) -> Self {
+        Self(detail.to_owned())
+    }
+}
+
 #[derive(Deserialize)]
 struct WireJob {
     id: String,
@@ -160,17 +177,17 @@ impl serde::de::Visitor<'_> for CountVisitor {
 }
 
 /// Parses one fine-tuning job object. The error says which field was wrong.
-pub fn parse_job(value: Value) -> Result<Job, String> {
+pub fn parse_job(value: Value) -> Result<Job, PayloadError> {
     parse_job_str(&value.to_string())
 }
 
 /// Parses one job object from its JSON text, which is kept verbatim as `raw`.
-pub fn parse_job_str(text: &str) -> Result<Job, String> {
+pub fn parse_job_str(text: &str) -> Result<Job, PayloadError> {
     let wire: WireJob = serde_json::from_str(text).map_err(|e| e.to_string())?;
     build_job(wire, text.to_owned())
 }
 
-fn build_job(wire: WireJob, raw: String) -> Result<Job, String> {
+fn build_job(wire: WireJob, raw: String) -> Result<Job, PayloadError> {
     let method_epochs = wire.method.as_ref().and_then(|m| {
         [&m.supervised, &m.dpo, &m.reinforcement]
             .into_iter()
@@ -248,7 +265,7 @@ struct IdOnly {
 /// Parses a list-jobs answer. A malformed item is rejected alone; a malformed envelope is an
 /// error. Items are parsed straight from the body's text and kept verbatim, with no
 /// intermediate JSON tree.
-pub fn parse_job_page_bytes(body: &[u8]) -> Result<JobPage, String> {
+pub fn parse_job_page_bytes(body: &[u8]) -> Result<JobPage, PayloadError> {
     let page: WirePage = serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => format!("not a job list: {e}"),
         _ => e.to_string(),
@@ -283,7 +300,7 @@ pub fn parse_job_page_bytes(body: &[u8]) -> Result<JobPage, String> {
 }
 
 /// [`parse_job_page_bytes`] for a value already parsed.
-pub fn parse_job_page(value: Value) -> Result<JobPage, String> {
+pub fn parse_job_page(value: Value) -> Result<JobPage, PayloadError> {
     if !value.is_object() {
         return Err("expected a JSON object with `data`".into());
     }
@@ -306,7 +323,7 @@ pub struct Event {
 }
 
 /// Parses a list-events answer; malformed items are skipped.
-pub fn parse_events(value: &Value) -> Result<Vec<Event>, String> {
+pub fn parse_events(value: &Value) -> Result<Vec<Event>, PayloadError> {
     let items = value
         .get("data")
         .and_then(Value::as_array)
@@ -476,7 +493,7 @@ mod tests {
         assert_eq!(tokens(json!(null)), Ok(None));
         for bad in [json!(12.5), json!("many"), json!(-1.5e300)] {
             assert!(
-                tokens(bad.clone()).unwrap_err().contains("whole number"),
+                tokens(bad.clone()).unwrap_err().0.contains("whole number"),
                 "{bad}"
             );
         }
@@ -516,7 +533,7 @@ mod tests {
             json!([1]),
         ] {
             let e = at(bad.clone()).unwrap_err();
-            assert!(e.contains("unix time"), "{bad}: {e}");
+            assert!(e.0.contains("unix time"), "{bad}: {e}");
         }
     }
 

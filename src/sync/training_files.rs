@@ -5,9 +5,9 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::cost::FileTokens;
-use crate::cost::tokens::{Counter, Encoding, Tokenizers};
+use crate::cost::tokens::{Counter, Encoding, TokenizerError, Tokenizers};
 use crate::model::time;
-use crate::provider::Client;
+use crate::provider::{Client, ProviderError};
 use crate::store::{FileKey, JobFilter, Store, StoreError};
 
 /// A failed count is retried after this long.
@@ -63,7 +63,9 @@ pub async fn count_missing_files(clients: &[Client], store: &Store) -> Result<u3
             }
             Err(e) => {
                 tracing::warn!(parent: &span, error = %e, "cannot count the training file; projected cost unknown for now");
-                store.save_file_tokens(&key, Err(&e), time::now()).await?;
+                store
+                    .save_file_tokens(&key, Err(&e.to_string()), time::now())
+                    .await?;
             }
         }
     }
@@ -80,21 +82,30 @@ pub struct CountReport {
     pub peak_buffer: usize,
 }
 
+/// Why a training file could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    #[error(transparent)]
+    Fetch(#[from] ProviderError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+}
+
 /// Streams a file and counts it.
 pub async fn count_file_report(
     client: &Client,
     file: &str,
     encoding: Encoding,
     tokenizers: &mut Tokenizers,
-) -> Result<CountReport, String> {
+) -> Result<CountReport, CountError> {
     // The file first: loading a tokenizer costs ~50 MB of RSS, not worth it for a file that
     // cannot be fetched (a 404 leaves the process small).
-    let mut stream = Box::pin(client.file_content(file).await.map_err(|e| e.to_string())?);
+    let mut stream = Box::pin(client.file_content(file).await?);
     let mut counter = Counter::new(tokenizers.get(encoding)?);
     let mut bytes = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| e.to_string())?;
-        bytes += chunk.len() as u64;
+        let chunk = chunk?;
+        bytes = bytes.saturating_add(chunk.len() as u64);
         counter.feed(&chunk);
     }
     let peak_buffer = counter.peak_buffer();
@@ -116,7 +127,7 @@ pub async fn count_file(
     file: &str,
     encoding: Encoding,
     tokenizers: &mut Tokenizers,
-) -> Result<(FileTokens, u64, u64), String> {
+) -> Result<(FileTokens, u64, u64), CountError> {
     count_file_report(client, file, encoding, tokenizers)
         .await
         .map(|r| (r.tokens, r.malformed, r.bytes))

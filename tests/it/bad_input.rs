@@ -41,7 +41,7 @@ proptest! {
         let mut job = serde_json::json!({"id": "ftjob-1", "model": "m", "status": "running", "created_at": 1});
         job[field] = serde_json::json!({"nested": [1, 2]});
         let err = ftguard::provider::payload::parse_job(job).unwrap_err();
-        prop_assert!(err.contains("invalid type") || err.contains(field), "{}", err);
+        prop_assert!(err.0.contains("invalid type") || err.0.contains(field), "{}", err);
     }
 }
 
