@@ -176,18 +176,20 @@ impl Client {
                         None => body::error_text(resp).await,
                     };
                     tracing::debug!(endpoint, status, "api request failed");
+                    let message = clip::clip(&payload::error_message(&body), clip::MAX_TEXT);
+                    let hint = self.hint(status, &endpoint, &message);
                     (
                         ProviderError::Status {
                             account: self.account.name.to_string(),
                             endpoint: endpoint.clone(),
                             status,
-                            message: clip::clip(&payload::error_message(&body), clip::MAX_TEXT)
+                            message: message
                                 + if by_gateway {
                                     " (said by the Portkey gateway, not the provider)"
                                 } else {
                                     ""
                                 }
-                                + &self.hint(status, &endpoint),
+                                + &hint,
                             by_gateway,
                         },
                         retry_after,
@@ -215,7 +217,7 @@ impl Client {
     /// For 401 and 403: which credentials were sent (by reference), or that none were, so
     /// the operator knows what to check without reading the configuration. For a 404 from the
     /// job list, which always exists: the URL asked, so a wrong `base_url` is plain.
-    fn hint(&self, status: u16, endpoint: &str) -> String {
+    fn hint(&self, status: u16, endpoint: &str, message: &str) -> String {
         if status == 404 && endpoint == "GET /fine_tuning/jobs" {
             let Ok(mut url) = self.url(&["fine_tuning", "jobs"]) else {
                 return String::new();
@@ -228,7 +230,10 @@ impl Client {
                 " (no fine-tuning API at {url}: check base_url, which usually ends in /v1)"
             );
         }
-        if !matches!(status, 401 | 403) {
+        // Behind some gateways a bad or missing key is a 400 or 422 whose message says so.
+        let credentials_refused = matches!(status, 401 | 403)
+            || (matches!(status, 400 | 422) && about_credentials(message));
+        if !credentials_refused {
             return String::new();
         }
         if self.account.credentials.is_empty() {
@@ -502,6 +507,24 @@ impl Client {
         let job = self.decode(&endpoint, payload::parse_job(v))?;
         self.same_job(&endpoint, id, job)
     }
+}
+
+/// Whether an error message speaks of credentials ("Invalid API key", "missing authorization
+/// header", "x-portkey-api-key is required").
+fn about_credentials(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "api key",
+        "api-key",
+        "apikey",
+        "authoriz",
+        "authentic",
+        "credential",
+        "token",
+        "unauthor",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 /// The error text of a redirect: where it pointed (scheme, host and path; a query may hold a

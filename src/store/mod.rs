@@ -62,9 +62,9 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing, mode 0600) and migrates the database.
     ///
-    /// Durability: WAL journal with `synchronous = FULL`, so a committed action row survives
-    /// power loss, not just a process crash; the cost (an fsync per commit) is negligible at
-    /// ftguard's write rate. A busy timeout lets the CLI read while the daemon writes.
+    /// Durability: WAL journal with `synchronous = NORMAL` (crash-safe; what is lost to a power
+    /// cut can be fetched again), and `FULL` for the commits that write action rows (see
+    /// `durable`), so a recorded cancel survives power loss too. A busy timeout lets the CLI read while the daemon writes.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let open_err = |message: String| StoreError::Open {
             path: path.to_owned(),
@@ -91,15 +91,13 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            // 256 KiB of page cache per connection instead of SQLite's 2 MiB: the OS page
-            // cache holds the file anyway, and this halves a first sync's heap (BENCHMARKS.md).
+            // 256 KiB of page cache per connection: the OS page cache holds the file anyway,
+            // and a first sync's heap stays small.
             .pragma("cache_size", "-256")
-            // A checkpoint every 2,000 pages (SQLite's default is 1,000), so what is stored is
-            // in the database file within 8 MB: each checkpoint costs two fsyncs, and a first
-            // sync of 10,000 jobs paid three instead of one (about 4 % of it). Every 10,000
-            // pages made it 15 % faster, but left it all in the -wal file (a copy of
-            // ftguard.db alone held nothing) and every read went through up to 40 MB of log
-            // (BENCHMARKS.md). After a checkpoint the -wal file is cut back to 8 MB.
+            // A checkpoint every 2,000 pages: each costs two fsyncs, so fewer of them in a long
+            // first sync, while what is stored reaches the database file within 8 MB (a copy of
+            // ftguard.db alone holds it, and reads do not wade through a long log). After a
+            // checkpoint the -wal file is cut back to 8 MB.
             .pragma("wal_autocheckpoint", "2000")
             .pragma("journal_size_limit", "8388608")
             // A listing streamed into a slow reader (`ftguard jobs | less`) keeps its statement
@@ -111,8 +109,7 @@ impl Store {
             .max_connections(2)
             // sqlx pings a connection each time it leaves the pool: for SQLite a round trip to
             // its thread that proves nothing (it cannot hang up; a worker that died takes the
-            // process with it, panic = "abort") and doubled the round trips of every query —
-            // a first sync's pages were 4-8 % slower for it (BENCHMARKS.md).
+            // process with it, panic = "abort"), and one more per query.
             .test_before_acquire(false)
             .connect_with(options)
             .await

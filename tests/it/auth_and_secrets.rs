@@ -408,3 +408,44 @@ async fn config_check_online_asks_each_account_once_and_names_what_failed() {
     env.ok(&["config", "check"]).await;
     assert_eq!(hits(&sim, "/fine_tuning/jobs"), 3);
 }
+
+/// Behind some gateways a wrong or missing key is a 400 or 422, not a 401: the credentials sent
+/// are named as for a 401 when the message speaks of them, and not for other bad requests.
+#[tokio::test]
+async fn a_bad_key_answered_400_or_422_names_the_credentials_sent() {
+    let server = wiremock::MockServer::start().await;
+    for (status, message, hinted) in [
+        (400, "Invalid API key provided", true),
+        (
+            422,
+            "x-portkey-api-key header is required for authentication",
+            true,
+        ),
+        (400, "limit must be at most 100", false),
+    ] {
+        server.reset().await;
+        wiremock::Mock::given(wiremock::matchers::method("GET"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(status)
+                    .set_body_json(serde_json::json!({"error": {"message": message}})),
+            )
+            .mount(&server)
+            .await;
+        let env = Env::new().env("FT_TEST_KEY", "sk-some-key");
+        env.write_config(
+            "",
+            &format!(
+                "[[accounts]]\nname = \"gw\"\nbase_url = \"{}/v1\"\nmax_attempts = 1\nbearer_token = {{ env = \"FT_TEST_KEY\" }}\n",
+                server.uri()
+            ),
+        );
+        let out = env.run(&["sync"]).await;
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!out.status.success(), "{text}");
+        assert_eq!(
+            text.contains("(sent bearer_token from env FT_TEST_KEY)"),
+            hinted,
+            "{status} {message}: {text}"
+        );
+    }
+}
