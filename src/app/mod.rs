@@ -1,6 +1,7 @@
 //! The application as the CLI and the daemon use it: configuration, store and clients built
 //! once, and the three steps of a pass (sync, evaluate, enforce) as functions over them.
 
+pub mod health;
 mod metrics_snapshot;
 
 use std::collections::{HashMap, HashSet};

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use crate::outln;
+use ftguard::app::health::Health;
 use ftguard::config::Config;
 use ftguard::model::JobStatus;
 use ftguard::model::time;
@@ -21,10 +22,9 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
     let now = time::now();
     let accounts: Vec<String> = config.accounts.iter().map(|a| a.name.to_string()).collect();
     let latest = store.latest_sync_runs().await?;
-    let last_ok = store.last_successful_syncs().await?;
     let interval = config.sync_schedule.interval_or_minute(now);
-    let (healthy, health) =
-        ftguard::daemon::http::health(&accounts, &latest, &last_ok, now, interval);
+    let health = Health::read(config, store, now).await?;
+    let healthy = health.healthy();
 
     // (active, stored) per account; "gone" jobs are stored but not active.
     let mut jobs: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -53,10 +53,11 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             .map(|a| {
                 let (active, stored) = jobs.get(a).copied().unwrap_or_default();
                 let run = latest.iter().find(|r| &r.account == a);
+                let h = health.accounts.get(a);
                 json!({
                     "account": a,
-                    "healthy": health["accounts"][a]["healthy"],
-                    "last_successful_sync": health["accounts"][a]["last_successful_sync"],
+                    "healthy": h.is_some_and(|h| h.healthy),
+                    "last_successful_sync": h.and_then(|h| h.last_successful_sync),
                     "last_sync": run.map(|r| r.started_at),
                     "last_error": run.and_then(|r| r.error.clone()),
                     "active_jobs": active,
@@ -68,7 +69,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             "{:#}",
             json!({
                 "healthy": healthy,
-                "problems": health["problems"],
+                "problems": health.problems,
                 "sync_interval_secs": interval,
                 "accounts": per_account,
                 "actions_last_24h": outcomes,
@@ -79,19 +80,15 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             })
         );
     } else {
-        let window = secs(3 * interval.max(1));
+        let window = secs(health.window_secs);
         if accounts.is_empty() {
             outln!("ftguard: no accounts configured: nothing is watched");
         } else if healthy {
             outln!("ftguard: healthy: every account synced within {window} (3 sync intervals)");
         } else {
             outln!("ftguard: UNHEALTHY");
-            for p in health["problems"].as_array().into_iter().flatten() {
-                outln!(
-                    "  {}: {}",
-                    p["account"].as_str().unwrap_or("?"),
-                    p["reason"].as_str().unwrap_or("?")
-                );
+            for p in &health.problems {
+                outln!("  {}: {}", p.account, p.reason);
             }
         }
         outln!(
@@ -104,7 +101,7 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
         );
         for a in &accounts {
             let (active, stored) = jobs.get(a).copied().unwrap_or_default();
-            let ok_at = last_ok.iter().find(|(n, _)| n == a).map(|(_, t)| *t);
+            let ok_at = health.accounts.get(a).and_then(|h| h.last_successful_sync);
             outln!(
                 "{:<16} {:<22} {:>8} {:>8} {:>8}",
                 a,

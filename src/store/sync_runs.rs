@@ -16,7 +16,7 @@ pub struct Failing {
 }
 
 /// A finished (or failed) sync of one account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncRun {
     pub account: String,
     pub started_at: i64,
