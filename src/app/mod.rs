@@ -280,10 +280,10 @@ impl App {
             files.get(&(j.account.to_string(), f.clone(), enc))
         });
         let mut cost = cost::job_cost(&j.job, file, &self.config.prices, now);
-        if cost.unknown.as_deref() == Some(cost::FILE_NOT_COUNTED)
+        if cost.unknown == Some(cost::CostUnknown::FileNotCounted)
             && !policy::needs_costs(&self.config.policies)
         {
-            cost.unknown = Some(cost::FILES_NOT_COUNTED.into());
+            cost.unknown = Some(cost::CostUnknown::FilesNotCounted);
         }
         if cost.no_price {
             warn_unpriced_once(&j.job.model);

@@ -25,16 +25,33 @@ pub struct JobCost {
     /// the actual cost once finished.
     pub projected: Option<Usd>,
     /// Why a figure is missing, when one is.
-    pub unknown: Option<String>,
+    pub unknown: Option<CostUnknown>,
     /// The model has no price: its cost stays unknown (policies decide with `unknown_cost`).
     pub no_price: bool,
 }
 
-/// Why an unfinished job priced per token has no projection yet.
-pub const FILE_NOT_COUNTED: &str = "training file not counted yet";
-/// The same, when nothing will count it: no policy needs costs.
-pub const FILES_NOT_COUNTED: &str =
-    "training files are counted only while a max_job_cost or budget policy is configured";
+/// Why a job's cost (or its projection) is not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CostUnknown {
+    #[error("no training price for model {0}")]
+    NoPrice(String),
+    #[error("the API reported no trained_tokens")]
+    NoTrainedTokens,
+    #[error("the API reported trained_tokens {0}, which is no count")]
+    NotACount(i64),
+    /// An unfinished job priced per token has no projection yet.
+    #[error("training file not counted yet")]
+    FileNotCounted,
+    /// The same, when nothing will count it: no policy needs costs.
+    #[error("training files are counted only while a max_job_cost or budget policy is configured")]
+    FilesNotCounted,
+}
+
+impl serde::Serialize for CostUnknown {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 /// For views that carry no cost (tests, policies that do not need one).
 pub static NO_COST: JobCost = JobCost {
@@ -63,7 +80,7 @@ pub fn epochs(job: &Job, file: &FileTokens) -> u64 {
 pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: i64) -> JobCost {
     let Some(price) = prices.resolve(&job.model, job.method.as_deref()) else {
         return JobCost {
-            unknown: Some(format!("no training price for model {}", job.model)),
+            unknown: Some(CostUnknown::NoPrice(job.model.clone())),
             no_price: true,
             ..Default::default()
         };
@@ -80,11 +97,9 @@ pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: 
                 return JobCost {
                     actual,
                     projected: actual,
-                    unknown: actual.is_none().then(|| match job.trained_tokens {
-                        Some(t) => {
-                            format!("the API reported trained_tokens {t}, which is no count")
-                        }
-                        None => "the API reported no trained_tokens".into(),
+                    unknown: actual.is_none().then_some(match job.trained_tokens {
+                        Some(t) => CostUnknown::NotACount(t),
+                        None => CostUnknown::NoTrainedTokens,
                     }),
                     no_price: false,
                 };
@@ -102,7 +117,7 @@ pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: 
                 None => JobCost {
                     actual,
                     projected: None,
-                    unknown: Some(FILE_NOT_COUNTED.into()),
+                    unknown: Some(CostUnknown::FileNotCounted),
                     no_price: false,
                 },
             }
@@ -166,7 +181,7 @@ mod tests {
         done.trained_tokens = Some(-1000);
         let c = job_cost(&done, Some(&file), &prices, NOW);
         assert_eq!((c.actual, c.projected), (None, None));
-        assert!(c.unknown.unwrap().contains("-1000, which is no count"));
+        assert_eq!(c.unknown, Some(CostUnknown::NotACount(-1000)));
         done.trained_tokens = Some(i64::MAX);
         let c = job_cost(&done, Some(&file), &prices, NOW);
         assert!(
@@ -196,11 +211,9 @@ mod tests {
         assert!(job_cost(&q, None, &prices, NOW).unknown.is_some());
         let mut odd = q.clone();
         odd.model = "llama-3".into();
-        assert!(
-            job_cost(&odd, Some(&file), &prices, NOW)
-                .unknown
-                .unwrap()
-                .contains("llama-3")
+        assert_eq!(
+            job_cost(&odd, Some(&file), &prices, NOW).unknown,
+            Some(CostUnknown::NoPrice("llama-3".into()))
         );
         // Reinforcement: by the hour.
         let mut rft = job("r", "running", 1800);

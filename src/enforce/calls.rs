@@ -8,7 +8,7 @@ use tracing::Instrument;
 use super::{Enforcer, MANUAL, PassReport};
 use crate::model::time;
 use crate::model::{Job, JobStatus};
-use crate::notify::Notice;
+use crate::notify::{Event, Notice};
 use crate::policy::{ActionKind, Fallback};
 use crate::provider::{Client, ProviderError};
 use crate::store::{NewAction, Outcome, ResponseFields, StoreError};
@@ -67,7 +67,7 @@ impl Enforcer {
                     );
                     match fallback {
                         Fallback::Notify => {
-                            self.notice("pause_refused", account, job_id, policy, &note);
+                            self.notice(Event::PauseRefused, account, job_id, policy, &note);
                             Finished {
                                 outcome: Outcome::Notified,
                                 http_status: None,
@@ -146,9 +146,9 @@ impl Enforcer {
                     "{action} applied"
                 );
                 let done = if action == "pause" {
-                    "paused"
+                    Event::Paused
                 } else {
-                    "cancelled"
+                    Event::Cancelled
                 };
                 self.outbox.send(
                     Notice::job(done, account, job_id, policy, reason)
@@ -168,7 +168,7 @@ impl Enforcer {
                     "cancel accepted; the job has not ended yet"
                 );
                 self.outbox.send(
-                    Notice::job("cancel_accepted", account, job_id, policy, reason)
+                    Notice::job(Event::CancelAccepted, account, job_id, policy, reason)
                         .with_answer(r.status.as_deref(), r.trained_tokens),
                 );
                 format!(
@@ -204,7 +204,7 @@ impl Enforcer {
                         .failed_before(account, job_id, policy, action, id)
                         .await?;
                 if !said {
-                    self.notice("cancel_failed", account, job_id, policy, &e);
+                    self.notice(Event::CancelFailed, account, job_id, policy, &e);
                 }
                 format!("{action} of {account} {job_id} failed: {e}")
             }

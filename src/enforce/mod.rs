@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::model::time;
-use crate::notify::{Notice, Outbox};
+use crate::notify::{Event, Notice, Outbox};
 use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
 use crate::provider::Client;
 use crate::store::{NewAction, Outcome, Store, StoreError};
@@ -51,7 +51,7 @@ pub struct Enforcer {
 }
 
 impl Enforcer {
-    fn notice(&self, event: &str, account: &str, job_id: &str, policy: &str, reason: &str) {
+    fn notice(&self, event: Event, account: &str, job_id: &str, policy: &str, reason: &str) {
         self.outbox
             .send(Notice::job(event, account, job_id, policy, reason));
     }
@@ -140,7 +140,13 @@ impl Enforcer {
                     .insert_action(&row("warn", Outcome::Warned), now)
                     .await?;
                 tracing::warn!(reason = %d.reason, until = %time::human(*until), "violation: grace period started");
-                self.notice("grace_warning", &d.account, &d.job_id, &d.policy, &d.reason);
+                self.notice(
+                    Event::GraceWarning,
+                    &d.account,
+                    &d.job_id,
+                    &d.policy,
+                    &d.reason,
+                );
                 report.add(
                     Outcome::Warned,
                     "warn",
@@ -176,7 +182,7 @@ impl Enforcer {
                 }
                 tracing::info!("compliant again during grace; unmarked");
                 self.notice(
-                    "cleared",
+                    Event::Cleared,
                     &d.account,
                     &d.job_id,
                     &d.policy,
@@ -198,7 +204,13 @@ impl Enforcer {
                         .insert_action(&row("notify", Outcome::Notified), now)
                         .await?;
                     tracing::warn!(reason = %d.reason, "violation (notify only)");
-                    self.notice("violation", &d.account, &d.job_id, &d.policy, &d.reason);
+                    self.notice(
+                        Event::Violation,
+                        &d.account,
+                        &d.job_id,
+                        &d.policy,
+                        &d.reason,
+                    );
                     report.add(
                         Outcome::Notified,
                         "notify",
@@ -268,7 +280,7 @@ impl Enforcer {
                             .await?;
                         tracing::error!(limit = %limit, "circuit breaker: held, not acted on");
                         self.notice(
-                            "held",
+                            Event::Held,
                             &d.account,
                             &d.job_id,
                             &d.policy,
@@ -343,7 +355,7 @@ impl Enforcer {
         self.store.insert_action(&row, now).await?;
         tracing::error!(cancel = cancel_id, "{reason}");
         self.notice(
-            "cancel_ineffective",
+            Event::CancelIneffective,
             &d.account,
             &d.job_id,
             &d.policy,
@@ -432,7 +444,7 @@ impl Enforcer {
                     }
                     tracing::info!(status = %job.status, reason, "resumed by hand");
                     self.outbox.send(
-                        Notice::job("resumed", account, job_id, MANUAL, reason)
+                        Notice::job(Event::Resumed, account, job_id, MANUAL, reason)
                             .with_answer(Some(job.status.as_str()), job.trained_tokens),
                     );
                     Ok((id, None))

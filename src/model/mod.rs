@@ -1,5 +1,6 @@
 //! Domain types shared by every layer: identifiers, money, and the job as ftguard sees it.
 
+pub mod glob;
 pub mod schedule;
 pub mod time;
 
@@ -313,3 +314,19 @@ mod tests {
         assert_eq!(format!("[{:<6}]", JobId::new("ft-1")), "[ft-1  ]");
     }
 }
+
+/// A budget group that has reached one of its `warn_at` thresholds in a period. Not about a
+/// job, so not an action: enforcement records each (policy, group, period, percent) once and
+/// notifies then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupNotice {
+    pub policy: String,
+    pub group: String,
+    /// Unix start of the budget period.
+    pub period_start: i64,
+    pub percent: u32,
+    pub reason: String,
+}
+
+/// Identifies a grace period: (account, job id, policy name).
+pub type GraceKey = (String, String, String);

@@ -7,7 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
+mod event;
 mod outbox;
+
+pub use event::Event;
 
 /// How long one webhook request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,11 +39,7 @@ use crate::policy::GroupNotice;
 /// do not apply are left out of the JSON.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Notice {
-    /// `grace_warning`, `cancelled`, `cancel_accepted`, `paused`, `cancel_failed`,
-    /// `cancel_ineffective`, `held`,
-    /// `cleared`, `violation`, `budget_threshold`, `sync_failing`, `sync_recovered`, `resumed`,
-    /// `more_notices`; `test` from `config check --test-notifiers`.
-    pub event: String,
+    pub event: Event,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,29 +59,25 @@ pub struct Notice {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trained_tokens: Option<i64>,
-    /// For [`MORE`]: the event of the notices summed up, and how many.
+    /// For [`Event::MoreNotices`]: the event of the notices summed up, and how many.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub of_event: Option<String>,
+    pub of_event: Option<Event>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
 }
 
-/// The event summing up the job notices of one event and policy past the first ten of a pass
-/// (a policy typo holding 500 jobs sends 11 notices, not 500).
-pub const MORE: &str = "more_notices";
-
 impl Notice {
     /// An event and why, about nothing yet.
-    fn new(event: &str, reason: &str) -> Self {
+    fn new(event: Event, reason: &str) -> Self {
         Self {
-            event: event.into(),
+            event,
             reason: reason.into(),
             ..Self::default()
         }
     }
 
     /// A notice about a job.
-    pub fn job(event: &str, account: &str, job_id: &str, policy: &str, reason: &str) -> Self {
+    pub fn job(event: Event, account: &str, job_id: &str, policy: &str, reason: &str) -> Self {
         Self {
             account: Some(account.into()),
             job_id: Some(job_id.into()),
@@ -92,7 +87,7 @@ impl Notice {
     }
 
     /// A notice about an account as a whole (its syncs), from no policy.
-    pub fn account(event: &str, account: &str, reason: &str) -> Self {
+    pub fn account(event: Event, account: &str, reason: &str) -> Self {
         Self {
             account: Some(account.into()),
             ..Self::new(event, reason)
@@ -106,32 +101,26 @@ impl Notice {
             group: Some(n.group.clone()),
             period_start: Some(n.period_start),
             percent: Some(n.percent),
-            ..Self::new("budget_threshold", &n.reason)
+            ..Self::new(Event::BudgetThreshold, &n.reason)
         }
     }
 
     /// The notice `config check --test-notifiers` sends: about nothing, from no policy.
     pub fn test(reason: &str) -> Self {
-        Self::new("test", reason)
+        Self::new(Event::Test, reason)
     }
 
     /// `count` more notices of `of_event` from `policy` in one pass, not sent one by one.
-    pub fn more(of_event: &str, policy: &str, count: u32) -> Self {
-        let outcome = match of_event {
-            "held" => " --outcome held",
-            "grace_warning" => " --outcome warned",
-            "violation" | "cancel_ineffective" => " --outcome notified",
-            "cancelled" | "paused" => " --outcome succeeded",
-            "cancel_failed" => " --outcome failed",
-            "cancel_accepted" => " --outcome accepted",
-            _ => "",
-        };
+    pub fn more(of_event: Event, policy: &str, count: u32) -> Self {
+        let outcome = of_event
+            .outcome_filter()
+            .map_or(String::new(), |o| format!(" --outcome {o}"));
         Self {
             policy: policy.into(),
-            of_event: Some(of_event.into()),
+            of_event: Some(of_event),
             count: Some(count),
             ..Self::new(
-                MORE,
+                Event::MoreNotices,
                 &format!(
                     "{count} more {of_event} notices of this pass, not sent one by one: `ftguard actions --policy {policy}{outcome} --since 1h` lists them"
                 ),
@@ -235,7 +224,7 @@ impl Notifier {
                     format!(" (policy {})", n.policy)
                 };
                 json!({
-                    "text": format!("ftguard: {}{policy}: {}{}", [n.event.clone(), n.subject()].join(" ").trim_end(), n.reason, n.answer())
+                    "text": format!("ftguard: {}{policy}: {}{}", [n.event.as_str().to_owned(), n.subject()].join(" ").trim_end(), n.reason, n.answer())
                 })
             }
         }
@@ -276,7 +265,7 @@ mod tests {
             Deliveries::default(),
             None,
         );
-        outbox.send(Notice::account("sync_failing", "prod", "401"));
+        outbox.send(Notice::account(Event::SyncFailing, "prod", "401"));
         let t = std::time::Instant::now();
         assert_eq!(
             outbox.deliveries().flush(Duration::from_millis(300)).await,
@@ -286,13 +275,19 @@ mod tests {
 
         // Nothing in flight: returns at once with nothing left.
         let idle = Outbox::new(vec![], Deliveries::default(), None);
-        idle.send(Notice::account("sync_failing", "prod", "401"));
+        idle.send(Notice::account(Event::SyncFailing, "prod", "401"));
         assert_eq!(idle.deliveries().flush(Duration::from_secs(30)).await, 0);
     }
 
     #[test]
     fn job_and_budget_notices_carry_their_own_fields() {
-        let job = Notice::job("cancelled", "prod", "ftjob-1", "runtime", "ran 7h > 6h");
+        let job = Notice::job(
+            Event::Cancelled,
+            "prod",
+            "ftjob-1",
+            "runtime",
+            "ran 7h > 6h",
+        );
         let budget = Notice::budget(&GroupNotice {
             policy: "monthly".into(),
             group: "team-a".into(),
@@ -331,7 +326,7 @@ mod tests {
             slack.body(&budget)["text"],
             "ftguard: budget_threshold budget group team-a (policy monthly): group team-a reached 80%"
         );
-        let sync = Notice::account("sync_failing", "prod", "every sync for 3m00s failed");
+        let sync = Notice::account(Event::SyncFailing, "prod", "every sync for 3m00s failed");
         let s = json.body(&sync);
         assert_eq!(s["account"], "prod");
         assert!(

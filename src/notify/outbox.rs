@@ -29,7 +29,7 @@ pub struct Outbox {
 }
 
 /// Job notices of a pass so far, per (event, policy).
-type PassCounts = HashMap<(String, String), u32>;
+type PassCounts = HashMap<(super::Event, String), u32>;
 
 /// Job notices of one event and policy sent one by one in a pass; the rest are summed up in
 /// one [`super::MORE`] notice when the pass ends.
@@ -56,7 +56,7 @@ impl Drop for Pass<'_> {
         over.sort();
         for ((event, policy), n) in over {
             self.outbox
-                .deliver(Notice::more(&event, &policy, n - NOTICES_PER_PASS));
+                .deliver(Notice::more(event, &policy, n - NOTICES_PER_PASS));
         }
     }
 }
@@ -120,7 +120,7 @@ impl Outbox {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(counts) = pass.as_mut() {
                 let n = counts
-                    .entry((notice.event.clone(), notice.policy.clone()))
+                    .entry((notice.event, notice.policy.clone()))
                     .or_insert(0);
                 *n += 1;
                 if *n > NOTICES_PER_PASS {
@@ -139,7 +139,7 @@ impl Outbox {
                 self.http.clone(),
                 n.clone(),
                 n.body(&notice).to_string(),
-                notice.event.clone(),
+                notice.event.as_str().to_owned(),
                 self.store.clone(),
                 self.deliveries.closing.clone(),
                 now,

@@ -36,7 +36,10 @@ impl Rule for MaxJobCost {
             Some(_) => None,
             None if v.cost.no_price && self.unknown == UnknownCost::Cancel => Some(format!(
                 "cost unknown ({}) and unknown_cost = \"cancel\"",
-                v.cost.unknown.as_deref().unwrap_or("no price")
+                v.cost
+                    .unknown
+                    .as_ref()
+                    .map_or("no price".to_owned(), ToString::to_string)
             )),
             None => None,
         }
@@ -83,7 +86,7 @@ mod tests {
             Some("cost $12.00 > cap $10.00")
         );
         let unknown = JobCost {
-            unknown: Some("no training price for model x".into()),
+            unknown: Some(crate::cost::CostUnknown::NoPrice("x".into())),
             no_price: true,
             ..Default::default()
         };
@@ -91,7 +94,7 @@ mod tests {
         let strict = format!("{p}\nunknown_cost='cancel'");
         assert!(reason(&strict, unknown).unwrap().contains("unknown"));
         let not_counted = JobCost {
-            unknown: Some("training file not counted yet".into()),
+            unknown: Some(crate::cost::CostUnknown::FileNotCounted),
             ..Default::default()
         };
         assert_eq!(

@@ -25,12 +25,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::glob::glob;
+pub use crate::model::{GraceKey, GroupNotice};
 pub use budget::{
     BudgetError, BudgetSpec, GroupBy, GroupSpend, Period, Spend, SpendTally, group_key,
     parse_timezone, period_start, spend_by_group,
 };
 pub use config::{LimitValue, PolicyConfig, PolicyError, UnknownCost, compile};
-pub use matcher::glob;
 use matcher::{Exempt, Matcher};
 pub use standing::{Standing, standing};
 
@@ -208,19 +209,6 @@ pub struct SetOutcome {
     pub notices: Vec<GroupNotice>,
 }
 
-/// A budget group that has reached one of its `warn_at` thresholds in a period. Not about a
-/// job, so not an action: enforcement records each (policy, group, period, percent) once and
-/// notifies then.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GroupNotice {
-    pub policy: String,
-    pub group: String,
-    /// Unix start of the budget period.
-    pub period_start: i64,
-    pub percent: u32,
-    pub reason: String,
-}
-
 /// What one evaluation found: decisions about jobs, and notices about budget groups.
 #[derive(Debug, Default)]
 pub struct Evaluation<'a> {
@@ -252,9 +240,6 @@ impl<T: Rule + Clone + 'static> RuleClone for T {
         Box::new(self.clone())
     }
 }
-
-/// Identifies a grace period: (account, job id, policy name).
-pub type GraceKey = (String, String, String);
 
 /// What evaluation asks enforcement to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::policy::GraceKey;
+use crate::model::GraceKey;
 
 /// Grace marks of jobs that ended or are gone.
 pub(super) fn prune_grace_marks_sql() -> String {

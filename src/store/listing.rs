@@ -152,7 +152,7 @@ impl Store {
                     if filter
                         .model
                         .as_deref()
-                        .is_some_and(|g| !crate::policy::glob(g, &j.job.model))
+                        .is_some_and(|g| !crate::model::glob::glob(g, &j.job.model))
                     {
                         continue;
                     }

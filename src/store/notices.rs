@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::policy::GroupNotice;
+use crate::model::GroupNotice;
 
 /// A recorded budget threshold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 
-use crate::notify::Notice;
+use crate::notify::{Event, Notice};
 use crate::policy::format::secs;
 use crate::store::Failing;
 
 /// Webhook event when an account has not synced for the whole window.
-pub const FAILING: &str = "sync_failing";
+pub const FAILING: Event = Event::SyncFailing;
 /// Webhook event when it syncs again after [`FAILING`] was sent.
-pub const RECOVERED: &str = "sync_recovered";
+pub const RECOVERED: Event = Event::SyncRecovered;
 
 #[derive(Debug, Default)]
 struct AccountState {
@@ -95,7 +95,7 @@ mod tests {
         let mut w = SyncWatch::default();
         let window = 180;
         // (time, outcome, expected event)
-        let steps: [(i64, Result<(), &str>, Option<&str>); 9] = [
+        let steps: [(i64, Result<(), &str>, Option<Event>); 9] = [
             (0, Ok(()), None),
             (60, Err("401"), None),
             (120, Err("401"), None),
@@ -108,11 +108,11 @@ mod tests {
         ];
         for (now, outcome, expect) in steps {
             let got = w.observe("prod", outcome, now, window);
-            assert_eq!(got.as_ref().map(|n| n.event.as_str()), expect, "at {now}");
+            assert_eq!(got.as_ref().map(|n| n.event), expect, "at {now}");
             if let Some(n) = got {
                 assert_eq!(n.account.as_deref(), Some("prod"));
                 assert!(n.job_id.is_none());
-                match n.event.as_str() {
+                match n.event {
                     FAILING => assert_eq!(
                         n.reason,
                         "every sync for 3m00s failed: its jobs are not watched (policies see only what was stored before); last error: 401"
@@ -138,7 +138,7 @@ mod tests {
         assert!(w.observe("prod", Err("401"), 600, 180).is_none());
         assert_eq!(
             w.observe("prod", Ok(()), 660, 180).map(|n| n.event),
-            Some(RECOVERED.to_owned())
+            Some(RECOVERED)
         );
     }
 
@@ -147,7 +147,7 @@ mod tests {
         let mut w = SyncWatch::default();
         w.resume(&[failing(0, false)]);
         let failing = w.observe("prod", Err("401"), 200, 180);
-        assert_eq!(failing.map(|n| n.event), Some(FAILING.to_owned()));
+        assert_eq!(failing.map(|n| n.event), Some(FAILING));
         let back = w.observe("prod", Ok(()), 260, 180);
         assert_eq!(
             back.map(|n| n.reason),
