@@ -158,7 +158,7 @@ async fn bench_decide(out: &mut String) {
         let app = ftguard::app::App::build(ftguard::config::Config::load(Some(&cfg)).unwrap())
             .await
             .unwrap();
-        let account = app.clients[0].account().clone();
+        let account = app.clients()[0].account().clone();
         let jobs: Vec<Job> = (0..n)
             .map(|i| {
                 let j = job(i, now);
@@ -171,19 +171,19 @@ async fn bench_decide(out: &mut String) {
             })
             .collect();
         for chunk in jobs.chunks(500) {
-            app.store.upsert_jobs(&account, chunk, now).await.unwrap();
+            app.store().upsert_jobs(&account, chunk, now).await.unwrap();
         }
         let active = jobs.iter().filter(|j| !j.status.is_terminal()).count();
         let mut runs = Vec::new();
         for _ in 0..7 {
             let t = Instant::now();
-            let d = app.decide(&app.config.policies, now).await.unwrap();
+            let d = app.decide(&app.config().policies, now).await.unwrap();
             runs.push(t.elapsed());
             std::hint::black_box(d);
         }
         // The same jobs under a monthly budget: the first pass tallies every finished job of
         // the month; later ones reuse that while no job was stored or changed status.
-        let mut config = app.config.clone();
+        let mut config = app.config().clone();
         config.policies.extend(
             ftguard::config::Config::load(Some(&{
                 let p = dir.path().join("budget.toml");
@@ -200,12 +200,12 @@ async fn bench_decide(out: &mut String) {
             .unwrap()
             .policies,
         );
-        let budget_app = ftguard::app::App::with_store(config, app.store.clone()).unwrap();
+        let budget_app = ftguard::app::App::with_store(config, app.store().clone()).unwrap();
         let timed_pass = || async {
             let t = Instant::now();
             std::hint::black_box(
                 budget_app
-                    .decide(&budget_app.config.policies, now)
+                    .decide(&budget_app.config().policies, now)
                     .await
                     .unwrap(),
             );
@@ -225,7 +225,10 @@ async fn bench_decide(out: &mut String) {
             raw["trained_tokens"] = 1_000_000.into();
             raw["finished_at"] = now.into();
             let done = ftguard::provider::payload::parse_job(raw).unwrap();
-            app.store.upsert_jobs(&account, &[done], now).await.unwrap();
+            app.store()
+                .upsert_jobs(&account, &[done], now)
+                .await
+                .unwrap();
             after_finish.push(timed_pass().await);
         }
         out.push_str(&format!(
@@ -235,7 +238,7 @@ async fn bench_decide(out: &mut String) {
             median(again).as_secs_f64() * 1e3,
             median(after_finish).as_secs_f64() * 1e3
         ));
-        app.store.close().await;
+        app.store().close().await;
     }
 }
 
@@ -375,7 +378,7 @@ async fn sync_in_process(base: &str) -> Duration {
             let r = app.sync_with(true).await;
             let took = t.elapsed();
             assert!(r.iter().all(|(_, r)| r.is_ok()));
-            app.store.close().await;
+            app.store().close().await;
             took
         })
         .await;

@@ -3,6 +3,9 @@
 
 pub mod health;
 mod metrics_snapshot;
+mod pass;
+
+pub use pass::{Counting, RunOnceError, run_once};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,10 +24,10 @@ use crate::sync::{self, SyncError, SyncOptions, SyncSummary};
 /// Everything a pass needs.
 #[derive(Clone)]
 pub struct App {
-    pub config: Config,
-    pub store: Store,
-    pub clients: Vec<Client>,
-    pub enforcer: Enforcer,
+    config: Config,
+    store: Store,
+    clients: Vec<Client>,
+    enforcer: Enforcer,
     /// Spend of finished jobs per set of budget policies (see [`App::active_and_finished`]).
     finished: Arc<Mutex<FinishedCache>>,
 }
@@ -102,7 +105,50 @@ impl App {
 
     /// Hands the notices still being delivered by `from` (the configuration before a reload) to
     /// this one, so that one flush before exiting waits for them all.
-    pub fn keep_deliveries_of(&mut self, from: &App) {
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A client per configured account.
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    /// A new App on this one's database with `config` (a reload), keeping the deliveries of
+    /// notices in flight.
+    pub fn reloaded(&self, config: Config) -> Result<App, BuildError> {
+        let mut new = App::with_store(config, self.store.clone())?;
+        new.keep_deliveries_of(self);
+        Ok(new)
+    }
+
+    /// `ftguard cancel`: a manual cancel through the enforcement path, recorded as `manual`.
+    pub async fn manual_cancel(
+        &self,
+        account: &str,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<crate::enforce::PassReport, StoreError> {
+        self.enforcer.manual_cancel(account, job_id, reason).await
+    }
+
+    /// `ftguard resume`: see [`Enforcer::manual_resume`].
+    pub async fn manual_resume(
+        &self,
+        account: &str,
+        job_id: &str,
+        reason: &str,
+    ) -> Result<(Option<i64>, Option<crate::provider::ProviderError>), StoreError> {
+        self.enforcer.manual_resume(account, job_id, reason).await
+    }
+
+    fn keep_deliveries_of(&mut self, from: &App) {
         self.enforcer.outbox = crate::notify::Outbox::new(
             self.config.notifiers.clone(),
             from.enforcer.outbox.deliveries().clone(),

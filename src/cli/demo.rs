@@ -111,7 +111,6 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         config,
         Options {
             config_path: Some(cfg_path),
-            once: false,
             report: Some(report),
             stop,
         },

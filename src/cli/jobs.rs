@@ -96,7 +96,7 @@ pub async fn show(
     account: Option<String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let store = app.store.clone();
+    let store = app.store().clone();
     let found = store.job(account.as_deref(), &job).await?;
     let j = match found.as_slice() {
         [] => bail!(
@@ -131,7 +131,7 @@ pub async fn show(
         .unwrap_or_default();
     let now = time::now();
     let marks = store.grace_marks().await?;
-    let standings = super::standing::standings(&app.config, j, &cost, &marks, now);
+    let standings = super::standing::standings(app.config(), j, &cost, &marks, now);
     let last_change = history.iter().map(|t| t.observed_at).max().unwrap_or(0);
     if json {
         let mut v = job_json(j, &cost);
@@ -139,7 +139,7 @@ pub async fn show(
         v["actions"] = json!(actions);
         v["policies"] = standings
             .iter()
-            .map(|(p, s)| super::standing::json(&app.config, p, s, (&actions, last_change)))
+            .map(|(p, s)| super::standing::json(app.config(), p, s, (&actions, last_change)))
             .collect();
         v["raw"] = j.job.raw_value();
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -202,7 +202,7 @@ pub async fn show(
             for (p, s) in &standings {
                 outln!(
                     "    {}",
-                    super::standing::line(&app.config, p, s, now, (&actions, last_change))
+                    super::standing::line(app.config(), p, s, now, (&actions, last_change))
                 );
             }
         } else if j.job.status.is_terminal() {
@@ -285,7 +285,7 @@ pub(super) fn dollars(u: Option<Usd>) -> Value {
 /// Why `jobs` printed nothing: no job stored at all, or none matching the filters (then
 /// what is stored, so a mistyped status or account is easy to spot).
 async fn no_jobs_line(app: &App, filter: &JobFilter) -> anyhow::Result<String> {
-    let counts = app.store.job_counts().await?;
+    let counts = app.store().job_counts().await?;
     if counts.is_empty() {
         return Ok("no jobs stored yet: run `ftguard sync`".into());
     }

@@ -97,20 +97,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     test_notifiers,
                 },
         } => check::check(&load()?, online, test_notifiers).await,
-        Command::Run { once, json } => {
-            let config = load()?;
-            let report = daemon::run(
-                config,
+        Command::Run { once: false, .. } => {
+            daemon::run(
+                load()?,
                 daemon::Options {
                     config_path: cli.config.clone(),
-                    once,
-                    report: (once && !json).then(|| {
-                        std::sync::Arc::new(|l: String| outln!("{l}")) as daemon::Reporter
-                    }),
+                    report: None,
                     stop: CancellationToken::new(),
                 },
             )
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { once: true, json } => {
+            let say = |l: String| {
+                if !json {
+                    outln!("{l}");
+                }
+            };
+            let report = ftguard::app::run_once(load()?, &say).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);
             }
@@ -118,9 +123,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // every account's sync failing is a failure, as for `sync`.
             let all_syncs_failed = !report.syncs.is_empty()
                 && report.syncs.iter().all(|s| s["ok"] == Value::Bool(false));
-            Ok(if once && all_syncs_failed {
+            Ok(if all_syncs_failed {
                 ExitCode::FAILURE
-            } else if report.failed > 0 && once {
+            } else if report.failed > 0 {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -149,10 +154,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .context("invalid configuration")?;
             }
             let app = App::build(config).await?;
-            if app.clients.is_empty() {
+            if app.clients().is_empty() {
                 bail!(
                     "no [[accounts]] configured in {}",
-                    app.config
+                    app.config()
                         .source
                         .as_ref()
                         .map_or("the configuration".into(), |p| p.display().to_string())
@@ -239,7 +244,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
-            let report = app.enforcer.manual_cancel(&account, &job, &reason).await?;
+            let report = app.manual_cancel(&account, &job, &reason).await?;
             // The cancel's notice, before exiting.
             app.flush_notices().await;
             // A cancel went out (whatever came back); not when one was already pending or
@@ -249,7 +254,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 // The job's newest cancel: the one just recorded, or the one that stopped it.
                 let action = app
-                    .store
+                    .store()
                     .actions(Some(&job), None)
                     .await?
                     .into_iter()
@@ -280,11 +285,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::build(load()?).await?;
             let account = resolve_account(&app, &job, account).await?;
             app.client(&account).context("account not configured")?;
-            let (id, error) = app.enforcer.manual_resume(&account, &job, &reason).await?;
+            let (id, error) = app.manual_resume(&account, &job, &reason).await?;
             app.flush_notices().await;
             let action = match id {
                 Some(id) => app
-                    .store
+                    .store()
                     .actions(Some(&job), None)
                     .await?
                     .into_iter()
@@ -353,16 +358,16 @@ fn configured(config: &Config) -> String {
 /// The account a job belongs to: given, or the one account storing it, or the only account.
 async fn resolve_account(app: &App, job: &str, given: Option<String>) -> anyhow::Result<String> {
     if let Some(a) = given {
-        if app.config.account(&a).is_none() {
+        if app.config().account(&a).is_none() {
             bail!(
                 "unknown account {a:?} (configured: {})",
-                configured(&app.config)
+                configured(app.config())
             );
         }
         return Ok(a);
     }
-    let stored = app.store.job(None, job).await?;
-    match (stored.as_slice(), app.config.accounts.as_slice()) {
+    let stored = app.store().job(None, job).await?;
+    match (stored.as_slice(), app.config().accounts.as_slice()) {
         ([one], _) => Ok(one.account.to_string()),
         ([], [only]) => Ok(only.name.to_string()),
         ([], _) => bail!("job {job:?} is not stored: run `ftguard sync` or pass --account"),

@@ -25,7 +25,7 @@ pub async fn plan(
         app.estimate().await?;
     }
     let now = time::now();
-    let evaluation = app.decide(&app.config.policies, now).await?;
+    let evaluation = app.decide(&app.config().policies, now).await?;
     let coming = match upcoming {
         Some(within) => {
             coming_up(app, now, now.saturating_add(ftguard::model::secs(within))).await?
@@ -38,17 +38,20 @@ pub async fn plan(
     // act again, and the plan says what stands instead of "would ...", as `show` does.
     let mut already = Vec::with_capacity(decisions.len());
     for d in decisions {
-        let policy = app.config.policies.iter().find(|p| p.name == d.policy);
+        let policy = app.config().policies.iter().find(|p| p.name == d.policy);
         already.push(match (&d.verdict, policy) {
             (Verdict::Act(_), Some(p)) if !d.dry_run => {
                 let actions: Vec<_> = app
-                    .store
+                    .store()
                     .actions(Some(&d.job_id), None)
                     .await?
                     .into_iter()
                     .filter(|a| a.account == d.account)
                     .collect();
-                let changed = app.store.last_status_change(&d.account, &d.job_id).await?;
+                let changed = app
+                    .store()
+                    .last_status_change(&d.account, &d.job_id)
+                    .await?;
                 super::standing::already_done(p, &actions, changed)
             }
             _ => None,
@@ -57,7 +60,7 @@ pub async fn plan(
     // Thresholds already notified are not notified again: not part of the plan.
     let mut notices = Vec::new();
     for n in &evaluation.notices {
-        if !app.store.has_budget_notice(n).await? {
+        if !app.store().has_budget_notice(n).await? {
             notices.push(n);
         }
     }
@@ -147,13 +150,13 @@ struct Coming {
 /// What will happen before `until` if nothing changes, soonest first, from the same rules
 /// as the passes (`policy::standing`).
 async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming>> {
-    let jobs = app.store.jobs(&JobFilter::active()).await?;
+    let jobs = app.store().jobs(&JobFilter::active()).await?;
     let jobs = app.with_costs(jobs, now).await?;
-    let marks = app.store.grace_marks().await?;
+    let marks = app.store().grace_marks().await?;
     let mut out = Vec::new();
     for (j, cost) in &jobs {
         let v = app::view(j, cost);
-        for p in &app.config.policies {
+        for p in &app.config().policies {
             let key = (
                 j.account.to_string(),
                 j.job.id.as_str().to_owned(),
@@ -174,7 +177,7 @@ async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming
                     then,
                     after_grace,
                     schedule: p.schedule.as_ref().map(|s| s.as_str().to_owned()),
-                    dry_run: app.config.dry_run || p.dry_run,
+                    dry_run: app.config().dry_run || p.dry_run,
                 });
             }
         }

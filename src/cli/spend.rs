@@ -53,7 +53,7 @@ pub async fn spend(
     // The budget's thresholds already reached (and notified) this period, per group.
     let mut notified: std::collections::HashMap<String, Vec<u32>> = Default::default();
     if let Some(b) = &budget_name {
-        for n in app.store.budget_notices(start).await? {
+        for n in app.store().budget_notices(start).await? {
             if n.policy == *b && n.period_start == start {
                 notified.entry(n.group).or_default().push(n.percent);
             }

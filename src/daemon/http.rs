@@ -45,7 +45,7 @@ pub fn spawn(
 
 async fn healthz(State(app): State<watch::Receiver<App>>) -> Response {
     let app = app.borrow().clone();
-    match Health::read(&app.config, &app.store, time::now()).await {
+    match Health::read(app.config(), app.store(), time::now()).await {
         Ok(health) => {
             let code = if health.healthy() {
                 StatusCode::OK

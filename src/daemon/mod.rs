@@ -3,7 +3,6 @@
 
 pub mod deadline_timer;
 pub mod http;
-pub mod lock;
 pub mod schedule_timer;
 pub mod sdnotify;
 
@@ -14,11 +13,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::app::{App, BuildError};
+use crate::app::{App, BuildError, Counting};
 use crate::config::{Config, ConfigError};
 use crate::enforce::PassReport;
 use crate::model::schedule::Schedule;
 use crate::store::StoreError;
+use crate::sync::outage_watch::SyncWatch;
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Lock(#[from] crate::daemon::lock::LockError),
+    Lock(#[from] crate::store::LockError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -46,8 +46,6 @@ pub type Reporter = Arc<dyn Fn(String) + Send + Sync>;
 pub struct Options {
     /// The configuration file to re-read on SIGHUP.
     pub config_path: Option<PathBuf>,
-    /// One sync, one evaluation, enforcement, then return.
-    pub once: bool,
     pub report: Option<Reporter>,
     /// Cancelled to stop (signals cancel it too).
     pub stop: CancellationToken,
@@ -67,19 +65,15 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             r(line);
         }
     };
-    let _lock = crate::daemon::lock::DaemonLock::acquire(&config.database)?;
+    let _lock = crate::store::DatabaseLock::acquire(&config.database)?;
     // Signals are taken over before anything slow (reconciling, the first sync): a SIGHUP
     // (`systemctl reload`) or SIGTERM arriving then is handled, not the default "terminate".
-    let mut hup = if opts.once {
-        mpsc::channel(1).1
-    } else {
-        spawn_signal_handlers(opts.stop.clone());
-        hangup_stream()
-    };
+    spawn_signal_handlers(opts.stop.clone());
+    let mut hup = hangup_stream();
     let mut app = App::build(config).await?;
     let (app_tx, app_rx) = tokio::sync::watch::channel(app.clone());
-    let http = match app.config.listen {
-        Some(addr) if !opts.once => {
+    let http = match app.config().listen {
+        Some(addr) => {
             let listener = crate::daemon::http::bind(addr)
                 .await
                 .map_err(|source| DaemonError::Listen { addr, source })?;
@@ -90,12 +84,10 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 opts.stop.clone(),
             ))
         }
-        _ => None,
+        None => None,
     };
-    if !opts.once {
-        log_config(&app.config, "ftguard starting");
-    }
-    if app.config.accounts.is_empty() {
+    log_config(app.config(), "ftguard starting");
+    if app.config().accounts.is_empty() {
         tracing::warn!("no [[accounts]] configured: nothing to watch");
     }
     // Ready before reconciling: settling actions left pending asks the API about each, which
@@ -106,54 +98,33 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     // systemd restarts the daemon; it starts before anything slow (reconciling, the first
     // pass, which can take longer than WatchdogSec on a large history).
     let mut watchdog = watchdog_ticker();
-    let reconciling = async { Ok(app.enforcer.reconcile_pending().await?) };
-    let grace = app.config.shutdown_timeout;
+    let reconciling = async { Ok(app.reconcile_pending().await?) };
+    let grace = app.config().shutdown_timeout;
     let reconciled = until_stopped(reconciling, &mut watchdog, &opts.stop, grace).await?;
     for l in &reconciled.lines {
         say(l.clone());
     }
 
-    // `run --once` evaluates every policy, scheduled ones included; the daemon leaves those
-    // to their own cron.
-    let first = if opts.once {
-        app.config.policies.clone()
-    } else {
-        app.after_sync_policies()
-    };
-    // Outages are picked up from the store: since when, and whether they were said (so
-    // neither a restart nor `run --once` from a timer says one twice).
-    let mut watch = crate::sync::outage_watch::SyncWatch::default();
-    match app.store.failing_since().await {
-        Ok(failing) => watch.resume(&failing),
-        Err(e) => tracing::warn!(error = %e, "cannot read which accounts were failing"),
-    }
-    // Training files are counted off the enforcement path: inline after enforcing for
-    // `run --once`, in the background for the daemon.
-    let mut counting = if opts.once {
-        Counting::Inline
-    } else {
-        Counting::Background(None)
-    };
-    let first_pass = if opts.once {
-        full_pass(&app, &say, &first, &mut watch, &mut counting).await
-    } else if opts.stop.is_cancelled() {
+    // Scheduled policies run on their own cron, not after every sync.
+    let first = app.after_sync_policies();
+    let mut watch = app.sync_watch().await;
+    // Training files are counted in the background: a download never holds up a pass.
+    let mut counting = Counting::Background(None);
+    let first_pass = if opts.stop.is_cancelled() {
         // Stopped while settling pending actions: no first pass.
         Ok(PassReport::default())
     } else {
         // A first sync can take minutes (a large history, a slow API): SIGTERM during it
         // gets the same bounded wait as any in-flight pass, not the whole sync.
-        let work = full_pass(&app, &say, &first, &mut watch, &mut counting);
-        until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await
+        let work = pass(&app, &say, &first, &mut watch, &mut counting);
+        until_stopped(
+            work,
+            &mut watchdog,
+            &opts.stop,
+            app.config().shutdown_timeout,
+        )
+        .await
     };
-    if opts.once {
-        // Notices of this pass may still be on their way to a slow webhook.
-        app.flush_notices().await;
-        // What settling pending actions did is part of this run: its failures make the exit
-        // status 2 and its lines are in `--json`, like the pass's own.
-        let mut report = reconciled;
-        report.absorb(first_pass?);
-        return Ok(report);
-    }
     let mut last = first_pass?;
 
     let (tx, mut rx) = mpsc::channel::<Tick>(16);
@@ -169,7 +140,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 let span = tracing::info_span!("deadline", jobs = due.len());
                 let work = async { Ok(app.on_deadline(&due).instrument(span).await?) };
                 let report =
-                    until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await?;
+                    until_stopped(work, &mut watchdog, &opts.stop, app.config().shutdown_timeout).await?;
                 for l in &report.lines {
                     say(l.clone());
                 }
@@ -182,15 +153,14 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             _ = hup.recv() => {
                 sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
                 match reload(opts.config_path.as_deref(), &app) {
-                    Ok(mut new) => {
+                    Ok(new) => {
                         crate::telemetry::reload(true);
                         sched.cancel();
-                        keep_restart_only_settings(&mut new.config, &app.config);
                         app = new;
                         let _ = app_tx.send(app.clone());
                         rearm(&app, &mut deadlines).await;
                         sched = schedule(&app, tx.clone(), &opts.stop);
-                        log_config(&app.config, "configuration reloaded");
+                        log_config(app.config(), "configuration reloaded");
                         say("configuration reloaded".into());
                     }
                     Err(e) => {
@@ -204,7 +174,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 let work = async {
                     match &tick {
                         Tick::Sync => {
-                            full_pass(&app, &say, &app.after_sync_policies(), &mut watch, &mut counting).await
+                            pass(&app, &say, &app.after_sync_policies(), &mut watch, &mut counting).await
                         }
                         Tick::Policies(s) => {
                             let policies = app.scheduled_policies().remove(&**s).unwrap_or_default();
@@ -214,7 +184,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         }
                     }
                 };
-                last = until_stopped(work, &mut watchdog, &opts.stop, app.config.shutdown_timeout).await?;
+                last = until_stopped(work, &mut watchdog, &opts.stop, app.config().shutdown_timeout).await?;
                 if opts.stop.is_cancelled() {
                     break;
                 }
@@ -228,7 +198,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
         let _ = h.await;
     }
     app.flush_notices().await;
-    app.store.close().await;
+    app.store().close().await;
     tracing::info!("stopped");
     Ok(last)
 }
@@ -286,108 +256,24 @@ fn keep_restart_only_settings(new: &mut Config, running: &Config) {
 
 /// A new App from the configuration file, on the same database; the error is for the log.
 fn reload(path: Option<&std::path::Path>, current: &App) -> Result<App, String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    let mut new = App::with_store(config, current.store.clone()).map_err(|e| e.to_string())?;
-    new.keep_deliveries_of(current);
-    Ok(new)
+    let mut config = Config::load(path).map_err(|e| e.to_string())?;
+    keep_restart_only_settings(&mut config, current.config());
+    current.reloaded(config).map_err(|e| e.to_string())
 }
 
-/// Where training files are counted for projected costs. Never before enforcing: a download
-/// that stalls or takes an hour must not hold up time and runtime limits.
-enum Counting {
-    /// After enforcing, then the cost policies again with what was counted (`run --once`).
-    Inline,
-    /// In a task of its own (one at a time); the next pass uses what it counted (the daemon).
-    Background(Option<tokio::task::JoinHandle<()>>),
-}
-
-impl Counting {
-    /// Counts training files not counted yet, as this mode does; returns a report of the
-    /// cost policies enforced again (inline only).
-    async fn count(
-        &mut self,
-        app: &App,
-        policies: &[crate::policy::Policy],
-    ) -> Result<PassReport, DaemonError> {
-        match self {
-            Self::Inline => {
-                if app.estimate().await? == 0 {
-                    return Ok(PassReport::default());
-                }
-                let cost: Vec<_> = policies
-                    .iter()
-                    .filter(|p| crate::policy::needs_costs(std::slice::from_ref(*p)))
-                    .cloned()
-                    .collect();
-                Ok(app.enforce(&cost).await?)
-            }
-            Self::Background(task) => {
-                if task.as_ref().is_some_and(|t| !t.is_finished()) {
-                    tracing::debug!("training files are still being counted");
-                    return Ok(PassReport::default());
-                }
-                let app = app.clone();
-                *task = Some(tokio::spawn(async move {
-                    if let Err(e) = app.estimate().await {
-                        tracing::warn!(error = %e, "cannot record training file counts");
-                    }
-                }));
-                Ok(PassReport::default())
-            }
-        }
-    }
-}
-
-/// Sync, then evaluate and enforce the policies that run after every sync.
-async fn full_pass(
+/// The application's pass, and what systemd shows of it (`systemctl status`).
+async fn pass(
     app: &App,
-    say: &impl Fn(String),
+    say: &dyn Fn(String),
     policies: &[crate::policy::Policy],
-    watch: &mut crate::sync::outage_watch::SyncWatch,
+    watch: &mut SyncWatch,
     counting: &mut Counting,
 ) -> Result<PassReport, DaemonError> {
-    let results = app.sync().await;
-    let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
-    // An account failing for as long as /healthz tolerates is notified, once, and its recovery.
-    let now = crate::model::time::now();
-    let window = 3 * app.config.sync_schedule.interval_or_minute(now);
-    for (account, r) in &results {
-        say(crate::sync::sync_line(account, r));
-        let error = r.as_ref().err().map(ToString::to_string);
-        let outcome = error.as_deref().map_or(Ok(()), Err);
-        if let Some(notice) = watch.observe(account, outcome, now, window) {
-            let span = tracing::info_span!("sync_health", account = %account);
-            if notice.event == crate::sync::outage_watch::FAILING {
-                span.in_scope(|| tracing::error!(reason = %notice.reason, "account not synced"));
-                let recorded = app.store.record_failing_notified(account, now);
-                if let Err(e) = recorded.instrument(span).await {
-                    tracing::warn!(account = %account, error = %e, "cannot record that the outage was notified");
-                }
-            } else {
-                span.in_scope(|| tracing::info!(reason = %notice.reason, "account synced again"));
-            }
-            say(format!(
-                "notified: {} {account}: {}",
-                notice.event, notice.reason
-            ));
-            app.enforcer.outbox.send(notice);
-        }
-    }
-    let mut report = app.enforce(policies).await?;
-    report.absorb(counting.count(app, policies).await?);
-    // Notices a webhook refused earlier (or a crash interrupted), whose retry is due; in the
-    // background, so a hanging webhook never holds up a pass.
-    app.enforcer.outbox.retry_due_in_background(now);
-    for l in &report.lines {
-        say(l.clone());
-    }
-    report.syncs = results
-        .iter()
-        .map(|(account, r)| crate::sync::sync_json(account, r))
-        .collect();
+    let report = app.full_pass(say, policies, watch, counting).await?;
+    let ok = report.syncs.iter().filter(|s| s["ok"] == true).count();
     sdnotify::notify(&format!(
         "STATUS=synced {ok}/{} accounts; last pass: {} cancelled, {} failed, {} held",
-        results.len(),
+        report.syncs.len(),
         report.cancelled,
         report.failed,
         report.held
@@ -399,7 +285,7 @@ async fn full_pass(
 /// next occurrence; cancelling the returned token (or `stop`) ends them.
 fn schedule(app: &App, tx: mpsc::Sender<Tick>, stop: &CancellationToken) -> CancellationToken {
     let timers = stop.child_token();
-    let mut ticks = vec![(app.config.sync_schedule.clone(), Tick::Sync)];
+    let mut ticks = vec![(app.config().sync_schedule.clone(), Tick::Sync)];
     for s in app.scheduled_policies().into_keys() {
         ticks.push((s.clone(), Tick::Policies(Box::new(s))));
     }

@@ -162,7 +162,7 @@ async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing(
         format!("[daemon]\ndatabase = {:?}\n", damaged.display().to_string()),
     )
     .unwrap();
-    env.app().await.store.close().await; // creates and migrates
+    env.app().await.store().close().await; // creates and migrates
     // Into the main file, where damage on disk would be.
     sqlite3(&damaged, "PRAGMA wal_checkpoint(TRUNCATE);");
     let mut bytes = std::fs::read(&damaged).unwrap();
@@ -190,7 +190,7 @@ async fn missing_directory_and_corrupt_file_are_clear_errors_that_touch_nothing(
 async fn a_database_from_a_newer_ftguard_is_refused_untouched() {
     let env = Env::new();
     env.write_config("", "");
-    env.app().await.store.close().await; // creates and migrates
+    env.app().await.store().close().await; // creates and migrates
     // A newer ftguard applied a migration this one does not know.
     let db = env.db();
     sqlite3(
@@ -233,7 +233,7 @@ async fn cli_arguments_are_checked() {
         );
     }
     assert!(!env.db().exists());
-    env.app().await.store.close().await;
+    env.app().await.store().close().await;
     for (args, expect) in [
         (&["show", "ftjob-nope"][..], "ftjob-nope"),
         (
@@ -267,7 +267,7 @@ async fn a_filter_matching_nothing_says_what_is_stored() {
         SimJob::in_status("ftjob-done", "succeeded", 3 * H, now),
     ])
     .await;
-    env.app().await.store.close().await;
+    env.app().await.store().close().await;
     let empty = env.ok(&["jobs"]).await;
     assert!(empty.contains("no jobs stored yet"), "{empty}");
 

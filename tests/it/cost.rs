@@ -108,7 +108,7 @@ async fn counting_a_multi_megabyte_file_holds_one_line_at_a_time() {
     env.sim_config(&sim, "", "");
     let app = env.app().await;
     let report = ftguard::sync::training_files::count_file_report(
-        &app.clients[0],
+        &app.clients()[0],
         "file-x",
         ftguard::cost::tokens::Encoding::O200k,
         &mut ftguard::cost::tokens::Tokenizers::default(),
@@ -262,11 +262,11 @@ async fn finished_spend_is_kept_and_only_jobs_that_finished_since_are_added() {
         "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 100.0\nperiod = \"month\"\n",
     );
     let app = env.app().await;
-    let account = app.clients[0].account().clone();
+    let account = app.clients()[0].account().clone();
     let store = |job: ftguard::model::Job| {
         let (app, account) = (app.clone(), account.clone());
         async move {
-            app.store
+            app.store()
                 .upsert_jobs(&account, &[job], now())
                 .await
                 .unwrap()

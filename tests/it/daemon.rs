@@ -474,8 +474,12 @@ async fn ready_comes_before_a_slow_reconciliation() {
         reason: "ran 7h00m > 6h",
         outcome: ftguard::store::Outcome::Pending,
     };
-    app.store.insert_action(&row, now()).await.unwrap().unwrap();
-    app.store.close().await;
+    app.store()
+        .insert_action(&row, now())
+        .await
+        .unwrap()
+        .unwrap();
+    app.store().close().await;
     sim.set_latency(Duration::from_secs(4));
     let sock_path = env.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();

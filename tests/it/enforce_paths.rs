@@ -20,11 +20,11 @@ async fn setup(jobs: Vec<SimJob>, daemon: &str, policies: &str) -> (Sim, Env, ft
 }
 
 async fn pass(app: &ftguard::app::App) -> ftguard::enforce::PassReport {
-    app.enforce(&app.config.policies).await.unwrap()
+    app.enforce(&app.config().policies).await.unwrap()
 }
 
 async fn actions(app: &ftguard::app::App) -> Vec<ftguard::store::ActionRecord> {
-    app.store.actions(None, None).await.unwrap()
+    app.store().actions(None, None).await.unwrap()
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn answered_400_already_finished_records_the_real_final_state() {
         1,
         "no retry for a finished job"
     );
-    let stored = app.store.job(None, "ftjob-1").await.unwrap();
+    let stored = app.store().job(None, "ftjob-1").await.unwrap();
     assert_eq!(stored[0].job.status.as_str(), "succeeded");
 }
 
@@ -177,10 +177,10 @@ async fn a_pending_action_left_by_a_crash_is_reconciled_at_start() {
             reason: "ran 7h00m > 6h",
             outcome: Outcome::Pending,
         };
-        app.store.insert_action(&row, now).await.unwrap().unwrap();
+        app.store().insert_action(&row, now).await.unwrap().unwrap();
     }
     sim.set_status("ftjob-sent", "cancelled");
-    app.store.close().await;
+    app.store().close().await;
 
     let out = env.ok(&["run", "--once"]).await;
     assert!(out.contains("reconciled"), "{out}");
@@ -218,8 +218,8 @@ async fn a_pending_row_of_another_kind_is_closed_never_sent_as_a_cancel() {
         reason: "by hand",
         outcome: Outcome::Pending,
     };
-    app.store.insert_action(&row, now).await.unwrap().unwrap();
-    app.store.close().await;
+    app.store().insert_action(&row, now).await.unwrap().unwrap();
+    app.store().close().await;
 
     // A row closed as failed is an action that failed: a timer's `run --once` says so with
     // exit status 2, and `--json` carries the line and the count.
@@ -251,7 +251,7 @@ async fn grace_warns_then_cancels_if_still_violating() {
     )
     .await;
     let t = now();
-    let policies = app.config.policies.clone();
+    let policies = app.config().policies.clone();
     let r = app.enforce_at(&policies, t).await.unwrap();
     assert_eq!(r.warned, 1);
     let r = app.enforce_at(&policies, t + 600).await.unwrap();
@@ -273,7 +273,7 @@ async fn grace_ends_without_cancel_when_the_job_becomes_compliant() {
     )
     .await;
     let t = now();
-    let policies = app.config.policies.clone();
+    let policies = app.config().policies.clone();
     assert_eq!(app.enforce_at(&policies, t).await.unwrap().warned, 1);
     sim.set_status("ftjob-1", "running");
     app.sync().await;
@@ -283,7 +283,7 @@ async fn grace_ends_without_cancel_when_the_job_becomes_compliant() {
     let all = actions(&app).await;
     assert_eq!(all[1].outcome, "cleared");
     assert!(all[1].note.as_deref().unwrap().contains("compliant"));
-    assert!(app.store.grace_marks().await.unwrap().is_empty());
+    assert!(app.store().grace_marks().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -424,12 +424,7 @@ async fn the_hourly_circuit_breaker_holds_across_passes() {
     // An operator is not held by the breaker.
     let manual = |job: &'static str| {
         let app = app.clone();
-        async move {
-            app.enforcer
-                .manual_cancel("sim", job, "by hand")
-                .await
-                .unwrap()
-        }
+        async move { app.manual_cancel("sim", job, "by hand").await.unwrap() }
     };
     assert_eq!(manual("ftjob-2").await.cancelled, 1);
     assert_eq!(cancels(), 3);

@@ -46,7 +46,7 @@ async fn cancels_and_warnings_are_sent_as_json_and_slack() {
     );
     let app = env.app().await;
     app.sync().await;
-    app.enforce(&app.config.policies).await.unwrap();
+    app.enforce(&app.config().policies).await.unwrap();
     let bodies = received(&hook, 4).await;
     assert_eq!(bodies.len(), 4, "{bodies:#?}");
     let json: Vec<_> = bodies.iter().filter(|b| b.get("event").is_some()).collect();
@@ -67,7 +67,7 @@ async fn cancels_and_warnings_are_sent_as_json_and_slack() {
     // The cancel's notice says what the API answered: the job's status and what it trained
     // (hence billed) before it stopped; the warning has no answer to tell.
     let cancelled = json.iter().find(|b| b["event"] == "cancelled").unwrap();
-    let stored = app.store.job(Some("sim"), "ftjob-cancel").await.unwrap();
+    let stored = app.store().job(Some("sim"), "ftjob-cancel").await.unwrap();
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert_eq!(
         cancelled["trained_tokens"].as_i64(),

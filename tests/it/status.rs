@@ -27,7 +27,7 @@ async fn status_says_whether_every_account_synced_and_what_was_done() {
     );
 
     // Nothing synced yet: unhealthy, and said why.
-    env.app().await.store.close().await;
+    env.app().await.store().close().await;
     let out = env.run(&["status"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(

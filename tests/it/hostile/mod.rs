@@ -570,7 +570,7 @@ async fn times_in_any_unit_are_read_and_implausible_ones_said_and_judged_from_fi
     micros["created_at"] = ((now - 7 * H) * 1_000_000).into();
     let mut nanos: serde_json::Value =
         serde_json::from_str(&job("ftjob-nanos", "running", 0)).unwrap();
-    nanos["created_at"] = serde_json::json!(i64::try_from(now - 7 * H).unwrap() * 1_000_000_000);
+    nanos["created_at"] = serde_json::json!((now - 7 * H) * 1_000_000_000);
     let listed = page(&[
         micros.to_string(),
         nanos.to_string(),

@@ -1,4 +1,4 @@
-//! One daemon per database: an exclusive `flock` on the database file itself, held while
+//! One process acting on a database at a time (the daemon, or `run --once`): an exclusive `flock` on the database file itself, held while
 //! running. Any path to the file — a symlink, a hard link, `..` in the path — reaches the same
 //! file and so the same lock (a `<database>.lock` beside it was a lock on a name). SQLite's own
 //! locks are POSIX record locks, which `flock` neither takes nor disturbs on Linux, so the CLI
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Held for the daemon's lifetime; released by the OS even on SIGKILL.
 #[derive(Debug)]
-pub struct DaemonLock {
+pub struct DatabaseLock {
     _file: File,
 }
 
@@ -30,7 +30,7 @@ pub enum LockError {
     NoDirectory { database: PathBuf, dir: PathBuf },
 }
 
-impl DaemonLock {
+impl DatabaseLock {
     /// Locks `database`, creating it empty (mode 0600) if missing; the store migrates it next.
     pub fn acquire(database: &Path) -> Result<Self, LockError> {
         if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty())
@@ -68,20 +68,20 @@ mod tests {
     fn any_path_to_the_same_file_is_the_same_lock() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ftguard.db");
-        let held = DaemonLock::acquire(&db).unwrap();
+        let held = DatabaseLock::acquire(&db).unwrap();
         let link = dir.path().join("link.db");
         std::os::unix::fs::symlink(&db, &link).unwrap();
         let hard = dir.path().join("hard.db");
         std::fs::hard_link(&db, &hard).unwrap();
         let dotted = dir.path().join(".").join("ftguard.db");
         for other in [&db, &link, &hard, &dotted] {
-            let err = DaemonLock::acquire(other).unwrap_err();
+            let err = DatabaseLock::acquire(other).unwrap_err();
             assert!(matches!(err, LockError::Held { .. }), "{other:?}: {err}");
         }
         drop(held);
-        DaemonLock::acquire(&link).unwrap();
+        DatabaseLock::acquire(&link).unwrap();
         let missing = dir.path().join("nope").join("ftguard.db");
-        let err = DaemonLock::acquire(&missing).unwrap_err().to_string();
+        let err = DatabaseLock::acquire(&missing).unwrap_err().to_string();
         assert!(
             err.contains("directory") && err.contains("does not exist"),
             "{err}"
