@@ -307,8 +307,8 @@ mod tests {
     #[test]
     fn counts_like_tiktoken_on_a_corpus() {
         let long_word = "antidisestablishmentarianism".repeat(40);
-        let letters: String = (0..3000)
-            .map(|i| (b'a' + (i * 7 % 26) as u8) as char)
+        let letters: String = (0..3000u32)
+            .map(|i| char::from(b'a' + u8::try_from(i * 7 % 26).unwrap()))
             .collect();
         let corpus = [
             "",
