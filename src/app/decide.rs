@@ -1,0 +1,219 @@
+//! The evaluate step of a pass: stored jobs with their costs into decisions, with the spend of
+//! finished jobs kept between passes (a budget pass reads the active jobs, not the period), and
+//! the next moment a time limit is crossed (the daemon's deadline timer).
+
+use std::collections::HashMap;
+
+use super::*;
+
+/// Per set of budget policies and their period starts: the store's history mark and number of
+/// counted files it was computed at, and the spend of finished jobs per policy.
+pub(super) type FinishedCache =
+    HashMap<Vec<(String, i64)>, (FinishedMark, HashMap<String, GroupSpend>)>;
+
+/// What finished jobs' spend depends on besides the period: see [`App::active_and_finished`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FinishedMark {
+    history: HistoryMark,
+    files: usize,
+}
+
+/// At most this many jobs finishing between two passes are added to the kept spend; more are
+/// counted again from scratch (reading them one by one would cost more than the period).
+const FINISHED_DELTA_LIMIT: usize = 500;
+
+impl App {
+    /// Evaluates the given policies over the stored jobs they need. Pure apart from reading.
+    pub async fn decide(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<Evaluation<'static>, StoreError> {
+        let (jobs, finished) = self.active_and_finished(policies, now).await?;
+        let marks = self.store.grace_marks().await?;
+        let views = views(&jobs);
+        let span =
+            tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
+        let _g = span.enter();
+        Ok(policy::evaluate_with_spend(
+            &views,
+            &finished,
+            now,
+            policies,
+            &marks,
+            self.config.dry_run,
+        )
+        .into_owned())
+    }
+
+    /// Active jobs with their costs, and the spend of finished jobs of the budget periods per
+    /// budget policy. Finished jobs are streamed into tallies, never held, and their spend is
+    /// kept: while the store's history mark ([`Store::history_mark`]), the number of counted
+    /// files and the periods stay the same, a pass or a scrape reads only the active jobs.
+    /// When the mark moved only because some jobs finished (or were first stored finished),
+    /// just those are read and added; anything else (a job leaving a finished status, a
+    /// finished job rewritten, a file counted, many jobs at once) counts the period again.
+    pub async fn active_and_finished(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<(Vec<(StoredJob, JobCost)>, HashMap<String, GroupSpend>), StoreError> {
+        let files = self.store.file_tokens().await?;
+        let periods = BudgetTallies::periods(policies, now);
+        if periods.is_empty() {
+            // No budget: nothing finished is needed, and nothing to keep.
+            return Ok((self.active_with_costs(&files, now).await?, HashMap::new()));
+        }
+        let mark = FinishedMark {
+            history: self.store.history_mark().await?,
+            files: files.len(),
+        };
+        let kept = self
+            .finished
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&periods).cloned());
+        if let Some((at, mut spend)) = kept {
+            let added = if at == mark {
+                Some(Vec::new())
+            } else if at.files == mark.files {
+                self.store
+                    .finished_between(at.history, mark.history, FINISHED_DELTA_LIMIT)
+                    .await?
+            } else {
+                None
+            };
+            if let Some(finished) = added {
+                if !finished.is_empty() {
+                    let mut tallies = BudgetTallies::new(policies, now);
+                    for j in &finished {
+                        tallies.add(&view(j, &self.cost_with(&files, j, now)));
+                    }
+                    absorb(&mut spend, tallies.finish());
+                    self.keep_finished(periods, mark, &spend);
+                }
+                return Ok((self.active_with_costs(&files, now).await?, spend));
+            }
+        }
+        // From scratch: active jobs and every finished job of the longest period, in one read.
+        let filter = JobFilter {
+            active_only: true,
+            created_since: policy::lookback(policies, now),
+            ..Default::default()
+        };
+        let mut tallies = BudgetTallies::new(policies, now);
+        let mut jobs = Vec::new();
+        self.store
+            .for_each_job(&filter, |j| {
+                let cost = self.cost_with(&files, &j, now);
+                if j.job.status.is_terminal() {
+                    tallies.add(&view(&j, &cost));
+                } else {
+                    jobs.push((j, cost));
+                }
+            })
+            .await?;
+        let spend = tallies.finish();
+        // Kept only if nothing was written while reading (the read is not one snapshot): a job
+        // finishing meanwhile could otherwise be counted now and again as "added" next time.
+        if self.store.history_mark().await? == mark.history {
+            self.keep_finished(periods, mark, &spend);
+        }
+        Ok((jobs, spend))
+    }
+
+    async fn active_with_costs(
+        &self,
+        files: &HashMap<FileKey, FileTokens>,
+        now: i64,
+    ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
+        let mut jobs = Vec::new();
+        self.store
+            .for_each_job(&JobFilter::active(), |j| {
+                let cost = self.cost_with(files, &j, now);
+                jobs.push((j, cost));
+            })
+            .await?;
+        Ok(jobs)
+    }
+
+    fn keep_finished(
+        &self,
+        periods: Vec<(String, i64)>,
+        mark: FinishedMark,
+        spend: &HashMap<String, GroupSpend>,
+    ) {
+        if let Ok(mut c) = self.finished.lock() {
+            // A handful of policy sets at most; old periods are dropped wholesale.
+            if c.len() >= 8 && !c.contains_key(&periods) {
+                c.clear();
+            }
+            c.insert(periods, (mark, spend.clone()));
+        }
+    }
+
+    /// Spend per budget policy and group in the current periods: finished jobs (see
+    /// [`App::active_and_finished`]) plus active ones. For the `/metrics` budget gauges.
+    pub async fn budget_spend(&self, now: i64) -> Result<HashMap<String, GroupSpend>, StoreError> {
+        let policies = &self.config.policies;
+        let (active, mut spend) = self.active_and_finished(policies, now).await?;
+        let mut tallies = BudgetTallies::new(policies, now);
+        for (j, cost) in &active {
+            tallies.add(&view(j, cost));
+        }
+        absorb(&mut spend, tallies.finish());
+        Ok(spend)
+    }
+
+    /// Upcoming crossings of time-based limits by active jobs, earliest first.
+    pub async fn next_crossings(&self, now: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let policies = self.after_sync_policies();
+        let jobs = self.store.jobs(&JobFilter::active()).await?;
+        let marks = self.store.grace_marks().await?;
+        let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
+        Ok(policy::next_crossings(&views, now, &policies, &marks))
+    }
+
+    /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces
+    /// for those jobs only. Other violations wait for the next scheduled pass: jobs the circuit
+    /// breaker held there are not cancelled by whichever job crosses a limit next.
+    pub async fn on_deadline(&self, due: &[(String, String)]) -> Result<PassReport, StoreError> {
+        for (account, id) in due {
+            let Some(client) = self.client(account) else {
+                continue;
+            };
+            match client.retrieve(id).await {
+                Ok(job) => {
+                    self.store
+                        .upsert_jobs(client.account(), std::slice::from_ref(&job), time::now())
+                        .await?;
+                }
+                Err(e) => {
+                    tracing::warn!(account = %account, job_id = %id, error = %e, "deadline: could not re-check the job; deciding on stored state")
+                }
+            }
+        }
+        let evaluation = self
+            .decide(&self.after_sync_policies(), time::now())
+            .await?;
+        let due: std::collections::HashSet<(&str, &str)> =
+            due.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
+        // Budget notices wait for the next pass: a crossing is about its job.
+        let decisions: Vec<Decision> = evaluation
+            .decisions
+            .into_iter()
+            .filter(|d| due.contains(&(d.account.as_ref(), d.job_id.as_ref())))
+            .collect();
+        self.enforcer.run(&decisions).await
+    }
+}
+
+/// Adds spend per policy and group into `into`.
+fn absorb(into: &mut HashMap<String, GroupSpend>, more: HashMap<String, GroupSpend>) {
+    for (policy, groups) in more {
+        let into = into.entry(policy).or_default();
+        for (group, s) in groups {
+            into.entry(group).or_default().absorb(&s);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The sync step of a pass: every account's listing, then the events of the running jobs a
+//! `stalled` policy would act on; events the API refuses are said once and asked for hourly.
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+
+/// How long after a failed fetch of a job's events they are asked for again.
+const EVENTS_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl App {
+    /// Syncs every account.
+    pub async fn sync(&self) -> Vec<(String, Result<SyncSummary, SyncError>)> {
+        self.sync_with(false).await
+    }
+
+    /// Syncs every account; `full` lists every job instead of paging to the boundary.
+    pub async fn sync_with(&self, full: bool) -> Vec<(String, Result<SyncSummary, SyncError>)> {
+        let opts = SyncOptions {
+            full,
+            full_every: self.config.full_sync_every,
+        };
+        let mut results = sync::sync_all(&self.clients, &self.store, opts).await;
+        if let Err(e) = self.refresh_steps(&mut results).await {
+            tracing::warn!(error = %e, "could not choose the jobs whose events to fetch");
+        }
+        if let Err(e) = self.store.prune_grace_marks().await {
+            tracing::warn!(error = %e, "could not prune grace marks of ended jobs");
+        }
+        if let Err(e) = self.store.prune_events_failures().await {
+            tracing::warn!(error = %e, "could not prune events failures of ended jobs");
+        }
+        results
+    }
+
+    /// Fetches the events of the running jobs a policy would act on from stored steps (and only
+    /// those), so decisions rest on fresh evidence; failures become warnings of the account.
+    async fn refresh_steps(
+        &self,
+        results: &mut [(String, Result<SyncSummary, SyncError>)],
+    ) -> Result<(), StoreError> {
+        if !policy::needs_events(&self.config.policies) {
+            return Ok(());
+        }
+        let jobs = self.store.jobs(&JobFilter::active()).await?;
+        let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
+        let now = time::now();
+        let wanted = policy::events_wanted(&views, now, &self.config.policies);
+        // Jobs whose events failed within the hour are not asked again yet (a gateway that
+        // does not route `/events` for the provider would be asked, and warned about, at every
+        // sync); the first failure is said, later ones only logged at debug.
+        let mut failed_lately: HashMap<String, HashSet<String>> = HashMap::new();
+        for (account, _) in &wanted {
+            if !failed_lately.contains_key(account) {
+                let since = now.saturating_sub(crate::model::secs(EVENTS_RETRY));
+                let ids = self.store.events_failed_since(account, since).await?;
+                failed_lately.insert(account.clone(), ids);
+            }
+        }
+        for (account, id) in wanted {
+            if failed_lately
+                .get(&account)
+                .is_some_and(|ids| ids.contains(&id))
+            {
+                continue;
+            }
+            // Only accounts whose sync worked: the others' stored state is stale anyway.
+            let Some(summary) = results
+                .iter_mut()
+                .find(|(a, _)| *a == account)
+                .and_then(|(_, r)| r.as_mut().ok())
+            else {
+                continue;
+            };
+            let Some(client) = self.client(&account) else {
+                continue;
+            };
+            match sync::refresh_steps(client, &self.store, &id).await {
+                Ok(()) => {
+                    summary.events_checked += 1;
+                    if self.store.clear_events_failure(&account, &id).await? {
+                        tracing::info!(account = %account, job_id = %id, "the job's events can be fetched again");
+                    }
+                }
+                Err(SyncError::Store(e)) => return Err(e),
+                // Refused (404, 400, 405...), or an error the Portkey gateway made itself: a
+                // gateway that does not route `/events` for the provider (Portkey answers a
+                // Vertex AI or Bedrock job's with 404, or with its own 500 once credentials
+                // are set). Said once, asked for again hourly.
+                Err(SyncError::Provider(e))
+                    if e.by_gateway()
+                        || (matches!(e.status(), Some(400..=499)) && e.status() != Some(429)) =>
+                {
+                    let first = self
+                        .store
+                        .record_events_failure(&account, &id, &e.to_string(), now)
+                        .await?;
+                    if first {
+                        let w = format!(
+                            "events of {id}: {e} (asked again hourly; it is not judged stalled meanwhile)"
+                        );
+                        tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence, and they are asked for again hourly");
+                        summary.warnings.push(w);
+                    } else {
+                        tracing::debug!(account = %account, job_id = %id, error = %e, "the job's events still cannot be fetched");
+                    }
+                }
+                // Transient (5xx, timeouts, 429 after the client's retries): asked again at the
+                // next sync, where a stalled job may be caught.
+                Err(e) => {
+                    let w = format!("events of {id}: {e}");
+                    tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence");
+                    summary.warnings.push(w);
+                }
+            }
+        }
+        Ok(())
+    }
+}
