@@ -138,44 +138,40 @@ impl Enforcer {
             .await?;
         let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
-            Outcome::Succeeded => {
-                tracing::warn!(
-                    reason,
-                    status = r.status.as_deref(),
-                    trained_tokens = r.trained_tokens,
-                    "{action} applied"
-                );
-                let done = if action == "pause" {
-                    Event::Paused
-                } else {
-                    Event::Cancelled
+            Outcome::Succeeded | Outcome::Accepted => {
+                // Accepted: the API answered the cancel with the job still active.
+                let accepted = fin.outcome == Outcome::Accepted;
+                let event = match (accepted, action) {
+                    (true, _) => Event::CancelAccepted,
+                    (false, "pause") => Event::Paused,
+                    (false, _) => Event::Cancelled,
                 };
-                self.outbox.send(
-                    Notice::job(done, account, job_id, policy, reason)
-                        .with_answer(r.status.as_deref(), r.trained_tokens),
-                );
-                format!(
-                    "{done} {account} {job_id}: {reason} -> {} (trained_tokens {})",
-                    r.status.as_deref().unwrap_or("?"),
-                    r.trained_tokens.map_or("unknown".into(), |t| t.to_string())
-                )
-            }
-            Outcome::Accepted => {
+                let what = if accepted {
+                    "cancel accepted; the job has not ended yet".to_owned()
+                } else {
+                    format!("{action} applied")
+                };
                 tracing::warn!(
                     reason,
                     status = r.status.as_deref(),
                     trained_tokens = r.trained_tokens,
-                    "cancel accepted; the job has not ended yet"
+                    "{what}"
                 );
                 self.outbox.send(
-                    Notice::job(Event::CancelAccepted, account, job_id, policy, reason)
+                    Notice::job(event, account, job_id, policy, reason)
                         .with_answer(r.status.as_deref(), r.trained_tokens),
                 );
-                format!(
-                    "cancel accepted {account} {job_id}: {reason} -> still {} (trained_tokens {}); ftguard says so if it keeps going",
-                    r.status.as_deref().unwrap_or("?"),
-                    r.trained_tokens.map_or("unknown".into(), |t| t.to_string())
-                )
+                let status = r.status.as_deref().unwrap_or("?");
+                let tokens = r.trained_tokens.map_or("unknown".into(), |t| t.to_string());
+                if accepted {
+                    format!(
+                        "cancel accepted {account} {job_id}: {reason} -> still {status} (trained_tokens {tokens}); ftguard says so if it keeps going"
+                    )
+                } else {
+                    format!(
+                        "{event} {account} {job_id}: {reason} -> {status} (trained_tokens {tokens})"
+                    )
+                }
             }
             Outcome::AlreadyFinished => {
                 tracing::info!(status = r.status.as_deref(), "job had already finished");

@@ -397,21 +397,26 @@ async fn one_accounts_hanging_cancels_do_not_hold_up_anothers() {
     );
 }
 
-#[tokio::test]
-async fn a_cancel_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass() {
+/// One job running 7 hours; every POST (cancel, pause) answered 429 with `Retry-After: secs`.
+async fn rate_limiting_every_post(secs: u32) -> Server {
     let now = now();
     let listed = page(&[job("ftjob-run", "running", now - 7 * H)]);
     let running = job("ftjob-run", "running", now - 7 * H);
-    let api = Server::start(move |r| match (r.method.as_str(), r.path()) {
+    Server::start(move |r| match (r.method.as_str(), r.path()) {
         ("GET", "/v1/fine_tuning/jobs") => json(200, &listed),
         ("GET", _) => json(200, &running),
         _ => Reply::Full(
             429,
-            vec![("retry-after".into(), "1".into())],
+            vec![("retry-after".into(), secs.to_string())],
             br#"{"error":{"message":"slow down"}}"#.to_vec(),
         ),
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_cancel_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass() {
+    let api = rate_limiting_every_post(1).await;
     let env = Env::new();
     env.write_config(
         "",
@@ -724,19 +729,7 @@ async fn a_second_daemon_through_a_symlink_to_the_database_is_refused() {
 
 #[tokio::test]
 async fn a_pause_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass() {
-    let now = now();
-    let listed = page(&[job("ftjob-run", "running", now - 7 * H)]);
-    let running = job("ftjob-run", "running", now - 7 * H);
-    let api = Server::start(move |r| match (r.method.as_str(), r.path()) {
-        ("GET", "/v1/fine_tuning/jobs") => json(200, &listed),
-        ("GET", _) => json(200, &running),
-        _ => Reply::Full(
-            429,
-            vec![("retry-after".into(), "2".into())],
-            br#"{"error":{"message":"slow down"}}"#.to_vec(),
-        ),
-    })
-    .await;
+    let api = rate_limiting_every_post(2).await;
     let env = Env::new();
     env.write_config(
         "",
