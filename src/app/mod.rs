@@ -65,20 +65,17 @@ impl App {
             .cloned()
             .map(Client::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let enforcer = Enforcer {
-            store: store.clone(),
-            clients: clients
-                .iter()
-                .map(|c| (c.account().to_string(), c.clone()))
-                .collect(),
-            outbox: crate::notify::Outbox::new(
+        let enforcer = Enforcer::new(
+            store.clone(),
+            &clients,
+            crate::notify::Outbox::new(
                 config.notifiers.clone(),
                 crate::notify::Deliveries::default(),
                 Some(store.clone()),
             ),
-            max_cancels_per_pass: config.max_cancels_per_pass,
-            max_cancels_per_hour: config.max_cancels_per_hour,
-        };
+            config.max_cancels_per_pass,
+            config.max_cancels_per_hour,
+        );
         Ok(Self {
             config,
             store,
@@ -88,8 +85,6 @@ impl App {
         })
     }
 
-    /// Hands the notices still being delivered by `from` (the configuration before a reload) to
-    /// this one, so that one flush before exiting waits for them all.
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -133,19 +128,21 @@ impl App {
         self.enforcer.manual_resume(account, job_id, reason).await
     }
 
+    /// Hands the notices still being delivered by `from` (the configuration before a reload) to
+    /// this one, so that one flush before exiting waits for them all.
     fn keep_deliveries_of(&mut self, from: &App) {
-        self.enforcer.outbox = crate::notify::Outbox::new(
+        self.enforcer.set_outbox(crate::notify::Outbox::new(
             self.config.notifiers.clone(),
-            from.enforcer.outbox.deliveries().clone(),
+            from.enforcer.outbox().deliveries().clone(),
             Some(self.store.clone()),
-        );
+        ));
     }
 
     /// Before a command exits: waits (up to `shutdown_timeout`) for its webhook notices still
     /// on their way.
     pub async fn flush_notices(&self) {
         self.enforcer
-            .outbox
+            .outbox()
             .deliveries()
             .flush(self.config.shutdown_timeout)
             .await;

@@ -157,14 +157,14 @@ async fn full_pass(
                 "notified: {} {account}: {}",
                 notice.event, notice.reason
             ));
-            app.enforcer.outbox.send(notice);
+            app.enforcer.outbox().send(notice);
         }
     }
     let mut report = app.enforce(policies).await?;
     report.absorb(counting.count(app, policies).await?);
     // Notices a webhook refused earlier (or a crash interrupted), whose retry is due; in the
     // background, so a hanging webhook never holds up a pass.
-    app.enforcer.outbox.retry_due_in_background(now);
+    app.enforcer.outbox().retry_due_in_background(now);
     for l in &report.lines {
         say(l.clone());
     }

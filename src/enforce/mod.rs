@@ -40,17 +40,46 @@ pub const ACCOUNTS_AT_ONCE: usize = 8;
 /// What enforcement needs: the store, a client per account, the outbox, the breaker limit.
 #[derive(Clone)]
 pub struct Enforcer {
-    pub store: Store,
-    pub clients: HashMap<String, Client>,
+    store: Store,
+    clients: HashMap<String, Client>,
     /// Where notices go (webhooks, in the background).
-    pub outbox: Outbox,
-    pub max_cancels_per_pass: u32,
+    outbox: Outbox,
+    max_cancels_per_pass: u32,
     /// Circuit breaker across passes: at most this many cancels/pauses sent by policies in any
     /// hour (`None`: no such limit). Manual cancels neither count nor are held.
-    pub max_cancels_per_hour: Option<u32>,
+    max_cancels_per_hour: Option<u32>,
 }
 
 impl Enforcer {
+    pub fn new(
+        store: Store,
+        clients: &[Client],
+        outbox: Outbox,
+        max_cancels_per_pass: u32,
+        max_cancels_per_hour: Option<u32>,
+    ) -> Self {
+        Self {
+            store,
+            clients: clients
+                .iter()
+                .map(|c| (c.account().to_string(), c.clone()))
+                .collect(),
+            outbox,
+            max_cancels_per_pass,
+            max_cancels_per_hour,
+        }
+    }
+
+    /// Where notices go.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Notices go to `outbox` from now on (a reload keeps the deliveries in flight).
+    pub fn set_outbox(&mut self, outbox: Outbox) {
+        self.outbox = outbox;
+    }
+
     fn notice(&self, event: Event, account: &str, job_id: &str, policy: &str, reason: &str) {
         self.outbox
             .send(Notice::job(event, account, job_id, policy, reason));

@@ -403,10 +403,14 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_long_first_sync_stops_within_the_shutdown_timeout() {
     // The API takes 8 s per answer; the daemon must not wait for the whole first sync.
-    let (_sim, env) = slow_api(Duration::from_secs(8), "shutdown_timeout = \"1s\"").await;
+    let (sim, env) = slow_api(Duration::from_secs(8), "shutdown_timeout = \"1s\"").await;
     let mut child = env.daemon();
     let pid = child.id().unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Once the first sync's request is on its way.
+    wait_until(Duration::from_secs(10), "the first sync to start", || {
+        (hits(&sim, "/fine_tuning/jobs") >= 1).then_some(())
+    })
+    .await;
     let t = Instant::now();
     signal(pid, "-TERM");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())

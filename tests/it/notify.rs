@@ -142,8 +142,12 @@ async fn an_account_that_stops_syncing_is_notified_once_and_so_is_its_recovery()
         elapsed >= Duration::from_secs(5),
         "recovered after {elapsed:?}"
     );
-    // Nothing more while it keeps syncing.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Nothing more while it keeps syncing: two more syncs go by.
+    let lists = hits(&sim, "/fine_tuning/jobs");
+    wait_until(Duration::from_secs(15), "two more syncs", || {
+        (hits(&sim, "/fine_tuning/jobs") >= lists + 2).then_some(())
+    })
+    .await;
     daemon.kill().await.ok();
     assert_eq!(hook.received_requests().await.unwrap().len(), 2);
 }
@@ -184,7 +188,12 @@ async fn an_outage_said_before_a_restart_is_not_said_again() {
     // Still failing when it comes back (the faults left), then synced again.
     let mut second = env.daemon();
     let bodies = received(&hook, 2).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing more while it keeps syncing: two more syncs go by.
+    let lists = hits(&sim, "/fine_tuning/jobs");
+    wait_until(Duration::from_secs(15), "two more syncs", || {
+        (hits(&sim, "/fine_tuning/jobs") >= lists + 2).then_some(())
+    })
+    .await;
     second.kill().await.ok();
     let events: Vec<String> = events(&hook).await;
     assert_eq!(
