@@ -28,7 +28,7 @@ pub fn human(ts: i64) -> String {
 pub fn parse_since(text: &str, now: i64) -> Result<i64, SinceError> {
     let t = text.trim();
     if let Ok(d) = humantime::parse_duration(t) {
-        return Ok(now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+        return Ok(now.saturating_sub(super::secs(d)));
     }
     if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());

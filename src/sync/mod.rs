@@ -180,12 +180,9 @@ async fn sync_inner(
                     .say_once(account.as_str(), j.id.as_str(), what, &detail, now)
                     .await?
                 {
-                    let w = format!(
-                        "job {}: {detail}",
-                        crate::provider::clip::clip(j.id.as_str(), 200)
-                    );
-                    tracing::warn!(job_id = %crate::provider::clip::clip(j.id.as_str(), 200), what, "{detail}");
-                    summary.warnings.push(w);
+                    let id = crate::provider::clip::clip(j.id.as_str(), 200);
+                    tracing::warn!(job_id = %id, what, "{detail}");
+                    summary.warnings.push(format!("job {id}: {detail}"));
                 }
             }
         }
