@@ -46,6 +46,13 @@ fn account(name: &str, base_url: &str, extra: &str) -> String {
     format!("{out}{extra}\n")
 }
 
+/// A fresh environment watching `account` with the 6-hour runtime policy.
+fn runtime_6h_env(account: String) -> Env {
+    let env = Env::new();
+    env.write_config("", &format!("{account}{RUNTIME_6H}"));
+    env
+}
+
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", stdout(out), stderr(out))
 }
@@ -114,11 +121,7 @@ async fn a_redirected_cancel_is_not_sent_elsewhere_nor_recorded_as_done() {
         _ => redirect(307, &to),
     })
     .await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!("{}{RUNTIME_6H}", account("a", &api.url("/v1"), "")),
-    );
+    let env = runtime_6h_env(account("a", &api.url("/v1"), ""));
     let out = env.run(&["run", "--once"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(other.requests().is_empty(), "{:?}", other.requests());
@@ -164,11 +167,7 @@ async fn ids_that_are_not_one_path_segment_are_stored_said_once_and_never_acted_
         _ => json(200, &cancelled),
     })
     .await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!("{}{RUNTIME_6H}", account("a", &api.url("/v1"), "")),
-    );
+    let env = runtime_6h_env(account("a", &api.url("/v1"), ""));
     let first = env.run(&["run", "--once"]).await;
     let said = text(&first);
     let posts: Vec<String> = api
@@ -224,14 +223,7 @@ async fn a_query_string_in_base_url_is_kept_on_every_request() {
         }
     })
     .await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!(
-            "{}{RUNTIME_6H}",
-            account("a", &api.url("/v1?tenant=t1"), "")
-        ),
-    );
+    let env = runtime_6h_env(account("a", &api.url("/v1?tenant=t1"), ""));
     let out = env.run(&["run", "--once"]).await;
     assert!(out.status.success(), "{}", text(&out));
     let targets: Vec<String> = api.requests().iter().map(|r| r.target.clone()).collect();
@@ -417,11 +409,7 @@ async fn rate_limiting_every_post(secs: u32) -> Server {
 #[tokio::test]
 async fn a_cancel_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass() {
     let api = rate_limiting_every_post(1).await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!("{}{RUNTIME_6H}", account("a", &api.url("/v1"), "")),
-    );
+    let env = runtime_6h_env(account("a", &api.url("/v1"), ""));
     let out = env.run(&["run", "--once"]).await;
     let posts = api.requests().iter().filter(|r| r.method == "POST").count();
     // Without a budget: 4 rounds of 3 tries (12 POSTs); within twice request_timeout (4s),
@@ -480,14 +468,7 @@ async fn answers_about_another_job_are_not_this_jobs_cancel() {
         _ => json(200, &other),
     })
     .await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!(
-            "{}{RUNTIME_6H}",
-            account("a", &api.url("/v1"), "max_attempts = 1")
-        ),
-    );
+    let env = runtime_6h_env(account("a", &api.url("/v1"), "max_attempts = 1"));
     let out = env.run(&["run", "--once"]).await;
     let said = text(&out);
     assert!(
@@ -590,11 +571,7 @@ async fn times_in_any_unit_are_read_and_implausible_ones_said_and_judged_from_fi
         }
     })
     .await;
-    let env = Env::new();
-    env.write_config(
-        "",
-        &format!("{}{RUNTIME_6H}", account("a", &api.url("/v1"), "")),
-    );
+    let env = runtime_6h_env(account("a", &api.url("/v1"), ""));
     let out = env.run(&["run", "--once"]).await;
     let said = text(&out);
     let mut posts: Vec<String> = api
@@ -750,5 +727,64 @@ async fn a_pause_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass
             .unwrap_or("")
             .contains("twice request_timeout"),
         "{pause:#}"
+    );
+}
+
+/// In the daemon, training files are counted in a task of their own: while a download stalls,
+/// syncs and passes go on at their schedule, and the runaway is cancelled.
+#[tokio::test]
+async fn in_the_daemon_a_stalled_download_holds_up_no_sync() {
+    let now = now();
+    let mut costly: serde_json::Value =
+        serde_json::from_str(&job("ftjob-young", "running", now - 600)).unwrap();
+    costly["training_file"] = "file-stall".into();
+    let listed = page(&[
+        job("ftjob-runaway", "running", now - 8 * H),
+        costly.to_string(),
+    ]);
+    let cancelled = job("ftjob-runaway", "cancelled", now - 8 * H);
+    let api = Server::start(move |r| match (r.method.as_str(), r.path()) {
+        ("GET", "/v1/files/file-stall/content") => {
+            Reply::Stall(b"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n".to_vec())
+        }
+        ("GET", _) => json(200, &listed),
+        _ => json(200, &cancelled),
+    })
+    .await;
+    let env = Env::new();
+    // The stall lasts a minute (no byte for request_timeout); syncs come every second.
+    env.write_config(
+        "sync_schedule = \"* * * * * *\"",
+        &format!(
+            "{}{RUNTIME_6H}[[policies]]\nname = \"cap\"\nkind = \"max_job_cost\"\nlimit_usd = 50.0\n",
+            account("a", &api.url("/v1"), "request_timeout = \"60s\"")
+        ),
+    );
+    let mut daemon = env.daemon();
+    let lists = || {
+        api.requests()
+            .iter()
+            .filter(|r| r.path() == "/v1/fine_tuning/jobs")
+            .count()
+    };
+    let at_download = wait_until(Duration::from_secs(15), "the download to start", || {
+        api.requests()
+            .iter()
+            .any(|r| r.path() == "/v1/files/file-stall/content")
+            .then(lists)
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(15),
+        "three more syncs while it stalls",
+        || (lists() >= at_download + 3).then_some(()),
+    )
+    .await;
+    let _ = daemon.kill().await;
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.path() == "/v1/fine_tuning/jobs/ftjob-runaway/cancel"),
+        "the runaway was not cancelled"
     );
 }
