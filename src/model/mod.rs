@@ -281,6 +281,29 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job of which only its id, model, status and creation time are known (the rest is set
+    /// with struct update syntax); `raw` is empty.
+    pub fn new(id: &str, model: &str, status: &str, created_at: i64) -> Self {
+        Job {
+            id: JobId::new(id),
+            model: model.to_owned(),
+            status: JobStatus::parse(status),
+            created_at,
+            finished_at: None,
+            trained_tokens: None,
+            estimated_finish: None,
+            fine_tuned_model: None,
+            training_file: None,
+            validation_file: None,
+            n_epochs: None,
+            method: None,
+            suffix: None,
+            metadata: BTreeMap::new(),
+            error: None,
+            raw: String::new(),
+        }
+    }
+
     /// The payload as a JSON value (for showing API values verbatim).
     pub fn raw_value(&self) -> serde_json::Value {
         serde_json::from_str(&self.raw).unwrap_or(serde_json::Value::Null)

@@ -77,8 +77,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::AccountName;
-    use crate::provider::payload::parse_job_str;
+    use crate::model::{AccountName, Job};
     use crate::store::jobs::fixtures::store;
 
     #[tokio::test]
@@ -87,10 +86,10 @@ mod tests {
         let jobs: Vec<_> = [("ftjob-run", "running"), ("ftjob-end", "cancelled"), ("ftjob-ok", "succeeded")]
             .iter()
             .map(|(id, status)| {
-                parse_job_str(&format!(
-                    r#"{{"object":"fine_tuning.job","id":"{id}","model":"m","created_at":1,"status":"{status}","hyperparameters":{{}}}}"#
-                ))
-                .unwrap()
+                Job {
+                    raw: format!(r#"{{"id":"{id}","status":"{status}"}}"#),
+                    ..Job::new(id, "m", status, 1)
+                }
             })
             .collect();
         store
@@ -129,10 +128,7 @@ mod tests {
     async fn marks_of_jobs_gone_from_the_api_are_pruned() {
         let (_dir, store) = store().await;
         let account = AccountName::from_trusted("prod".into());
-        let job = parse_job_str(
-            r#"{"object":"fine_tuning.job","id":"ftjob-gone","model":"m","created_at":1,"status":"running","hyperparameters":{}}"#,
-        )
-        .unwrap();
+        let job = Job::new("ftjob-gone", "m", "running", 1);
         store.upsert_jobs(&account, &[job], 1).await.unwrap();
         store
             .set_grace_mark("prod", "ftjob-gone", "rt", 5)

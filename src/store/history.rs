@@ -37,13 +37,14 @@ pub(super) fn changed_between_sql() -> String {
 /// first time between them (rows `?3`, `?4`), are finished, and did not change again after `?2`.
 pub(super) fn finished_between_sql() -> String {
     format!(
-        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at
+        "SELECT {columns}
            FROM jobs
            WHERE (seq IN (SELECT job_seq FROM status_transitions WHERE seq > ?1 AND seq <= ?2)
                   OR (seq > ?3 AND seq <= ?4))
              AND status IN {TERMINAL}
              AND NOT EXISTS (SELECT 1 FROM status_transitions t
-                             WHERE t.job_seq = jobs.seq AND t.seq > ?2)"
+                             WHERE t.job_seq = jobs.seq AND t.seq > ?2)",
+        columns = job_columns!()
     )
 }
 

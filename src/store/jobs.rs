@@ -1,11 +1,67 @@
 //! Jobs as stored: writing a page of them, reading a row back, and the steps seen in a job's
 //! events. Listings are in `listing.rs`, status history in `history.rs`.
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::model::{AccountName, Job};
-use crate::provider::payload::parse_job_str;
+use crate::model::{AccountName, Job, JobId, JobStatus};
+
+/// A job's fields that have no column of their own, as the store keeps them in `detail`:
+/// ftguard's own JSON of domain values, not the API's (`raw` is kept only to be shown).
+/// Migration 0016 wrote it for the rows stored before.
+#[derive(Serialize)]
+struct DetailOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fine_tuned_model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation_file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n_epochs: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suffix: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a serde_json::Value>,
+}
+
+/// [`DetailOut`] read back.
+#[derive(Deserialize)]
+struct Detail {
+    #[serde(default)]
+    fine_tuned_model: Option<String>,
+    #[serde(default)]
+    validation_file: Option<String>,
+    #[serde(default)]
+    n_epochs: Option<serde_json::Value>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    suffix: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+fn detail_of(job: &Job) -> String {
+    let detail = DetailOut {
+        fine_tuned_model: job.fine_tuned_model.as_deref(),
+        validation_file: job.validation_file.as_deref(),
+        n_epochs: job.n_epochs.as_ref(),
+        method: job.method.as_deref(),
+        suffix: job.suffix.as_deref(),
+        metadata: &job.metadata,
+        error: job.error.as_ref(),
+    };
+    // Strings, maps and JSON values always serialize.
+    serde_json::to_string(&detail).unwrap_or_else(|_| "{}".to_owned())
+}
 
 /// A job as stored, with what ftguard learnt around it.
 #[derive(Debug, Clone)]
@@ -120,10 +176,10 @@ impl Store {
             .filter(|j| unique.insert(j.id.as_str()))
             .collect();
         let mut written = 0;
-        // 12 binds a row: 500 rows stay far below SQLite's 32,766 limit. Pages are 100.
+        // 13 binds a row: 500 rows stay far below SQLite's 32,766 limit. Pages are 100.
         for chunk in jobs.chunks(500) {
             let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO jobs (account, id, model, status, created_at, finished_at, trained_tokens, estimated_finish, training_file, raw, first_seen_at, updated_at) ",
+                "INSERT INTO jobs (account, id, model, status, created_at, finished_at, trained_tokens, estimated_finish, training_file, raw, detail, first_seen_at, updated_at) ",
             );
             q.push_values(chunk, |mut b, job| {
                 b.push_bind(account.as_str())
@@ -136,11 +192,12 @@ impl Store {
                     .push_bind(job.estimated_finish)
                     .push_bind(&job.training_file)
                     .push_bind(job.raw.as_str())
+                    .push_bind(detail_of(job))
                     .push_bind(now)
                     .push_bind(now);
             });
             // In DO UPDATE, `jobs.status` is the row before the update: kept as prev_status
-            // (an insert leaves it NULL). Every other column is derived from `raw`: the same
+            // (an insert leaves it NULL). Every other column is derived from the payload: the same
             // payload means nothing to write, unless the job was gone and is back.
             // (`RETURNING` a row per job cost a first sync of 10,000 jobs about 12 %: each
             // row crossed threads on its own.)
@@ -148,7 +205,7 @@ impl Store {
                 " ON CONFLICT (created_at, account, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
                    status = excluded.status, created_at = excluded.created_at, finished_at = excluded.finished_at,
                    trained_tokens = excluded.trained_tokens, estimated_finish = excluded.estimated_finish,
-                   training_file = excluded.training_file, raw = excluded.raw, updated_at = excluded.updated_at,
+                   training_file = excluded.training_file, raw = excluded.raw, detail = excluded.detail, updated_at = excluded.updated_at,
                    gone_at = NULL
                  WHERE jobs.raw IS NOT excluded.raw OR jobs.gone_at IS NOT NULL",
             );
@@ -237,36 +294,55 @@ impl Store {
         Ok(())
     }
 
+    /// A job from a row read with `job_columns!()`. A row whose `detail` cannot be read (the
+    /// file was edited by hand) is skipped with a warning, not fatal.
     pub(super) fn row_to_job(&self, r: &sqlx::sqlite::SqliteRow) -> Option<StoredJob> {
-        let raw: String = r.get(1);
-        // The raw payload was parsed before it was stored, so this cannot fail unless the
-        // file was edited by hand; such a row is skipped with a warning, not fatal.
-        let parsed = parse_job_str(&raw);
-        match parsed {
-            Ok(mut job) => {
-                let first_seen_at: i64 = r.get(3);
-                // A created_at that cannot be believed (before 2015, or after the job was first
-                // seen) would exempt the job from every time limit: it is judged from when
-                // ftguard first saw it instead, which it surely existed by (said once by the
-                // sync).
-                if !crate::model::plausible_created_at(job.created_at, first_seen_at) {
-                    job.created_at = first_seen_at;
-                }
-                Some(StoredJob {
-                    account: AccountName::from_trusted(r.get(0)),
-                    job,
-                    last_step_at: r.get(2),
-                    steps_checked_at: r.get(5),
-                    gone_at: r.get(6),
-                    first_seen_at,
-                    updated_at: r.get(4),
-                })
-            }
+        let id: String = r.get(8);
+        let detail = r
+            .get::<Option<String>, _>(15)
+            .ok_or_else(|| "no detail".to_owned())
+            .and_then(|d| serde_json::from_str::<Detail>(&d).map_err(|e| e.to_string()));
+        let detail = match detail {
+            Ok(d) => d,
             Err(e) => {
-                tracing::warn!(database = %self.path.display(), error = %e, "skipping unreadable job row");
-                None
+                tracing::warn!(database = %self.path.display(), job_id = %id, error = %e, "skipping unreadable job row");
+                return None;
             }
+        };
+        let first_seen_at: i64 = r.get(3);
+        let mut job = Job {
+            id: JobId::new(id),
+            model: r.get(9),
+            status: JobStatus::parse(r.get::<&str, _>(10)),
+            created_at: r.get(7),
+            finished_at: r.get(11),
+            trained_tokens: r.get(12),
+            estimated_finish: r.get(13),
+            fine_tuned_model: detail.fine_tuned_model,
+            training_file: r.get(14),
+            validation_file: detail.validation_file,
+            n_epochs: detail.n_epochs.filter(|v| !v.is_null()),
+            method: detail.method,
+            suffix: detail.suffix,
+            metadata: detail.metadata,
+            error: detail.error.filter(|v| !v.is_null()),
+            raw: r.get(1),
+        };
+        // A created_at that cannot be believed (before 2015, or after the job was first seen)
+        // would exempt the job from every time limit: it is judged from when ftguard first saw
+        // it instead, which it surely existed by (said once by the sync).
+        if !crate::model::plausible_created_at(job.created_at, first_seen_at) {
+            job.created_at = first_seen_at;
         }
+        Some(StoredJob {
+            account: AccountName::from_trusted(r.get(0)),
+            job,
+            last_step_at: r.get(2),
+            steps_checked_at: r.get(5),
+            gone_at: r.get(6),
+            first_seen_at,
+            updated_at: r.get(4),
+        })
     }
 }
 
@@ -288,17 +364,21 @@ pub(super) mod fixtures {
 
     pub fn job_in(id: &str, status: &str, trained_tokens: Option<i64>) -> Job {
         let tokens = trained_tokens.map_or("null".to_owned(), |t| t.to_string());
-        parse_job_str(&format!(
-            r#"{{"object":"fine_tuning.job","id":"{id}","model":"gpt-4o-mini-2024-07-18","created_at":1700000000,"status":"{status}","trained_tokens":{tokens},"training_file":"file-1","hyperparameters":{{}}}}"#
-        ))
-        .unwrap()
+        Job {
+            trained_tokens,
+            training_file: Some("file-1".into()),
+            raw: format!(
+                r#"{{"object":"fine_tuning.job","id":"{id}","model":"gpt-4o-mini-2024-07-18","created_at":1700000000,"status":"{status}","trained_tokens":{tokens},"training_file":"file-1","hyperparameters":{{}}}}"#
+            ),
+            ..Job::new(id, "gpt-4o-mini-2024-07-18", status, 1_700_000_000)
+        }
     }
 
     pub fn created(id: &str, created_at: i64) -> Job {
-        parse_job_str(&format!(
-            r#"{{"object":"fine_tuning.job","id":"{id}","model":"m","created_at":{created_at},"status":"succeeded","hyperparameters":{{}}}}"#
-        ))
-        .unwrap()
+        Job {
+            raw: format!(r#"{{"id":"{id}","created_at":{created_at}}}"#),
+            ..Job::new(id, "m", "succeeded", created_at)
+        }
     }
 }
 

@@ -41,8 +41,11 @@ pub(super) const ACTIVE_IDS_SQL: &str = "SELECT id FROM jobs INDEXED BY jobs_act
 /// reads the identity index, which holds every id (a few milliseconds at 100,000 jobs), and
 /// then only the rows that match.
 pub(super) const JOB_BY_ID_SQL: &str =
-    "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at
-    FROM jobs INDEXED BY jobs_identity WHERE id = ?1 AND (?2 IS NULL OR account = ?2)";
+    concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs INDEXED BY jobs_identity WHERE id = ?1 AND (?2 IS NULL OR account = ?2)"
+);
 
 /// The status `/metrics` and `jobs --status` give jobs the API no longer knows.
 pub const GONE: &str = "gone";
@@ -70,7 +73,7 @@ pub(super) const LISTING_CHUNK: usize = 500;
 /// index order is the listing's, and sort each chunk.
 pub(super) fn jobs_sql(filter: &JobFilter) -> String {
     let mut sql = String::from(
-        "SELECT account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at, created_at, id FROM jobs",
+        concat!("SELECT ", job_columns!(), " FROM jobs"),
     );
     // Active jobs only: from their own small index, not by reading the whole history.
     sql.push_str(if filter.active_only && filter.created_since.is_none() {

@@ -1,6 +1,16 @@
 //! SQLite store: jobs, status transitions, sync runs, actions, grace marks.
 //! One function per question; queries live here and nowhere else.
 
+/// The columns `Store::row_to_job` (`jobs.rs`) reads, in its order, as a literal for `concat!`
+/// (`created_at` and `id`, at 7 and 8, are also a listing's cursor).
+macro_rules! job_columns {
+    () => {
+        "account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at, \
+         created_at, id, model, status, finished_at, trained_tokens, estimated_finish, \
+         training_file, detail"
+    };
+}
+
 mod actions;
 mod events_failures;
 mod file_tokens;

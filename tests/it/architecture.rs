@@ -19,6 +19,14 @@ const LAYERS: &[&str] = &[
     "daemon",    // wiring: schedules, timers, signals, lock, systemd, HTTP
 ];
 
+/// Layers a layer may not use although they sit below it: the store holds domain values and
+/// knows neither the API's JSON (provider) nor how policies decide (policy, config).
+const APART: &[(&str, &str)] = &[
+    ("store", "provider"),
+    ("store", "policy"),
+    ("store", "config"),
+];
+
 /// The layer of a file under `src/` (`src/store/jobs.rs` -> `store`); `None` for the binary's
 /// own files (`main.rs`, `cli/`), which may use everything, and for `lib.rs`.
 fn layer_of(path: &std::path::Path, src: &std::path::Path) -> Option<&'static str> {
@@ -78,6 +86,10 @@ fn violations(src: &std::path::Path) -> Vec<String> {
                     "{}: the {layer} layer uses crate::{used}, a layer above it",
                     path.strip_prefix(src).unwrap().display()
                 )),
+                Some(_) if APART.contains(&(layer, used.as_str())) => bad.push(format!(
+                    "{}: the {layer} layer uses crate::{used}, which it must not know",
+                    path.strip_prefix(src).unwrap().display()
+                )),
                 Some(_) => {}
                 // Not a layer: a macro or something else at the root.
                 None => {}
@@ -114,7 +126,7 @@ fn an_import_up_a_layer_is_caught() {
     std::fs::create_dir_all(&store).unwrap();
     std::fs::write(
         store.join("jobs.rs"),
-        "use crate::model::Job;\nfn f() { crate::enforce::run(); }\n#[cfg(test)]\nmod t { use crate::app::App; }\n",
+        "use crate::model::Job;\nfn f() { crate::enforce::run(); }\nuse crate::provider::payload;\n#[cfg(test)]\nmod t { use crate::app::App; }\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("model.rs"), "use crate::policy::X;\n").unwrap();
@@ -124,6 +136,7 @@ fn an_import_up_a_layer_is_caught() {
         [
             "model.rs: the model layer uses crate::policy, a layer above it",
             "store/jobs.rs: the store layer uses crate::enforce, a layer above it",
+            "store/jobs.rs: the store layer uses crate::provider, which it must not know",
         ]
     );
 }

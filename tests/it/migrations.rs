@@ -191,3 +191,82 @@ async fn millisecond_times_stored_before_are_converted() {
         format!("{}|{}|{}\n{}", now - 7 * H, now + H, now - 60, now - H)
     );
 }
+
+/// Rows stored before migration 0016 are given their `detail` from their payload: each reads
+/// back exactly as the API client parses that payload (the store no longer parses it), and a
+/// row edited into something that is not JSON stops neither the upgrade nor the other rows.
+#[tokio::test]
+async fn job_detail_written_at_the_upgrade_reads_as_the_payload_parses() {
+    use ftguard::provider::payload::parse_job_str;
+    let base = serde_json::json!({"object": "fine_tuning.job", "model": "gpt-4o-mini-2024-07-18",
+        "created_at": 1_700_000_000, "status": "running", "training_file": "file-1"});
+    let variants = [
+        serde_json::json!({"hyperparameters": {"n_epochs": "auto"}}),
+        serde_json::json!({"hyperparameters": {"n_epochs": 3}, "fine_tuned_model": "ft:m:o::x",
+            "validation_file": "file-v", "user_provided_suffix": "run-7"}),
+        serde_json::json!({"hyperparameters": {"n_epochs": "auto"},
+            "method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 4}}}}),
+        serde_json::json!({"hyperparameters": {"n_epochs": "auto"},
+            "method": {"type": "dpo", "dpo": {"hyperparameters": {"n_epochs": "auto"}}}}),
+        serde_json::json!({"method": {"type": "reinforcement",
+            "supervised": {"hyperparameters": {"n_epochs": null}},
+            "reinforcement": {"hyperparameters": {"n_epochs": "2"}}}}),
+        serde_json::json!({"hyperparameters": {"n_epochs": null}, "method": {"type": "dpo"}}),
+        serde_json::json!({"hyperparameters": {"n_epochs": 2.5}}),
+        serde_json::json!({"metadata": {"team": "search", "n": 3, "ok": true, "none": null,
+            "nested": {"a": [1, 2]}, "x": 1.5}}),
+        serde_json::json!({"metadata": null, "error": {}}),
+        serde_json::json!({"error": ""}),
+        serde_json::json!({"error": {"code": "invalid_training_file", "message": "bad line 3"},
+            "status": "failed", "trained_tokens": 120}),
+        serde_json::json!({"error": "quota"}),
+        serde_json::json!({"error": null, "fine_tuned_model": null}),
+    ];
+    let env = Env::new();
+    let pool = database_up_to(&env.db(), 15).await;
+    let mut wanted = Vec::new();
+    for (i, variant) in variants.iter().enumerate() {
+        let mut payload = base.clone();
+        payload["id"] = format!("ftjob-{i}").into();
+        for (k, v) in variant.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        let text = payload.to_string();
+        let job = parse_job_str(&text).unwrap();
+        sqlx::query(
+            "INSERT INTO jobs (account, id, model, status, created_at, finished_at, trained_tokens, training_file, raw, first_seen_at, updated_at)
+             VALUES ('a', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?4, ?4)",
+        )
+        .bind(job.id.as_str())
+        .bind(&job.model)
+        .bind(job.status.as_str())
+        .bind(job.created_at)
+        .bind(job.finished_at)
+        .bind(job.trained_tokens)
+        .bind(&job.training_file)
+        .bind(&text)
+        .execute(&pool)
+        .await
+        .unwrap();
+        wanted.push(job);
+    }
+    sqlx::query(
+        "INSERT INTO jobs (account, id, model, status, created_at, raw, first_seen_at, updated_at)
+         VALUES ('a', 'ftjob-edited', 'm', 'running', 1700000000, 'not json {', 1700000000, 1700000000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = ftguard::store::Store::open(&env.db()).await.unwrap();
+    for want in &wanted {
+        let got = store.job(Some("a"), want.id.as_str()).await.unwrap();
+        assert_eq!(got.len(), 1, "{}", want.id);
+        assert_eq!(&got[0].job, want, "{}", want.raw);
+    }
+    assert!(
+        store.job(Some("a"), "ftjob-edited").await.unwrap().is_empty(),
+        "an unreadable row is skipped"
+    );
+}
