@@ -116,7 +116,9 @@ fn schedule_far_away(schedule: &str, now: i64) -> Option<String> {
     Some(format!(
         "daemon.sync_schedule {schedule:?} next runs at {} ({} from now): jobs go unwatched \
          until then",
-        chrono::DateTime::from_timestamp(next, 0)?.format("%Y-%m-%d %H:%M UTC"),
+        jiff::Timestamp::from_second(next)
+            .ok()?
+            .strftime("%Y-%m-%d %H:%M UTC"),
         crate::policy::format::secs(wait)
     ))
 }

@@ -18,9 +18,9 @@ pub fn now_ms() -> i64 {
 
 /// `2026-11-27 20:34:09Z` for people.
 pub fn human(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ts.to_string())
+    jiff::Timestamp::from_second(ts)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| ts.to_string())
 }
 
 /// A `--since` argument: a duration back from `now` (`24h`, `7d`), a UTC date (`2026-11-01`)
@@ -30,11 +30,13 @@ pub fn parse_since(text: &str, now: i64) -> Result<i64, SinceError> {
     if let Ok(d) = humantime::parse_duration(t) {
         return Ok(now.saturating_sub(super::secs(d)));
     }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    if let Ok(date) = jiff::civil::Date::strptime("%Y-%m-%d", t)
+        && let Ok(midnight) = date.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(midnight.timestamp().as_second());
     }
-    if let Ok(ts) = chrono::DateTime::parse_from_rfc3339(&t.replacen(' ', "T", 1)) {
-        return Ok(ts.timestamp());
+    if let Ok(ts) = t.replacen(' ', "T", 1).parse::<jiff::Timestamp>() {
+        return Ok(ts.as_second());
     }
     Err(SinceError(text.to_owned()))
 }

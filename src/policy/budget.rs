@@ -428,7 +428,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn ts(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+        s.parse::<jiff::Timestamp>().unwrap().as_second()
     }
 
     #[test]

@@ -126,8 +126,9 @@ impl serde::de::Visitor<'_> for TimeVisitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
-        chrono::DateTime::parse_from_rfc3339(v.trim())
-            .map(|t| t.timestamp())
+        v.trim()
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
             .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
     }
 }
