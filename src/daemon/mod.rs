@@ -9,6 +9,7 @@ pub mod sdnotify;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sd_notify::NotifyState;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -93,7 +94,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     // Ready before reconciling: settling actions left pending asks the API about each, which
     // on a slow or hanging API could outlast systemd's start timeout (and the service would
     // be failed and restarted into the same wait). The watchdog is answered meanwhile.
-    sdnotify::notify("READY=1");
+    sdnotify::notify(&[NotifyState::Ready]);
     // WATCHDOG=1 comes from the loops that run passes, so a wedged loop stops the pings and
     // systemd restarts the daemon; it starts before anything slow (reconciling, the first
     // pass, which can take longer than WatchdogSec on a large history).
@@ -135,7 +136,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
     while !opts.stop.is_cancelled() {
         tokio::select! {
             _ = opts.stop.cancelled() => break,
-            _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
+            _ = watchdog.tick() => sdnotify::notify(&[NotifyState::Watchdog]),
             due = deadlines.wait() => {
                 let span = tracing::info_span!("deadline", jobs = due.len());
                 let work = async { Ok(app.on_deadline(&due).instrument(span).await?) };
@@ -151,7 +152,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                 rearm(&app, &mut deadlines).await;
             }
             _ = hup.recv() => {
-                sdnotify::notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+                sdnotify::reloading();
                 match reload(opts.config_path.as_deref(), &app) {
                     Ok(new) => {
                         crate::telemetry::reload(true);
@@ -168,7 +169,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
                         tracing::error!(error = %e, "reload refused; keeping the running configuration");
                     }
                 }
-                sdnotify::notify("READY=1");
+                sdnotify::notify(&[NotifyState::Ready]);
             }
             Some(tick) = rx.recv() => {
                 let work = async {
@@ -192,7 +193,7 @@ pub async fn run(config: Config, opts: Options) -> Result<PassReport, DaemonErro
             }
         }
     }
-    sdnotify::notify("STOPPING=1");
+    sdnotify::notify(&[NotifyState::Stopping]);
     sched.cancel();
     if let Some(h) = http {
         let _ = h.await;
@@ -271,13 +272,14 @@ async fn pass(
 ) -> Result<PassReport, DaemonError> {
     let report = app.full_pass(say, policies, watch, counting).await?;
     let ok = report.syncs.iter().filter(|s| s["ok"] == true).count();
-    sdnotify::notify(&format!(
-        "STATUS=synced {ok}/{} accounts; last pass: {} cancelled, {} failed, {} held",
+    let status = format!(
+        "synced {ok}/{} accounts; last pass: {} cancelled, {} failed, {} held",
         report.syncs.len(),
         report.cancelled,
         report.failed,
         report.held
-    ));
+    );
+    sdnotify::notify(&[NotifyState::Status(&status)]);
     Ok(report)
 }
 
@@ -394,7 +396,7 @@ async fn watched<F: std::future::Future>(
     loop {
         tokio::select! {
             r = &mut work => return r,
-            _ = watchdog.tick() => sdnotify::notify("WATCHDOG=1"),
+            _ = watchdog.tick() => sdnotify::notify(&[NotifyState::Watchdog]),
         }
     }
 }
@@ -406,19 +408,4 @@ fn watchdog_ticker() -> tokio::time::Interval {
     let mut t = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     t
-}
-
-/// CLOCK_MONOTONIC in microseconds, as systemd expects in MONOTONIC_USEC=.
-fn monotonic_usec() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    u128::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000
-        + u128::try_from(ts.tv_nsec).unwrap_or(0) / 1_000
 }
