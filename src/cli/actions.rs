@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::table::{Align, Tabled};
 use crate::outln;
 use ftguard::config::Config;
 use ftguard::model::time;
@@ -53,28 +54,42 @@ pub async fn list(
             }
         );
     } else {
+        let mut table = Tabled::new(
+            &[
+                ("#", Align::Left),
+                ("AT", Align::Left),
+                ("ACTION", Align::Left),
+                ("ACCOUNT", Align::Left),
+                ("JOB", Align::Left),
+                ("POLICY", Align::Left),
+                ("WHAT", Align::Left),
+            ],
+            false,
+        );
         for a in &actions {
-            outln!(
-                "#{:<4} {} {:<8} {:<10} {:<28} [{}] {} -> {}{}",
-                a.id,
-                time::human(a.requested_at),
-                a.action,
-                a.account,
-                a.job_id,
-                a.policy,
-                a.reason,
-                a.outcome,
-                a.response_status
-                    .as_ref()
-                    .map(|s| format!(
+            let detail = a
+                .response_status
+                .as_ref()
+                .map(|s| {
+                    format!(
                         " (API: {s}, trained_tokens {})",
                         a.response_trained_tokens
                             .map_or("-".into(), |t| t.to_string())
-                    ))
-                    .or_else(|| a.error.as_ref().map(|e| format!(" ({e})")))
-                    .unwrap_or_default()
-            );
+                    )
+                })
+                .or_else(|| a.error.as_ref().map(|e| format!(" ({e})")))
+                .unwrap_or_default();
+            table.row([
+                format!("#{}", a.id),
+                time::human(a.requested_at),
+                a.action.to_string(),
+                a.account.to_string(),
+                a.job_id.to_string(),
+                format!("[{}]", a.policy),
+                format!("{} -> {}{detail}", a.reason, a.outcome),
+            ]);
         }
+        table.print();
     }
     Ok(ExitCode::SUCCESS)
 }

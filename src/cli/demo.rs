@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::table::{Align, Tabled};
 use crate::outln;
 use ftguard::config::Config;
 use ftguard::daemon::{self, Options, Reporter};
@@ -119,14 +120,22 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
 
     let store = Store::open(&db).await?;
     outln!("\nJobs at the end:");
+    let mut table = Tabled::new(
+        &[
+            ("ID", Align::Left),
+            ("STATUS", Align::Left),
+            ("TRAINED_TOKENS", Align::Right),
+        ],
+        true,
+    );
     for j in store.jobs(&JobFilter::default()).await? {
-        outln!(
-            "  {:<24} {:<18} trained_tokens {}",
-            j.job.id,
-            j.job.status,
-            j.job.trained_tokens.map_or("-".into(), |t| t.to_string())
-        );
+        table.row([
+            j.job.id.to_string(),
+            j.job.status.to_string(),
+            j.job.trained_tokens.map_or("-".into(), |t| t.to_string()),
+        ]);
     }
+    table.print_indented("  ");
     outln!("\nActions recorded:");
     for a in store.actions(None, None).await? {
         outln!(

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use super::table::{Align, Tabled};
 use crate::{out, outln};
 use ftguard::app::App;
 use ftguard::config::Config;
@@ -13,6 +14,9 @@ use ftguard::cost::JobCost;
 use ftguard::model::Usd;
 use ftguard::model::time;
 use ftguard::store::{JobFilter, StoredJob};
+
+/// Rows of `jobs` laid out and printed at a time.
+const TABLE_BLOCK: usize = 1000;
 
 /// `jobs --status active`: every job still running its course (queued, running, paused, ...).
 const ACTIVE: &str = "active";
@@ -43,6 +47,18 @@ pub fn filter(
 pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Result<ExitCode> {
     let app = App::build_to_read(config).await?;
     let mut shown = 0usize;
+    let mut table = Tabled::new(
+        &[
+            ("ACCOUNT", Align::Left),
+            ("ID", Align::Left),
+            ("STATUS", Align::Left),
+            ("MODEL", Align::Left),
+            ("CREATED", Align::Left),
+            ("TRAINED_TOKENS", Align::Right),
+            ("COST", Align::Right),
+        ],
+        true,
+    );
     app.for_each_job_with_cost(&filter, time::now(), |j, c| {
         if json {
             // Each element pretty-printed and indented: the whole is one JSON array.
@@ -54,28 +70,19 @@ pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Resu
                 element.replace('\n', "\n  ")
             );
         } else {
-            if shown == 0 {
-                outln!(
-                    "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
-                    "ACCOUNT",
-                    "ID",
-                    "STATUS",
-                    "MODEL",
-                    "CREATED",
-                    "TRAINED_TOKENS",
-                    "COST"
-                );
-            }
-            outln!(
-                "{:<10} {:<30} {:<18} {:<26} {:<20} {:>14} {:>10}",
-                j.account,
-                j.job.id,
+            table.row([
+                j.account.to_string(),
+                j.job.id.to_string(),
                 status_cell(j),
-                j.job.model,
+                j.job.model.clone(),
                 time::human(j.job.created_at),
                 j.job.trained_tokens.map_or("-".into(), |t| t.to_string()),
-                money_cell(c)
-            );
+                money_cell(c),
+            ]);
+            // Printed in blocks: a listing of 100,000 jobs holds a block at a time.
+            if table.len() == TABLE_BLOCK {
+                table.flush();
+            }
         }
         shown += 1;
     })
@@ -84,7 +91,11 @@ pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Resu
         (true, 0) => outln!("[]"),
         (true, _) => outln!("\n]"),
         (false, 0) => outln!("{}", no_jobs_line(&app, &filter).await?),
-        (false, _) => {}
+        (false, _) => {
+            if table.len() > 0 {
+                table.print();
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -199,12 +210,14 @@ pub async fn show(
         }
         if !standings.is_empty() {
             outln!("  policies (now):");
+            let mut table =
+                Tabled::new(&[("POLICY", Align::Left), ("STANDING", Align::Left)], false);
             for (p, s) in &standings {
-                outln!(
-                    "    {}",
-                    super::standing::line(app.config(), p, s, now, (&actions, last_change))
-                );
+                let (name, text) =
+                    super::standing::line(app.config(), p, s, now, (&actions, last_change));
+                table.row([name, text]);
             }
+            table.print_indented("    ");
         } else if j.job.status.is_terminal() {
             outln!("  policies        none act on a finished job");
         }

@@ -18,6 +18,7 @@ mod plan;
 mod spend;
 mod standing;
 mod status;
+pub mod table;
 use crate::{out, outln};
 use ftguard::app::App;
 use ftguard::config::{Config, Secrets};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::table::{Align, Tabled};
 use crate::outln;
 use ftguard::app::{self, App};
 use ftguard::model::time;
@@ -90,16 +91,25 @@ pub async fn plan(
         outln!("nothing to do: no active job breaks a policy");
         print_coming(&coming, upcoming, now);
     } else {
+        let mut table = Tabled::new(
+            &[
+                ("WHAT", Align::Left),
+                ("ACCOUNT", Align::Left),
+                ("JOB", Align::Left),
+                ("POLICY", Align::Left),
+                ("WHY", Align::Left),
+            ],
+            false,
+        );
         for (d, done) in decisions.iter().zip(&already) {
             if let Some((id, what)) = done {
-                outln!(
-                    "{:<12} {:<10} {:<28} [{}] {}: {what} (#{id})",
-                    "done",
-                    d.account,
-                    d.job_id,
-                    d.policy,
-                    d.reason
-                );
+                table.row([
+                    "done".to_owned(),
+                    d.account.to_string(),
+                    d.job_id.to_string(),
+                    format!("[{}]", d.policy),
+                    format!("{}: {what} (#{id})", d.reason),
+                ]);
                 continue;
             }
             let what = match &d.verdict {
@@ -109,24 +119,24 @@ pub async fn plan(
                 }
                 Verdict::Clear => "would clear grace".into(),
             };
-            outln!(
-                "{what:<12} {:<10} {:<28} [{}] {}{}",
-                d.account,
-                d.job_id,
-                d.policy,
-                d.reason,
-                if d.dry_run { " (dry run)" } else { "" }
-            );
+            table.row([
+                what,
+                d.account.to_string(),
+                d.job_id.to_string(),
+                format!("[{}]", d.policy),
+                format!("{}{}", d.reason, if d.dry_run { " (dry run)" } else { "" }),
+            ]);
         }
         for n in &notices {
-            outln!(
-                "{:<12} {:<39} [{}] {}",
-                "would notify",
-                format!("budget group {}", n.group),
-                n.policy,
-                n.reason
-            );
+            table.row([
+                "would notify".to_owned(),
+                "budget group".to_owned(),
+                n.group.to_string(),
+                format!("[{}]", n.policy),
+                n.reason.to_string(),
+            ]);
         }
+        table.print();
         print_coming(&coming, upcoming, now);
     }
     Ok(ExitCode::SUCCESS)
@@ -196,6 +206,17 @@ fn print_coming(coming: &[Coming], upcoming: Option<Duration>, now: i64) {
         return;
     }
     outln!("\ncoming up within {within} (if nothing changes):");
+    let mut table = Tabled::new(
+        &[
+            ("AT", Align::Left),
+            ("IN", Align::Left),
+            ("ACCOUNT", Align::Left),
+            ("JOB", Align::Left),
+            ("POLICY", Align::Left),
+            ("THEN", Align::Left),
+        ],
+        false,
+    );
     for c in coming {
         let then = match c.after_grace {
             Some((action, grace)) => format!(
@@ -208,14 +229,14 @@ fn print_coming(coming: &[Coming], upcoming: Option<Duration>, now: i64) {
             Some(cron) => format!("{then}, at its next scheduled pass ({cron})"),
             None => then,
         };
-        outln!(
-            "  {} {:<12} {:<10} {:<28} [{}] then {then}{}",
+        table.row([
             time::human(c.at),
             format!("(in {})", secs(c.at - now)),
-            c.account,
-            c.job_id,
-            c.policy,
-            if c.dry_run { " (dry run)" } else { "" }
-        );
+            c.account.to_string(),
+            c.job_id.to_string(),
+            format!("[{}]", c.policy),
+            format!("then {then}{}", if c.dry_run { " (dry run)" } else { "" }),
+        ]);
     }
+    table.print_indented("  ");
 }

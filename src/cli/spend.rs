@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use super::table::{Align, Tabled};
 use crate::outln;
 use ftguard::app::{self, App};
 use ftguard::config::Config;
@@ -78,38 +79,42 @@ pub async fn spend(
         outln!("no spend since {}", time::human(start));
     } else {
         outln!("since {}", time::human(start));
-        outln!(
-            "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}",
-            "GROUP",
-            "SPENT",
-            "PROJECTED",
-            "TOTAL",
-            "LIMIT",
-            "REMAINING"
+        let mut table = Tabled::new(
+            &[
+                ("GROUP", Align::Left),
+                ("SPENT", Align::Right),
+                ("PROJECTED", Align::Right),
+                ("TOTAL", Align::Right),
+                ("LIMIT", Align::Right),
+                ("REMAINING", Align::Right),
+                ("NOTES", Align::Left),
+            ],
+            true,
         );
         for (g, s) in &groups {
             let thresholds = notified_of(g);
-            outln!(
-                "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12}{}{}",
-                g,
+            let mut notes = Vec::new();
+            if s.unknown > 0 {
+                notes.push(format!(
+                    "{} of unknown cost",
+                    count(s.unknown, "job", "jobs")
+                ));
+            }
+            if !thresholds.is_empty() {
+                let p: Vec<String> = thresholds.iter().map(|p| format!("{p}%")).collect();
+                notes.push(format!("notified at {}", p.join(", ")));
+            }
+            table.row([
+                g.clone(),
                 s.spent.to_string(),
                 s.projected.to_string(),
                 s.total().to_string(),
                 limit.map_or("-".into(), |l| l.to_string()),
                 remaining(s).map_or("-".into(), |r| r.to_string()),
-                if s.unknown > 0 {
-                    format!("  ({} of unknown cost)", count(s.unknown, "job", "jobs"))
-                } else {
-                    String::new()
-                },
-                if thresholds.is_empty() {
-                    String::new()
-                } else {
-                    let p: Vec<String> = thresholds.iter().map(|p| format!("{p}%")).collect();
-                    format!("  (notified at {})", p.join(", "))
-                }
-            );
+                notes.join("; "),
+            ]);
         }
+        table.print();
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -68,19 +68,22 @@ pub fn already_done(
     ftguard::enforce::already_done(p.action, p.fallback, &p.name, actions, last_change)
 }
 
-/// One line per policy for people.
+/// One line per policy for people: the policy's name and where the job stands.
 pub fn line(
     config: &Config,
     p: &Policy,
     s: &Standing,
     now: i64,
     (actions, last_change): (&[ActionRecord], i64),
-) -> String {
+) -> (String, String) {
     let act = act(config, p);
     if let Standing::Breaks { reason } | Standing::InGrace { reason, .. } = s
         && let Some((id, what)) = already_done(p, actions, last_change)
     {
-        return format!("{:<16} breaks it: {reason} — {what} (#{id})", p.name);
+        return (
+            p.name.clone(),
+            format!("breaks it: {reason} — {what} (#{id})"),
+        );
     }
     let grace = format::limit(p.grace);
     let when = match &p.schedule {
@@ -117,7 +120,7 @@ pub fn line(
         Standing::NotMatched => "does not apply (its match leaves this job out)".to_owned(),
         Standing::Exempt => "exempt".to_owned(),
     };
-    format!("{:<16} {text}", p.name)
+    (p.name.clone(), text)
 }
 
 /// The JSON form: `policy`, `standing` and its fields (`reason`, `until`, `at`), `action`,

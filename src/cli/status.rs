@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use super::table::{Align, Tabled};
 use crate::outln;
 use ftguard::app::health::Health;
 use ftguard::config::Config;
@@ -91,26 +92,29 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
                 outln!("  {}: {}", p.account, p.reason);
             }
         }
-        outln!(
-            "\n{:<16} {:<22} {:>8} {:>8} {:>8}",
-            "ACCOUNT",
-            "LAST SUCCESSFUL SYNC",
-            "AGO",
-            "ACTIVE",
-            "STORED"
+        outln!();
+        let mut table = Tabled::new(
+            &[
+                ("ACCOUNT", Align::Left),
+                ("LAST SUCCESSFUL SYNC", Align::Left),
+                ("AGO", Align::Right),
+                ("ACTIVE", Align::Right),
+                ("STORED", Align::Right),
+            ],
+            true,
         );
         for a in &accounts {
             let (active, stored) = jobs.get(a).copied().unwrap_or_default();
             let ok_at = health.accounts.get(a).and_then(|h| h.last_successful_sync);
-            outln!(
-                "{:<16} {:<22} {:>8} {:>8} {:>8}",
-                a,
+            table.row([
+                a.to_string(),
                 ok_at.map_or("never".into(), time::human),
                 ok_at.map_or("-".into(), |t| secs(now - t)),
-                active,
-                stored
-            );
+                active.to_string(),
+                stored.to_string(),
+            ]);
         }
+        table.print();
         let recent: Vec<String> = outcomes
             .iter()
             .flat_map(|(action, by)| by.iter().map(move |(o, n)| format!("{n} {action} {o}")))

@@ -227,6 +227,36 @@ pub async fn wait_until<T>(
     }
 }
 
+/// `text` with every run of spaces made one: table columns are as wide as their widest cell,
+/// so a test looks for words in order, not for a padding.
+pub fn squeeze(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A negative check: `still` must hold at every look, every 50 ms, for the whole `window`
+/// (something that must not happen, such as a sync after the schedule went hourly); panics
+/// naming `what` as soon as it does not.
+pub async fn holds_for(window: std::time::Duration, what: &str, mut still: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + window;
+    loop {
+        assert!(
+            still(),
+            "{what}: broken after {:?} of {window:?}",
+            window.saturating_sub(end.saturating_duration_since(std::time::Instant::now()))
+        );
+        if std::time::Instant::now() >= end {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A port nothing listens on right now. Racy (another process may take it before it is
 /// used): only for peers that must be told a port (the Portkey gateway, Prism).
 pub fn free_port() -> u16 {

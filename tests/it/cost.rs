@@ -148,8 +148,7 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
 
     let plan = env.ok(&["plan"]).await;
     assert!(
-        plan.contains("would notify budget group all")
-            && plan.contains("[monthly] group all reached 80%"),
+        squeeze(&plan).contains("would notify budget group all [monthly] group all reached 80%"),
         "{plan}"
     );
     let out = env.ok(&["run", "--once"]).await;
@@ -197,7 +196,7 @@ async fn a_monthly_budget_cancels_the_newest_job_only() {
     );
     assert_eq!(g["notified_percent"], serde_json::json!([80]), "{g}");
     let text = env.ok(&["spend"]).await;
-    assert!(text.contains("(notified at 80%)"), "{text}");
+    assert!(text.contains("  notified at 80%"), "{text}");
     let text = env.ok(&["spend", "--by", "account"]).await;
     assert!(text.contains("sim") && text.contains("$90."), "{text}");
     let bad = env.run(&["spend", "--by", "user"]).await;
@@ -214,7 +213,7 @@ async fn a_budget_blown_by_finished_jobs_is_said_once() {
     env.sim_config(&sim, "", "[[policies]]\nname = \"monthly\"\nkind = \"budget\"\nlimit_usd = 50.0\nperiod = \"month\"\n");
     let plan = env.ok(&["plan"]).await;
     assert!(
-        plan.contains("[monthly] group all is over its $50.00 budget this month: $90.")
+        squeeze(&plan).contains("[monthly] group all is over its $50.00 budget this month: $90.")
             && plan.contains("with no active job to act on"),
         "{plan}"
     );
@@ -227,7 +226,7 @@ async fn a_budget_blown_by_finished_jobs_is_said_once() {
         0
     );
     let text = env.ok(&["spend"]).await;
-    assert!(text.contains("(notified at 100%)"), "{text}");
+    assert!(text.contains("  notified at 100%"), "{text}");
 }
 
 /// A finished gpt-4o-mini job ($3 per 1M trained tokens) created a second ago.

@@ -42,7 +42,7 @@ async fn show_says_where_a_job_stands_with_each_policy() {
     assert_eq!(young["policies"][2]["standing"], "group");
     let text = env.ok(&["show", "ftjob-young"]).await;
     assert!(
-        text.contains("rt               reaches the limit at ")
+        squeeze(&text).contains(" rt reaches the limit at ")
             // 5h in: an hour to go (and the second a limit is crossed after), give or take
             // the test's own second.
             && (text.contains("(in 1h00m)") || text.contains("(in 59m"))
@@ -53,7 +53,9 @@ async fn show_says_where_a_job_stands_with_each_policy() {
     // Over the limit: warned at the next pass, then in grace until a known time.
     let text = env.ok(&["show", "ftjob-old"]).await;
     assert!(
-        text.contains("rt               breaks it: ran 7h00m > 6h — warn at the next pass, cancel 15m later if still over"),
+        squeeze(&text).contains(
+            " rt breaks it: ran 7h00m > 6h — warn at the next pass, cancel 15m later if still over"
+        ),
         "{text}"
     );
     env.ok(&["run", "--once"]).await;
@@ -135,7 +137,7 @@ async fn plan_upcoming_lists_what_comes_due_within_the_horizon() {
         "{text}"
     );
     assert!(
-        text.contains("[nightly] then cancel, at its next scheduled pass (0 0 2 * * *)"),
+        squeeze(&text).contains("[nightly] then cancel, at its next scheduled pass (0 0 2 * * *)"),
         "{text}"
     );
     let soon_at = text.find("ftjob-soon").unwrap();
