@@ -83,15 +83,17 @@ mod tests {
     #[tokio::test]
     async fn marks_of_ended_jobs_are_pruned_and_the_others_kept() {
         let (_dir, store) = store().await;
-        let jobs: Vec<_> = [("ftjob-run", "running"), ("ftjob-end", "cancelled"), ("ftjob-ok", "succeeded")]
-            .iter()
-            .map(|(id, status)| {
-                Job {
-                    raw: format!(r#"{{"id":"{id}","status":"{status}"}}"#),
-                    ..Job::new(id, "m", status, 1)
-                }
-            })
-            .collect();
+        let jobs: Vec<_> = [
+            ("ftjob-run", "running"),
+            ("ftjob-end", "cancelled"),
+            ("ftjob-ok", "succeeded"),
+        ]
+        .iter()
+        .map(|(id, status)| Job {
+            raw: format!(r#"{{"id":"{id}","status":"{status}"}}"#),
+            ..Job::new(id, "m", status, 1)
+        })
+        .collect();
         store
             .upsert_jobs(&AccountName::from_trusted("prod".into()), &jobs, 1)
             .await

@@ -40,8 +40,7 @@ pub(super) const ACTIVE_IDS_SQL: &str = "SELECT id FROM jobs INDEXED BY jobs_act
 /// is keyed by them (each would take a first sync's every page to scattered index pages): this
 /// reads the identity index, which holds every id (a few milliseconds at 100,000 jobs), and
 /// then only the rows that match.
-pub(super) const JOB_BY_ID_SQL: &str =
-    concat!(
+pub(super) const JOB_BY_ID_SQL: &str = concat!(
     "SELECT ",
     job_columns!(),
     " FROM jobs INDEXED BY jobs_identity WHERE id = ?1 AND (?2 IS NULL OR account = ?2)"
@@ -72,9 +71,7 @@ pub(super) const LISTING_CHUNK: usize = 500;
 /// `+account`: as an index term, SQLite would take it for a constant, no longer see that the
 /// index order is the listing's, and sort each chunk.
 pub(super) fn jobs_sql(filter: &JobFilter) -> String {
-    let mut sql = String::from(
-        concat!("SELECT ", job_columns!(), " FROM jobs"),
-    );
+    let mut sql = String::from(concat!("SELECT ", job_columns!(), " FROM jobs"));
     // Active jobs only: from their own small index, not by reading the whole history.
     sql.push_str(if filter.active_only && filter.created_since.is_none() {
         " INDEXED BY jobs_active"

@@ -139,11 +139,12 @@ async fn notify_reload_and_clean_stop() {
         wait_for(&sock, "READY=1", Duration::from_secs(5), &mut seen),
         "{seen:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "daemon died on a bad reload"
-    );
+    holds_for(
+        Duration::from_millis(300),
+        "the daemon stays up after a bad reload",
+        || child.try_wait().unwrap().is_none(),
+    )
+    .await;
     let syncs_before = hits(&sim, "/fine_tuning/jobs");
     assert!(
         wait_for(&sock, "STATUS=synced", Duration::from_secs(5), &mut seen),
@@ -372,7 +373,11 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
     env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
     let (mut child, stderr_path) = daemon_logging_to_file(&env);
     let pid = child.id().unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first sync's listing is out; at 1.5 s an answer, it is still on its way.
+    wait_until(Duration::from_secs(10), "the first sync to start", || {
+        (hits(&sim, "/fine_tuning/jobs") >= 1).then_some(())
+    })
+    .await;
     assert!(
         hits(&sim, "/fine_tuning/jobs") <= 1,
         "the first sync is still on its way"
@@ -390,8 +395,19 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
     assert!(log().contains("sync done"), "{}", log());
     // SIGTERM during a slow sync stops it cleanly too.
     env.sim_config(&sim, "sync_schedule = \"* * * * * *\"", "");
+    let before = hits(&sim, "/fine_tuning/jobs");
     signal(pid, "-HUP");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Reloaded, and a sync of the new schedule on its way (1.5 s an answer).
+    wait_until(
+        Duration::from_secs(15),
+        "a sync on the reloaded schedule",
+        || {
+            (log().matches("configuration reloaded").count() >= 2
+                && hits(&sim, "/fine_tuning/jobs") > before)
+                .then_some(())
+        },
+    )
+    .await;
     signal(pid, "-TERM");
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
@@ -602,15 +618,19 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     env.sim_config(&sim, "sync_schedule = \"0 0 * * * *\"", "");
     signal(pid, "-HUP");
     wait_log("configuration reloaded", 2).await;
-    // A sync that had already started may still finish.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let lists = hits(&sim, "/fine_tuning/jobs");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        hits(&sim, "/fine_tuning/jobs"),
-        lists,
-        "syncs went on after the schedule was reloaded to hourly"
-    );
+    // A sync that had already started may still finish: each lists one page and logs once.
+    let lists = wait_until(Duration::from_secs(15), "syncs under way to finish", || {
+        let lists = hits(&sim, "/fine_tuning/jobs");
+        (log().matches("sync done").count() >= lists).then_some(lists)
+    })
+    .await;
+    // The old schedule fired every second: over 2.5 s it would have synced twice.
+    holds_for(
+        Duration::from_millis(2500),
+        "syncs went on after the schedule was reloaded to hourly",
+        || hits(&sim, "/fine_tuning/jobs") == lists,
+    )
+    .await;
     child.kill().await.ok();
 }
 
@@ -689,8 +709,13 @@ async fn a_limit_coming_due_does_not_release_jobs_the_breaker_held() {
         assert!(Instant::now() < deadline, "ftjob-soon was not cancelled");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Give a wrongly released cancel time to go out.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A wrongly released cancel would go out in the same pass, right after.
+    holds_for(
+        Duration::from_millis(500),
+        "a held job was released",
+        || sim.requests().iter().filter(|r| r.method == "POST").count() <= 2,
+    )
+    .await;
     daemon.kill().await.ok();
     let cancels: Vec<String> = sim
         .requests()
@@ -866,7 +891,7 @@ async fn a_paused_job_can_be_resumed() {
     assert_eq!(by_policy.as_array().unwrap().len(), 1, "{by_policy}");
     let text = env.ok(&["actions", "--outcome", "failed"]).await;
     assert!(
-        text.contains("[manual] again -> failed (") && text.contains("not paused"),
+        squeeze(&text).contains("[manual] again -> failed (") && text.contains("not paused"),
         "{text}"
     );
     let none = env.ok(&["actions", "--policy", "nope"]).await;

@@ -524,8 +524,12 @@ async fn a_refused_pause_is_tried_again_once_the_job_changes_status() {
         "said once while it stays queued"
     );
 
-    // A second later (status changes are kept to the second), it trains.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // In the next second (status changes are kept to the second), it trains.
+    let second = now();
+    wait_until(Duration::from_secs(3), "the next second", || {
+        (now() > second).then_some(())
+    })
+    .await;
     sim.set_status("ftjob-1", "running");
     for (a, r) in app.sync().await {
         r.unwrap_or_else(|e| panic!("{a}: {e}"));

@@ -266,7 +266,11 @@ async fn job_detail_written_at_the_upgrade_reads_as_the_payload_parses() {
         assert_eq!(&got[0].job, want, "{}", want.raw);
     }
     assert!(
-        store.job(Some("a"), "ftjob-edited").await.unwrap().is_empty(),
+        store
+            .job(Some("a"), "ftjob-edited")
+            .await
+            .unwrap()
+            .is_empty(),
         "an unreadable row is skipped"
     );
 }
