@@ -192,21 +192,6 @@ pub fn npm_package(dir_name: &str, spec: &str) -> PathBuf {
     modules
 }
 
-/// Waits until something listens on the port.
-pub async fn wait_for_port(port: u16, what: &str, within: std::time::Duration) {
-    let deadline = std::time::Instant::now() + within;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} did not start listening on {port}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// Waits until `ready` gives a value, checking every 50 ms, for at most `within`; panics
 /// naming `what` if it never does. A test waits for what it needs, not for a guessed time.
 pub async fn wait_until<T>(
@@ -257,12 +242,36 @@ pub async fn holds_for(window: std::time::Duration, what: &str, mut still: impl 
     }
 }
 
-/// A port nothing listens on right now. Racy (another process may take it before it is
-/// used): only for peers that must be told a port (the Portkey gateway, Prism).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Starts a Node.js server that was told to listen on port 0 and waits for the port it got,
+/// reported by `tests/interop/report-port.mjs` (preloaded through `NODE_OPTIONS`, so a server
+/// in a child process reports too). No port is chosen beforehand: none can be taken meanwhile.
+pub async fn spawn_on_port_zero(
+    mut command: tokio::process::Command,
+    what: &str,
+    within: std::time::Duration,
+) -> (tokio::process::Child, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("port");
+    let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/report-port.mjs");
+    let mut child = command
+        .env("NODE_OPTIONS", format!("--import={preload}"))
+        .env("FTGUARD_PORT_FILE", &file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Some(port) = text.lines().find_map(|l| l.trim().parse::<u16>().ok()) {
+            return (child, port);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not start listening within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -14,25 +14,21 @@ fn gateway_package() -> std::path::PathBuf {
     npm_package("portkey-gateway-1.15.2", GATEWAY).join("@portkey-ai/gateway")
 }
 
-/// Starts the gateway from its package folder on a free port; killed when dropped.
+/// Starts the gateway from its package folder on a port of its own; killed when dropped.
 async fn start_gateway(pkg: &std::path::Path) -> (tokio::process::Child, u16) {
-    let port = free_port();
     let fix = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/fetch-fix.mjs");
-    let gateway = tokio::process::Command::new("node")
+    let mut gateway = tokio::process::Command::new("node");
+    gateway
         .arg("--import")
         .arg(fix)
         .arg("build/start-server.js")
-        .arg(format!("--port={port}"))
+        .arg("--port=0")
         .arg("--headless")
         .current_dir(pkg)
         .env("NODE_ENV", "production")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "the gateway", Duration::from_secs(30)).await;
-    (gateway, port)
+        .stderr(std::process::Stdio::null());
+    spawn_on_port_zero(gateway, "the gateway", Duration::from_secs(30)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,19 +8,16 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_and_enforcement_against_random_valid_payloads() {
     let prism = npm_package("prism-5", "@stoplight/prism-cli@5").join(".bin/prism");
-    let port = free_port();
-    let mut server = tokio::process::Command::new(prism)
-        .args(["mock", "-d", "-h", "127.0.0.1", "-p", &port.to_string()])
+    let mut command = tokio::process::Command::new(prism);
+    command
+        .args(["mock", "-d", "-h", "127.0.0.1", "-p", "0"])
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/openai-fine-tuning.yaml"
         ))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "Prism", Duration::from_secs(60)).await;
+        .stderr(std::process::Stdio::null());
+    let (mut server, port) = spawn_on_port_zero(command, "Prism", Duration::from_secs(60)).await;
     let env = Env::new();
     let token = env.dir.path().join("token");
     std::fs::write(&token, "sk-prism").unwrap();
