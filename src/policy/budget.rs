@@ -25,21 +25,18 @@ pub const KIND: Kind = Kind {
         "unknown_cost",
     ],
     build: |c| {
-        let period =
-            Period::parse(c.period.as_deref().unwrap_or("month")).map_err(|e| e.to_string())?;
+        let period = Period::parse(c.period.as_deref().unwrap_or("month"))?;
         let tz = match &c.timezone {
-            Some(t) => parse_timezone(t).map_err(|e| e.to_string())?,
+            Some(t) => parse_timezone(t)?,
             None => Tz::UTC,
         };
-        let group_by = GroupBy::parse(c.group_by.as_deref()).map_err(|e| e.to_string())?;
+        let group_by = GroupBy::parse(c.group_by.as_deref())?;
         let mut warn_at = c.warn_at.clone().unwrap_or_default();
         if let Some(bad) = warn_at
             .iter()
             .find(|w| !(w.is_finite() && **w > 0.0 && **w <= 1.0))
         {
-            return Err(format!(
-                "warn_at {bad} must be a fraction in (0, 1], e.g. 0.8"
-            ));
+            return Err(format!("warn_at {bad} must be a fraction in (0, 1], e.g. 0.8").into());
         }
         warn_at.sort_by(f64::total_cmp);
         warn_at.dedup();

@@ -128,49 +128,49 @@ impl PolicyConfig {
     }
 
     /// `limit` as a duration (`"6h"`), for time-based kinds.
-    pub(crate) fn limit_duration(&self) -> Result<Duration, String> {
-        match &self.limit {
-            Some(LimitValue::Text(s)) => humantime::parse_duration(s)
-                .map_err(|e| format!("limit {s:?} is not a duration like \"6h\" or \"30m\": {e}"))
-                .and_then(|d| {
-                    crate::model::bounded_duration(d).map_err(|e| format!("limit {s:?}: {e}"))
-                }),
+    pub(crate) fn limit_duration(&self) -> Result<Duration, PolicyError> {
+        let text = match &self.limit {
+            Some(LimitValue::Text(s)) => s,
             Some(LimitValue::Number(n)) => {
-                Err(format!("limit {n} needs a unit, e.g. \"{n}h\" or \"{n}m\""))
+                return Err(format!("limit {n} needs a unit, e.g. \"{n}h\" or \"{n}m\"").into());
             }
-            None => Err(format!(
-                "kind {:?} needs `limit` (a duration like \"6h\")",
-                self.kind
-            )),
-        }
+            None => {
+                let kind = &self.kind;
+                return Err(format!("kind {kind:?} needs `limit` (a duration like \"6h\")").into());
+            }
+        };
+        let d = humantime::parse_duration(text).map_err(|e| {
+            PolicyError(format!(
+                "limit {text:?} is not a duration like \"6h\" or \"30m\": {e}"
+            ))
+        })?;
+        crate::model::bounded_duration(d).map_err(|e| PolicyError(format!("limit {text:?}: {e}")))
     }
 
     /// `limit_usd` as money.
-    pub(crate) fn limit_money(&self) -> Result<crate::model::Usd, String> {
-        match self.limit_usd {
-            Some(d) => crate::model::bounded_dollars(d).map_err(|e| format!("limit_usd {e}")),
-            None => Err(format!(
-                "kind {:?} needs `limit_usd` (dollars, e.g. 10.0)",
-                self.kind
-            )),
-        }
+    pub(crate) fn limit_money(&self) -> Result<crate::model::Usd, PolicyError> {
+        let Some(d) = self.limit_usd else {
+            let kind = &self.kind;
+            return Err(format!("kind {kind:?} needs `limit_usd` (dollars, e.g. 10.0)").into());
+        };
+        crate::model::bounded_dollars(d).map_err(|e| PolicyError(format!("limit_usd {e}")))
     }
 
     /// `limit` as a positive number, for count-based kinds.
-    pub(crate) fn limit_number(&self) -> Result<f64, String> {
-        match &self.limit {
-            Some(LimitValue::Number(n)) if !n.is_finite() || *n > 1e12 => Err(format!(
-                "limit {n:?} is out of range: at most 1000000000000"
-            )),
-            Some(LimitValue::Number(n)) if *n >= 0.0 => Ok(*n),
-            Some(LimitValue::Text(s)) => s
-                .parse::<f64>()
-                .ok()
-                .filter(|n| *n >= 0.0 && *n <= 1e12)
-                .ok_or_else(|| format!("limit {s:?} is not a non-negative number")),
-            Some(LimitValue::Number(n)) => Err(format!("limit {n} is negative")),
-            None => Err(format!("kind {:?} needs `limit` (a number)", self.kind)),
-        }
+    pub(crate) fn limit_number(&self) -> Result<f64, PolicyError> {
+        let detail = match &self.limit {
+            Some(LimitValue::Number(n)) if !n.is_finite() || *n > 1e12 => {
+                format!("limit {n:?} is out of range: at most 1000000000000")
+            }
+            Some(LimitValue::Number(n)) if *n >= 0.0 => return Ok(*n),
+            Some(LimitValue::Text(s)) => match s.parse::<f64>() {
+                Ok(n) if (0.0..=1e12).contains(&n) => return Ok(n),
+                _ => format!("limit {s:?} is not a non-negative number"),
+            },
+            Some(LimitValue::Number(n)) => format!("limit {n} is negative"),
+            None => format!("kind {:?} needs `limit` (a number)", self.kind),
+        };
+        Err(PolicyError(detail))
     }
 }
 
@@ -180,12 +180,30 @@ impl PolicyConfig {
 #[error("{0}")]
 pub struct PolicyError(pub String);
 
-/// Compiles a written policy: the kind builds its rule; common keys are checked here.
-pub fn compile(c: &PolicyConfig) -> Result<Policy, PolicyError> {
-    compile_checked(c).map_err(PolicyError)
+impl From<String> for PolicyError {
+    fn from(detail: String) -> Self {
+        Self(detail)
+    }
 }
 
-fn compile_checked(c: &PolicyConfig) -> Result<Policy, String> {
+impl From<&str> for PolicyError {
+    fn from(detail: &str) -> Self {
+        Self(detail.to_owned())
+    }
+}
+
+impl From<super::budget::BudgetError> for PolicyError {
+    fn from(e: super::budget::BudgetError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Compiles a written policy: the kind builds its rule; common keys are checked here.
+pub fn compile(c: &PolicyConfig) -> Result<Policy, PolicyError> {
+    compile_checked(c)
+}
+
+fn compile_checked(c: &PolicyConfig) -> Result<Policy, PolicyError> {
     if c.name.trim().is_empty() {
         return Err("`name` is empty".into());
     }
@@ -198,7 +216,7 @@ fn compile_checked(c: &PolicyConfig) -> Result<Policy, String> {
     })?;
     for key in c.set_kind_keys() {
         if !kind.keys.contains(&key) {
-            return Err(format!("key `{key}` does not apply to kind {:?}", c.kind));
+            return Err(format!("key `{key}` does not apply to kind {:?}", c.kind).into());
         }
     }
     let rule = (kind.build)(c)?;

@@ -6,7 +6,7 @@ use super::{PolicyConfig, Rule};
 pub struct Kind {
     pub name: &'static str,
     pub keys: &'static [&'static str],
-    pub build: fn(&PolicyConfig) -> Result<Box<dyn Rule>, String>,
+    pub build: fn(&PolicyConfig) -> Result<Box<dyn Rule>, super::PolicyError>,
 }
 
 const KINDS: &[Kind] = &[
