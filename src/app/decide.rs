@@ -2,6 +2,7 @@
 //! finished jobs kept between passes (a budget pass reads the active jobs, not the period), and
 //! the next moment a time limit is crossed (the daemon's deadline timer).
 
+use crate::model::{Crossing, JobRef};
 use std::collections::HashMap;
 
 use super::*;
@@ -166,7 +167,7 @@ impl App {
     }
 
     /// Upcoming crossings of time-based limits by active jobs, earliest first.
-    pub async fn next_crossings(&self, now: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+    pub async fn next_crossings(&self, now: i64) -> Result<Vec<Crossing>, StoreError> {
         let policies = self.after_sync_policies();
         let jobs = self.store.jobs(&JobFilter::active()).await?;
         let marks = self.store.grace_marks().await?;
@@ -177,8 +178,12 @@ impl App {
     /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces
     /// for those jobs only. Other violations wait for the next scheduled pass: jobs the circuit
     /// breaker held there are not cancelled by whichever job crosses a limit next.
-    pub async fn on_deadline(&self, due: &[(String, String)]) -> Result<PassReport, StoreError> {
-        for (account, id) in due {
+    pub async fn on_deadline(&self, due: &[JobRef]) -> Result<PassReport, StoreError> {
+        for JobRef {
+            account,
+            job_id: id,
+        } in due
+        {
             let Some(client) = self.client(account) else {
                 continue;
             };
@@ -196,8 +201,10 @@ impl App {
         let evaluation = self
             .decide(&self.after_sync_policies(), time::now())
             .await?;
-        let due: std::collections::HashSet<(&str, &str)> =
-            due.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
+        let due: std::collections::HashSet<(&str, &str)> = due
+            .iter()
+            .map(|d| (d.account.as_str(), d.job_id.as_str()))
+            .collect();
         // Budget notices wait for the next pass: a crossing is about its job.
         let decisions: Vec<Decision> = evaluation
             .decisions

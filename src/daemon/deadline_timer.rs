@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-/// Jobs due at one moment: (account, job id).
-pub type Due = Vec<(String, String)>;
+use crate::model::{Crossing, JobRef};
+
+/// Jobs due at one moment.
+pub type Due = Vec<JobRef>;
 
 /// The earliest pending crossing, as a tokio timer.
 pub struct DeadlineTimer {
@@ -31,15 +33,15 @@ impl DeadlineTimer {
 
     /// Arms the timer for the earliest crossing (unix seconds), given the wall clock now in
     /// milliseconds; jobs crossing within the same second fire together.
-    pub fn set(&mut self, crossings: &[(i64, String, String)], now_ms: i64) {
-        let Some(first) = crossings.first().map(|c| c.0) else {
+    pub fn set(&mut self, crossings: &[Crossing], now_ms: i64) {
+        let Some(first) = crossings.first().map(|c| c.at) else {
             self.due = None;
             return;
         };
         let jobs: Due = crossings
             .iter()
-            .take_while(|c| c.0 == first)
-            .map(|c| (c.1.clone(), c.2.clone()))
+            .take_while(|c| c.at == first)
+            .map(|c| c.job.clone())
             .collect();
         let wait = Duration::from_millis(
             u64::try_from(first.saturating_mul(1000).saturating_sub(now_ms)).unwrap_or(0),
@@ -67,6 +69,20 @@ impl DeadlineTimer {
 mod tests {
     use super::*;
 
+    fn crossing_of(at: i64, account: &str, job_id: &str) -> Crossing {
+        Crossing {
+            at,
+            job: job(account, job_id),
+        }
+    }
+
+    fn job(account: &str, job_id: &str) -> JobRef {
+        JobRef {
+            account: account.into(),
+            job_id: job_id.into(),
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn fires_at_the_crossing_not_before() {
         let now_ms = 1_700_000_000_000;
@@ -74,9 +90,9 @@ mod tests {
         let mut t = DeadlineTimer::new();
         t.set(
             &[
-                (crossing, "prod".into(), "ftjob-a".into()),
-                (crossing, "prod".into(), "ftjob-b".into()),
-                (crossing + 5, "prod".into(), "ftjob-c".into()),
+                crossing_of(crossing, "prod", "ftjob-a"),
+                crossing_of(crossing, "prod", "ftjob-b"),
+                crossing_of(crossing + 5, "prod", "ftjob-c"),
             ],
             now_ms,
         );
@@ -94,13 +110,7 @@ mod tests {
             Duration::from_secs(3600),
             "exactly at the crossing"
         );
-        assert_eq!(
-            due,
-            vec![
-                ("prod".to_owned(), "ftjob-a".to_owned()),
-                ("prod".to_owned(), "ftjob-b".to_owned())
-            ]
-        );
+        assert_eq!(due, vec![job("prod", "ftjob-a"), job("prod", "ftjob-b")]);
         assert_eq!(t.at(), None, "disarmed after firing");
     }
 
@@ -112,7 +122,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        t.set(&[(100, "a".into(), "j".into())], 200_000);
+        t.set(&[crossing_of(100, "a", "j")], 200_000);
         let start = Instant::now();
         assert_eq!(t.wait().await.len(), 1);
         assert_eq!(start.elapsed(), Duration::ZERO);

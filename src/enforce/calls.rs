@@ -11,48 +11,60 @@ use crate::model::{Job, JobStatus};
 use crate::notify::{Event, Notice};
 use crate::policy::{ActionKind, Fallback};
 use crate::provider::{Client, ProviderError};
-use crate::store::{NewAction, Outcome, ResponseFields, StoreError};
+use crate::store::{Completion, NewAction, Outcome, StoreError};
 
 /// Attempts per action within one pass; after them the action is `failed` and a later pass
 /// decides again.
 const ATTEMPTS_PER_ACTION: u32 = 4;
 
-/// The end of one cancel or pause.
-struct Finished {
-    outcome: Outcome,
-    http_status: Option<u16>,
-    response: Option<ResponseFields>,
-    error: Option<String>,
-    note: Option<String>,
+/// What an action row is about: the job, the policy that decided and why.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Subject<'a> {
+    pub account: &'a str,
+    pub job_id: &'a str,
+    pub policy: &'a str,
+    pub reason: &'a str,
+}
+
+/// How a sent action ended, for the pass's report.
+#[derive(Debug)]
+pub(super) struct Executed {
+    pub outcome: Outcome,
+    /// `cancel` or `pause`: what was sent in the end (a refused pause may fall back to cancel).
+    pub action: &'static str,
+    /// The line for people.
+    pub line: String,
 }
 
 impl Enforcer {
-    /// Sends the call for a pending row and completes it. Returns (outcome, action, line).
-    #[allow(clippy::too_many_arguments)]
+    /// Sends the call for a pending row and completes it.
     pub(super) async fn execute(
         &self,
         id: i64,
-        account: &str,
-        job_id: &str,
+        subject: Subject<'_>,
         kind: ActionKind,
         fallback: Fallback,
-        policy: &str,
-        reason: &str,
-    ) -> Result<(Outcome, &'static str, String), StoreError> {
+    ) -> Result<Executed, StoreError> {
+        let Subject {
+            account,
+            job_id,
+            policy,
+            reason,
+        } = subject;
         let Some(client) = self.clients.get(account) else {
             let msg = format!("account {account:?} is not configured any more");
             self.store
                 .complete_action(
                     id,
-                    Outcome::Failed,
-                    None,
-                    None,
-                    Some(&msg),
-                    None,
+                    &Completion::new(Outcome::Failed).with_error(msg.as_str()),
                     time::now(),
                 )
                 .await?;
-            return Ok((Outcome::Failed, kind.as_str(), msg));
+            return Ok(Executed {
+                outcome: Outcome::Failed,
+                action: kind.as_str(),
+                line: msg,
+            });
         };
         let fin = match kind {
             ActionKind::Pause => match self.pause(id, client, job_id).await? {
@@ -68,7 +80,7 @@ impl Enforcer {
                     match fallback {
                         Fallback::Notify => {
                             self.notice(Event::PauseRefused, account, job_id, policy, &note);
-                            Finished {
+                            Completion {
                                 outcome: Outcome::Notified,
                                 http_status: None,
                                 response: None,
@@ -80,11 +92,9 @@ impl Enforcer {
                             self.store
                                 .complete_action(
                                     id,
-                                    Outcome::Failed,
-                                    None,
-                                    None,
-                                    Some(&refusal),
-                                    Some(&note),
+                                    &Completion::new(Outcome::Failed)
+                                        .with_error(refusal.as_str())
+                                        .with_note(note.as_str()),
                                     time::now(),
                                 )
                                 .await?;
@@ -98,44 +108,37 @@ impl Enforcer {
                             };
                             let Some(cid) = self.store.insert_action(&new, time::now()).await?
                             else {
-                                return Ok((Outcome::Failed, "pause", note));
+                                return Ok(Executed {
+                                    outcome: Outcome::Failed,
+                                    action: "pause",
+                                    line: note,
+                                });
                             };
                             let fin = self.cancel(cid, client, job_id).await?;
-                            return self
-                                .finish(cid, "cancel", account, job_id, policy, reason, fin)
-                                .await;
+                            return self.finish(cid, "cancel", subject, fin).await;
                         }
                     }
                 }
             },
             _ => self.cancel(id, client, job_id).await?,
         };
-        self.finish(id, kind.as_str(), account, job_id, policy, reason, fin)
-            .await
+        self.finish(id, kind.as_str(), subject, fin).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
         id: i64,
         action: &'static str,
-        account: &str,
-        job_id: &str,
-        policy: &str,
-        reason: &str,
-        fin: Finished,
-    ) -> Result<(Outcome, &'static str, String), StoreError> {
-        self.store
-            .complete_action(
-                id,
-                fin.outcome,
-                fin.http_status,
-                fin.response.as_ref(),
-                fin.error.as_deref(),
-                fin.note.as_deref(),
-                time::now(),
-            )
-            .await?;
+        subject: Subject<'_>,
+        fin: Completion,
+    ) -> Result<Executed, StoreError> {
+        let Subject {
+            account,
+            job_id,
+            policy,
+            reason,
+        } = subject;
+        self.store.complete_action(id, &fin, time::now()).await?;
         let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
             Outcome::Succeeded | Outcome::Accepted => {
@@ -205,11 +208,20 @@ impl Enforcer {
                 format!("{action} of {account} {job_id} failed: {e}")
             }
         };
-        Ok((fin.outcome, action, line))
+        Ok(Executed {
+            outcome: fin.outcome,
+            action,
+            line,
+        })
     }
 
     /// Cancels with the answer paths the API can give; see the module invariant.
-    async fn cancel(&self, id: i64, client: &Client, job_id: &str) -> Result<Finished, StoreError> {
+    async fn cancel(
+        &self,
+        id: i64,
+        client: &Client,
+        job_id: &str,
+    ) -> Result<Completion, StoreError> {
         let mut last_error = String::new();
         let mut last_status = None;
         let budget = client.action_budget();
@@ -233,7 +245,7 @@ impl Enforcer {
                     // A 200 whose job still trains is the API's word that it will stop it,
                     // not that it has: recorded as accepted, and said if it does not stop.
                     let ended = job.status.is_terminal();
-                    return Ok(Finished {
+                    return Ok(Completion {
                         outcome: if ended {
                             Outcome::Succeeded
                         } else {
@@ -254,7 +266,7 @@ impl Enforcer {
                     last_status = e.status();
                     last_error = e.to_string();
                     if e.status() == Some(404) {
-                        return Ok(Finished {
+                        return Ok(Completion {
                             outcome: Outcome::Failed,
                             http_status: Some(404),
                             response: None,
@@ -286,7 +298,7 @@ impl Enforcer {
                 tokio::time::sleep(pause).await;
             }
         }
-        Ok(Finished {
+        Ok(Completion {
             outcome: Outcome::Failed,
             http_status: last_status,
             response: None,
@@ -301,7 +313,7 @@ impl Enforcer {
         client: &Client,
         job_id: &str,
         cause: &ProviderError,
-    ) -> Result<Option<Finished>, StoreError> {
+    ) -> Result<Option<Completion>, StoreError> {
         let job = match client.retrieve(job_id).await {
             Ok(j) => j,
             Err(e) => {
@@ -315,7 +327,7 @@ impl Enforcer {
         }
         let applied =
             job.status == JobStatus::Cancelled && !matches!(cause.status(), Some(400 | 409));
-        Ok(Some(Finished {
+        Ok(Some(Completion {
             outcome: if applied {
                 Outcome::Succeeded
             } else {
@@ -340,13 +352,13 @@ impl Enforcer {
         id: i64,
         client: &Client,
         job_id: &str,
-    ) -> Result<Result<Finished, String>, StoreError> {
+    ) -> Result<Result<Completion, String>, StoreError> {
         self.store.count_attempt(id).await?;
         // The same budget per pass as a cancel: every retry and the check included.
         let budget = client.action_budget();
         match tokio::time::timeout(budget, self.pause_once(client, job_id)).await {
             Ok(done) => done,
-            Err(_) => Ok(Ok(Finished {
+            Err(_) => Ok(Ok(Completion {
                 outcome: Outcome::Failed,
                 http_status: None,
                 response: None,
@@ -363,11 +375,11 @@ impl Enforcer {
         &self,
         client: &Client,
         job_id: &str,
-    ) -> Result<Result<Finished, String>, StoreError> {
+    ) -> Result<Result<Completion, String>, StoreError> {
         match client.pause(job_id).await {
             Ok(job) => {
                 self.save_job(client, &job).await?;
-                Ok(Ok(Finished {
+                Ok(Ok(Completion {
                     outcome: Outcome::Succeeded,
                     http_status: Some(200),
                     response: Some((&job).into()),
@@ -382,7 +394,7 @@ impl Enforcer {
                 if let Some(job) = &state {
                     self.save_job(client, job).await?;
                     if job.status.as_str() == "paused" {
-                        return Ok(Ok(Finished {
+                        return Ok(Ok(Completion {
                             outcome: Outcome::Succeeded,
                             http_status: e.status(),
                             response: Some(job.into()),
@@ -391,7 +403,7 @@ impl Enforcer {
                         }));
                     }
                 }
-                Ok(Ok(Finished {
+                Ok(Ok(Completion {
                     outcome: Outcome::Failed,
                     http_status: e.status(),
                     response: state.as_ref().map(Into::into),
@@ -414,6 +426,12 @@ impl Enforcer {
         let mut report = PassReport::default();
         for a in self.store.pending_actions().await? {
             let span = tracing::info_span!("action", account = %a.account, job_id = %a.job_id, policy = %a.policy);
+            let subject = Subject {
+                account: &a.account,
+                job_id: &a.job_id,
+                policy: &a.policy,
+                reason: &a.reason,
+            };
             async {
                 tracing::info!(action = %a.action, "reconciling an action left pending");
                 let kind = match a.action.as_str() {
@@ -427,7 +445,11 @@ impl Enforcer {
                         );
                         tracing::warn!(action = %other, "{note}");
                         self.store
-                            .complete_action(a.id, Outcome::Failed, None, None, None, Some(&note), time::now())
+                            .complete_action(
+                                a.id,
+                                &Completion::new(Outcome::Failed).with_note(note.as_str()),
+                                time::now(),
+                            )
                             .await?;
                         report.add(
                             Outcome::Failed,
@@ -445,7 +467,7 @@ impl Enforcer {
                     if job.status.is_terminal() {
                         let applied =
                             job.status == JobStatus::Cancelled && kind == ActionKind::Cancel;
-                        let fin = Finished {
+                        let fin = Completion {
                             outcome: if applied {
                                 Outcome::Succeeded
                             } else {
@@ -464,29 +486,18 @@ impl Enforcer {
                                 } else {
                                     "cancel"
                                 },
-                                &a.account,
-                                &a.job_id,
-                                &a.policy,
-                                &a.reason,
+                                subject,
                                 fin,
                             )
                             .await?;
-                        report.add(r.0, r.1, format!("reconciled: {}", r.2));
+                        report.add(r.outcome, r.action, format!("reconciled: {}", r.line));
                         return Ok(());
                     }
                 }
                 let fin = self
-                    .execute(
-                        a.id,
-                        &a.account,
-                        &a.job_id,
-                        kind,
-                        Fallback::Notify,
-                        &a.policy,
-                        &a.reason,
-                    )
+                    .execute(a.id, subject, kind, Fallback::Notify)
                     .await?;
-                report.add(fin.0, fin.1, format!("reconciled: {}", fin.2));
+                report.add(fin.outcome, fin.action, format!("reconciled: {}", fin.line));
                 Ok::<_, StoreError>(())
             }
             .instrument(span)

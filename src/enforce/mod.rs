@@ -15,7 +15,7 @@ use crate::model::time;
 use crate::notify::{Event, Notice, Outbox};
 use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
 use crate::provider::Client;
-use crate::store::{NewAction, Outcome, Store, StoreError};
+use crate::store::{Completion, NewAction, Outcome, Store, StoreError};
 
 mod breaker;
 mod calls;
@@ -200,11 +200,8 @@ impl Enforcer {
                     self.store
                         .complete_action(
                             id,
-                            Outcome::Cleared,
-                            None,
-                            None,
-                            None,
-                            Some("became compliant during grace; not cancelled"),
+                            &Completion::new(Outcome::Cleared)
+                                .with_note("became compliant during grace; not cancelled"),
                             now,
                         )
                         .await?;
@@ -332,12 +329,14 @@ impl Enforcer {
                     self.cancel_did_not_take(d, now, report).await?;
                     return Ok(());
                 };
-                let fin = self
-                    .execute(
-                        id, &d.account, &d.job_id, *kind, d.fallback, &d.policy, &d.reason,
-                    )
-                    .await?;
-                report.add(fin.0, fin.1, fin.2);
+                let subject = calls::Subject {
+                    account: &d.account,
+                    job_id: &d.job_id,
+                    policy: &d.policy,
+                    reason: &d.reason,
+                };
+                let fin = self.execute(id, subject, *kind, d.fallback).await?;
+                report.add(fin.outcome, fin.action, fin.line);
             }
         }
         Ok(())
@@ -468,7 +467,15 @@ impl Enforcer {
                     if let Some(id) = id {
                         let fields: crate::store::ResponseFields = (&job).into();
                         self.store
-                            .complete_action(id, outcome, Some(200), Some(&fields), None, None, now)
+                            .complete_action(
+                                id,
+                                &Completion {
+                                    http_status: Some(200),
+                                    response: Some(fields),
+                                    ..Completion::new(outcome)
+                                },
+                                now,
+                            )
                             .await?;
                     }
                     tracing::info!(status = %job.status, reason, "resumed by hand");
@@ -483,11 +490,10 @@ impl Enforcer {
                         self.store
                             .complete_action(
                                 id,
-                                outcome,
-                                e.status(),
-                                None,
-                                Some(&e.to_string()),
-                                None,
+                                &Completion {
+                                    http_status: e.status(),
+                                    ..Completion::new(outcome).with_error(e.to_string())
+                                },
                                 now,
                             )
                             .await?;

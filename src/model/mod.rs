@@ -353,3 +353,18 @@ pub struct GroupNotice {
 
 /// Identifies a grace period: (account, job id, policy name).
 pub type GraceKey = (String, String, String);
+
+/// A job by the account it belongs to and its id: what a deadline timer holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobRef {
+    pub account: String,
+    pub job_id: String,
+}
+
+/// The moment an active, compliant job will cross a time-based limit (or its grace period will
+/// end), in unix seconds. Ordered by time first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Crossing {
+    pub at: i64,
+    pub job: JobRef,
+}

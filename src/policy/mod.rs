@@ -36,7 +36,7 @@ use matcher::{Exempt, Matcher};
 pub use standing::{Standing, standing};
 
 use crate::cost::JobCost;
-use crate::model::Job;
+use crate::model::{Crossing, Job, JobRef};
 
 /// What a policy does to an offending job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -413,14 +413,14 @@ pub fn evaluate_with_spend<'a>(
 }
 
 /// The next moment a time-based limit (or a grace period) will be crossed by an active job that
-/// is compliant now: (unix time, account, job id), earliest first. The daemon keeps a timer
+/// is compliant now, earliest first. The daemon keeps a timer
 /// for the first, so a cancel goes out when the limit is crossed, not at the next poll.
 pub fn next_crossings(
     jobs: &[JobView],
     now: i64,
     policies: &[Policy],
     grace_marks: &HashMap<GraceKey, i64>,
-) -> Vec<(i64, String, String)> {
+) -> Vec<Crossing> {
     let mut out = Vec::new();
     for policy in policies {
         let ctx = EvalContext {
@@ -443,7 +443,13 @@ pub fn next_crossings(
                 None => None,
             };
             if let Some(at) = at.filter(|t| *t > now) {
-                out.push((at, key.0, key.1));
+                out.push(Crossing {
+                    at,
+                    job: JobRef {
+                        account: key.0,
+                        job_id: key.1,
+                    },
+                });
             }
         }
     }
@@ -763,7 +769,7 @@ mod tests {
             .collect();
         let mut marks = HashMap::new();
         let c = next_crossings(&views, NOW, &[rt.clone(), q.clone()], &marks);
-        let at = |id: &str| c.iter().find(|x| x.2 == id).map(|x| x.0);
+        let at = |id: &str| c.iter().find(|x| x.job.job_id == id).map(|x| x.at);
         assert_eq!(
             at("young"),
             Some(young.created_at + 6 * 3600 + 1),
@@ -779,12 +785,12 @@ mod tests {
             None,
             "already violating: the pass acts, no timer"
         );
-        assert!(c.windows(2).all(|w| w[0].0 <= w[1].0), "earliest first");
+        assert!(c.windows(2).all(|w| w[0].at <= w[1].at), "earliest first");
         // A grace period in progress: its expiry.
         marks.insert(("prod".into(), "queued".into(), "q".into()), NOW - 60);
         let c = next_crossings(&views, NOW, &[q], &marks);
         assert_eq!(
-            c.iter().find(|x| x.2 == "queued").map(|x| x.0),
+            c.iter().find(|x| x.job.job_id == "queued").map(|x| x.at),
             Some(NOW - 60 + 600)
         );
     }

@@ -171,7 +171,7 @@ mod tests {
         };
         let timer =
             super::super::next_crossings(&[v], NOW, std::slice::from_ref(&p), &Default::default());
-        assert_eq!(timer[0].0, at);
+        assert_eq!(timer[0].at, at);
         assert!(matches!(
             standing(&v, at, &p, None),
             Standing::Breaks { .. }

@@ -64,6 +64,40 @@ pub struct NewAction<'a> {
     pub outcome: Outcome,
 }
 
+/// How an action ended: its outcome, the HTTP status and job the API answered with, an error,
+/// and a note for people.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub response: Option<ResponseFields>,
+    pub error: Option<String>,
+    pub note: Option<String>,
+}
+
+impl Completion {
+    /// An outcome with nothing else known yet.
+    pub fn new(outcome: Outcome) -> Self {
+        Completion {
+            outcome,
+            http_status: None,
+            response: None,
+            error: None,
+            note: None,
+        }
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
 /// The job state an answer carried (cancel response, or a retrieve after it).
 #[derive(Debug, Clone, Default)]
 pub struct ResponseFields {
@@ -172,19 +206,20 @@ impl Store {
         Ok(())
     }
 
-    /// Completes an action with what the API answered.
-    #[allow(clippy::too_many_arguments)]
+    /// Completes an action with how it ended.
     pub async fn complete_action(
         &self,
         id: i64,
-        outcome: Outcome,
-        http_status: Option<u16>,
-        response: Option<&ResponseFields>,
-        error: Option<&str>,
-        note: Option<&str>,
+        done: &Completion,
         now: i64,
     ) -> Result<(), StoreError> {
-        let r = response.cloned().unwrap_or_default();
+        let r = done.response.clone().unwrap_or_default();
+        let (outcome, http_status, error, note) = (
+            done.outcome,
+            done.http_status,
+            done.error.as_deref(),
+            done.note.as_deref(),
+        );
         let q = sqlx::query(
             "UPDATE actions SET outcome = ?, completed_at = ?, http_status = ?, response_status = ?, response_trained_tokens = ?,
                response_finished_at = ?, response_fine_tuned_model = ?, response_error = ?, error = ?, note = COALESCE(?, note)

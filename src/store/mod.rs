@@ -34,7 +34,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use actions::{ActionRecord, MANUAL_POLICY, NewAction, Outcome, ResponseFields};
+pub use actions::{ActionRecord, Completion, MANUAL_POLICY, NewAction, Outcome, ResponseFields};
 pub use file_tokens::FileKey;
 pub use history::{HistoryMark, Transition};
 pub use jobs::{PageStats, StoredJob, WriteMark};
