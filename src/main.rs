@@ -340,8 +340,8 @@ fn init_logging(format: LogFormat, default: &str) {
 
 // One thread runs every task: ftguard waits on the network and on SQLite (which has threads
 // of its own in sqlx), and its computing is short. On the small machines it runs on, a
-// multi-threaded runtime spent more on waking threads across cores than it saved: a first
-// sync took 15 % longer (BENCHMARKS.md).
+// multi-threaded runtime spent more on waking threads across cores than it saved
+// (BENCHMARKS.md, first sync).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

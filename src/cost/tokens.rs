@@ -90,9 +90,8 @@ pub struct TokenizerError {
     pub detail: String,
 }
 
-/// Tokenizers built for one round of counting and freed with it. A daemon counts a training
-/// file once per file, so keeping ~50 MB per encoding resident between rounds would make an
-/// idle daemon four times its size for nothing.
+/// Tokenizers built for one round of counting and freed with it: a daemon counts a training
+/// file once per file, so nothing is gained by keeping a vocabulary (~5 MB) between rounds.
 #[derive(Default)]
 pub struct Tokenizers {
     o200k: Option<Bpe>,
@@ -113,29 +112,6 @@ impl Tokenizers {
             encoding: encoding.name(),
             detail: "not built".into(),
         })
-    }
-
-    /// Whether any tokenizer was built in this round.
-    pub fn built_any(&self) -> bool {
-        self.o200k.is_some() || self.cl100k.is_some()
-    }
-}
-
-impl Drop for Tokenizers {
-    fn drop(&mut self) {
-        if !self.built_any() {
-            return;
-        }
-        self.o200k = None;
-        self.cl100k = None;
-        // A tokenizer is ~600,000 small allocations; once freed, glibc keeps most of those pages
-        // in its arenas unless asked to give them back, and the idle daemon would stay ~50 MB.
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only releases free memory of the allocator's own arenas; it takes
-        // no pointers and is thread-safe.
-        unsafe {
-            libc::malloc_trim(0);
-        }
     }
 }
 

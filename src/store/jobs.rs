@@ -111,8 +111,8 @@ const COUNT_NEW_BY_INDEX: u64 = 1000;
 /// The query of [`Store::written_since`]. New rows are those past the mark: read from the
 /// table when few rows were written (a steady sync: the rows past the mark are a handful),
 /// from the small index `jobs_by_status` — which holds each row's account and seq, about 20
-/// bytes against a row's kilobyte — when many were (a first sync of 10,000 jobs read its 9 MB
-/// of rows back for this count, 2-3 ms).
+/// bytes against a row's kilobyte — when many were (a first sync would otherwise read all it
+/// wrote back for one count; BENCHMARKS.md has the figures).
 pub(super) fn written_since_sql(written: u64) -> String {
     let new_rows = if written > COUNT_NEW_BY_INDEX {
         "jobs INDEXED BY jobs_by_status"
@@ -199,8 +199,8 @@ impl Store {
             // In DO UPDATE, `jobs.status` is the row before the update: kept as prev_status
             // (an insert leaves it NULL). Every other column is derived from the payload: the same
             // payload means nothing to write, unless the job was gone and is back.
-            // (`RETURNING` a row per job cost a first sync of 10,000 jobs about 12 %: each
-            // row crossed threads on its own.)
+            // No `RETURNING`: each returned row would cross to SQLite's thread and back on its
+            // own (BENCHMARKS.md, first sync).
             q.push(
                 " ON CONFLICT (created_at, account, id) DO UPDATE SET prev_status = jobs.status, model = excluded.model,
                    status = excluded.status, created_at = excluded.created_at, finished_at = excluded.finished_at,
