@@ -1,13 +1,20 @@
--- The store holds domain values, not the API's JSON: a job's fields without a column of their
--- own are kept in `detail`, ftguard's own JSON of them (`store/jobs.rs`, `Detail`), and `raw`
--- is kept verbatim only to be shown. Rows written before are given their `detail` here, read
--- from `raw` the way `provider::payload` reads a job (tests/it/migrations.rs compares the two):
+-- The store holds domain values, not the API's JSON: a job's values are kept in `detail`,
+-- ftguard's own JSON of them (`store/jobs.rs`, `Detail`; the columns queried are written from
+-- the same values), and `raw` is kept verbatim only to be shown. Rows written before are given
+-- their `detail` here from their columns, and what has none from `raw` the way
+-- `provider::payload` reads a job (tests/it/migrations.rs compares the two):
 -- `n_epochs` from `hyperparameters`, or from `method.<type>.hyperparameters` when that one is a
 -- number and the top one is not; metadata values as text; an empty `error` is none. A row whose
 -- `raw` is not JSON (edited by hand) keeps no `detail` and is skipped on reading, as before.
 ALTER TABLE jobs ADD COLUMN detail TEXT;
 
 UPDATE jobs SET detail = json_object(
+    'model', model,
+    'status', status,
+    'finished_at', finished_at,
+    'trained_tokens', trained_tokens,
+    'estimated_finish', estimated_finish,
+    'training_file', training_file,
     'fine_tuned_model', json_extract(raw, '$.fine_tuned_model'),
     'validation_file', json_extract(raw, '$.validation_file'),
     'method', json_extract(raw, '$.method.type'),

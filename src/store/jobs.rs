@@ -9,11 +9,23 @@ use sqlx::Row;
 use super::{Store, StoreError};
 use crate::model::{AccountName, Job, JobId, JobStatus};
 
-/// A job's fields that have no column of their own, as the store keeps them in `detail`:
-/// ftguard's own JSON of domain values, not the API's (`raw` is kept only to be shown).
-/// Migration 0016 wrote it for the rows stored before.
+/// A job's domain values as the store keeps them in `detail`: ftguard's own JSON, not the
+/// API's (`raw` is kept only to be shown). Everything but the id and creation time, which are
+/// the key's columns; the columns queried (`status`, `model`, ...) are written from the same
+/// job. One text to read per row is faster than a column each. Migration 0016 wrote it for the
+/// rows stored before.
 #[derive(Serialize)]
 struct DetailOut<'a> {
+    model: &'a str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trained_tokens: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_finish: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    training_file: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fine_tuned_model: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +45,16 @@ struct DetailOut<'a> {
 /// [`DetailOut`] read back.
 #[derive(Deserialize)]
 struct Detail {
+    model: String,
+    status: String,
+    #[serde(default)]
+    finished_at: Option<i64>,
+    #[serde(default)]
+    trained_tokens: Option<i64>,
+    #[serde(default)]
+    estimated_finish: Option<i64>,
+    #[serde(default)]
+    training_file: Option<String>,
     #[serde(default)]
     fine_tuned_model: Option<String>,
     #[serde(default)]
@@ -51,6 +73,12 @@ struct Detail {
 
 fn detail_of(job: &Job) -> String {
     let detail = DetailOut {
+        model: &job.model,
+        status: job.status.as_str(),
+        finished_at: job.finished_at,
+        trained_tokens: job.trained_tokens,
+        estimated_finish: job.estimated_finish,
+        training_file: job.training_file.as_deref(),
         fine_tuned_model: job.fine_tuned_model.as_deref(),
         validation_file: job.validation_file.as_deref(),
         n_epochs: job.n_epochs.as_ref(),
@@ -59,7 +87,7 @@ fn detail_of(job: &Job) -> String {
         metadata: &job.metadata,
         error: job.error.as_ref(),
     };
-    // Strings, maps and JSON values always serialize.
+    // Strings, numbers, maps and JSON values always serialize.
     serde_json::to_string(&detail).unwrap_or_else(|_| "{}".to_owned())
 }
 
@@ -299,9 +327,9 @@ impl Store {
     pub(super) fn row_to_job(&self, r: &sqlx::sqlite::SqliteRow) -> Option<StoredJob> {
         let id: String = r.get(8);
         let detail = r
-            .get::<Option<String>, _>(15)
+            .get::<Option<&str>, _>(9)
             .ok_or_else(|| "no detail".to_owned())
-            .and_then(|d| serde_json::from_str::<Detail>(&d).map_err(|e| e.to_string()));
+            .and_then(|d| serde_json::from_str::<Detail>(d).map_err(|e| e.to_string()));
         let detail = match detail {
             Ok(d) => d,
             Err(e) => {
@@ -312,14 +340,14 @@ impl Store {
         let first_seen_at: i64 = r.get(3);
         let mut job = Job {
             id: JobId::new(id),
-            model: r.get(9),
-            status: JobStatus::parse(r.get::<&str, _>(10)),
+            model: detail.model,
+            status: JobStatus::parse(&detail.status),
             created_at: r.get(7),
-            finished_at: r.get(11),
-            trained_tokens: r.get(12),
-            estimated_finish: r.get(13),
+            finished_at: detail.finished_at,
+            trained_tokens: detail.trained_tokens,
+            estimated_finish: detail.estimated_finish,
             fine_tuned_model: detail.fine_tuned_model,
-            training_file: r.get(14),
+            training_file: detail.training_file,
             validation_file: detail.validation_file,
             n_epochs: detail.n_epochs.filter(|v| !v.is_null()),
             method: detail.method,

@@ -6,8 +6,7 @@
 macro_rules! job_columns {
     () => {
         "account, raw, last_step_at, first_seen_at, updated_at, steps_checked_at, gone_at, \
-         created_at, id, model, status, finished_at, trained_tokens, estimated_finish, \
-         training_file, detail"
+         created_at, id, detail"
     };
 }
 
