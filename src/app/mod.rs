@@ -59,11 +59,12 @@ impl App {
 
     /// Builds around an open store (used on reload: same database, new configuration).
     pub fn with_store(config: Config, store: Store) -> Result<Self, BuildError> {
+        // One pool for all accounts: connections to a host shared, requests in flight bounded.
+        let pool = crate::provider::Pool::new(config.max_concurrent_requests);
         let clients = config
             .accounts
             .iter()
-            .cloned()
-            .map(Client::new)
+            .map(|a| Client::with_pool(a.clone(), &pool))
             .collect::<Result<Vec<_>, _>>()?;
         let enforcer = Enforcer::new(
             store.clone(),

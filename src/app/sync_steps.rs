@@ -20,7 +20,9 @@ impl App {
             full,
             full_every: self.config.full_sync_every,
         };
+        let started = std::time::Instant::now();
         let mut results = sync::sync_all(&self.clients, &self.store, opts).await;
+        sync::log_pass(&results, started.elapsed());
         if let Err(e) = self.refresh_steps(&mut results).await {
             tracing::warn!(error = %e, "could not choose the jobs whose events to fetch");
         }

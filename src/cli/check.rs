@@ -93,13 +93,18 @@ async fn accounts(config: &Config) -> usize {
     if config.accounts.is_empty() {
         outln!("#   no accounts to check");
     }
-    // All accounts at once: a slow one does not hold the others' answers back.
-    let probes = config.accounts.iter().map(|a| async move {
-        let (result, offset) = match Client::new(a.clone()) {
-            Ok(client) => (client.probe().await, client.clock().get()),
-            Err(e) => (Err(e), None),
-        };
-        (a.name.to_string(), result, offset)
+    // All accounts at once, as many requests in flight as the daemon would allow: a slow one
+    // does not hold the others' answers back, and a hundred accounts share their connections.
+    let pool = ftguard::provider::Pool::new(config.max_concurrent_requests);
+    let probes = config.accounts.iter().map(|a| {
+        let pool = pool.clone();
+        async move {
+            let (result, offset) = match Client::with_pool(a.clone(), &pool) {
+                Ok(client) => (client.probe().await, client.clock().get()),
+                Err(e) => (Err(e), None),
+            };
+            (a.name.to_string(), result, offset)
+        }
     });
     let mut failed = 0;
     for (name, result, offset) in futures_util::future::join_all(probes).await {

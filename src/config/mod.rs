@@ -60,6 +60,15 @@ pub struct RawConfig {
     pub pricing: PricingConfig,
 }
 
+/// API requests in flight at once across accounts when `[daemon] max_concurrent_requests` is
+/// not set: enough to keep a sync of hundreds of accounts busy over a round trip, few enough for
+/// any gateway's accept backlog.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 16;
+
+/// The most `daemon.max_concurrent_requests` may be: more connections than that to one host is
+/// a flood, not a sync.
+const MAX_CONCURRENT_REQUESTS: usize = 1024;
+
 /// `[daemon]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,6 +94,8 @@ pub struct DaemonConfig {
     /// `/healthz` and `/metrics` address; off when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<std::net::SocketAddr>,
+    /// API requests in flight at once across all accounts (their connections are shared).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for DaemonConfig {
@@ -98,6 +109,7 @@ impl Default for DaemonConfig {
             shutdown_timeout: Duration::from_secs(20),
             full_sync_every: Duration::from_secs(24 * 3600),
             listen: None,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }
@@ -191,6 +203,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub listen: Option<std::net::SocketAddr>,
     pub full_sync_every: Duration,
+    /// API requests in flight at once across all accounts.
+    pub max_concurrent_requests: usize,
     pub accounts: Vec<Account>,
     pub policies: Vec<Policy>,
     pub notifiers: Vec<Notifier>,
@@ -294,6 +308,15 @@ impl Config {
         };
         let sync_schedule = Schedule::parse(&raw.daemon.sync_schedule)
             .map_err(|e| invalid("daemon.sync_schedule".into(), e.to_string()))?;
+        if !(1..=MAX_CONCURRENT_REQUESTS).contains(&raw.daemon.max_concurrent_requests) {
+            return Err(invalid(
+                "daemon.max_concurrent_requests".into(),
+                format!(
+                    "{} is out of range: between 1 and {MAX_CONCURRENT_REQUESTS}",
+                    raw.daemon.max_concurrent_requests
+                ),
+            ));
+        }
         for (key, d) in [
             ("daemon.shutdown_timeout", raw.daemon.shutdown_timeout),
             ("daemon.full_sync_every", raw.daemon.full_sync_every),
@@ -373,6 +396,7 @@ impl Config {
             shutdown_timeout: raw.daemon.shutdown_timeout,
             listen: raw.daemon.listen,
             full_sync_every: raw.daemon.full_sync_every,
+            max_concurrent_requests: raw.daemon.max_concurrent_requests,
             accounts,
             policies,
             notifiers,

@@ -8,6 +8,7 @@ pub mod clip;
 mod error;
 pub mod path;
 pub mod payload;
+mod pool;
 pub mod retry;
 
 use std::time::Duration;
@@ -19,34 +20,32 @@ use serde_json::Value;
 
 pub use error::{ProviderError, TransportKind};
 pub use payload::{Event, FileMeta, JobPage, PayloadError};
+pub use pool::Pool;
 use retry::RetryOn;
 
 use crate::config::Account;
 use crate::model::{AccountName, Job};
 
-/// A client for one account. Cheap to clone.
+/// A client for one account: its headers, timeouts and retries over the connections and
+/// request slots of a shared [`Pool`]. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Client {
     account: Account,
     http: reqwest::Client,
+    pool: Pool,
     clock: api_clock::ClockOffset,
 }
 
 impl Client {
-    /// Builds the HTTP client with the account's headers and timeouts.
+    /// A client with a pool of its own (a single account, a test).
     pub fn new(account: Account) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
-            .default_headers(account.headers.clone())
-            .connect_timeout(account.connect_timeout)
-            .timeout(account.request_timeout)
-            .user_agent(concat!("ftguard/", env!("CARGO_PKG_VERSION")))
-            // A redirect is never followed: reqwest strips only `Authorization` when one leads
-            // to another host, so Portkey's keys, Azure's `api-key` and any header-referenced
-            // secret would go with it, and a cancel would be re-POSTed to whoever answers
-            // there. The error names where it pointed. No `Referer` either.
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .build()
+        Self::with_pool(account, &Pool::default())
+    }
+
+    /// A client sharing `pool`'s connections and request slots with the other accounts'.
+    pub fn with_pool(account: Account, pool: &Pool) -> Result<Self, ProviderError> {
+        let http = pool
+            .http(account.connect_timeout)
             .map_err(|e| ProviderError::Transport {
                 account: account.name.to_string(),
                 endpoint: "client setup".into(),
@@ -56,12 +55,18 @@ impl Client {
         Ok(Self {
             account,
             http,
+            pool: pool.clone(),
             clock: api_clock::ClockOffset::default(),
         })
     }
 
     pub fn account(&self) -> &AccountName {
         &self.account.name
+    }
+
+    /// The pool this client shares with the other accounts'.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// How far the API's clock is from this machine's, as its answers say.
@@ -118,7 +123,8 @@ impl Client {
         Ok(url)
     }
 
-    /// Sends with retries; returns the successful response (2xx) or the last error.
+    /// Sends with retries; returns the successful response (2xx), with the pool's slot it holds
+    /// until its body is read, or the last error. No slot is held while waiting to retry.
     async fn send(
         &self,
         method: Method,
@@ -126,16 +132,19 @@ impl Client {
         query: &[(&str, &str)],
         retry_on: RetryOn,
         timeout: Option<Duration>,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<(reqwest::Response, Option<tokio::sync::OwnedSemaphorePermit>), ProviderError> {
         let endpoint = endpoint_name(&method, segments);
         let url = self.url(segments)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut req = self.http.request(method.clone(), url.clone()).query(query);
-            if let Some(t) = timeout {
-                req = req.timeout(t);
-            }
+            let slot = self.pool.slot().await;
+            let req = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(self.account.headers.clone())
+                .timeout(timeout.unwrap_or(self.account.request_timeout))
+                .query(query);
             let started = std::time::Instant::now();
             let sent = req.send().await;
             crate::telemetry::api_request(
@@ -156,7 +165,7 @@ impl Client {
                             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "api request"
                     );
-                    return Ok(resp);
+                    return Ok((resp, slot));
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -205,6 +214,7 @@ impl Client {
                 RetryOn::NotApplied => err.surely_not_applied(),
                 RetryOn::Never => false,
             };
+            drop(slot);
             if !retryable || attempt >= self.account.max_attempts {
                 return Err(err);
             }
@@ -297,7 +307,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let resp = self
+            let (resp, slot) = self
                 .send(method.clone(), segments, query, retry_on, None)
                 .await?;
             let status = resp.status().as_u16();
@@ -325,6 +335,8 @@ impl Client {
                 }
                 Err(body::ReadError::Transport(e)) => Err(self.transport_error(&endpoint, &e)),
             };
+            // The body is read: the connection is free for another request.
+            drop(slot);
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if retry_on == RetryOn::Transient && attempt < self.account.max_attempts => {
@@ -439,7 +451,7 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<Bytes, ProviderError>> + use<>, ProviderError> {
         let segments = ["files", id, "content"];
         // Large files take long: the per-request timeout would cut them off.
-        let resp = self
+        let (resp, slot) = self
             .send(
                 Method::GET,
                 &segments,
@@ -453,13 +465,14 @@ impl Client {
         let idle = self.account.request_timeout;
         let this = self.clone();
         let chunks = Box::pin(resp.bytes_stream());
+        // The stream holds the request's slot until it ends.
         Ok(futures_util::stream::unfold(
-            Some((chunks, this)),
+            Some((chunks, this, slot)),
             move |state| async move {
-                let (mut chunks, this) = state?;
+                let (mut chunks, this, slot) = state?;
                 let endpoint = "GET /files/{id}/content";
                 match tokio::time::timeout(idle, chunks.next()).await {
-                    Ok(Some(Ok(b))) => Some((Ok(b), Some((chunks, this)))),
+                    Ok(Some(Ok(b))) => Some((Ok(b), Some((chunks, this, slot)))),
                     Ok(Some(Err(e))) => Some((Err(this.transport_error(endpoint, &e)), None)),
                     Ok(None) => None,
                     Err(_) => {

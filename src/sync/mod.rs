@@ -93,8 +93,10 @@ pub async fn sync_account(
         if let Err(e) = store.record_sync_run(&run).await {
             tracing::warn!(error = %e, "could not record the sync run");
         }
+        // Per account at debug: the pass says one line for all accounts (`log_pass`); a
+        // failure is said here too, with its account.
         match &result {
-            Ok(s) => tracing::info!(
+            Ok(s) => tracing::debug!(
                 pages = s.pages,
                 jobs = s.jobs_seen,
                 new = s.new,
@@ -455,14 +457,72 @@ fn lost_task(client: &Client, e: &tokio::task::JoinError) -> ProviderError {
     }
 }
 
-/// Syncs every account concurrently; one failing account does not stop the others.
+/// One account's sync: its name and what came of it.
+pub type AccountSync = (String, Result<SyncSummary, SyncError>);
+
+/// One line at info for a pass over every account: how many synced, what they found, and
+/// which failed (the first ten by name), however many accounts there are.
+pub fn log_pass(results: &[(String, Result<SyncSummary, SyncError>)], took: std::time::Duration) {
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(a, _)| a.as_str())
+        .collect();
+    let ok = results.iter().filter_map(|(_, r)| r.as_ref().ok());
+    let (mut jobs, mut new, mut changed) = (0u64, 0u64, 0u64);
+    for s in ok {
+        jobs = jobs.saturating_add(u64::from(s.jobs_seen));
+        new = new.saturating_add(u64::from(s.new));
+        changed = changed.saturating_add(u64::from(s.changed));
+    }
+    let mut names = failed
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if failed.len() > 10 {
+        names.push_str(&format!(" and {} more", failed.len() - 10));
+    }
+    let took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    let synced = results.len() - failed.len();
+    if failed.is_empty() {
+        tracing::info!(
+            accounts = results.len(),
+            synced,
+            jobs,
+            new,
+            changed,
+            took_ms,
+            "sync pass done"
+        );
+    } else {
+        tracing::warn!(accounts = results.len(), synced, failed = failed.len(), jobs, new, changed, took_ms, failing = %names, "sync pass done, some accounts failed");
+    }
+}
+
+/// Syncs every account, as many at once as their pool lets requests be in flight (each sync
+/// holds pages fetched ahead: a thousand at once would hold a thousand accounts' pages); one
+/// failing account does not stop the others. Results in the accounts' order.
 pub async fn sync_all(
     clients: &[Client],
     store: &Store,
     opts: SyncOptions,
 ) -> Vec<(String, Result<SyncSummary, SyncError>)> {
-    let futures = clients
-        .iter()
-        .map(|c| async move { (c.account().to_string(), sync_account(c, store, opts).await) });
-    futures_util::future::join_all(futures).await
+    use futures_util::StreamExt;
+    let at_once = clients
+        .first()
+        .map_or(1, |c| c.pool().max_concurrent_requests());
+    let mut done: Vec<(usize, AccountSync)> =
+        futures_util::stream::iter(clients.iter().enumerate().map(|(i, c)| async move {
+            (
+                i,
+                (c.account().to_string(), sync_account(c, store, opts).await),
+            )
+        }))
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
