@@ -3,7 +3,8 @@
 //!
 //! Measures: policy evaluation over 1k/10k/100k stored jobs; first sync of 1k/10k jobs against
 //! raw page fetching from the same simulator over one keep-alive connection, with the binary's
-//! peak RSS; the steady-state request count; an idle daemon's RSS and CPU; deadline lateness.
+//! peak RSS; the steady-state request count; an idle daemon's RSS and CPU; deadline lateness;
+//! and 1 to 1,000 accounts on one host (sync time and memory, idle daemon, `config check`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -761,6 +762,83 @@ async fn bench_daemon(out: &mut String) {
     ));
 }
 
+/// A configuration of `n` accounts, each with a header of its own (so none repeats another),
+/// all pointing at the same simulator: `n` x its jobs stored.
+fn accounts_config(dir: &std::path::Path, base: &str, n: usize, extra: &str) -> std::path::PathBuf {
+    let mut text = format!(
+        "[daemon]\ndatabase = {:?}\n{extra}\n",
+        dir.join("ftguard.db").display().to_string()
+    );
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[accounts]]\nname = \"acct-{i:04}\"\nbase_url = \"{base}\"\nheaders = {{ \"x-bench-account\" = \"{i}\" }}\n"
+        ));
+    }
+    text.push_str("[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"100d\"\n");
+    let p = dir.join("ftguard.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Many accounts against one host: first and steady-state `ftguard sync` (wall, peak RSS,
+/// requests) and an idle daemon, for 1, 20, 200 and 1,000 accounts of 205 jobs each.
+async fn bench_accounts(out: &mut String) {
+    out.push_str("\n## Many accounts on one host (205 jobs each, 20 of them active)\n\n| accounts | stored jobs | first `ftguard sync` | peak RSS | steady-state `ftguard sync` | peak RSS | requests | idle daemon RSS (peak) | `config check` |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let now = ftguard::model::time::now();
+    let sim = Sim::start(sim_jobs(205, now)).await.unwrap();
+    let base = sim.base_url();
+    for n in [1usize, 20, 200, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = accounts_config(dir.path(), &base, n, "sync_schedule = \"0 0 * * * *\"");
+        let c = cfg.clone();
+        let (first, first_rss, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &c))
+            .await
+            .unwrap();
+        let before = sim.requests().len();
+        let c = cfg.clone();
+        let (steady, steady_rss, _) =
+            tokio::task::spawn_blocking(move || run_binary(&["sync"], &c))
+                .await
+                .unwrap();
+        let requests = sim.requests().len() - before;
+        let c = cfg.clone();
+        let (check, _, _) =
+            tokio::task::spawn_blocking(move || run_binary(&["config", "check"], &c))
+                .await
+                .unwrap();
+        // The daemon: its first pass (a steady sync of every account), then idle.
+        let before = sim.requests().len();
+        let mut child = std::process::Command::new(shipped_binary())
+            .arg("--config")
+            .arg(&cfg)
+            .arg("run")
+            .env("FTGUARD_LOG", "error")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while sim.requests().len() - before < requests && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (idle, hwm) = (proc_status(pid, "VmRSS:"), proc_status(pid, "VmHWM:"));
+        let _ = child.kill();
+        let _ = child.wait();
+        let mb = |kib: i64| kib as f64 / 1024.0;
+        out.push_str(&format!(
+            "| {n} | {} | {:.2} s | {:.1} MB | {:.0} ms | {:.1} MB | {requests} | {:.1} MB ({:.1} MB) | {:.0} ms |\n",
+            n * 205,
+            first.as_secs_f64(),
+            mb(first_rss),
+            steady.as_secs_f64() * 1000.0,
+            mb(steady_rss),
+            mb(idle),
+            mb(hwm),
+            check.as_secs_f64() * 1000.0,
+        ));
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run quickly.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -776,7 +854,8 @@ fn main() {
             .unwrap_or(1),
         std::env::consts::ARCH
     ));
-    // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, health, sync or daemon),
+    // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, health, sync, daemon
+    // or accounts),
     // e.g. for profiling; `sync` runs both sync tables.
     let only = std::env::args()
         .skip(1)
@@ -802,6 +881,9 @@ fn main() {
     }
     if run("daemon") {
         rt.block_on(bench_daemon(&mut out));
+    }
+    if run("accounts") {
+        rt.block_on(bench_accounts(&mut out));
     }
     println!("{out}");
 }

@@ -12,6 +12,8 @@ use crate::store::{Store, StoreError, SyncRun};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
     pub status: HealthStatus,
+    /// One line for people: how many accounts are healthy, and which are not (the first ten).
+    pub summary: String,
     /// Why each unhealthy account is so, one entry each.
     pub problems: Vec<Problem>,
     pub accounts: BTreeMap<String, AccountHealth>,
@@ -52,12 +54,14 @@ impl Health {
         let window = interval_secs.max(1).saturating_mul(3);
         let mut problems = Vec::new();
         let mut details = BTreeMap::new();
+        // By name, so a thousand accounts cost a thousand lookups, not a million comparisons.
+        let ok_by: std::collections::HashMap<&str, i64> =
+            last_ok.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let latest_by: std::collections::HashMap<&str, &SyncRun> =
+            latest.iter().map(|r| (r.account.as_str(), r)).collect();
         for a in accounts {
-            let ok_at = last_ok.iter().find(|(n, _)| n == a).map(|(_, t)| *t);
-            let last_error = latest
-                .iter()
-                .find(|r| &r.account == a)
-                .and_then(|r| r.error.clone());
+            let ok_at = ok_by.get(a.as_str()).copied();
+            let last_error = latest_by.get(a.as_str()).and_then(|r| r.error.clone());
             let fresh = ok_at.is_some_and(|t| now.saturating_sub(t) <= window);
             if !fresh {
                 let reason = match (ok_at, &last_error) {
@@ -92,6 +96,7 @@ impl Health {
             } else {
                 HealthStatus::Unhealthy
             },
+            summary: summary(accounts.len(), &problems, window),
             problems,
             accounts: details,
             window_secs: window,
@@ -110,6 +115,36 @@ impl Health {
         let interval = config.sync_schedule.interval_or_minute(now);
         Ok(Self::evaluate(&accounts, &latest, &last_ok, now, interval))
     }
+}
+
+/// `all 3 accounts synced within 3m`, or `2 of 200 accounts not synced within 3m: a, b`.
+fn summary(accounts: usize, problems: &[Problem], window_secs: i64) -> String {
+    let within = crate::policy::format::secs(window_secs);
+    if accounts == 0 {
+        return "no accounts configured: nothing is watched".to_owned();
+    }
+    if problems.is_empty() {
+        let all = if accounts == 1 { "the account" } else { "all" };
+        let n = if accounts == 1 {
+            String::new()
+        } else {
+            format!(" {accounts} accounts")
+        };
+        return format!("{all}{n} synced within {within}");
+    }
+    let mut names = problems
+        .iter()
+        .take(10)
+        .map(|p| p.account.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if problems.len() > 10 {
+        names.push_str(&format!(" and {} more", problems.len() - 10));
+    }
+    format!(
+        "{} of {accounts} accounts not synced within {within}: {names}",
+        problems.len()
+    )
 }
 
 #[cfg(test)]
@@ -156,8 +191,37 @@ mod tests {
         let json = serde_json::to_value(&h).unwrap();
         assert_eq!(json["status"], "unhealthy");
         assert_eq!(json["accounts"]["stale"]["last_error"], "401 bad key");
+        assert_eq!(
+            json["summary"],
+            "2 of 3 accounts not synced within 3m00s: stale, never"
+        );
         let ok = Health::evaluate(&accounts[..1], &[], &last_ok, now, 60);
         assert!(ok.healthy());
         assert_eq!(serde_json::to_value(&ok).unwrap()["status"], "ok");
+        assert_eq!(ok.summary, "the account synced within 3m00s");
+    }
+
+    #[test]
+    fn the_summary_of_hundreds_names_ten_and_counts_the_rest() {
+        let now = 10_000;
+        let accounts: Vec<String> = (0..200).map(|i| format!("a{i:03}")).collect();
+        // Every tenth account never synced; the others just did.
+        let last_ok: Vec<(String, i64)> = accounts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 != 0)
+            .map(|(_, a)| (a.clone(), now - 5))
+            .collect();
+        let h = Health::evaluate(&accounts, &[], &last_ok, now, 60);
+        assert_eq!(
+            h.summary,
+            "20 of 200 accounts not synced within 3m00s: a000, a010, a020, a030, a040, a050, \
+             a060, a070, a080, a090 and 10 more"
+        );
+        let all: Vec<(String, i64)> = accounts.iter().map(|a| (a.clone(), now)).collect();
+        assert_eq!(
+            Health::evaluate(&accounts, &[], &all, now, 60).summary,
+            "all 200 accounts synced within 3m00s"
+        );
     }
 }

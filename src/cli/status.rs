@@ -81,13 +81,12 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             })
         );
     } else {
-        let window = secs(health.window_secs);
         if accounts.is_empty() {
-            outln!("ftguard: no accounts configured: nothing is watched");
+            outln!("ftguard: {}", health.summary);
         } else if healthy {
-            outln!("ftguard: healthy: every account synced within {window} (3 sync intervals)");
+            outln!("ftguard: healthy: {} (3 sync intervals)", health.summary);
         } else {
-            outln!("ftguard: UNHEALTHY");
+            outln!("ftguard: UNHEALTHY: {}", health.summary);
             for p in &health.problems {
                 outln!("  {}: {}", p.account, p.reason);
             }
@@ -103,7 +102,11 @@ pub async fn status(config: &Config, store: &Store, json_out: bool) -> anyhow::R
             ],
             true,
         );
-        for a in &accounts {
+        // The unhealthy first, so with hundreds of accounts they are not lost among the others.
+        let healthy_account = |a: &str| health.accounts.get(a).is_some_and(|h| h.healthy);
+        let mut ordered: Vec<&String> = accounts.iter().collect();
+        ordered.sort_by_key(|a| healthy_account(a));
+        for a in ordered {
             let (active, stored) = jobs.get(a).copied().unwrap_or_default();
             let ok_at = health.accounts.get(a).and_then(|h| h.last_successful_sync);
             table.row([

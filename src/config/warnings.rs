@@ -20,6 +20,7 @@ pub fn warnings(raw: &RawConfig) -> Vec<String> {
     } else if raw.policies.is_empty() {
         out.push("no [[policies]]: jobs are recorded but nothing is ever acted on".to_owned());
     }
+    out.extend(repeated_accounts(raw));
     for (i, a) in raw.accounts.iter().enumerate() {
         let routed = a.virtual_key.is_some()
             || a.provider.is_some()
@@ -123,10 +124,74 @@ fn schedule_far_away(schedule: &str, now: i64) -> Option<String> {
     ))
 }
 
+/// Accounts that repeat an earlier one: the same `base_url` (up to a trailing `/`) with the
+/// same credentials and routing, so the same jobs would be listed, and acted on, twice. Secrets
+/// are compared by reference (the same `{ env = "KEY" }`), never printed. One pass over the
+/// accounts, however many there are.
+fn repeated_accounts(raw: &RawConfig) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, a) in raw.accounts.iter().enumerate() {
+        let identity = format!(
+            "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+            a.base_url.trim_end_matches('/'),
+            a.bearer_token,
+            a.portkey_api_key,
+            a.virtual_key,
+            a.provider,
+            a.portkey_config,
+            a.headers,
+        );
+        match seen.entry(identity) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let first = *first.get();
+                out.push(format!(
+                    "accounts[{i}] ({:?}) repeats accounts[{first}] ({:?}): the same base_url and \
+                     credentials, so the same jobs are watched, and acted on, twice",
+                    a.name, raw.accounts[first].name
+                ));
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use figment::providers::Format;
+
+    #[test]
+    fn an_account_repeated_under_another_name_is_named_and_others_are_not() {
+        let mut toml = String::new();
+        for i in 0..200 {
+            toml.push_str(&format!(
+                "[[accounts]]\nname = \"p{i}\"\nbase_url = \"https://api.openai.com/v1\"\n\
+                 bearer_token = {{ env = \"KEY_{i}\" }}\n"
+            ));
+        }
+        // The same key reference and URL (a trailing slash is no difference) as p7.
+        toml.push_str(
+            "[[accounts]]\nname = \"again\"\nbase_url = \"https://api.openai.com/v1/\"\n\
+             bearer_token = { env = \"KEY_7\" }\n",
+        );
+        // Same key, another host: not a repeat.
+        toml.push_str(
+            "[[accounts]]\nname = \"azure\"\nbase_url = \"https://x.openai.azure.com/v1\"\n\
+             bearer_token = { env = \"KEY_7\" }\n",
+        );
+        let w = repeated_accounts(&raw(&toml));
+        assert_eq!(
+            w,
+            [
+                "accounts[200] (\"again\") repeats accounts[7] (\"p7\"): the same base_url and \
+              credentials, so the same jobs are watched, and acted on, twice"
+            ]
+        );
+    }
 
     fn raw(toml: &str) -> RawConfig {
         figment::Figment::new()

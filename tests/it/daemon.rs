@@ -392,7 +392,7 @@ async fn a_reload_or_stop_during_the_first_sync_is_handled_not_fatal() {
         assert!(Instant::now() < deadline, "no reload:\n{}", log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(log().contains("sync done"), "{}", log());
+    assert!(log().contains("sync pass done"), "{}", log());
     // SIGTERM during a slow sync stops it cleanly too.
     env.sim_config(&sim, "sync_schedule = \"* * * * * *\"", "");
     let before = hits(&sim, "/fine_tuning/jobs");
@@ -562,7 +562,7 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    wait_log("sync done", 1).await;
+    wait_log("sync pass done", 1).await;
 
     // A policy and a per-second schedule arrive by SIGHUP: the new policy acts. The database
     // moves in the same edit: that waits for a restart, and the log says so.
@@ -621,7 +621,7 @@ async fn a_good_reload_takes_effect_and_ends_the_old_schedule() {
     // A sync that had already started may still finish: each lists one page and logs once.
     let lists = wait_until(Duration::from_secs(15), "syncs under way to finish", || {
         let lists = hits(&sim, "/fine_tuning/jobs");
-        (log().matches("sync done").count() >= lists).then_some(lists)
+        (log().matches("sync pass done").count() >= lists).then_some(lists)
     })
     .await;
     // The old schedule fired every second: over 2.5 s it would have synced twice.
@@ -908,10 +908,11 @@ async fn logs_are_plain_for_journald_and_json_on_request() {
         .await
         .unwrap();
     let timestamp = regex::Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}").unwrap();
+    // One line per pass at info, whatever the number of accounts.
     let sync_line = |out: &std::process::Output| {
         stderr(out)
             .lines()
-            .find(|l| l.contains("sync done"))
+            .find(|l| l.contains("sync pass done"))
             .map(str::to_owned)
             .unwrap_or_else(|| panic!("no log line: {}", stderr(out)))
     };
@@ -932,7 +933,7 @@ async fn logs_are_plain_for_journald_and_json_on_request() {
         "{journal:?}"
     );
     assert!(
-        journal.contains("INFO") && journal.contains("account=sim"),
+        journal.contains("INFO") && journal.contains("synced=1"),
         "{journal}"
     );
 
@@ -942,5 +943,18 @@ async fn logs_are_plain_for_journald_and_json_on_request() {
     let v: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["synced"], 1, "{v}");
+
+    // Each account's own line is at debug, in the account's span.
+    let env = Env::new().env("FTGUARD_LOG", "debug");
+    env.sim_config(&sim, "", "");
+    let out = env.run(&["--log-format", "json", "sync"]).await;
+    let line = stderr(&out)
+        .lines()
+        .find(|l| l.contains("\"sync done\""))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no account line: {}", stderr(&out)));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "DEBUG", "{v}");
     assert_eq!(v["span"]["account"], "sim", "{v}");
 }
