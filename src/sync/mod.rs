@@ -513,13 +513,19 @@ pub async fn sync_all(
     let at_once = clients
         .first()
         .map_or(1, |c| c.pool().max_concurrent_requests());
-    let mut done: Vec<(usize, AccountSync)> =
-        futures_util::stream::iter(clients.iter().enumerate().map(|(i, c)| async move {
+    // The futures are made first: a stream mapping a closure over borrowed clients would not
+    // be `Send` (a closure's lifetimes are not general enough), and callers spawn passes.
+    let syncs: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| async move {
             (
                 i,
                 (c.account().to_string(), sync_account(c, store, opts).await),
             )
-        }))
+        })
+        .collect();
+    let mut done: Vec<(usize, AccountSync)> = futures_util::stream::iter(syncs)
         .buffer_unordered(at_once)
         .collect()
         .await;
