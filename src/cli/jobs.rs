@@ -46,6 +46,11 @@ pub fn filter(
 /// `ftguard jobs`: newest first, streamed, one job in memory at a time.
 pub async fn list(config: Config, filter: JobFilter, json: bool) -> anyhow::Result<ExitCode> {
     let app = App::build_to_read(config).await?;
+    // The JSON carries API values verbatim, read from the payload as received.
+    let filter = JobFilter {
+        with_payload: json,
+        ..filter
+    };
     let mut shown = 0usize;
     let mut table = Tabled::new(
         &[

@@ -44,7 +44,7 @@ pub(super) fn finished_between_sql() -> String {
              AND status IN {TERMINAL}
              AND NOT EXISTS (SELECT 1 FROM status_transitions t
                              WHERE t.job_seq = jobs.seq AND t.seq > ?2)",
-        columns = job_columns!()
+        columns = job_columns_without_payload!()
     )
 }
 

@@ -20,6 +20,9 @@ pub struct JobFilter {
     pub limit: Option<usize>,
     /// Only jobs whose model matches this glob, as policies' `match.models` (`jobs --model`).
     pub model: Option<String>,
+    /// Also read each job's payload as received (`Job::raw`, to be shown: `jobs --json`);
+    /// otherwise it is left empty, and a pass over thousands of jobs does not hold it.
+    pub with_payload: bool,
 }
 
 impl JobFilter {
@@ -71,7 +74,11 @@ pub(super) const LISTING_CHUNK: usize = 500;
 /// `+account`: as an index term, SQLite would take it for a constant, no longer see that the
 /// index order is the listing's, and sort each chunk.
 pub(super) fn jobs_sql(filter: &JobFilter) -> String {
-    let mut sql = String::from(concat!("SELECT ", job_columns!(), " FROM jobs"));
+    let mut sql = String::from(if filter.with_payload {
+        concat!("SELECT ", job_columns!(), " FROM jobs")
+    } else {
+        concat!("SELECT ", job_columns_without_payload!(), " FROM jobs")
+    });
     // Active jobs only: from their own small index, not by reading the whole history.
     sql.push_str(if filter.active_only && filter.created_since.is_none() {
         " INDEXED BY jobs_active"

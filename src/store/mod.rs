@@ -10,6 +10,15 @@ macro_rules! job_columns {
     };
 }
 
+/// [`job_columns`] without the payload as received (an empty `raw`): what passes, budgets and
+/// tables read. The payload is most of a row; only `show` and `jobs --json` print it.
+macro_rules! job_columns_without_payload {
+    () => {
+        "account, '' AS raw, last_step_at, first_seen_at, updated_at, steps_checked_at, \
+         gone_at, created_at, id, detail"
+    };
+}
+
 mod actions;
 mod events_failures;
 mod file_tokens;
