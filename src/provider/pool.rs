@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Connections kept open per host between requests.
+const IDLE_PER_HOST: usize = 2;
+
 /// Shared by the clients of one configuration. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Pool {
@@ -62,6 +65,10 @@ impl Pool {
             // there. The error names where it pointed. No `Referer` either.
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
+            // Between syncs a few connections per host stay open for the next one; the rest of
+            // a burst of `max_concurrent_requests` are closed, each holding read buffers sized
+            // for a page of jobs.
+            .pool_max_idle_per_host(IDLE_PER_HOST)
             .build()?;
         clients.push((connect_timeout, client.clone()));
         Ok(client)
