@@ -85,3 +85,102 @@ async fn status_says_whether_every_account_synced_and_what_was_done() {
             .contains("could not connect")
     );
 }
+
+/// Many accounts stay readable: one summary line (how many, which are not synced), then the
+/// accounts not synced before the others in the table; a repeated account is warned about;
+/// `max_concurrent_requests` out of range is named.
+#[tokio::test]
+async fn many_accounts_read_as_a_summary_with_the_unhealthy_first() {
+    let sim = Sim::start(vec![SimJob::in_status("ftjob-1", "running", H, now())])
+        .await
+        .unwrap();
+    let env = Env::new();
+    let mut accounts = String::new();
+    for i in 0..30 {
+        accounts.push_str(&format!(
+            "[[accounts]]\nname = \"team-{i:02}\"\nbase_url = \"{}\"\nheaders = {{ \"x-team\" = \"{i}\" }}\n",
+            sim.base_url()
+        ));
+    }
+    // Nothing listens on port 9; this one sorts last by name but must be listed first.
+    accounts.push_str(
+        "[[accounts]]\nname = \"zz-down\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmax_attempts = 1\n",
+    );
+    // The same base_url and headers as team-03: its jobs would be watched twice.
+    accounts.push_str(&format!(
+        "[[accounts]]\nname = \"team-03-again\"\nbase_url = \"{}/\"\nheaders = {{ \"x-team\" = \"3\" }}\n",
+        sim.base_url()
+    ));
+    env.write_config("max_concurrent_requests = 4", &accounts);
+    let check = env.run(&["config", "check"]).await;
+    let said = format!("{}{}", stdout(&check), stderr(&check));
+    assert!(
+        said.contains("accounts[31] (\"team-03-again\") repeats accounts[3] (\"team-03\")"),
+        "{said}"
+    );
+    let out = env.run(&["sync"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // 31 of 32 accounts answered through 4 request slots.
+    assert_eq!(hits(&sim, "/fine_tuning/jobs"), 31);
+
+    let out = env.run(&["status"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("ftguard: UNHEALTHY: 1 of 32 accounts not synced within ")
+            && first.ends_with(": zz-down"),
+        "{text}"
+    );
+    let header = text.lines().position(|l| l.starts_with("ACCOUNT")).unwrap();
+    let rows: Vec<&str> = text.lines().skip(header + 1).take(32).collect();
+    assert!(rows[0].starts_with("zz-down "), "{text}");
+    assert!(rows[1].starts_with("team-00 "), "{text}");
+
+    env.write_config("max_concurrent_requests = 0", &accounts);
+    let out = env.run(&["config", "check"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("daemon.max_concurrent_requests")
+            && stderr(&out).contains("between 1 and 1024"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// However many accounts, at most `max_concurrent_requests` requests are in flight at once
+/// (the accounts' syncs share them), and all of them are used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_across_accounts_are_bounded() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (f, m) = (in_flight.clone(), most.clone());
+    let app = axum::Router::new().fallback(move || {
+        let (f, m) = (f.clone(), m.clone());
+        async move {
+            let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            f.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(serde_json::json!({"object": "list", "data": [], "has_more": false}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let env = Env::new();
+    let mut accounts = String::new();
+    for i in 0..60 {
+        accounts.push_str(&format!(
+            "[[accounts]]\nname = \"a{i:02}\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\nheaders = {{ \"x-team\" = \"{i}\" }}\n"
+        ));
+    }
+    env.write_config("max_concurrent_requests = 5", &accounts);
+    let out = env.run(&["sync"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let most = most.load(Ordering::SeqCst);
+    assert!(most <= 5, "{most} requests in flight at once");
+    assert!(most >= 2, "the accounts were synced one by one");
+}
