@@ -50,8 +50,8 @@ async fn sigkill_mid_enforcement_loses_and_duplicates_nothing() {
     // request_timeout is 2s in sim_config: stalls of 5s leave time to kill mid-request.
     for kill_at in 1..=3 {
         let mut daemon = env.daemon();
+        // The cancel reached the API, which stalls on it: the daemon is mid-request.
         wait_cancels(&sim, kill_at).await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
         daemon.start_kill().unwrap();
         daemon.wait().await.unwrap();
     }
