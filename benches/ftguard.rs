@@ -626,6 +626,17 @@ async fn bench_sync_runs(out: &mut String) {
     store.close().await;
 }
 
+/// `ftguard run` (the daemon) on this configuration, logging errors only.
+fn spawn_daemon(cfg: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(shipped_binary())
+        .arg("--config")
+        .arg(cfg)
+        .arg("run")
+        .env("FTGUARD_LOG", "error")
+        .spawn()
+        .unwrap()
+}
+
 /// What one daemon run measured.
 struct DaemonRun {
     rss: i64,
@@ -673,13 +684,7 @@ async fn daemon_run(count: bool) -> DaemonRun {
     std::fs::write(&cfg, text).unwrap();
     // created_at + 6h = now + 5 s.
     let crossing_ms = (now + 5) * 1000;
-    let mut child = std::process::Command::new(shipped_binary())
-        .arg("--config")
-        .arg(&cfg)
-        .arg("run")
-        .env("FTGUARD_LOG", "error")
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(&cfg);
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(30);
     while sim.status("ftjob-crossing").as_deref() != Some("cancelled") && Instant::now() < deadline
@@ -808,13 +813,7 @@ async fn bench_accounts(out: &mut String) {
                 .unwrap();
         // The daemon: its first pass (a steady sync of every account), then idle.
         let before = sim.requests().len();
-        let mut child = std::process::Command::new(shipped_binary())
-            .arg("--config")
-            .arg(&cfg)
-            .arg("run")
-            .env("FTGUARD_LOG", "error")
-            .spawn()
-            .unwrap();
+        let mut child = spawn_daemon(&cfg);
         let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(120);
         while sim.requests().len() - before < requests && Instant::now() < deadline {
