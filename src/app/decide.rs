@@ -103,7 +103,7 @@ impl App {
             ..Default::default()
         };
         let mut tallies = BudgetTallies::new(policies, now);
-        let mut jobs = Vec::new();
+        let mut jobs = Vec::with_capacity(self.store.active_hint(&JobFilter::active()).await?);
         self.store
             .for_each_job(&filter, |j| {
                 let cost = self.cost_with(&files, &j, now);
@@ -128,9 +128,10 @@ impl App {
         files: &HashMap<FileKey, FileTokens>,
         now: i64,
     ) -> Result<Vec<(StoredJob, JobCost)>, StoreError> {
-        let mut jobs = Vec::new();
+        let filter = JobFilter::active();
+        let mut jobs = Vec::with_capacity(self.store.active_hint(&filter).await?);
         self.store
-            .for_each_job(&JobFilter::active(), |j| {
+            .for_each_job(&filter, |j| {
                 let cost = self.cost_with(files, &j, now);
                 jobs.push((j, cost));
             })

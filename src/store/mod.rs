@@ -320,6 +320,10 @@ mod tests {
                 listing::jobs_sql(&active_in_account),
             ),
             (
+                "how many jobs are active (sizing a pass)",
+                listing::ACTIVE_COUNT_SQL.to_owned(),
+            ),
+            (
                 "a job by id in any account",
                 listing::JOB_BY_ID_SQL.to_owned(),
             ),
