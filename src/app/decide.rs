@@ -23,6 +23,9 @@ pub(super) struct FinishedMark {
 /// counted again from scratch (reading them one by one would cost more than the period).
 const FINISHED_DELTA_LIMIT: usize = 500;
 
+/// Active jobs evaluated at a time when every policy decides each job on its own.
+const CHUNK: usize = 500;
+
 impl App {
     /// Evaluates the given policies over the stored jobs they need. Pure apart from reading.
     pub async fn decide(
@@ -30,6 +33,9 @@ impl App {
         policies: &[Policy],
         now: i64,
     ) -> Result<Evaluation<'static>, StoreError> {
+        if policies.iter().all(|p| p.rule.per_job()) {
+            return self.decide_in_chunks(policies, now).await;
+        }
         let (jobs, finished) = self.active_and_finished(policies, now).await?;
         let marks = self.store.grace_marks().await?;
         let views = views(&jobs);
@@ -45,6 +51,56 @@ impl App {
             self.config.dry_run,
         )
         .into_owned())
+    }
+
+    /// [`App::decide`] when every policy decides each job on its own: the active jobs are
+    /// evaluated [`CHUNK`] at a time as they are read, so a pass over thousands of active jobs
+    /// (hundreds of accounts) holds a chunk of them, not all. Each job's decisions stay together
+    /// and in policy order, as in one evaluation; jobs come newest first.
+    async fn decide_in_chunks(
+        &self,
+        policies: &[Policy],
+        now: i64,
+    ) -> Result<Evaluation<'static>, StoreError> {
+        let files = self.store.file_tokens().await?;
+        let marks = self.store.grace_marks().await?;
+        let no_spend = HashMap::new();
+        let span = tracing::info_span!("policy_pass", policies = policies.len());
+        let mut out = Evaluation {
+            decisions: Vec::new(),
+            notices: Vec::new(),
+        };
+        let mut chunk: Vec<(StoredJob, JobCost)> = Vec::with_capacity(CHUNK);
+        let mut evaluate = |chunk: &mut Vec<(StoredJob, JobCost)>| {
+            let _g = span.enter();
+            let views = views(chunk);
+            let e = policy::evaluate_with_spend(
+                &views,
+                &no_spend,
+                now,
+                policies,
+                &marks,
+                self.config.dry_run,
+            )
+            .into_owned();
+            out.decisions.extend(e.decisions);
+            out.notices.extend(e.notices);
+            drop(views);
+            chunk.clear();
+        };
+        self.store
+            .for_each_job(&JobFilter::active(), |j| {
+                let cost = self.cost_with(&files, &j, now);
+                chunk.push((j, cost));
+                if chunk.len() == CHUNK {
+                    evaluate(&mut chunk);
+                }
+            })
+            .await?;
+        if !chunk.is_empty() {
+            evaluate(&mut chunk);
+        }
+        Ok(out)
     }
 
     /// Active jobs with their costs, and the spend of finished jobs of the budget periods per
@@ -167,13 +223,44 @@ impl App {
         Ok(spend)
     }
 
-    /// Upcoming crossings of time-based limits by active jobs, earliest first.
+    /// The earliest upcoming crossing of a time-based limit (or end of a grace period) by an
+    /// active job: every job due at that moment, which is what the deadline timer arms for.
     pub async fn next_crossings(&self, now: i64) -> Result<Vec<Crossing>, StoreError> {
         let policies = self.after_sync_policies();
-        let jobs = self.store.jobs(&JobFilter::active()).await?;
         let marks = self.store.grace_marks().await?;
-        let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
-        Ok(policy::next_crossings(&views, now, &policies, &marks))
+        // Read a chunk at a time, keeping only the earliest moment's crossings: the timer arms
+        // for that one, and holding every active job's crossing would cost what chunks save.
+        let mut earliest: Vec<Crossing> = Vec::new();
+        let mut chunk: Vec<StoredJob> = Vec::with_capacity(CHUNK);
+        let mut take = |chunk: &mut Vec<StoredJob>| {
+            let views: Vec<JobView> = chunk.iter().map(|j| view(j, &cost::NO_COST)).collect();
+            let found = policy::next_crossings(&views, now, &policies, &marks);
+            drop(views);
+            chunk.clear();
+            let Some(first) = found.first().map(|c| c.at) else {
+                return;
+            };
+            match earliest.first().map(|c| c.at) {
+                Some(at) if at < first => return,
+                Some(at) if at > first => earliest.clear(),
+                _ => {}
+            }
+            earliest.extend(found.into_iter().take_while(|c| c.at == first));
+        };
+        self.store
+            .for_each_job(&JobFilter::active(), |j| {
+                chunk.push(j);
+                if chunk.len() == CHUNK {
+                    take(&mut chunk);
+                }
+            })
+            .await?;
+        if !chunk.is_empty() {
+            take(&mut chunk);
+        }
+        earliest.sort();
+        earliest.dedup();
+        Ok(earliest)
     }
 
     /// A crossing came due: re-checks each job with one retrieve, then evaluates and enforces

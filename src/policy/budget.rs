@@ -399,6 +399,10 @@ impl Rule for Budget {
     fn lookback(&self, now: i64) -> Option<i64> {
         Some(period_start(self.period, &self.tz, now))
     }
+    fn per_job(&self) -> bool {
+        false
+    }
+
     fn needs_finished_jobs(&self) -> bool {
         true
     }

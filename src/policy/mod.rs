@@ -193,6 +193,12 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
     fn needs_finished_jobs(&self) -> bool {
         false
     }
+    /// Whether each job is decided on its own (the default `evaluate_set`): then the jobs can
+    /// be evaluated a chunk at a time, and a pass over thousands holds a chunk. Group-aware
+    /// rules (budgets) see every job at once.
+    fn per_job(&self) -> bool {
+        true
+    }
     /// What a budget measures (budget kinds only).
     fn budget(&self) -> Option<BudgetSpec> {
         None

@@ -184,3 +184,74 @@ async fn requests_in_flight_across_accounts_are_bounded() {
     assert!(most <= 5, "{most} requests in flight at once");
     assert!(most >= 2, "the accounts were synced one by one");
 }
+
+/// A pass over more active jobs than it evaluates at a time (500) decides exactly what one
+/// evaluation of them all decides, each job once, and the deadline timer gets the earliest
+/// crossing even when it belongs to the oldest job, read last.
+#[tokio::test]
+async fn a_pass_in_chunks_decides_as_one_evaluation_of_all() {
+    let now = now();
+    // 1,300 running jobs, newest first: every third ran past 6h; the rest will cross 6h at
+    // distinct moments, the oldest of them first.
+    let jobs: Vec<SimJob> = (0..1300)
+        .map(|i| {
+            let age = if i % 3 == 0 { 7 * H + i } else { 5 * H + i };
+            SimJob::in_status(&format!("ftjob-{i:05}"), "running", age, now)
+        })
+        .collect();
+    let (_sim, env) = sim_env(jobs).await;
+    let rest = "[[policies]]\nname = \"rt\"\nkind = \"max_runtime\"\nlimit = \"6h\"\n\
+                [[policies]]\nname = \"models\"\nkind = \"allowed_models\"\nmodels = [\"gpt-4o*\"]\n";
+    let text = std::fs::read_to_string(env.config_path()).unwrap() + rest;
+    std::fs::write(env.config_path(), text).unwrap();
+    env.ok(&["sync"]).await;
+    let app = env.app().await;
+    let policies = app.config().policies.clone();
+    let evaluation = app.decide(&policies, now).await.unwrap();
+    let mut got: Vec<(String, String)> = evaluation
+        .decisions
+        .iter()
+        .map(|d| (d.job_id.to_string(), d.policy.to_string()))
+        .collect();
+    // The same policies over every active job at once.
+    let all = app
+        .store()
+        .jobs(&ftguard::store::JobFilter::active())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1300);
+    let views: Vec<ftguard::policy::JobView> = all
+        .iter()
+        .map(|j| ftguard::app::view(j, &ftguard::cost::NO_COST))
+        .collect();
+    let whole = ftguard::policy::evaluate_with_spend(
+        &views,
+        &Default::default(),
+        now,
+        &policies,
+        &Default::default(),
+        false,
+    );
+    let mut want: Vec<(String, String)> = whole
+        .decisions
+        .iter()
+        .map(|d| (d.job_id.to_string(), d.policy.to_string()))
+        .collect();
+    assert_eq!(want.len(), 434, "every third job ran past 6h");
+    got.sort();
+    want.sort();
+    assert!(
+        got == want,
+        "{} decisions in chunks, {} at once; first difference: {:?}",
+        got.len(),
+        want.len(),
+        got.iter().zip(&want).find(|(a, b)| a != b)
+    );
+
+    // The earliest crossing: the oldest job under the limit, 6h after it was created.
+    let crossings = app.next_crossings(now).await.unwrap();
+    let oldest_under = (0..1300).filter(|i| i % 3 != 0).max().unwrap();
+    assert_eq!(crossings.len(), 1, "{crossings:?}");
+    assert_eq!(crossings[0].job.job_id, format!("ftjob-{oldest_under:05}"));
+    app.store().close().await;
+}
