@@ -559,28 +559,14 @@ pub fn events_wanted(jobs: &[JobView], now: i64, policies: &[Policy]) -> Vec<(St
 #[cfg(test)]
 pub(crate) mod testkit {
     use super::*;
-    use crate::model::{JobId, JobStatus};
 
     pub const NOW: i64 = 1_700_000_000;
 
     pub fn job(id: &str, status: &str, age_secs: i64) -> Job {
         Job {
-            id: JobId::new(id),
-            model: "gpt-4o-mini-2024-07-18".into(),
-            status: JobStatus::parse(status),
-            created_at: NOW - age_secs,
-            finished_at: None,
-            trained_tokens: None,
-            estimated_finish: None,
-            fine_tuned_model: None,
             training_file: Some("file-1".into()),
-            validation_file: None,
-            n_epochs: None,
             method: Some("supervised".into()),
-            suffix: None,
-            metadata: Default::default(),
-            error: None,
-            raw: String::new(),
+            ..Job::new(id, "gpt-4o-mini-2024-07-18", status, NOW - age_secs)
         }
     }
 

@@ -80,13 +80,6 @@ impl Pool {
     pub(super) async fn slot(&self) -> Option<OwnedSemaphorePermit> {
         self.inner.slots.clone().acquire_owned().await.ok()
     }
-
-    /// Requests waiting for a slot or in flight, out of [`Pool::max_concurrent_requests`].
-    pub fn in_use(&self) -> usize {
-        self.inner
-            .max
-            .saturating_sub(self.inner.slots.available_permits())
-    }
 }
 
 impl Default for Pool {

@@ -300,9 +300,9 @@ async fn answers_too_large_or_never_ending_fail_their_request_naming_the_size() 
     );
 }
 
-#[tokio::test]
-async fn a_stalled_training_file_never_holds_up_a_runtime_cancel() {
-    let now = now();
+/// An API listing a runaway (8h) and a young job whose training file's download stalls after
+/// one line; a cancel answers the runaway cancelled.
+async fn stalled_file_api(now: i64) -> Server {
     let mut costly: serde_json::Value =
         serde_json::from_str(&job("ftjob-young", "running", now - 600)).unwrap();
     costly["training_file"] = "file-stall".into();
@@ -311,14 +311,20 @@ async fn a_stalled_training_file_never_holds_up_a_runtime_cancel() {
         costly.to_string(),
     ]);
     let cancelled = job("ftjob-runaway", "cancelled", now - 8 * H);
-    let api = Server::start(move |r| match (r.method.as_str(), r.path()) {
+    Server::start(move |r| match (r.method.as_str(), r.path()) {
         ("GET", "/v1/files/file-stall/content") => {
             Reply::Stall(b"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n".to_vec())
         }
         ("GET", _) => json(200, &listed),
         _ => json(200, &cancelled),
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_stalled_training_file_never_holds_up_a_runtime_cancel() {
+    let now = now();
+    let api = stalled_file_api(now).await;
     let env = Env::new();
     env.write_config(
         "",
@@ -735,22 +741,7 @@ async fn a_pause_rate_limited_on_every_try_stops_at_the_jobs_budget_for_the_pass
 #[tokio::test]
 async fn in_the_daemon_a_stalled_download_holds_up_no_sync() {
     let now = now();
-    let mut costly: serde_json::Value =
-        serde_json::from_str(&job("ftjob-young", "running", now - 600)).unwrap();
-    costly["training_file"] = "file-stall".into();
-    let listed = page(&[
-        job("ftjob-runaway", "running", now - 8 * H),
-        costly.to_string(),
-    ]);
-    let cancelled = job("ftjob-runaway", "cancelled", now - 8 * H);
-    let api = Server::start(move |r| match (r.method.as_str(), r.path()) {
-        ("GET", "/v1/files/file-stall/content") => {
-            Reply::Stall(b"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n".to_vec())
-        }
-        ("GET", _) => json(200, &listed),
-        _ => json(200, &cancelled),
-    })
-    .await;
+    let api = stalled_file_api(now).await;
     let env = Env::new();
     // The stall lasts a minute (no byte for request_timeout); syncs come every second.
     env.write_config(
