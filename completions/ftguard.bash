@@ -43,6 +43,9 @@ _ftguard() {
             ftguard,plan)
                 cmd="ftguard__subcmd__plan"
                 ;;
+            ftguard,replay)
+                cmd="ftguard__subcmd__replay"
+                ;;
             ftguard,resume)
                 cmd="ftguard__subcmd__resume"
                 ;;
@@ -103,6 +106,9 @@ _ftguard() {
             ftguard__subcmd__help,plan)
                 cmd="ftguard__subcmd__help__subcmd__plan"
                 ;;
+            ftguard__subcmd__help,replay)
+                cmd="ftguard__subcmd__help__subcmd__replay"
+                ;;
             ftguard__subcmd__help,resume)
                 cmd="ftguard__subcmd__help__subcmd__resume"
                 ;;
@@ -134,7 +140,7 @@ _ftguard() {
 
     case "${cmd}" in
         ftguard)
-            opts="-h -V --config --log-format --help --version run sync plan jobs spend show status actions cancel resume config sim demo completions man help"
+            opts="-h -V --config --log-format --help --version run sync plan replay jobs spend show status actions cancel resume config sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,7 +368,7 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__help)
-            opts="run sync plan jobs spend show status actions cancel resume config sim demo completions man help"
+            opts="run sync plan replay jobs spend show status actions cancel resume config sim demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,6 +508,20 @@ _ftguard() {
             return 0
             ;;
         ftguard__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ftguard__subcmd__help__subcmd__replay)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -685,6 +705,36 @@ _ftguard() {
             fi
             case "${prev}" in
                 --upcoming)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ftguard__subcmd__replay)
+            opts="-h -V --since --policies --json --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policies)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

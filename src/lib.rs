@@ -12,7 +12,7 @@
 )]
 
 // Layers, bottom to top (ARCHITECTURE.md; `tests/it/architecture.rs` keeps imports pointing
-// down): model, telemetry, sim, cost, policy, config, provider, store, notify, sync, enforce,
+// down): model, telemetry, sim, cost, policy, replay, config, provider, store, notify, sync, enforce,
 // app, daemon.
 pub mod app;
 pub mod config;
@@ -23,6 +23,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod provider;
+pub mod replay;
 pub mod sim;
 pub mod store;
 pub mod sync;

@@ -116,6 +116,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the policies would have done over the stored history, and what it would have saved.
+    ///
+    /// Reads only the database: needs no credentials, calls no API, records nothing. Each job
+    /// created since --since is walked through its stored life (its status changes as ftguard
+    /// saw them; a job first seen finished is taken as running from its creation to its end),
+    /// and each policy acts at the first moment it would have: after its grace, at a run of its
+    /// own schedule. Budgets replay every job in time order. One table per policy, largest
+    /// saving first, then the totals.
+    ///
+    /// Saved: a job stopped at t would not have paid for training after t, training taken as
+    /// spread evenly from its start (its change to `running`, else its creation) to its end;
+    /// stopped before training started, all of it. Notify policies save nothing. The total
+    /// counts each job once, at its largest saving. README.md has the rules and their limits.
+    Replay {
+        /// How far back (a duration like 90d, or a date like 2026-09-01): jobs created since.
+        #[arg(long, default_value = "90d", value_name = "WHEN")]
+        since: String,
+        /// Replay the `[[policies]]` (and `[pricing]`, if any) of this TOML file instead of the
+        /// configuration's: try a candidate before deploying it. Validated like `config check`.
+        #[arg(long, value_name = "FILE")]
+        policies: Option<std::path::PathBuf>,
+        /// Print JSON: since, until, jobs (created in the window), policies (name, kind, action,
+        /// jobs: account, job_id, at, reason, actual_status, actual_cost_usd, saved_usd;
+        /// jobs_count, saved_usd, not_judged: jobs, why), saved_usd.
+        #[arg(long)]
+        json: bool,
+    },
     /// List stored jobs, newest first.
     Jobs {
         /// Only jobs with this status (e.g. running, queued, cancelled; `active`: every job not

@@ -6,6 +6,7 @@ mod decide;
 pub mod health;
 mod metrics_snapshot;
 mod pass;
+mod replay;
 mod sync_steps;
 
 pub use pass::{Counting, RunOnceError, run_once};

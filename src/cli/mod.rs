@@ -15,6 +15,7 @@ mod jobs;
 pub mod log_writer;
 pub mod output;
 mod plan;
+mod replay;
 mod spend;
 mod standing;
 mod status;
@@ -204,6 +205,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let filter = jobs::filter(status, account, model, since, limit)?;
             jobs::list(load_to_read()?, filter, json).await
+        }
+        Command::Replay {
+            since,
+            policies,
+            json,
+        } => {
+            let since = since_arg(Some(since))?.unwrap_or_default();
+            replay::replay(load_to_read()?, since, policies.as_deref(), json).await
         }
         Command::Spend { period, by, json } => {
             spend::spend(load_to_read()?, period, by, json).await

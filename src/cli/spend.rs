@@ -50,7 +50,8 @@ pub async fn spend(
     app.for_each_job_with_cost(&filter, now, |j, cost| tally.add(&app::view(j, cost)))
         .await?;
     let groups = tally.finish();
-    let remaining = |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0 - s.total().0));
+    let remaining =
+        |s: &ftguard::policy::Spend| limit.map(|l| Usd(l.0.saturating_sub(s.total().0)));
     // The budget's thresholds already reached (and notified) this period, per group.
     let mut notified: std::collections::HashMap<String, Vec<u32>> = Default::default();
     if let Some(b) = &budget_name {

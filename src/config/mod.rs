@@ -406,6 +406,49 @@ impl Config {
         })
     }
 
+    /// This configuration with the `[[policies]]` (and `[pricing]`, when given) of a candidate
+    /// file instead of its own (`ftguard replay --policies FILE`), validated as `config check`
+    /// validates a configuration: errors name the file and the key.
+    pub fn with_candidate(&self, path: &Path) -> Result<Self, ConfigError> {
+        /// A candidate file: policies and prices, nothing else.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Candidate {
+            #[serde(default)]
+            policies: Vec<PolicyConfig>,
+            pricing: Option<PricingConfig>,
+        }
+        if !path.exists() {
+            return Err(ConfigError::Missing {
+                path: path.to_owned(),
+                given_by: "--policies",
+            });
+        }
+        let candidate: Candidate = Figment::new()
+            .merge(Toml::file_exact(path))
+            .extract()
+            .map_err(|e| ConfigError::Parse {
+                error: Box::new(e),
+                file: Some(path.to_owned()),
+            })?;
+        if candidate.policies.is_empty() {
+            return Err(ConfigError::Invalid {
+                source_name: path.display().to_string(),
+                key: "policies".into(),
+                message: "no [[policies]] to replay".into(),
+            });
+        }
+        let mut raw = self.raw.clone();
+        raw.policies = candidate.policies;
+        if let Some(pricing) = candidate.pricing {
+            raw.pricing = pricing;
+        }
+        let mut config = Self::from_raw_with(raw, Some(path.to_owned()), Secrets::Skip)?;
+        // Still this configuration's: only the policies and prices come from the candidate.
+        config.source.clone_from(&self.source);
+        Ok(config)
+    }
+
     /// The effective configuration as TOML, with secret references (never values) and
     /// sensitive-looking static headers redacted.
     pub fn redacted_toml(&self) -> String {

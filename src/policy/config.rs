@@ -234,6 +234,7 @@ fn compile_checked(c: &PolicyConfig) -> Result<Policy, PolicyError> {
     }
     Ok(Policy {
         name: c.name.clone(),
+        kind: kind.name,
         rule,
         action: c.action,
         fallback: c.fallback.unwrap_or(Fallback::Notify),

@@ -26,7 +26,7 @@ impl Rule for Deadline {
     fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         let finish = v.job.estimated_finish?;
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
-        let total = finish - v.job.created_at;
+        let total = finish.saturating_sub(v.job.created_at);
         (total > crate::model::secs(limit)).then(|| {
             format!(
                 "estimated to finish after {} > {}",

@@ -28,7 +28,7 @@ impl Rule for MaxQueueTime {
             return None;
         }
         let limit = ctx.duration_limit(v.job, KIND.name, self.limit);
-        let waited = ctx.now - v.job.created_at;
+        let waited = ctx.now.saturating_sub(v.job.created_at);
         (waited > crate::model::secs(limit)).then(|| {
             format!(
                 "{} for {} > {}",

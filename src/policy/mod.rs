@@ -70,6 +70,8 @@ pub enum Fallback {
 #[derive(Debug)]
 pub struct Policy {
     pub name: String,
+    /// The kind as configured (`max_runtime`, `budget`, ...).
+    pub kind: &'static str,
     pub rule: Box<dyn Rule>,
     pub action: ActionKind,
     pub fallback: Fallback,
@@ -85,6 +87,7 @@ impl Clone for Policy {
     fn clone(&self) -> Self {
         Self {
             name: self.name.clone(),
+            kind: self.kind,
             rule: self.rule.clone_box(),
             action: self.action,
             fallback: self.fallback,

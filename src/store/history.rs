@@ -123,6 +123,38 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// The status changes of every job created at or after `created_after`, oldest first per
+    /// job, keyed by (account, job id), in one read: what `ftguard replay` rebuilds each job's
+    /// life from. A job's first sight is its row (`StoredJob::first_seen_at`); rows of older
+    /// files that record it as a change without `from` are left out.
+    pub async fn status_changes_since(
+        &self,
+        created_after: i64,
+    ) -> Result<std::collections::HashMap<(String, String), Vec<Transition>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.account, t.job_id, t.from_status, t.to_status, t.observed_at
+               FROM status_transitions t JOIN jobs j ON j.seq = t.job_seq
+              WHERE j.created_at >= ? AND t.from_status IS NOT NULL
+              ORDER BY t.seq",
+        )
+        .bind(created_after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out: std::collections::HashMap<(String, String), Vec<Transition>> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            out.entry((r.get(0), r.get(1)))
+                .or_default()
+                .push(Transition {
+                    from: r.get(2),
+                    to: r.get(3),
+                    observed_at: r.get(4),
+                });
+        }
+        Ok(out)
+    }
+
     /// Status history of a job, oldest first, from its first sight (`from` empty).
     pub async fn transitions(
         &self,

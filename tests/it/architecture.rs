@@ -9,6 +9,7 @@ const LAYERS: &[&str] = &[
     "sim",       // the loopback API simulator (tests and `ftguard demo`)
     "cost",      // prices, token counting, projections: pure
     "policy",    // pure evaluation: jobs, now, policies, prices -> decisions
+    "replay",    // pure: stored lives and policies -> what they would have done and saved
     "config",    // the file and environment into typed values of the layers above
     "provider",  // the API client
     "store",     // SQLite

@@ -22,6 +22,7 @@ mod pipes;
 mod portkey_gateway;
 mod prism_conformance;
 mod provider_retries;
+mod replay;
 mod run_once;
 mod secrets;
 mod show;

@@ -232,6 +232,7 @@ fn shipped_completions_are_current() {
         "run",
         "sync",
         "plan",
+        "replay",
         "jobs",
         "spend",
         "show",
