@@ -838,6 +838,129 @@ async fn bench_accounts(out: &mut String) {
     }
 }
 
+/// `ftguard replay` over 90 days of 100,000 stored jobs (one every 78 s, 1 to 9 hours of
+/// training each, a tenth watched queued -> running -> finished, the rest first seen finished)
+/// with every policy kind: in process (`App::replay`) and as a process (wall, peak RSS).
+async fn bench_replay(out: &mut String) {
+    out.push_str("\n## `ftguard replay` over 90 days of stored history, every policy kind\n\n| stored jobs | watched (with status changes) | acted on | `App::replay` (median of 3) | `ftguard replay --json` | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n");
+    let now = ftguard::model::time::now();
+    let n = 100_000usize;
+    let span = 90 * 86_400;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ftguard.toml");
+    let mut text = format!(
+        "[daemon]\ndatabase = {:?}\n[[accounts]]\nname = \"prod\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+        dir.path().join("db").display().to_string()
+    );
+    for p in [
+        "name='rt'\nkind='max_runtime'\nlimit='6h'\nexempt={metadata={team='team-3'}}",
+        "name='q'\nkind='max_queue_time'\nlimit='5m'\ngrace='2m'",
+        "name='models'\nkind='allowed_models'\nmodels=['gpt-4o*','gpt-4.1*']",
+        "name='meta'\nkind='required_metadata'\nkeys=['team']",
+        "name='deadline'\nkind='deadline'\nlimit='8h'",
+        "name='epochs'\nkind='max_epochs'\nlimit=3",
+        "name='cap'\nkind='max_job_cost'\nlimit_usd=8.0",
+        "name='stall'\nkind='stalled'\nlimit='30m'",
+        "name='budget'\nkind='budget'\nlimit_usd=15000.0\nperiod='month'\ngroup_by='metadata.team'",
+    ] {
+        text.push_str(&format!("[[policies]]\n{p}\n"));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let app = ftguard::app::App::build(ftguard::config::Config::load(Some(&cfg)).unwrap())
+        .await
+        .unwrap();
+    let account = app.clients()[0].account().clone();
+    let job = |i: usize, status: &str| -> Job {
+        let created = now - span + (i as i64) * span / n as i64;
+        let hours = (i % 9) as i64 + 1;
+        let finished = created + hours * H;
+        let terminal = matches!(status, "succeeded" | "failed" | "cancelled");
+        let model = if i.is_multiple_of(50) {
+            "babbage-002"
+        } else if i.is_multiple_of(3) {
+            "gpt-4o-2024-08-06"
+        } else {
+            "gpt-4o-mini-2024-07-18"
+        };
+        ftguard::provider::payload::parse_job(serde_json::json!({
+            "id": format!("ftjob-{i:06}"), "model": model, "status": status, "created_at": created,
+            "finished_at": terminal.then_some(finished),
+            "trained_tokens": terminal.then_some(hours * H * 100),
+            "estimated_finish": (status == "running").then_some(finished),
+            "training_file": format!("file-{i}"),
+            "metadata": if i.is_multiple_of(11) { serde_json::Value::Null } else { serde_json::json!({"team": format!("team-{}", i % 7)}) },
+            "hyperparameters": {"n_epochs": if i.is_multiple_of(13) { 5 } else { 3 }}, "method": {"type": "supervised"}
+        }))
+        .unwrap()
+    };
+    let fate = |i: usize| -> &'static str {
+        let created = now - span + (i as i64) * span / n as i64;
+        if created + ((i % 9) as i64 + 1) * H > now {
+            "running"
+        } else if i.is_multiple_of(20) {
+            "failed"
+        } else if i % 20 == 1 {
+            "cancelled"
+        } else {
+            "succeeded"
+        }
+    };
+    let t = Instant::now();
+    let history: Vec<Job> = (0..n)
+        .filter(|i| !i.is_multiple_of(10))
+        .map(|i| job(i, fate(i)))
+        .collect();
+    for chunk in history.chunks(500) {
+        app.store().upsert_jobs(&account, chunk, now).await.unwrap();
+    }
+    // Watched jobs: seen queued at creation, running 10 minutes later, then as they ended.
+    let mut watched = 0;
+    for i in (0..n).step_by(10) {
+        let created = now - span + (i as i64) * span / n as i64;
+        app.store()
+            .upsert_jobs(&account, &[job(i, "queued")], created)
+            .await
+            .unwrap();
+        app.store()
+            .upsert_jobs(&account, &[job(i, "running")], created + 600)
+            .await
+            .unwrap();
+        let end = fate(i);
+        if end != "running" {
+            let j = job(i, end);
+            let at = j.finished_at.unwrap_or(now).min(now);
+            app.store().upsert_jobs(&account, &[j], at).await.unwrap();
+        }
+        watched += 1;
+    }
+    eprintln!(
+        "replay bench: stored {n} jobs in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let since = now - span;
+    let mut runs = Vec::new();
+    let mut acted = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = app
+            .replay(&app.config().policies, &app.config().prices, since, now)
+            .await
+            .unwrap();
+        runs.push(t.elapsed());
+        acted = r.policies.iter().map(|p| p.jobs.len()).sum::<usize>();
+        assert_eq!(r.jobs, n);
+    }
+    app.store().close().await;
+    let (wall, rss, stdout) = run_binary(&["replay", "--since", "91d", "--json"], &cfg);
+    assert!(stdout.contains("saved_usd"), "{stdout}");
+    out.push_str(&format!(
+        "| {n} | {watched} | {acted} | {:.0} ms | {:.0} ms | {:.1} MB |\n",
+        median(runs).as_secs_f64() * 1e3,
+        wall.as_secs_f64() * 1e3,
+        rss as f64 / 1024.0
+    ));
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run quickly.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -854,7 +977,7 @@ fn main() {
         std::env::consts::ARCH
     ));
     // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, health, sync, daemon
-    // or accounts),
+    // accounts or replay),
     // e.g. for profiling; `sync` runs both sync tables.
     let only = std::env::args()
         .skip(1)
@@ -883,6 +1006,9 @@ fn main() {
     }
     if run("accounts") {
         rt.block_on(bench_accounts(&mut out));
+    }
+    if run("replay") {
+        rt.block_on(bench_replay(&mut out));
     }
     println!("{out}");
 }

@@ -111,7 +111,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     daemon::run(
         config,
         Options {
-            config_path: Some(cfg_path),
+            config_path: Some(cfg_path.clone()),
             report: Some(report),
             stop,
         },
@@ -154,11 +154,42 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     outln!(
         "\nThe runaway, the stuck and the too-expensive job were cancelled once each (the last two before they trained);\nthe exempt job and the one finishing on its own were left alone."
     );
-    outln!(
-        "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, check it with\n`ftguard config check --online`, and run `ftguard plan`."
-    );
     store.close().await;
+    outln!("\n{}", replay_line(&cfg_path).await?);
+    outln!(
+        "Next: copy config/ftguard.example.toml to ftguard.toml, add your account, check it with\n`ftguard config check --online`, run `ftguard sync`, then `ftguard replay` and `ftguard plan`."
+    );
     Ok(())
+}
+
+/// One line: what the demo's policies would have done over everything the simulator's account
+/// stored, had they always been in force (`ftguard replay`).
+async fn replay_line(cfg_path: &std::path::Path) -> anyhow::Result<String> {
+    let config = Config::load_with(Some(cfg_path), ftguard::config::Secrets::Skip)?;
+    let (policies, prices) = (config.policies.clone(), config.prices.clone());
+    let app = ftguard::app::App::build_to_read(config).await?;
+    let now = time::now();
+    let r = app
+        .replay(&policies, &prices, now - 90 * 86_400, now)
+        .await?;
+    app.store().close().await;
+    let acted: std::collections::HashSet<&str> = r
+        .policies
+        .iter()
+        .flat_map(|p| p.jobs.iter().map(|s| s.job_id.as_str()))
+        .collect();
+    let per_policy: Vec<String> = r
+        .policies
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.jobs.len()))
+        .collect();
+    Ok(format!(
+        "Replay (`ftguard replay`): had these policies always been in force, over the {} jobs stored they would have acted on {} ({}) and saved {}.",
+        r.jobs,
+        acted.len(),
+        per_policy.join(", "),
+        r.saved
+    ))
 }
 
 fn toml_str(p: &std::path::Path) -> String {

@@ -30,3 +30,20 @@ macro_rules! outln {
     () => { $crate::cli::output::write(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::cli::output::write(format_args!("{}\n", format_args!($($arg)*))) };
 }
+
+/// Writes `value` as pretty JSON and a newline to stdout as it is serialized, without building
+/// the text first (a replay of 100,000 jobs is tens of megabytes of it); errors as [`write()`].
+pub fn write_json<T: serde::Serialize>(value: &T) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: could not write to stdout: {e}");
+        std::process::exit(1);
+    }
+}

@@ -5,16 +5,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::jobs::dollars;
 use super::table::{Align, Tabled};
 use crate::outln;
 use ftguard::app::App;
 use ftguard::config::Config;
 use ftguard::model::{Usd, time};
 use ftguard::policy::format::count;
-use ftguard::replay::{PolicyReplay, Replay};
+use ftguard::replay::{NotJudged, PolicyReplay, Replay, Stop};
 
 /// Rows shown per policy; `--json` lists every one.
 const ROWS: usize = 25;
@@ -46,35 +45,80 @@ pub async fn replay(
     let now = time::now();
     let r = app.replay(&policies, &prices, since, now).await?;
     if json_out {
-        outln!("{:#}", to_json(&r));
+        super::output::write_json(&to_json(&r));
     } else {
         print(&r, now);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn to_json(r: &Replay) -> Value {
-    let policies: Vec<Value> = r
-        .policies
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.name, "kind": p.kind, "action": p.action.as_str(),
-                "jobs": p.jobs.iter().map(|s| json!({
-                    "account": s.account, "job_id": s.job_id, "at": s.at, "reason": s.reason,
-                    "actual_status": s.actual_status, "actual_cost_usd": dollars(s.actual_cost),
-                    "saved_usd": s.saved.as_dollars(),
-                })).collect::<Vec<_>>(),
-                "jobs_count": p.jobs.len(),
-                "saved_usd": p.saved.as_dollars(),
-                "not_judged": p.not_judged.iter().map(|n| json!({"jobs": n.jobs, "why": n.why})).collect::<Vec<_>>(),
+/// The `--json` shape, serialized straight from the replay (no JSON tree in between).
+#[derive(Serialize)]
+struct ReplayJson<'a> {
+    since: i64,
+    until: i64,
+    jobs: usize,
+    policies: Vec<PolicyJson<'a>>,
+    saved_usd: f64,
+}
+
+#[derive(Serialize)]
+struct PolicyJson<'a> {
+    name: &'a str,
+    kind: &'a str,
+    action: &'a str,
+    jobs: StopsJson<'a>,
+    jobs_count: usize,
+    saved_usd: f64,
+    not_judged: &'a [NotJudged],
+}
+
+struct StopsJson<'a>(&'a [Stop]);
+
+impl Serialize for StopsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct One<'a> {
+            account: &'a str,
+            job_id: &'a str,
+            at: i64,
+            reason: &'a str,
+            actual_status: &'a str,
+            actual_cost_usd: Option<f64>,
+            saved_usd: f64,
+        }
+        s.collect_seq(self.0.iter().map(|j| One {
+            account: &j.account,
+            job_id: &j.job_id,
+            at: j.at,
+            reason: &j.reason,
+            actual_status: &j.actual_status,
+            actual_cost_usd: j.actual_cost.map(Usd::as_dollars),
+            saved_usd: j.saved.as_dollars(),
+        }))
+    }
+}
+
+fn to_json(r: &Replay) -> ReplayJson<'_> {
+    ReplayJson {
+        since: r.since,
+        until: r.until,
+        jobs: r.jobs,
+        policies: r
+            .policies
+            .iter()
+            .map(|p| PolicyJson {
+                name: &p.name,
+                kind: p.kind,
+                action: p.action.as_str(),
+                jobs: StopsJson(&p.jobs),
+                jobs_count: p.jobs.len(),
+                saved_usd: p.saved.as_dollars(),
+                not_judged: &p.not_judged,
             })
-        })
-        .collect();
-    json!({
-        "since": r.since, "until": r.until, "jobs": r.jobs,
-        "policies": policies, "saved_usd": r.saved.as_dollars(),
-    })
+            .collect(),
+        saved_usd: r.saved.as_dollars(),
+    }
 }
 
 fn print(r: &Replay, now: i64) {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::life::Life;
 use crate::cost::pricing::PriceTable;
-use crate::model::{GraceKey, Usd};
+use crate::model::{GraceKey, Job, Usd};
 use crate::policy::{self, BudgetSpec, GroupSpend, JobView, Policy, Verdict};
 
 const FINISH: u8 = 0;
@@ -22,6 +22,8 @@ struct State<'l> {
     /// Active jobs the policy matches: their group and the most they project over their life.
     active: HashMap<usize, (String, Usd)>,
     by_group: HashMap<String, BTreeSet<usize>>,
+    /// The active jobs' snapshots ([`Life::snapshots`]), while they are active.
+    snapshots: HashMap<usize, Vec<Job>>,
     /// Sum of the active jobs' largest projections per group (i128: never saturates, so it
     /// can be taken back exactly).
     bound: HashMap<String, i128>,
@@ -40,6 +42,9 @@ impl State<'_> {
     fn activate(&mut self, i: usize, group: String, bound: Usd) {
         *self.bound.entry(group.clone()).or_default() += i128::from(bound.0);
         self.by_group.entry(group.clone()).or_default().insert(i);
+        if let Some(l) = self.lives.get(i) {
+            self.snapshots.insert(i, l.snapshots());
+        }
         self.active.insert(i, (group, bound));
     }
 
@@ -49,6 +54,7 @@ impl State<'_> {
             return;
         };
         *self.bound.entry(group.clone()).or_default() -= i128::from(bound.0);
+        self.snapshots.remove(&i);
         if let Some(set) = self.by_group.get_mut(&group) {
             set.remove(&i);
         }
@@ -114,15 +120,15 @@ pub fn actions(
     // the hours of jobs priced by the hour).
     let mut groups: Vec<Option<(String, Usd)>> = Vec::with_capacity(lives.len());
     for (i, l) in lives.iter().enumerate() {
-        let last = l.phases.len().saturating_sub(1);
-        let (Some(first), Some(_)) = (l.phases.first(), l.phases.get(last)) else {
+        let snapshots = l.snapshots();
+        let (Some(first), Some(last)) = (snapshots.first(), snapshots.last()) else {
             groups.push(None);
             continue;
         };
-        let cost = l.cost_at(0, prices, l.job.created_at);
+        let cost = l.cost_at(first, prices, l.job.created_at);
         let v = JobView {
             account: &l.account,
-            job: &first.job,
+            job: first,
             last_step_at: None,
             steps_checked_at: None,
             cost: &cost,
@@ -153,6 +159,7 @@ pub fn actions(
         spec,
         active: HashMap::new(),
         by_group: HashMap::new(),
+        snapshots: HashMap::new(),
         bound: HashMap::new(),
         counted: BTreeMap::new(),
         finished: HashMap::new(),
@@ -214,19 +221,22 @@ pub fn actions(
             ids.extend(state.by_group.get(g).into_iter().flatten().copied());
         }
         let mut costs = Vec::with_capacity(ids.len());
-        let mut phases = Vec::with_capacity(ids.len());
+        let mut jobs = Vec::with_capacity(ids.len());
         for &i in &ids {
-            if let Some((k, p)) = lives[i].phase_at(t, now) {
-                costs.push(lives[i].cost_at(k, prices, t));
-                phases.push((i, p));
+            let job = lives[i]
+                .phase_at(t, now)
+                .and_then(|k| state.snapshots.get(&i)?.get(k));
+            if let Some(job) = job {
+                costs.push(lives[i].cost_at(job, prices, t));
+                jobs.push((i, job));
             }
         }
-        let views: Vec<JobView> = phases
+        let views: Vec<JobView> = jobs
             .iter()
             .zip(&costs)
-            .map(|((i, p), cost)| JobView {
+            .map(|((i, job), cost)| JobView {
                 account: &lives[*i].account,
-                job: &p.job,
+                job,
                 last_step_at: None,
                 steps_checked_at: None,
                 cost,

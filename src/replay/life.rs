@@ -10,9 +10,7 @@ use crate::model::{Job, JobStatus, Usd};
 #[derive(Debug, Clone)]
 pub struct Phase {
     pub from: i64,
-    /// The job as it stood in this phase: its status then, not yet finished, no trained
-    /// tokens reported; `estimated_finish` (only its last stored value is known) while running.
-    pub job: Job,
+    pub status: JobStatus,
 }
 
 /// A job as stored, with its status changes: what [`Life::new`] rebuilds a life from.
@@ -101,21 +99,7 @@ impl Life {
             .map_or(created, |(t, _)| *t);
         let phases = statuses
             .into_iter()
-            .map(|(from, status)| {
-                let running = status == JobStatus::Running;
-                Phase {
-                    from,
-                    job: Job {
-                        status,
-                        finished_at: None,
-                        trained_tokens: None,
-                        fine_tuned_model: None,
-                        error: None,
-                        estimated_finish: job.estimated_finish.filter(|_| running),
-                        ..job.clone()
-                    },
-                }
-            })
+            .map(|(from, status)| Phase { from, status })
             .collect();
         let cost = cost::job_cost(&job, file.as_ref(), prices, end.unwrap_or(now));
         Self {
@@ -131,15 +115,32 @@ impl Life {
 
     /// The phase the job was in at `t` (its index), or None before its creation, from its end
     /// on, and after `now`.
-    pub fn phase_at(&self, t: i64, now: i64) -> Option<(usize, &Phase)> {
+    pub fn phase_at(&self, t: i64, now: i64) -> Option<usize> {
         if t > now || self.end.is_some_and(|e| t >= e) {
             return None;
         }
-        let i = self
-            .phases
-            .partition_point(|p| p.from <= t)
-            .checked_sub(1)?;
-        self.phases.get(i).map(|p| (i, p))
+        self.phases.partition_point(|p| p.from <= t).checked_sub(1)
+    }
+
+    /// The job as it stood in each phase: its status then, not yet finished, no trained tokens
+    /// reported; `estimated_finish` (only its last stored value is known) while running. Built
+    /// when the life is replayed, not kept: a history of 100,000 jobs holds each job once.
+    pub fn snapshots(&self) -> Vec<Job> {
+        self.phases
+            .iter()
+            .map(|p| {
+                let running = p.status == JobStatus::Running;
+                Job {
+                    status: p.status.clone(),
+                    finished_at: None,
+                    trained_tokens: None,
+                    fine_tuned_model: None,
+                    error: None,
+                    estimated_finish: self.job.estimated_finish.filter(|_| running),
+                    ..self.job.clone()
+                }
+            })
+            .collect()
     }
 
     /// When phase `i` ended: the next phase's start, or the job's end.
@@ -150,15 +151,13 @@ impl Life {
             .or(self.end)
     }
 
-    /// What the job looked like it would cost at `t`, in phase `i`: its projection then (from
+    /// What the job looked like it would cost at `t`, as `snapshot` (its phase then, from
+    /// [`Life::snapshots`]): its projection then (from
     /// its counted training file, or by the hour). Where nothing projected it (the file never
     /// counted), what it did cost in the end stands in: had ftguard watched, it would have
     /// counted the file.
-    pub fn cost_at(&self, i: usize, prices: &PriceTable, t: i64) -> JobCost {
-        let Some(phase) = self.phases.get(i) else {
-            return JobCost::default();
-        };
-        let mut c = cost::job_cost(&phase.job, self.file.as_ref(), prices, t);
+    pub fn cost_at(&self, snapshot: &Job, prices: &PriceTable, t: i64) -> JobCost {
+        let mut c = cost::job_cost(snapshot, self.file.as_ref(), prices, t);
         if c.projected.is_none() && self.job.status.is_terminal() && self.cost.actual.is_some() {
             c.projected = self.cost.actual;
             c.unknown = None;
@@ -223,7 +222,7 @@ mod tests {
         let statuses: Vec<(i64, &str)> = watched
             .phases
             .iter()
-            .map(|p| (p.from - c, p.job.status.as_str()))
+            .map(|p| (p.from - c, p.status.as_str()))
             .collect();
         assert_eq!(statuses, [(0, "queued"), (H, "running")]);
         assert_eq!(
@@ -232,7 +231,7 @@ mod tests {
             "finished_at, not when it was seen"
         );
         assert_eq!(watched.training_start, c + H);
-        assert_eq!(watched.phase_at(c + 2 * H, NOW).map(|p| p.0), Some(1));
+        assert_eq!(watched.phase_at(c + 2 * H, NOW), Some(1));
         assert!(watched.phase_at(c + 9 * H, NOW).is_none(), "ended");
         assert!(watched.phase_at(c - 1, NOW).is_none(), "not yet created");
         // $3.00 trained (gpt-4o-mini); stopped 2 h into 8 h of training: 6/8 saved.
@@ -242,7 +241,7 @@ mod tests {
 
         let history = Life::new(stored(j, "succeeded", &[]), &PriceTable::default(), NOW);
         assert_eq!(history.phases.len(), 1);
-        assert_eq!(history.phases[0].job.status, JobStatus::Running);
+        assert_eq!(history.phases[0].status, JobStatus::Running);
         assert_eq!(history.training_start, c);
         assert_eq!(history.saved_if_stopped(c + 3 * H, NOW), Usd(2_000_000));
     }

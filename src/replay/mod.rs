@@ -78,6 +78,24 @@ pub fn replay(
     let in_window: Vec<usize> = (0..lives.len())
         .filter(|&i| lives[i].job.created_at >= since && lives[i].job.created_at <= now)
         .collect();
+    // Per-job policies first, a life at a time: its snapshots are built once for all of them.
+    let per_job: Vec<&Policy> = policies
+        .iter()
+        .filter(|p| !p.rule.needs_events() && p.rule.budget().is_none())
+        .collect();
+    let mut per_job_acts: std::collections::HashMap<String, Vec<(usize, i64, String)>> =
+        std::collections::HashMap::new();
+    for &i in &in_window {
+        let snapshots = lives[i].snapshots();
+        for p in &per_job {
+            if let Some((t, r)) = per_job::first_action(&lives[i], &snapshots, p, prices, now) {
+                per_job_acts
+                    .entry(p.name.clone())
+                    .or_default()
+                    .push((i, t, r));
+            }
+        }
+    }
     let mut out = Vec::with_capacity(policies.len());
     let mut best: std::collections::HashMap<usize, Usd> = std::collections::HashMap::new();
     for policy in policies {
@@ -100,12 +118,10 @@ pub fn replay(
                 .filter(|(i, _, _)| lives[*i].job.created_at >= since)
                 .collect()
         } else {
-            in_window
-                .iter()
-                .filter_map(|&i| {
-                    per_job::first_action(&lives[i], policy, prices, now).map(|(t, r)| (i, t, r))
-                })
-                .collect()
+            per_job_acts
+                .get_mut(&policy.name)
+                .map(std::mem::take)
+                .unwrap_or_default()
         };
         let mut jobs: Vec<Stop> = acts
             .into_iter()
@@ -156,13 +172,10 @@ pub fn replay(
 
 /// Whether the policy's match and exemptions take the job in.
 fn matches(life: &Life, policy: &Policy, prices: &PriceTable) -> bool {
-    let Some(first) = life.phases.first() else {
-        return false;
-    };
-    let cost = life.cost_at(0, prices, life.job.created_at);
+    let cost = life.cost_at(&life.job, prices, life.job.created_at);
     let v = crate::policy::JobView {
         account: &life.account,
-        job: &first.job,
+        job: &life.job,
         last_step_at: None,
         steps_checked_at: None,
         cost: &cost,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::life::Life;
 use crate::cost::pricing::PriceTable;
+use crate::model::Job;
 use crate::policy::{self, JobView, Policy, Verdict};
 
 /// More moments than a life has phases and crossings: a guard against a rule whose crossing
@@ -13,9 +14,11 @@ use crate::policy::{self, JobView, Policy, Verdict};
 const MAX_MOMENTS: usize = 10_000;
 
 /// The first moment `policy` would have acted on the job (after its grace, at a run of its own
-/// schedule), and why; None if it never would have.
+/// schedule), and why; None if it never would have. `snapshots` are the life's
+/// ([`Life::snapshots`]), built once for every policy.
 pub fn first_action(
     life: &Life,
+    snapshots: &[Job],
     policy: &Policy,
     prices: &PriceTable,
     now: i64,
@@ -37,11 +40,12 @@ pub fn first_action(
     // When the job was first seen breaking the policy (its grace period started).
     let mut mark: Option<i64> = None;
     for _ in 0..MAX_MOMENTS {
-        let (i, phase) = life.phase_at(t, now)?;
-        let cost = life.cost_at(i, prices, t);
+        let i = life.phase_at(t, now)?;
+        let job = snapshots.get(i)?;
+        let cost = life.cost_at(job, prices, t);
         let views = [JobView {
             account: &life.account,
-            job: &phase.job,
+            job,
             last_step_at: None,
             steps_checked_at: None,
             cost: &cost,

@@ -254,11 +254,12 @@ fn the_replayed_verdict_is_the_pass_verdict_at_that_moment() {
     );
     let stop = &r.jobs[0];
     let at_phase = |t: i64| {
-        let (k, phase) = l.phase_at(t, NOW).unwrap();
-        let cost = l.cost_at(k, &PriceTable::default(), t);
+        let snapshots = l.snapshots();
+        let job = &snapshots[l.phase_at(t, NOW).unwrap()];
+        let cost = l.cost_at(job, &PriceTable::default(), t);
         let v = [crate::policy::JobView {
             account: "prod",
-            job: &phase.job,
+            job,
             last_step_at: None,
             steps_checked_at: None,
             cost: &cost,

@@ -219,6 +219,18 @@ async fn the_demo_cancels_the_runaway_and_leaves_the_rest() {
     );
     assert!(!text.contains("cancelled demo ftjob-demo-exempt"), "{text}");
     assert!(text.contains("Actions recorded"), "{text}");
+    // It ends with the replay of its policies over what it stored: the three it cancelled, and
+    // the finished history the runtime limit and the cap would have stopped.
+    let replay = text
+        .lines()
+        .find(|l| l.starts_with("Replay (`ftguard replay`)"))
+        .unwrap_or_else(|| panic!("no replay line in {text}"));
+    assert!(
+        replay.contains(
+            "over the 7 jobs stored they would have acted on 5 (runtime-6h 3, queue-2h 1, cap-10 3)"
+        ),
+        "{replay}"
+    );
 }
 
 /// The address the daemon logging to `log` bound `/healthz` to (its configuration says port 0:
