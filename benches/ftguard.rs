@@ -120,6 +120,7 @@ fn bench_evaluate(out: &mut String) {
                 job: j,
                 last_step_at: None,
                 steps_checked_at: None,
+                curves: None,
                 cost: c,
             })
             .collect();

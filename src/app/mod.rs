@@ -208,6 +208,7 @@ pub fn view<'a>(j: &'a StoredJob, cost: &'a JobCost) -> JobView<'a> {
         job: &j.job,
         last_step_at: j.last_step_at,
         steps_checked_at: j.steps_checked_at,
+        curves: None,
         cost,
     }
 }

@@ -1,6 +1,7 @@
 //! Domain types shared by every layer: identifiers, money, and the job as ftguard sees it.
 
 pub mod glob;
+pub mod metrics;
 pub mod schedule;
 pub mod time;
 

@@ -88,6 +88,24 @@ pub struct PolicyConfig {
     /// Cost kinds: what to do with a job whose model has no price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_cost: Option<UnknownCost>,
+    /// Training-quality kinds: the loss judged (train_loss | valid_loss | full_valid_loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Training-quality kinds: steps the condition must last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<i64>,
+    /// `loss_plateau`: the least improvement of the best value that counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_delta: Option<f64>,
+    /// Training-quality kinds: judge nothing before this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_steps: Option<i64>,
+    /// `loss_divergence`: how many times its best value the loss must stay above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// Training-quality kinds: reported values in the trailing median that smooths the loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<i64>,
 }
 
 /// What a cost policy does with a job of unknown price.
@@ -119,6 +137,12 @@ impl PolicyConfig {
             (self.group_by.is_some(), "group_by"),
             (self.warn_at.is_some(), "warn_at"),
             (self.unknown_cost.is_some(), "unknown_cost"),
+            (self.metric.is_some(), "metric"),
+            (self.patience.is_some(), "patience"),
+            (self.min_delta.is_some(), "min_delta"),
+            (self.min_steps.is_some(), "min_steps"),
+            (self.factor.is_some(), "factor"),
+            (self.window.is_some(), "window"),
         ] {
             if set {
                 keys.push(key);

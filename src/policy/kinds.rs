@@ -19,6 +19,8 @@ const KINDS: &[Kind] = &[
     super::stalled::KIND,
     super::max_job_cost::KIND,
     super::budget::KIND,
+    super::loss_plateau::KIND,
+    super::loss_divergence::KIND,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

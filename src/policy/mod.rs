@@ -10,6 +10,9 @@ mod config;
 mod deadline;
 pub mod format;
 mod kinds;
+mod loss;
+mod loss_divergence;
+mod loss_plateau;
 mod matcher;
 mod max_epochs;
 mod max_job_cost;
@@ -26,6 +29,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::glob::glob;
+pub use crate::model::metrics::{Curves, LossMetric};
 pub use crate::model::{GraceKey, GroupNotice};
 pub use budget::{
     BudgetError, BudgetSpec, GroupBy, GroupSpend, Period, Spend, SpendTally, group_key,
@@ -112,6 +116,8 @@ pub struct JobView<'a> {
     pub steps_checked_at: Option<i64>,
     /// What the job has cost and will cost.
     pub cost: &'a JobCost,
+    /// Its stored loss curves, for training-quality policies (None: none loaded).
+    pub curves: Option<&'a Curves>,
 }
 
 /// What a rule may consult besides the job.
@@ -162,6 +168,16 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
     /// job the stored steps clear needs no request (see [`events_wanted`]).
     fn wants_events(&self, _job: &JobView, _ctx: &EvalContext) -> bool {
         false
+    }
+    /// For a rule that judges progress in steps (training quality): where the job stands, in
+    /// words (`show`, `plan --upcoming`), when it does not break it yet.
+    fn progress(&self, _job: &JobView, _ctx: &EvalContext) -> Option<String> {
+        None
+    }
+    /// The loss a training-quality rule judges: running jobs it matches have their metrics
+    /// read and stored, and their curves loaded for it.
+    fn needs_metrics(&self) -> Option<LossMetric> {
+        None
     }
     /// Whether this rule needs projected costs (so training files are counted).
     fn needs_costs(&self) -> bool {
@@ -581,6 +597,7 @@ pub(crate) mod testkit {
             last_step_at: None,
             steps_checked_at: None,
             cost,
+            curves: None,
         }
     }
 

@@ -73,6 +73,7 @@ mod tests {
         JobView {
             last_step_at: step_ago.map(|a| NOW - a),
             steps_checked_at: checked_ago.map(|a| NOW - a),
+            curves: None,
             ..view(j, &NO_COST)
         }
     }

@@ -131,6 +131,7 @@ pub fn actions(
             job: first,
             last_step_at: None,
             steps_checked_at: None,
+            curves: None,
             cost: &cost,
         };
         if !policy.matcher.matches(&v) || policy.exempt.exempts(&v) || l.job.created_at > now {
@@ -239,6 +240,7 @@ pub fn actions(
                 job,
                 last_step_at: None,
                 steps_checked_at: None,
+                curves: None,
                 cost,
             })
             .collect();

@@ -178,6 +178,7 @@ fn matches(life: &Life, policy: &Policy, prices: &PriceTable) -> bool {
         job: &life.job,
         last_step_at: None,
         steps_checked_at: None,
+        curves: None,
         cost: &cost,
     };
     policy.matcher.matches(&v) && !policy.exempt.exempts(&v)

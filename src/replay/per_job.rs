@@ -48,6 +48,7 @@ pub fn first_action(
             job,
             last_step_at: None,
             steps_checked_at: None,
+            curves: None,
             cost: &cost,
         }];
         let marks: HashMap<_, _> = mark.map(|m| (key(), m)).into_iter().collect();

@@ -262,6 +262,7 @@ fn the_replayed_verdict_is_the_pass_verdict_at_that_moment() {
             job,
             last_step_at: None,
             steps_checked_at: None,
+            curves: None,
             cost: &cost,
         }];
         crate::policy::evaluate(&v, t, std::slice::from_ref(&p), &Default::default(), false)
