@@ -38,7 +38,9 @@ impl App {
         }
         let (jobs, finished) = self.active_and_finished(policies, now).await?;
         let marks = self.store.grace_marks().await?;
-        let views = views(&jobs);
+        let curves = self.running_curves(policies).await?;
+        let mut views = views(&jobs);
+        training::attach(&mut views, &curves);
         let span =
             tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
         let _g = span.enter();
@@ -64,6 +66,7 @@ impl App {
     ) -> Result<Evaluation<'static>, StoreError> {
         let files = self.store.file_tokens().await?;
         let marks = self.store.grace_marks().await?;
+        let curves = self.running_curves(policies).await?;
         let no_spend = HashMap::new();
         let span = tracing::info_span!("policy_pass", policies = policies.len());
         let mut out = Evaluation {
@@ -73,7 +76,8 @@ impl App {
         let mut chunk: Vec<(StoredJob, JobCost)> = Vec::with_capacity(CHUNK);
         let mut evaluate = |chunk: &mut Vec<(StoredJob, JobCost)>| {
             let _g = span.enter();
-            let views = views(chunk);
+            let mut views = views(chunk);
+            training::attach(&mut views, &curves);
             let e = policy::evaluate_with_spend(
                 &views,
                 &no_spend,

@@ -8,8 +8,10 @@ mod metrics_snapshot;
 mod pass;
 mod replay;
 mod sync_steps;
+mod training;
 
 pub use pass::{Counting, RunOnceError, run_once};
+pub use training::{CurveMap, attach};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

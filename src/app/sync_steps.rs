@@ -1,14 +1,65 @@
 //! The sync step of a pass: every account's listing, then the events of the running jobs a
 //! `stalled` policy would act on; events the API refuses are said once and asked for hourly.
 
-use std::collections::{HashMap, HashSet};
-
 use super::*;
 
 /// How long after a failed fetch of a job's events they are asked for again.
-const EVENTS_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(super) const EVENTS_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl App {
+    /// Whether the job's events failed within the hour: a gateway that does not route
+    /// `/events` for the provider would otherwise be asked, and warned about, at every sync.
+    pub(super) async fn events_failed_lately(
+        &self,
+        account: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let since = now.saturating_sub(crate::model::secs(EVENTS_RETRY));
+        Ok(self
+            .store
+            .events_failed_since(account, since)
+            .await?
+            .contains(id))
+    }
+
+    /// An events request that failed. Refused (404, 400, 405...), or an error the Portkey
+    /// gateway made itself (a gateway that does not route `/events` for the provider: Portkey
+    /// answers a Vertex AI or Bedrock job's with 404, or with its own 500 once credentials are
+    /// set): said once, asked for again hourly, the job not judged by `judged` meanwhile.
+    /// Transient (5xx, timeouts, 429 after the client's retries): a warning, asked again at the
+    /// next sync.
+    pub(super) async fn events_refused(
+        &self,
+        summary: &mut SyncSummary,
+        account: &str,
+        id: &str,
+        e: &crate::provider::ProviderError,
+        now: i64,
+        judged: &str,
+    ) -> Result<(), StoreError> {
+        let refused =
+            e.by_gateway() || (matches!(e.status(), Some(400..=499)) && e.status() != Some(429));
+        if !refused {
+            tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged on old evidence");
+            summary.warnings.push(format!("events of {id}: {e}"));
+            return Ok(());
+        }
+        let first = self
+            .store
+            .record_events_failure(account, id, &e.to_string(), now)
+            .await?;
+        if first {
+            tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged {judged} on old evidence, and they are asked for again hourly");
+            summary.warnings.push(format!(
+                "events of {id}: {e} (asked again hourly; it is not judged {judged} meanwhile)"
+            ));
+        } else {
+            tracing::debug!(account = %account, job_id = %id, error = %e, "the job's events still cannot be fetched");
+        }
+        Ok(())
+    }
+
     /// Syncs every account.
     pub async fn sync(&self) -> Vec<(String, Result<SyncSummary, SyncError>)> {
         self.sync_with(false).await
@@ -25,6 +76,9 @@ impl App {
         sync::log_pass(&results, started.elapsed());
         if let Err(e) = self.refresh_steps(&mut results).await {
             tracing::warn!(error = %e, "could not choose the jobs whose events to fetch");
+        }
+        if let Err(e) = self.refresh_metrics(&mut results).await {
+            tracing::warn!(error = %e, "could not read training metrics");
         }
         if let Err(e) = self.store.prune_grace_marks().await {
             tracing::warn!(error = %e, "could not prune grace marks of ended jobs");
@@ -48,22 +102,9 @@ impl App {
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         let now = time::now();
         let wanted = policy::events_wanted(&views, now, &self.config.policies);
-        // Jobs whose events failed within the hour are not asked again yet (a gateway that
-        // does not route `/events` for the provider would be asked, and warned about, at every
-        // sync); the first failure is said, later ones only logged at debug.
-        let mut failed_lately: HashMap<String, HashSet<String>> = HashMap::new();
-        for (account, _) in &wanted {
-            if !failed_lately.contains_key(account) {
-                let since = now.saturating_sub(crate::model::secs(EVENTS_RETRY));
-                let ids = self.store.events_failed_since(account, since).await?;
-                failed_lately.insert(account.clone(), ids);
-            }
-        }
         for (account, id) in wanted {
-            if failed_lately
-                .get(&account)
-                .is_some_and(|ids| ids.contains(&id))
-            {
+            // Jobs whose events failed within the hour are not asked again yet.
+            if self.events_failed_lately(&account, &id, now).await? {
                 continue;
             }
             // Only accounts whose sync worked: the others' stored state is stale anyway.
@@ -85,34 +126,9 @@ impl App {
                     }
                 }
                 Err(SyncError::Store(e)) => return Err(e),
-                // Refused (404, 400, 405...), or an error the Portkey gateway made itself: a
-                // gateway that does not route `/events` for the provider (Portkey answers a
-                // Vertex AI or Bedrock job's with 404, or with its own 500 once credentials
-                // are set). Said once, asked for again hourly.
-                Err(SyncError::Provider(e))
-                    if e.by_gateway()
-                        || (matches!(e.status(), Some(400..=499)) && e.status() != Some(429)) =>
-                {
-                    let first = self
-                        .store
-                        .record_events_failure(&account, &id, &e.to_string(), now)
+                Err(SyncError::Provider(e)) => {
+                    self.events_refused(summary, &account, &id, &e, now, "stalled")
                         .await?;
-                    if first {
-                        let w = format!(
-                            "events of {id}: {e} (asked again hourly; it is not judged stalled meanwhile)"
-                        );
-                        tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence, and they are asked for again hourly");
-                        summary.warnings.push(w);
-                    } else {
-                        tracing::debug!(account = %account, job_id = %id, error = %e, "the job's events still cannot be fetched");
-                    }
-                }
-                // Transient (5xx, timeouts, 429 after the client's retries): asked again at the
-                // next sync, where a stalled job may be caught.
-                Err(e) => {
-                    let w = format!("events of {id}: {e}");
-                    tracing::warn!(account = %account, job_id = %id, error = %e, "could not fetch the job's events; it is not judged stalled on old evidence");
-                    summary.warnings.push(w);
                 }
             }
         }

@@ -24,6 +24,8 @@ pub(super) struct Subject<'a> {
     pub job_id: &'a str,
     pub policy: &'a str,
     pub reason: &'a str,
+    /// For training-quality decisions: the checkpoint to use instead (inside: none listed).
+    pub best_checkpoint: Option<Option<&'a crate::model::metrics::BestCheckpoint>>,
 }
 
 /// How a sent action ended, for the pass's report.
@@ -50,6 +52,7 @@ impl Enforcer {
             job_id,
             policy,
             reason,
+            ..
         } = subject;
         let Some(client) = self.clients.get(account) else {
             let msg = format!("account {account:?} is not configured any more");
@@ -137,8 +140,18 @@ impl Enforcer {
             job_id,
             policy,
             reason,
+            best_checkpoint,
         } = subject;
         self.store.complete_action(id, &fin, time::now()).await?;
+        let instead = best_checkpoint.flatten().map_or(String::new(), |b| {
+            format!(
+                "; best checkpoint {} (step {}, {} {})",
+                b.model,
+                b.step,
+                b.metric,
+                crate::policy::format::loss(b.value)
+            )
+        });
         let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
             Outcome::Succeeded | Outcome::Accepted => {
@@ -162,7 +175,8 @@ impl Enforcer {
                 );
                 self.outbox.send(
                     Notice::job(event, account, job_id, policy, reason)
-                        .with_answer(r.status.as_deref(), r.trained_tokens),
+                        .with_answer(r.status.as_deref(), r.trained_tokens)
+                        .with_best_checkpoint(best_checkpoint),
                 );
                 let status = r.status.as_deref().unwrap_or("?");
                 let tokens = r.trained_tokens.map_or("unknown".into(), |t| t.to_string());
@@ -172,7 +186,7 @@ impl Enforcer {
                     )
                 } else {
                     format!(
-                        "{event} {account} {job_id}: {reason} -> {status} (trained_tokens {tokens})"
+                        "{event} {account} {job_id}: {reason} -> {status} (trained_tokens {tokens}){instead}"
                     )
                 }
             }
@@ -426,11 +440,16 @@ impl Enforcer {
         let mut report = PassReport::default();
         for a in self.store.pending_actions().await? {
             let span = tracing::info_span!("action", account = %a.account, job_id = %a.job_id, policy = %a.policy);
+            let best: Option<crate::model::metrics::BestCheckpoint> = a
+                .best_checkpoint
+                .as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
             let subject = Subject {
                 account: &a.account,
                 job_id: &a.job_id,
                 policy: &a.policy,
                 reason: &a.reason,
+                best_checkpoint: best.as_ref().map(Some),
             };
             async {
                 tracing::info!(action = %a.action, "reconciling an action left pending");

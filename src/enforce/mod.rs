@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
+use crate::model::metrics::{BestCheckpoint, best_checkpoint};
 use crate::model::time;
 use crate::notify::{Event, Notice, Outbox};
 use crate::policy::{ActionKind, Decision, Fallback, GroupNotice, Verdict};
@@ -226,16 +227,24 @@ impl Enforcer {
                     .has_action(&d.account, &d.job_id, &d.policy, &[Outcome::Notified])
                     .await?
                 {
-                    self.store
+                    let best = self.best_checkpoint(d).await?;
+                    if let Some(id) = self
+                        .store
                         .insert_action(&row("notify", Outcome::Notified), now)
-                        .await?;
+                        .await?
+                    {
+                        self.record_best_checkpoint(d, id, best.as_ref()).await?;
+                    }
                     tracing::warn!(reason = %d.reason, "violation (notify only)");
-                    self.notice(
-                        Event::Violation,
-                        &d.account,
-                        &d.job_id,
-                        &d.policy,
-                        &d.reason,
+                    self.outbox.send(
+                        Notice::job(
+                            Event::Violation,
+                            &d.account,
+                            &d.job_id,
+                            &d.policy,
+                            &d.reason,
+                        )
+                        .with_best_checkpoint(d.judged_loss.map(|_| best.as_ref())),
                     );
                     report.add(
                         Outcome::Notified,
@@ -329,17 +338,69 @@ impl Enforcer {
                     self.cancel_did_not_take(d, now, report).await?;
                     return Ok(());
                 };
+                // Named before the job stops: the checkpoints the API lists at that moment.
+                let best = self.best_checkpoint(d).await?;
+                self.record_best_checkpoint(d, id, best.as_ref()).await?;
                 let subject = calls::Subject {
                     account: &d.account,
                     job_id: &d.job_id,
                     policy: &d.policy,
                     reason: &d.reason,
+                    best_checkpoint: d.judged_loss.map(|_| best.as_ref()),
                 };
                 let fin = self.execute(id, subject, *kind, d.fallback).await?;
                 report.add(fin.outcome, fin.action, fin.line);
             }
         }
         Ok(())
+    }
+
+    /// For a training-quality decision: the checkpoint to use instead, among those the API
+    /// lists now (stored too, for `show`). None for other policies, and when none is listed or
+    /// they cannot be read (said in the log; the action goes ahead).
+    async fn best_checkpoint(
+        &self,
+        d: &Decision<'_>,
+    ) -> Result<Option<BestCheckpoint>, StoreError> {
+        let Some(judged) = d.judged_loss else {
+            return Ok(None);
+        };
+        let Some(client) = self.clients.get(&*d.account) else {
+            return Ok(None);
+        };
+        match client.checkpoints(&d.job_id).await {
+            Ok(list) => {
+                self.store
+                    .put_checkpoints(&d.account, &d.job_id, &list)
+                    .await?;
+                Ok(best_checkpoint(&list, judged))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the job's checkpoints: the action names none");
+                Ok(self
+                    .store
+                    .checkpoints(&d.account, &d.job_id)
+                    .await
+                    .ok()
+                    .and_then(|stored| best_checkpoint(&stored, judged)))
+            }
+        }
+    }
+
+    /// Records on the action the checkpoint it names (training-quality decisions only).
+    async fn record_best_checkpoint(
+        &self,
+        d: &Decision<'_>,
+        action_id: i64,
+        best: Option<&BestCheckpoint>,
+    ) -> Result<(), StoreError> {
+        if d.judged_loss.is_none() {
+            return Ok(());
+        }
+        let json = best.and_then(|b| serde_json::to_value(b).ok());
+        self.store
+            .set_best_checkpoint(action_id, json.as_ref())
+            .await
     }
 
     /// A policy still decides to cancel a job whose cancel the API accepted: the job is still
@@ -415,6 +476,7 @@ impl Enforcer {
             waiting: false,
             created_at: 0,
             observed_at: time::now(),
+            judged_loss: None,
         };
         let mut one = self.clone();
         one.max_cancels_per_pass = 1;

@@ -66,6 +66,7 @@ mod tests {
             response_error: None,
             error: None,
             note: None,
+            best_checkpoint: None,
         }
     }
 

@@ -115,3 +115,86 @@ impl Curves {
             .max()
     }
 }
+
+/// The checkpoint to use instead of a job a training-quality policy stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestCheckpoint {
+    pub model: String,
+    pub step: i64,
+    /// The loss it was chosen by: `full_valid_loss` or `valid_loss` for a validation loss
+    /// (the full one where the checkpoint has it), else `train_loss`.
+    pub metric: String,
+    pub value: f64,
+}
+
+/// Among `checkpoints`, the one with the lowest value of the loss `judged` (see
+/// [`BestCheckpoint::metric`]); the earlier on a tie. None when none has that value.
+pub fn best_checkpoint(checkpoints: &[Checkpoint], judged: LossMetric) -> Option<BestCheckpoint> {
+    checkpoints
+        .iter()
+        .filter_map(|c| {
+            let (metric, value) = if judged.is_validation() {
+                LossMetric::FullValidLoss
+                    .of(&c.metrics)
+                    .map(|v| (LossMetric::FullValidLoss, v))
+                    .or_else(|| {
+                        LossMetric::ValidLoss
+                            .of(&c.metrics)
+                            .map(|v| (LossMetric::ValidLoss, v))
+                    })?
+            } else {
+                (LossMetric::TrainLoss, LossMetric::TrainLoss.of(&c.metrics)?)
+            };
+            Some((c, metric, value))
+        })
+        .min_by(|a, b| a.2.total_cmp(&b.2).then(a.0.step.cmp(&b.0.step)))
+        .map(|(c, metric, value)| BestCheckpoint {
+            model: c.model.clone(),
+            step: c.step,
+            metric: metric.as_str().to_owned(),
+            value,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ck(step: i64, train: f64, valid: Option<f64>, full: Option<f64>) -> Checkpoint {
+        Checkpoint {
+            id: format!("c{step}"),
+            model: format!("ft:m:ckpt-step-{step}"),
+            step,
+            created_at: 0,
+            metrics: StepMetrics {
+                step,
+                train_loss: Some(train),
+                valid_loss: valid,
+                full_valid_loss: full,
+                ..StepMetrics::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_best_checkpoint_is_chosen_by_the_judged_loss() {
+        let cks = [
+            ck(100, 0.9, Some(0.7), Some(0.72)),
+            ck(200, 0.5, Some(0.6), None),
+            ck(300, 0.3, Some(0.8), Some(0.81)),
+        ];
+        // Validation: the full loss where a checkpoint has one, else the sampled one.
+        let best = best_checkpoint(&cks, LossMetric::ValidLoss).unwrap();
+        assert_eq!(
+            (best.step, best.metric.as_str(), best.value),
+            (200, "valid_loss", 0.6)
+        );
+        let best = best_checkpoint(&cks, LossMetric::TrainLoss).unwrap();
+        assert_eq!((best.step, best.metric.as_str()), (300, "train_loss"));
+        assert_eq!(best.model, "ft:m:ckpt-step-300");
+        assert_eq!(best_checkpoint(&[], LossMetric::TrainLoss), None);
+        // A value that is no number is no value.
+        let nan = [ck(100, f64::NAN, None, None)];
+        assert_eq!(best_checkpoint(&nan, LossMetric::TrainLoss), None);
+    }
+}

@@ -64,6 +64,10 @@ pub struct Notice {
     pub of_event: Option<Event>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// For an action of a training-quality policy: the checkpoint to use instead (null when
+    /// the API listed none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_checkpoint: Option<Option<crate::model::metrics::BestCheckpoint>>,
 }
 
 impl Notice {
@@ -129,6 +133,16 @@ impl Notice {
     }
 
     /// The answer to a cancel or pause: the job's status and trained tokens then.
+    /// Names the checkpoint to use instead (for training-quality policies: their actions carry
+    /// `best_checkpoint`, null when none was listed).
+    pub fn with_best_checkpoint(
+        mut self,
+        best: Option<Option<&crate::model::metrics::BestCheckpoint>>,
+    ) -> Self {
+        self.best_checkpoint = best.map(|b| b.cloned());
+        self
+    }
+
     pub fn with_answer(mut self, status: Option<&str>, trained_tokens: Option<i64>) -> Self {
         self.status = status.map(str::to_owned);
         self.trained_tokens = trained_tokens;
@@ -143,6 +157,17 @@ impl Notice {
         }
         if let Some(t) = self.trained_tokens {
             parts.push(format!("{t} tokens trained"));
+        }
+        match &self.best_checkpoint {
+            Some(Some(b)) => parts.push(format!(
+                "use checkpoint {} instead (step {}, {} {})",
+                b.model,
+                b.step,
+                b.metric,
+                crate::policy::format::loss(b.value)
+            )),
+            Some(None) => parts.push("no checkpoint listed".to_owned()),
+            None => {}
         }
         if parts.is_empty() {
             String::new()

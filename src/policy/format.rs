@@ -45,3 +45,15 @@ mod count_tests {
         assert_eq!(super::count(2u32, "policy", "policies"), "2 policies");
     }
 }
+
+/// A loss value as reasons and lines show it: four decimals at most, trailing zeros dropped.
+pub fn loss(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    }
+}

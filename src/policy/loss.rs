@@ -120,17 +120,7 @@ pub fn trailing_median(series: &[(i64, f64)], window: usize) -> Vec<(i64, f64)> 
     out
 }
 
-/// A loss value as a reason shows it.
-pub fn value(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_owned()
-    }
-}
+pub use super::format::loss as value;
 
 #[cfg(test)]
 mod tests {

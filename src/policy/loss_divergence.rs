@@ -117,6 +117,9 @@ impl Rule for LossDivergence {
     fn needs_metrics(&self) -> Option<super::LossMetric> {
         Some(self.spec.metric)
     }
+    fn judged_loss(&self, v: &JobView) -> Option<super::LossMetric> {
+        Some(self.spec.metric_for(v))
+    }
 }
 
 #[cfg(test)]

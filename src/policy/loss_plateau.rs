@@ -99,6 +99,9 @@ impl Rule for LossPlateau {
     fn needs_metrics(&self) -> Option<super::LossMetric> {
         Some(self.spec.metric)
     }
+    fn judged_loss(&self, v: &JobView) -> Option<super::LossMetric> {
+        Some(self.spec.metric_for(v))
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,11 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
     fn needs_metrics(&self) -> Option<LossMetric> {
         None
     }
+    /// The loss this job is judged on (training-quality rules): an action names the best
+    /// checkpoint by it.
+    fn judged_loss(&self, _job: &JobView) -> Option<LossMetric> {
+        None
+    }
     /// Whether this rule needs projected costs (so training files are counted).
     fn needs_costs(&self) -> bool {
         false
@@ -295,6 +300,8 @@ pub struct Decision<'a> {
     pub created_at: i64,
     /// The evaluation time; a grace period starts here.
     pub observed_at: i64,
+    /// For training-quality policies: the loss judged, which names the best checkpoint.
+    pub judged_loss: Option<LossMetric>,
 }
 
 impl Decision<'_> {
@@ -311,6 +318,7 @@ impl Decision<'_> {
             waiting: self.waiting,
             created_at: self.created_at,
             observed_at: self.observed_at,
+            judged_loss: self.judged_loss,
         }
     }
 }
@@ -376,6 +384,7 @@ pub fn evaluate_with_spend<'a>(
             waiting: view.job.status.is_waiting(),
             created_at: view.job.created_at,
             observed_at: now,
+            judged_loss: policy.rule.judged_loss(view),
         };
         // This policy's grace marks, looked up by borrowed keys: no allocation per job.
         let marks: HashMap<(&str, &str), i64> = grace_marks
@@ -547,6 +556,25 @@ pub fn needs_costs(policies: &[Policy]) -> bool {
 /// Whether any policy needs job events (so the sync fetches them).
 pub fn needs_events(policies: &[Policy]) -> bool {
     policies.iter().any(|p| p.rule.needs_events())
+}
+
+/// Whether any policy judges training metrics (so running jobs' metrics are read).
+pub fn needs_metrics(policies: &[Policy]) -> bool {
+    policies.iter().any(|p| p.rule.needs_metrics().is_some())
+}
+
+/// The running jobs, as (account, job id), that a training-quality policy matches: only their
+/// metrics are read (queued and finished jobs publish none that could change a verdict).
+pub fn metrics_wanted(jobs: &[JobView], policies: &[Policy]) -> Vec<(String, String)> {
+    jobs.iter()
+        .filter(|v| v.job.status == crate::model::JobStatus::Running)
+        .filter(|v| {
+            policies.iter().any(|p| {
+                p.rule.needs_metrics().is_some() && p.matcher.matches(v) && !p.exempt.exempts(v)
+            })
+        })
+        .map(|v| (v.account.to_owned(), v.job.id.as_str().to_owned()))
+        .collect()
 }
 
 /// The active jobs, as (account, job id), whose events must be fetched before policies decide:

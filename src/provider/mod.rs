@@ -433,6 +433,76 @@ impl Client {
         )
     }
 
+    /// One page of a job's events, newest first: the newest `limit`, or those after (older
+    /// than) the event `after`.
+    pub async fn event_page(
+        &self,
+        id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<payload::EventPage, ProviderError> {
+        let limit = limit.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(a) = after {
+            query.push(("after", a));
+        }
+        let v = self
+            .json(
+                Method::GET,
+                &["fine_tuning", "jobs", id, "events"],
+                &query,
+                RetryOn::Transient,
+            )
+            .await?;
+        self.decode(
+            "GET /fine_tuning/jobs/{id}/events",
+            payload::parse_event_page(&v),
+        )
+    }
+
+    /// Every checkpoint the API lists for a job now (a few: one per epoch), in at most
+    /// `max_pages` pages. A checkpoint of another job is an error: it says nothing about this one.
+    pub async fn checkpoints(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::model::metrics::Checkpoint>, ProviderError> {
+        let endpoint = "GET /fine_tuning/jobs/{id}/checkpoints";
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..self.account.max_pages.max(1) {
+            let mut query = vec![("limit", "100")];
+            if let Some(a) = &after {
+                query.push(("after", a.as_str()));
+            }
+            let v = self
+                .json(
+                    Method::GET,
+                    &["fine_tuning", "jobs", id, "checkpoints"],
+                    &query,
+                    RetryOn::Transient,
+                )
+                .await?;
+            let (page, more) = self.decode(endpoint, payload::parse_checkpoint_page(&v))?;
+            let last = page.last().map(|(_, c)| c.id.clone());
+            for (job, c) in page {
+                if let Some(other) = job.filter(|j| !path::same_id(id, j)) {
+                    return Err(ProviderError::OtherJob {
+                        account: self.account.name.to_string(),
+                        endpoint: endpoint.to_owned(),
+                        asked: clip::clip(id, 200),
+                        answered: clip::clip(&other, 200),
+                    });
+                }
+                out.push(c);
+            }
+            match (more, last) {
+                (true, Some(l)) if after.as_deref() != Some(l.as_str()) => after = Some(l),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// File metadata.
     pub async fn file(&self, id: &str) -> Result<FileMeta, ProviderError> {
         let v = self

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::model::metrics::{Checkpoint, StepMetrics};
 use crate::model::{Job, JobId, JobStatus, epochs_number};
 
 /// An answer that is not what the API specifies: which part, and how.
@@ -344,6 +345,120 @@ pub fn parse_events(value: &Value) -> Result<Vec<Event>, PayloadError> {
             })
         })
         .collect())
+}
+
+/// One event as the training-metrics read needs it: its id and time, and a metrics event's
+/// values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsEvent {
+    pub id: String,
+    pub created_at: i64,
+    /// For `type: "metrics"` events with a `data.step`.
+    pub metrics: Option<StepMetrics>,
+}
+
+/// One page of a job's events, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<MetricsEvent>,
+    pub has_more: bool,
+}
+
+/// The values of a metrics event's `data` (or a checkpoint's `metrics`): numbers the spec
+/// lists; anything else is none. `step` must be a whole number of at least 0.
+fn step_metrics(d: &Value, step: Option<&Value>) -> Option<StepMetrics> {
+    let num = |k: &str| d.get(k).and_then(Value::as_f64).filter(|v| v.is_finite());
+    let step = step
+        .or_else(|| d.get("step"))?
+        .as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0 && s.fract() == 0.0)?;
+    Some(StepMetrics {
+        step: crate::model::round_i64(step),
+        total_steps: num("total_steps")
+            .filter(|t| *t >= 0.0)
+            .map(crate::model::round_i64),
+        train_loss: num("train_loss"),
+        train_mean_token_accuracy: num("train_mean_token_accuracy"),
+        valid_loss: num("valid_loss"),
+        valid_mean_token_accuracy: num("valid_mean_token_accuracy"),
+        full_valid_loss: num("full_valid_loss"),
+        full_valid_mean_token_accuracy: num("full_valid_mean_token_accuracy"),
+    })
+}
+
+/// Parses a list-events answer with metrics; items without an id are skipped, an event that
+/// is not a metrics one (or whose step is no count) has no metrics.
+pub fn parse_event_page(value: &Value) -> Result<EventPage, PayloadError> {
+    let items = value
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("missing array `data`")?;
+    let events = items
+        .iter()
+        .filter_map(|e| {
+            let id = e.get("id")?.as_str()?.to_owned();
+            let created_at = e
+                .get("created_at")
+                .and_then(|t| Time::deserialize(t).ok())
+                .map_or(0, |t| t.0);
+            let metrics = (e.get("type").and_then(Value::as_str) == Some("metrics"))
+                .then(|| e.get("data").and_then(|d| step_metrics(d, None)))
+                .flatten();
+            Some(MetricsEvent {
+                id,
+                created_at,
+                metrics,
+            })
+        })
+        .collect();
+    Ok(EventPage {
+        events,
+        has_more: value
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+/// A page of checkpoints, each with the job id it names (for the caller to check), and whether
+/// more follow.
+pub type CheckpointPage = (Vec<(Option<String>, Checkpoint)>, bool);
+
+/// Parses a list-checkpoints answer. Items missing a model or a step are skipped.
+pub fn parse_checkpoint_page(value: &Value) -> Result<CheckpointPage, PayloadError> {
+    let items = value
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or("missing array `data`")?;
+    let checkpoints = items
+        .iter()
+        .filter_map(|c| {
+            let metrics = c.get("metrics").cloned().unwrap_or(Value::Null);
+            let metrics = step_metrics(&metrics, c.get("step_number"))?;
+            Some((
+                c.get("fine_tuning_job_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                Checkpoint {
+                    id: c.get("id")?.as_str()?.to_owned(),
+                    model: c.get("fine_tuned_model_checkpoint")?.as_str()?.to_owned(),
+                    step: metrics.step,
+                    created_at: c
+                        .get("created_at")
+                        .and_then(|t| Time::deserialize(t).ok())
+                        .map_or(0, |t| t.0),
+                    metrics,
+                },
+            ))
+        })
+        .collect();
+    Ok((
+        checkpoints,
+        value
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    ))
 }
 
 /// File metadata from `GET /files/{id}`.

@@ -28,6 +28,85 @@ pub struct SimJob {
     pub paused_at: Option<i64>,
     /// Overrides the timeline with a status the spec does not list.
     pub odd_status: Option<String>,
+    /// Training metrics: a loss curve published as metrics events, a step at a time, with
+    /// checkpoints at the end of each epoch. None: a step a minute, no checkpoints.
+    pub curve: Option<LossCurve>,
+    pub validation_file: Option<String>,
+}
+
+/// The shape of a simulated loss curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CurveShape {
+    /// Still improving at the end: `0.5 + 2 e^(-step / (total / 2))`.
+    Converging,
+    /// Flat after the first tenth: `0.6 + 2 e^(-step / (total / 30))`; its validation loss
+    /// rises again after a quarter of the steps (it overfits).
+    Plateau,
+    /// Like a plateau until step `at`, then three times its loss.
+    Diverging { at: i64 },
+}
+
+/// A job's training metrics: `steps_per_sec` steps a second up to `total_steps`, the loss
+/// following `shape` with `noise` (relative, Gaussian, drawn from the step and `seed`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossCurve {
+    pub shape: CurveShape,
+    pub total_steps: i64,
+    pub steps_per_sec: i64,
+    pub noise: f64,
+    pub seed: u64,
+}
+
+impl LossCurve {
+    fn base(&self, step: i64) -> f64 {
+        let s = step as f64;
+        let total = self.total_steps.max(1) as f64;
+        match self.shape {
+            CurveShape::Converging => 0.5 + 2.0 * (-s / (total / 2.0)).exp(),
+            CurveShape::Plateau => 0.6 + 2.0 * (-s / (total / 30.0)).exp(),
+            CurveShape::Diverging { at } => {
+                let plateau = 0.6 + 2.0 * (-s / (total / 30.0)).exp();
+                if step < at { plateau } else { 3.0 * plateau }
+            }
+        }
+    }
+
+    /// A deterministic standard normal draw for (seed, step, which).
+    fn gauss(&self, step: i64, which: u64) -> f64 {
+        let mut x = self
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(step.cast_unsigned().wrapping_mul(0xBF58_476D_1CE4_E5B9))
+            .wrapping_add(which);
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u1, u2) = (next().max(1e-12), next());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// The training loss reported at `step`.
+    pub fn train_loss(&self, step: i64) -> f64 {
+        self.base(step) * (1.0 + self.noise * self.gauss(step, 1)).max(0.05)
+    }
+
+    /// The validation loss at `step` (without noise on the full one).
+    pub fn valid_loss(&self, step: i64, full: bool) -> f64 {
+        let overfit = match self.shape {
+            CurveShape::Plateau => 1.0 + 0.0005 * (step - self.total_steps / 4).max(0) as f64,
+            _ => 1.0,
+        };
+        let v = 1.05 * self.base(step) * overfit;
+        if full {
+            v
+        } else {
+            v * (1.0 + self.noise / 3.0 * self.gauss(step, 2)).max(0.05)
+        }
+    }
 }
 
 const FOREVER: i64 = 10 * 365 * 86_400;
@@ -74,6 +153,8 @@ impl SimJob {
             cancelled_at: None,
             paused_at: None,
             odd_status: None,
+            curve: None,
+            validation_file: None,
         };
         match status {
             "validating_files" => j.validating = FOREVER,
@@ -116,6 +197,81 @@ impl SimJob {
             (fresh.validating, fresh.queued, fresh.running, fresh.outcome);
         (self.cancelled_at, self.paused_at, self.odd_status) =
             (fresh.cancelled_at, None, fresh.odd_status);
+    }
+
+    /// Publishes a loss curve: training runs `total_steps / steps_per_sec` seconds from when
+    /// the job starts running, with a validation file and 3 epochs.
+    pub fn with_curve(mut self, shape: CurveShape, total_steps: i64, steps_per_sec: i64) -> Self {
+        let rate = steps_per_sec.max(1);
+        self.curve = Some(LossCurve {
+            shape,
+            total_steps,
+            steps_per_sec: rate,
+            noise: 0.1,
+            seed: self
+                .id
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+        });
+        self.running = total_steps / rate;
+        self.n_epochs = json!(3);
+        self.validation_file = Some(format!("file-valid-{}", self.id));
+        self
+    }
+
+    /// Steps of a curve trained by `now`.
+    pub fn steps_done(&self, now: i64) -> i64 {
+        self.curve.map_or(0, |c| {
+            (self.trained_secs(now).saturating_mul(c.steps_per_sec)).min(c.total_steps)
+        })
+    }
+
+    /// The metrics event of `step`.
+    pub fn metrics_event(&self, step: i64) -> Option<Value> {
+        let c = self.curve?;
+        let per_epoch = (c.total_steps / 3).max(1);
+        let mut data = json!({
+            "step": step, "total_steps": c.total_steps,
+            "train_loss": c.train_loss(step), "train_mean_token_accuracy": 0.8,
+        });
+        if step % 10 == 0 {
+            data["valid_loss"] = json!(c.valid_loss(step, false));
+            data["valid_mean_token_accuracy"] = json!(0.78);
+        }
+        if step % per_epoch == 0 {
+            data["full_valid_loss"] = json!(c.valid_loss(step, true));
+            data["full_valid_mean_token_accuracy"] = json!(0.79);
+        }
+        let at = self.running_from() + step / c.steps_per_sec.max(1);
+        Some(json!({
+            "object": "fine_tuning.job.event", "id": format!("ftevent-{}-{step}", self.id),
+            "created_at": at, "level": "info", "message": format!("Step {step}/{}: training loss={:.4}", c.total_steps, c.train_loss(step)),
+            "type": "metrics", "data": data,
+        }))
+    }
+
+    /// Checkpoints at the end of each epoch trained by `now`, newest first.
+    pub fn checkpoints(&self, now: i64) -> Vec<Value> {
+        let Some(c) = self.curve else {
+            return Vec::new();
+        };
+        let per_epoch = (c.total_steps / 3).max(1);
+        let done = self.steps_done(now);
+        (1..=3)
+            .map(|k| k * per_epoch)
+            .filter(|s| *s <= done)
+            .rev()
+            .map(|step| {
+                json!({
+                    "object": "fine_tuning.job.checkpoint", "id": format!("ftckpt-{}-{step}", self.id),
+                    "created_at": self.running_from() + step / c.steps_per_sec.max(1),
+                    "fine_tuned_model_checkpoint": format!("ft:{}:sim::{}:ckpt-step-{step}", self.model, self.id),
+                    "fine_tuning_job_id": self.id, "step_number": step,
+                    "metrics": {"step": step, "train_loss": c.train_loss(step), "valid_loss": c.valid_loss(step, false),
+                                "full_valid_loss": c.valid_loss(step, true), "train_mean_token_accuracy": 0.8},
+                })
+            })
+            .collect()
     }
 
     pub fn with_metadata(mut self, k: &str, v: &str) -> Self {
@@ -209,7 +365,7 @@ impl SimJob {
             "organization_id": "org-sim",
             "result_files": [],
             "status": status,
-            "validation_file": null,
+            "validation_file": self.validation_file,
             "training_file": self.training_file,
             "hyperparameters": {"n_epochs": self.n_epochs, "batch_size": "auto", "learning_rate_multiplier": "auto"},
             "trained_tokens": trained,

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use job::{SimJob, history_id};
+pub use job::{CurveShape, LossCurve, SimJob, history_id};
 
 /// A fault to inject on the next request to an endpoint.
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ pub enum Endpoint {
     List,
     Retrieve,
     Events,
+    Checkpoints,
     File,
     FileContent,
     Cancel,
@@ -208,6 +209,11 @@ impl Sim {
         let mut s = self.lock();
         s.forget_requests = true;
         s.requests = Vec::new();
+    }
+
+    /// Forgets the requests recorded so far and goes on recording (tests count a later run's).
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
     }
 
     pub fn requests(&self) -> Vec<Request> {

@@ -66,6 +66,7 @@ async fn handle(
         ("GET", ["fine_tuning", "jobs"]) => Some(Endpoint::List),
         ("GET", ["fine_tuning", "jobs", _]) => Some(Endpoint::Retrieve),
         ("GET", ["fine_tuning", "jobs", _, "events"]) => Some(Endpoint::Events),
+        ("GET", ["fine_tuning", "jobs", _, "checkpoints"]) => Some(Endpoint::Checkpoints),
         ("POST", ["fine_tuning", "jobs", _, "cancel"]) => Some(Endpoint::Cancel),
         ("POST", ["fine_tuning", "jobs", _, "pause"]) => Some(Endpoint::Pause),
         ("POST", ["fine_tuning", "jobs", _, "resume"]) => Some(Endpoint::Pause),
@@ -203,6 +204,29 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
             None => error(404, &format!("Could not find fine-tune job: {id}")),
         },
         Endpoint::Events => match s.jobs.iter().find(|j| j.id == id) {
+            // A job with a loss curve: a metrics event per step, newest first, paged by `after`.
+            Some(j) if j.curve.is_some() => {
+                let limit = query_param(query, "limit")
+                    .and_then(|l| l.parse::<i64>().ok())
+                    .unwrap_or(20)
+                    .clamp(1, 100);
+                let done = j.steps_done(now);
+                let prefix = format!("ftevent-{}-", j.id);
+                let top = match query_param(query, "after") {
+                    Some(a) => a
+                        .strip_prefix(prefix.as_str())
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .map_or(0, |n| n - 1),
+                    None => done,
+                }
+                .min(done);
+                let bottom = (top - limit).max(0);
+                let data: Vec<Value> = (bottom + 1..=top)
+                    .rev()
+                    .filter_map(|step| j.metrics_event(step))
+                    .collect();
+                ok(json!({"object": "list", "data": data, "has_more": bottom > 0}))
+            }
             Some(j) => {
                 let limit = query_param(query, "limit")
                     .and_then(|l| l.parse::<usize>().ok())
@@ -219,6 +243,10 @@ fn answer(state: &Arc<Mutex<State>>, endpoint: Endpoint, segs: &[&str], query: &
                     .collect();
                 ok(json!({"object": "list", "data": data, "has_more": total > limit}))
             }
+            None => error(404, &format!("Could not find fine-tune job: {id}")),
+        },
+        Endpoint::Checkpoints => match s.jobs.iter().find(|j| j.id == id) {
+            Some(j) => ok(json!({"object": "list", "data": j.checkpoints(now), "has_more": false})),
             None => error(404, &format!("Could not find fine-tune job: {id}")),
         },
         Endpoint::Cancel => {

@@ -141,9 +141,12 @@ pub struct ActionRecord {
     pub response_error: Option<String>,
     pub error: Option<String>,
     pub note: Option<String>,
+    /// For actions of training-quality policies: the checkpoint to use instead,
+    /// `{model, step, metric, value}` (null when none was listed, and for other policies).
+    pub best_checkpoint: Option<serde_json::Value>,
 }
 
-const COLUMNS: &str = "id, account, job_id, policy, action, reason, outcome, attempts, requested_at, completed_at, http_status, response_status, response_trained_tokens, response_finished_at, response_fine_tuned_model, response_error, error, note";
+const COLUMNS: &str = "id, account, job_id, policy, action, reason, outcome, attempts, requested_at, completed_at, http_status, response_status, response_trained_tokens, response_finished_at, response_fine_tuned_model, response_error, error, note, best_checkpoint";
 
 fn record(r: &sqlx::sqlite::SqliteRow) -> ActionRecord {
     ActionRecord {
@@ -165,6 +168,9 @@ fn record(r: &sqlx::sqlite::SqliteRow) -> ActionRecord {
         response_error: r.get(15),
         error: r.get(16),
         note: r.get(17),
+        best_checkpoint: r
+            .get::<Option<String>, _>(18)
+            .and_then(|t| serde_json::from_str(&t).ok()),
     }
 }
 

@@ -27,6 +27,7 @@ mod history;
 mod jobs;
 mod listing;
 mod lock;
+mod metrics;
 mod moved;
 mod notices;
 mod outbox;

@@ -1,6 +1,7 @@
 //! Sync: provider -> store. Pages the job list into SQLite one transaction per page, then
 //! retrieves known active jobs the listing did not include.
 
+pub mod metrics;
 pub mod outage_watch;
 mod report;
 pub mod training_files;
@@ -42,6 +43,8 @@ pub struct SyncSummary {
     pub retrieved: u32,
     /// Running jobs whose events were fetched (those a `stalled` policy suspected).
     pub events_checked: u32,
+    /// Running jobs whose training metrics were read (those a training-quality policy matches).
+    pub metrics_read: u32,
     /// Known active jobs the API answered 404 for: marked gone.
     pub gone: u32,
     /// Items the API sent that could not be parsed.

@@ -37,6 +37,12 @@ pub fn sync_line(account: &str, r: &Result<SyncSummary, SyncError>) -> String {
                     )
                 ));
             }
+            if s.metrics_read > 0 {
+                line.push_str(&format!(
+                    ", training metrics of {} read",
+                    count(s.metrics_read, "running job", "running jobs")
+                ));
+            }
             if s.gone > 0 {
                 line.push_str(&format!(
                     ", {} unknown to the API marked gone",

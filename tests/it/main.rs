@@ -31,3 +31,4 @@ mod stalled;
 mod status;
 mod sync;
 mod systemd_unit;
+mod training;

@@ -27,7 +27,7 @@ async fn history() -> (Sim, Env, i64) {
             sim.base_url()
         ),
     );
-    sim.forget_requests();
+    sim.clear_requests();
     (sim, env, created)
 }
 

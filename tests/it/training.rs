@@ -1,0 +1,182 @@
+//! Training-quality policies end to end: the simulator's jobs publish loss curves as metrics
+//! events and checkpoints; the real binary reads them incrementally, cancels the plateauing and
+//! the diverging job once each, early, naming the checkpoint to use instead, and leaves the
+//! converging one alone.
+
+use crate::common::*;
+use ftguard::sim::CurveShape;
+
+/// Divergence first: a job both would stop is stopped by the first decision.
+pub const POLICIES: &str = r#"
+[[policies]]
+name = "diverging"
+kind = "loss_divergence"
+metric = "train_loss"
+factor = 2.0
+patience = 30
+min_steps = 50
+
+[[policies]]
+name = "early-stop"
+kind = "loss_plateau"
+metric = "valid_loss"
+patience = 200
+min_delta = 0.01
+min_steps = 100
+"#;
+
+/// 3,000 steps at 10 a second, 3 epochs (checkpoints at steps 1,000, 2,000 and 3,000): the
+/// plateau flattens by step 500 and its validation loss rises from step 750; the diverging job
+/// triples its loss at step 1,500; the converging one improves to the end.
+pub fn curve_jobs(now: i64) -> Vec<SimJob> {
+    vec![
+        SimJob::in_status("ftjob-plateau", "running", 200, now).with_curve(
+            CurveShape::Plateau,
+            3000,
+            10,
+        ),
+        SimJob::in_status("ftjob-diverge", "running", 250, now).with_curve(
+            CurveShape::Diverging { at: 1500 },
+            3000,
+            10,
+        ),
+        SimJob::in_status("ftjob-converge", "running", 200, now).with_curve(
+            CurveShape::Converging,
+            3000,
+            10,
+        ),
+    ]
+}
+
+fn events_requests(sim: &Sim, id: &str) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(&format!("/fine_tuning/jobs/{id}/events")))
+        .map(|r| r.query)
+        .collect()
+}
+
+#[tokio::test]
+async fn loss_policies_cancel_the_plateau_and_the_divergence_once_with_their_best_checkpoint() {
+    let sim = Sim::start(curve_jobs(now())).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICIES);
+    env.ok(&["run", "--once"]).await;
+    assert_eq!(sim.cancel_requests("ftjob-plateau"), 1);
+    assert_eq!(sim.cancel_requests("ftjob-diverge"), 1);
+    assert_eq!(
+        sim.cancel_requests("ftjob-converge"),
+        0,
+        "converging: untouched"
+    );
+    // Early: they would have trained until 300 s.
+    assert_eq!(sim.status("ftjob-plateau").as_deref(), Some("cancelled"));
+    assert_eq!(sim.status("ftjob-diverge").as_deref(), Some("cancelled"));
+    // A first read pages through each running job's events once: 2,000 and 2,500 steps (a
+    // page more if the simulator's clock ticked meanwhile: 10 steps a second), 100 a page,
+    // each page after the last one's oldest event.
+    for (id, pages) in [("ftjob-converge", 20), ("ftjob-diverge", 25)] {
+        let queries = events_requests(&sim, id);
+        assert!(
+            (pages..=pages + 1).contains(&queries.len()),
+            "{id}: {queries:?}"
+        );
+        let distinct: std::collections::HashSet<&String> = queries.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            queries.len(),
+            "no page read twice: {queries:?}"
+        );
+    }
+
+    let actions = env.json(&["actions", "--json"]).await;
+    let cancel_of = |id: &str| -> Vec<serde_json::Value> {
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["job_id"] == id && a["action"] == "cancel")
+            .cloned()
+            .collect()
+    };
+    let plateau = cancel_of("ftjob-plateau");
+    assert_eq!(plateau.len(), 1, "{actions:#}");
+    assert_eq!(plateau[0]["policy"], "early-stop");
+    let reason = plateau[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("valid_loss has not improved by 0.01 for "),
+        "{reason}"
+    );
+    // Its validation loss is lowest at the first epoch's end: that checkpoint, by its full
+    // validation loss.
+    let best = &plateau[0]["best_checkpoint"];
+    assert_eq!(best["step"], 1000, "{best}");
+    assert_eq!(best["metric"], "full_valid_loss");
+    assert_eq!(
+        best["model"],
+        "ft:gpt-4o-mini-2024-07-18:sim::ftjob-plateau:ckpt-step-1000"
+    );
+    let diverge = cancel_of("ftjob-diverge");
+    assert_eq!(diverge.len(), 1, "{actions:#}");
+    assert_eq!(diverge[0]["policy"], "diverging");
+    assert!(
+        diverge[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("train_loss above 2x its best for "),
+        "{}",
+        diverge[0]["reason"]
+    );
+    // Before the blow-up (step 1,000), not after it (step 2,000), by training loss.
+    assert_eq!(diverge[0]["best_checkpoint"]["step"], 1000);
+    assert_eq!(diverge[0]["best_checkpoint"]["metric"], "train_loss");
+    assert!(cancel_of("ftjob-converge").is_empty());
+
+    // Steady state: one events request for the job still running (20 new steps, stopping at
+    // the newest event stored), none for the stopped ones; nothing cancelled again.
+    sim.clear_requests();
+    sim.advance(2);
+    env.ok(&["run", "--once"]).await;
+    let again = events_requests(&sim, "ftjob-converge");
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(!again[0].contains("after="), "{again:?}");
+    assert!(events_requests(&sim, "ftjob-plateau").is_empty());
+    assert_eq!(sim.cancel_requests("ftjob-plateau"), 0);
+    assert_eq!(sim.cancel_requests("ftjob-converge"), 0);
+}
+
+#[tokio::test]
+async fn config_check_names_bad_training_quality_keys() {
+    let env = Env::new();
+    for (body, says) in [
+        (
+            "kind = \"loss_plateau\"\npatience = 0",
+            "patience 0 is out of range",
+        ),
+        (
+            "kind = \"loss_divergence\"\npatience = 5\nfactor = 1.0",
+            "factor 1 must be more than 1",
+        ),
+        (
+            "kind = \"loss_plateau\"\npatience = 5\nmetric = \"bleu\"",
+            "metric \"bleu\" is not a loss",
+        ),
+        (
+            "kind = \"loss_plateau\"\npatience = 5\nfactor = 2.0",
+            "key `factor` does not apply",
+        ),
+        (
+            "kind = \"loss_plateau\"\npatience = 5\nmin_delta = -1.0",
+            "min_delta -1 must be",
+        ),
+    ] {
+        env.write_config("", &format!("[[policies]]\nname = \"q\"\n{body}\n"));
+        let out = env.run(&["config", "check"]).await;
+        assert!(!out.status.success(), "{body}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("policies[0] (\"q\")") && err.contains(says),
+            "{body}: {err}"
+        );
+    }
+}
