@@ -147,7 +147,18 @@ pub async fn show(
         .unwrap_or_default();
     let now = time::now();
     let marks = store.grace_marks().await?;
-    let standings = super::standing::standings(app.config(), j, &cost, &marks, now);
+    let curves = store.curves(j.account.as_str(), j.job.id.as_str()).await?;
+    let checkpoints = store
+        .checkpoints(j.account.as_str(), j.job.id.as_str())
+        .await?;
+    let standings = super::standing::standings(
+        app.config(),
+        j,
+        &cost,
+        Some(&curves).filter(|c| c.last_step().is_some()),
+        &marks,
+        now,
+    );
     let last_change = history.iter().map(|t| t.observed_at).max().unwrap_or(0);
     if json {
         let mut v = job_json(j, &cost);
@@ -157,6 +168,8 @@ pub async fn show(
             .iter()
             .map(|(p, s)| super::standing::json(app.config(), p, s, (&actions, last_change)))
             .collect();
+        v["metrics"] = json!(store.metrics(j.account.as_str(), j.job.id.as_str()).await?);
+        v["checkpoints"] = json!(checkpoints);
         v["raw"] = j.job.raw_value();
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -204,6 +217,7 @@ pub async fn show(
             "  metadata        {}",
             serde_json::to_string(&j.job.metadata)?
         );
+        super::curve::print(&curves, &checkpoints);
         outln!("  history:");
         for t in &history {
             outln!(

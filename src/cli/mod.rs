@@ -10,6 +10,7 @@ use crate::{Cli, Command, ConfigCommand};
 
 mod actions;
 mod check;
+mod curve;
 mod demo;
 mod jobs;
 pub mod log_writer;

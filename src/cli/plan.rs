@@ -27,11 +27,11 @@ pub async fn plan(
     }
     let now = time::now();
     let evaluation = app.decide(&app.config().policies, now).await?;
-    let coming = match upcoming {
+    let (coming, watching) = match upcoming {
         Some(within) => {
             coming_up(app, now, now.saturating_add(ftguard::model::secs(within))).await?
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let decisions = &evaluation.decisions;
     // An action recorded earlier may stand for a decision (a notify policy notified once, a
@@ -86,10 +86,17 @@ pub async fn plan(
                 "schedule": c.schedule,
             })
         }));
+        out.extend(watching.iter().map(|w| {
+            json!({
+                "action": "watching", "account": w.account, "job_id": w.job_id,
+                "policy": w.policy, "progress": w.progress,
+            })
+        }));
         outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if decisions.is_empty() && notices.is_empty() {
         outln!("nothing to do: no active job breaks a policy");
         print_coming(&coming, upcoming, now);
+        print_watching(&watching);
     } else {
         let mut table = Tabled::new(
             &[
@@ -138,6 +145,7 @@ pub async fn plan(
         }
         table.print();
         print_coming(&coming, upcoming, now);
+        print_watching(&watching);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -157,15 +165,32 @@ struct Coming {
     dry_run: bool,
 }
 
+/// A running job a training-quality policy keeps for now: how far it is from the limit, in
+/// steps (time cannot tell: it depends on the loss to come).
+struct Watching {
+    account: String,
+    job_id: String,
+    policy: String,
+    progress: String,
+}
+
 /// What will happen before `until` if nothing changes, soonest first, from the same rules
-/// as the passes (`policy::standing`).
-async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming>> {
+/// as the passes (`policy::standing`); and the jobs training-quality policies are watching.
+async fn coming_up(
+    app: &App,
+    now: i64,
+    until: i64,
+) -> anyhow::Result<(Vec<Coming>, Vec<Watching>)> {
     let jobs = app.store().jobs(&JobFilter::active()).await?;
     let jobs = app.with_costs(jobs, now).await?;
     let marks = app.store().grace_marks().await?;
+    let curves = app.running_curves(&app.config().policies).await?;
     let mut out = Vec::new();
+    let mut watching = Vec::new();
     for (j, cost) in &jobs {
-        let v = app::view(j, cost);
+        let mut views = [app::view(j, cost)];
+        app::attach(&mut views, &curves);
+        let [v] = views;
         for p in &app.config().policies {
             let key = (
                 j.account.to_string(),
@@ -176,6 +201,15 @@ async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming
                 Standing::Due { at } if p.grace.is_zero() => (at, p.action.as_str(), None),
                 Standing::Due { at } => (at, "warn", Some((p.action.as_str(), p.grace))),
                 Standing::InGrace { until, .. } => (until, p.action.as_str(), None),
+                Standing::Watching { progress } => {
+                    watching.push(Watching {
+                        account: j.account.to_string(),
+                        job_id: j.job.id.as_str().to_owned(),
+                        policy: p.name.clone(),
+                        progress,
+                    });
+                    continue;
+                }
                 _ => continue,
             };
             if at <= until {
@@ -193,7 +227,17 @@ async fn coming_up(app: &App, now: i64, until: i64) -> anyhow::Result<Vec<Coming
         }
     }
     out.sort_by(|a, b| (a.at, &a.account, &a.job_id).cmp(&(b.at, &b.account, &b.job_id)));
-    Ok(out)
+    Ok((out, watching))
+}
+
+fn print_watching(watching: &[Watching]) {
+    if watching.is_empty() {
+        return;
+    }
+    outln!("\ntraining quality, watched in steps (if the loss does not improve):");
+    for w in watching {
+        outln!("  {} {} [{}] {}", w.account, w.job_id, w.policy, w.progress);
+    }
 }
 
 fn print_coming(coming: &[Coming], upcoming: Option<Duration>, now: i64) {

@@ -9,7 +9,7 @@ use ftguard::app;
 use ftguard::config::Config;
 use ftguard::cost::JobCost;
 use ftguard::model::time;
-use ftguard::policy::{GraceKey, Policy, Standing, format, standing};
+use ftguard::policy::{Curves, GraceKey, JobView, Policy, Standing, format, standing};
 use ftguard::store::{ActionRecord, StoredJob};
 
 /// Each policy's standing for a job ftguard still watches; empty for finished or gone jobs,
@@ -18,13 +18,17 @@ pub fn standings<'c>(
     config: &'c Config,
     j: &StoredJob,
     cost: &JobCost,
+    curves: Option<&Curves>,
     marks: &HashMap<GraceKey, i64>,
     now: i64,
 ) -> Vec<(&'c Policy, Standing)> {
     if j.job.status.is_terminal() || j.gone_at.is_some() {
         return Vec::new();
     }
-    let v = app::view(j, cost);
+    let v = JobView {
+        curves,
+        ..app::view(j, cost)
+    };
     config
         .policies
         .iter()
@@ -115,6 +119,7 @@ pub fn line(
             time::human(*at),
             from_now(*at, now)
         ),
+        Standing::Watching { progress } => format!("keeps it for now: {progress} — then {act}"),
         Standing::Keeps => "keeps it".to_owned(),
         Standing::Group => "budget, decided over its group: see `ftguard spend`".to_owned(),
         Standing::NotMatched => "does not apply (its match leaves this job out)".to_owned(),

@@ -19,6 +19,9 @@ pub enum Standing {
     InGrace { reason: String, until: i64 },
     /// Keeps it now; a time-based limit is reached at `at` if nothing changes.
     Due { at: i64 },
+    /// Keeps it for now; a training-quality policy says how far the job is from its limit in
+    /// steps (best value and step, current, steps left if nothing improves).
+    Watching { progress: String },
     /// Keeps it, with nothing time-based ahead.
     Keeps,
     /// Decided over a group of jobs (budgets): `ftguard spend` shows where the group stands.
@@ -56,7 +59,10 @@ pub fn standing(v: &JobView, now: i64, policy: &Policy, grace_mark: Option<i64>)
         (Some(reason), _) => Standing::Breaks { reason },
         (None, _) => match policy.rule.crossing_at(v, &ctx) {
             Some(at) if at > now => Standing::Due { at },
-            _ => Standing::Keeps,
+            _ => match policy.rule.progress(v, &ctx) {
+                Some(progress) => Standing::Watching { progress },
+                None => Standing::Keeps,
+            },
         },
     }
 }

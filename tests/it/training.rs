@@ -132,6 +132,36 @@ async fn loss_policies_cancel_the_plateau_and_the_divergence_once_with_their_bes
     assert_eq!(diverge[0]["best_checkpoint"]["metric"], "train_loss");
     assert!(cancel_of("ftjob-converge").is_empty());
 
+    // `show` draws the converging job's curve, marks and lists its checkpoints (read as its
+    // epochs ended), and says how far it is from each policy's limit in steps.
+    let text = env.ok(&["show", "ftjob-converge"]).await;
+    for want in [
+        "  training        step ",
+        "    train_loss    ",
+        "    valid_loss    ",
+        "    checkpoints   ",
+        "ft:gpt-4o-mini-2024-07-18:sim::ftjob-converge:ckpt-step-1000",
+        "keeps it for now: best valid_loss ",
+        "steps without improvement, acts after ",
+    ] {
+        assert!(text.contains(want), "{want:?} not in {text}");
+    }
+    let shown = env.json(&["show", "ftjob-converge", "--json"]).await;
+    let metrics = shown["metrics"].as_array().unwrap();
+    assert!(metrics.len() >= 2000, "{}", metrics.len());
+    assert_eq!(metrics[0]["step"], 1);
+    assert!(metrics[0]["train_loss"].as_f64().unwrap() > 1.0);
+    assert!(metrics[0]["valid_loss"].is_null(), "missing stays null");
+    assert_eq!(metrics[9]["step"], 10);
+    assert!(metrics[9]["valid_loss"].as_f64().is_some());
+    assert_eq!(shown["checkpoints"][0]["step"], 1000);
+    let plan = env.ok(&["plan", "--offline", "--upcoming", "1h"]).await;
+    assert!(
+        plan.contains("training quality, watched in steps")
+            && plan.contains("ftjob-converge [early-stop] best valid_loss"),
+        "{plan}"
+    );
+
     // Steady state: one events request for the job still running (20 new steps, stopping at
     // the newest event stored), none for the stopped ones; nothing cancelled again.
     sim.clear_requests();
