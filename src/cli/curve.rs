@@ -9,14 +9,20 @@ use ftguard::policy::format::loss;
 const WIDTH: usize = 60;
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
+/// The column of `step` on a line from step 0 to `last`.
+fn column(step: i64, last: i64) -> usize {
+    let span = last.max(1);
+    let cols = i64::try_from(WIDTH).unwrap_or(60) - 1;
+    usize::try_from(step.clamp(0, span).saturating_mul(cols) / span)
+        .unwrap_or(0)
+        .min(WIDTH - 1)
+}
+
 /// The mean of each of `WIDTH` equal step ranges from 0 to `last` (None where none reported).
 fn buckets(series: &[(i64, f64)], last: i64) -> Vec<Option<f64>> {
     let mut sums = vec![(0.0, 0u32); WIDTH];
-    let span = last.max(1);
     for &(step, v) in series {
-        let i = usize::try_from(step.clamp(0, span).saturating_mul(WIDTH as i64 - 1) / span)
-            .unwrap_or(0)
-            .min(WIDTH - 1);
+        let i = column(step, last);
         sums[i].0 += v;
         sums[i].1 += 1;
     }
@@ -34,7 +40,7 @@ fn line(values: &[Option<f64>], lo: f64, hi: f64) -> String {
             Some(v) => {
                 let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
                 let i = (f * 7.0).round().clamp(0.0, 7.0);
-                BARS[ftguard::model::floor_u64(i) as usize]
+                BARS[usize::try_from(ftguard::model::floor_u64(i)).map_or(7, |i| i.min(7))]
             }
         })
         .collect()
