@@ -73,12 +73,7 @@ pub fn print(curves: &Curves, checkpoints: &[Checkpoint]) {
     if !checkpoints.is_empty() {
         let mut marks = vec![' '; WIDTH];
         for c in checkpoints {
-            let i = usize::try_from(
-                c.step.clamp(0, last).saturating_mul(WIDTH as i64 - 1) / last.max(1),
-            )
-            .unwrap_or(0)
-            .min(WIDTH - 1);
-            marks[i] = '^';
+            marks[column(c.step, last)] = '^';
         }
         outln!("    checkpoints   {}", marks.iter().collect::<String>());
         outln!("  checkpoints:");
