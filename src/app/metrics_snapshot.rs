@@ -15,7 +15,23 @@ impl App {
             actions: store.action_counts().await?,
             last_sync: store.last_successful_syncs().await?,
             budgets: Vec::new(),
+            training_loss: Vec::new(),
+            training_step: Vec::new(),
         };
+        for ((account, job), curves) in self.running_curves(&self.config.policies).await? {
+            for metric in crate::model::metrics::LossMetric::NAMES {
+                let series = crate::model::metrics::LossMetric::parse(metric)
+                    .map_or(&[][..], |m| curves.series(m));
+                if let Some(&(_, v)) = series.last() {
+                    state
+                        .training_loss
+                        .push((account.clone(), job.clone(), metric, v));
+                }
+            }
+            if let Some(step) = curves.last_step() {
+                state.training_step.push((account, job, step));
+            }
+        }
         let budgets: Vec<_> = self
             .config
             .policies

@@ -21,6 +21,8 @@ pub struct Metrics {
     last_sync: IntGaugeVec,
     clock_offset: IntGaugeVec,
     budget_spend: GaugeVec,
+    training_loss: GaugeVec,
+    training_step: IntGaugeVec,
     budget_limit: GaugeVec,
 }
 
@@ -107,6 +109,20 @@ impl Metrics {
             ),
             &["policy", "group"],
         )?;
+        let training_loss = GaugeVec::new(
+            Opts::new(
+                "ftguard_training_loss",
+                "The newest loss a running job reported (train_loss, valid_loss, full_valid_loss), for jobs a training-quality policy watches",
+            ),
+            &["account", "job_id", "metric"],
+        )?;
+        let training_step = IntGaugeVec::new(
+            Opts::new(
+                "ftguard_training_step",
+                "The newest training step a running job reported, for jobs a training-quality policy watches",
+            ),
+            &["account", "job_id"],
+        )?;
         for c in [
             Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sync_duration.clone()),
@@ -119,6 +135,8 @@ impl Metrics {
             Box::new(clock_offset.clone()),
             Box::new(budget_spend.clone()),
             Box::new(budget_limit.clone()),
+            Box::new(training_loss.clone()),
+            Box::new(training_step.clone()),
         ] {
             registry.register(c)?;
         }
@@ -134,6 +152,8 @@ impl Metrics {
             clock_offset,
             budget_spend,
             budget_limit,
+            training_loss,
+            training_step,
         })
     }
 }
@@ -202,6 +222,10 @@ pub struct StateSnapshot {
     pub last_sync: Vec<(String, i64)>,
     /// (policy, group, spent and projected dollars, limit dollars).
     pub budgets: Vec<(String, String, f64, f64)>,
+    /// (account, job id, metric, newest value) of running jobs with stored metrics.
+    pub training_loss: Vec<(String, String, &'static str, f64)>,
+    /// (account, job id, newest step) of the same.
+    pub training_step: Vec<(String, String, i64)>,
 }
 
 /// Why the exposition could not be rendered.
@@ -241,6 +265,18 @@ pub fn render(state: &StateSnapshot) -> Result<String, RenderError> {
         m.budget_limit
             .with_label_values(&[policy, group])
             .set(*limit);
+    }
+    m.training_loss.reset();
+    for (account, job, metric, v) in &state.training_loss {
+        m.training_loss
+            .with_label_values(&[account.as_str(), job.as_str(), metric])
+            .set(*v);
+    }
+    m.training_step.reset();
+    for (account, job, step) in &state.training_step {
+        m.training_step
+            .with_label_values(&[account, job])
+            .set(*step);
     }
     let mut buf = Vec::new();
     TextEncoder::new()

@@ -35,6 +35,7 @@ fn the_dashboard_uses_only_exposed_metrics() {
         "ftguard_budget_limit_usd",
         "ftguard_jobs",
         "ftguard_actions",
+        "ftguard_training_loss",
     ] {
         assert!(used.contains(needed), "the dashboard should show {needed}");
     }

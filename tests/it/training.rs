@@ -210,3 +210,34 @@ async fn config_check_names_bad_training_quality_keys() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_export_the_newest_loss_of_watched_running_jobs() {
+    let sim = Sim::start(curve_jobs(now())).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICIES);
+    let app = env.app().await;
+    app.sync().await;
+    let text = ftguard::telemetry::render(&app.metrics_snapshot().await.unwrap()).unwrap();
+    for job in ["ftjob-converge", "ftjob-plateau", "ftjob-diverge"] {
+        for metric in ["train_loss", "valid_loss"] {
+            let series = format!(
+                "ftguard_training_loss{{account=\"sim\",job_id=\"{job}\",metric=\"{metric}\"}} "
+            );
+            assert!(text.contains(&series), "{series} not in\n{text}");
+        }
+        assert!(
+            text.contains(&format!(
+                "ftguard_training_step{{account=\"sim\",job_id=\"{job}\"}} "
+            )),
+            "{text}"
+        );
+    }
+    // Without a training-quality policy, nothing is read or exported.
+    let plain = Env::new();
+    plain.sim_config(&sim, "", "");
+    let app = plain.app().await;
+    app.sync().await;
+    let text = ftguard::telemetry::render(&app.metrics_snapshot().await.unwrap()).unwrap();
+    assert!(!text.contains("ftguard_training_loss{"), "{text}");
+}
