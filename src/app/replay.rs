@@ -44,6 +44,7 @@ impl App {
                     first_status,
                     changes: ch.into_iter().map(|t| (t.observed_at, t.to)).collect(),
                     file,
+                    metrics: Vec::new(),
                     job: j.job,
                 };
                 lives.push(Life::new(stored, prices, now));
@@ -51,6 +52,18 @@ impl App {
             .await?;
         // Oldest first: the order a history is told in.
         lives.reverse();
+        // Jobs whose training metrics were read: judged by training-quality policies along them.
+        if policy::needs_metrics(policies) {
+            let with = self.store.jobs_with_metrics().await?;
+            for l in &mut lives {
+                if with.contains(&(l.account.clone(), l.job.id.as_str().to_owned())) {
+                    l.metrics = self
+                        .store
+                        .metrics_reported(&l.account, l.job.id.as_str())
+                        .await?;
+                }
+            }
+        }
         let span = tracing::info_span!("replay", policies = policies.len(), jobs = lives.len());
         let _g = span.enter();
         Ok(crate::replay::replay(&lives, policies, prices, since, now))

@@ -11,7 +11,7 @@ use crate::outln;
 use ftguard::config::Config;
 use ftguard::daemon::{self, Options, Reporter};
 use ftguard::model::time;
-use ftguard::sim::{Sim, SimJob};
+use ftguard::sim::{CurveShape, Sim, SimJob};
 use ftguard::store::{JobFilter, Store};
 
 /// The demo's jobs: a runaway, one stuck in the queue, one that finishes during the demo,
@@ -30,6 +30,10 @@ pub fn scenario(now: i64) -> Vec<SimJob> {
         SimJob::in_status("ftjob-demo-done", "succeeded", 26 * h, now),
         SimJob::in_status("ftjob-demo-failed", "failed", 30 * h, now)
             .with_model("gpt-4.1-mini-2025-04-14"),
+        // 3,000 steps at 10 a second; its loss triples at step 1,500, 2,000 steps in.
+        SimJob::in_status("ftjob-demo-diverging", "running", 200, now)
+            .with_curve(CurveShape::Diverging { at: 1500 }, 3000, 10)
+            .with_metadata("team", "research"),
     ]
 }
 
@@ -65,6 +69,13 @@ limit = "2h"
 name = "cap-10"
 kind = "max_job_cost"
 limit_usd = 10.0
+
+[[policies]]
+name = "diverging"
+kind = "loss_divergence"
+metric = "train_loss"
+factor = 2.0
+patience = 30
 "#,
         db = toml_str(database),
         token = toml_str(token_file),
@@ -92,7 +103,7 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
         db.display()
     );
     outln!(
-        "policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h),\n          cap-10 (max_job_cost $10, from the training file's tokens)"
+        "policies: runtime-6h (max_runtime 6h, exempt metadata ftguard=exempt), queue-2h (max_queue_time 2h),\n          cap-10 (max_job_cost $10, from the training file's tokens),\n          diverging (loss_divergence: training loss above 2x its best for 30 steps)"
     );
     outln!("syncing every 2 seconds for {seconds} seconds...\n");
 
@@ -150,9 +161,20 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
             a.response_trained_tokens
                 .map_or("-".into(), |t| t.to_string())
         );
+        if let Some(best) = &a.best_checkpoint {
+            outln!(
+                "     use instead: {} (step {}, {} {})",
+                best["model"].as_str().unwrap_or("?"),
+                best["step"],
+                best["metric"].as_str().unwrap_or("?"),
+                best["value"]
+                    .as_f64()
+                    .map_or("?".into(), ftguard::policy::format::loss)
+            );
+        }
     }
     outln!(
-        "\nThe runaway, the stuck and the too-expensive job were cancelled once each (the last two before they trained);\nthe exempt job and the one finishing on its own were left alone."
+        "\nThe runaway, the stuck, the too-expensive and the diverging job were cancelled once each (the stuck and the\ntoo-expensive one before they trained; the diverging one two thirds of the way in, its best checkpoint named);\nthe exempt job and the one finishing on its own were left alone."
     );
     store.close().await;
     outln!("\n{}", replay_line(&cfg_path).await?);

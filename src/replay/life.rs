@@ -4,6 +4,7 @@
 
 use crate::cost::pricing::PriceTable;
 use crate::cost::{self, FileTokens, JobCost};
+use crate::model::metrics::StepMetrics;
 use crate::model::{Job, JobStatus, Usd};
 
 /// One status a job held from `from` until the next phase (or its end).
@@ -28,6 +29,9 @@ pub struct Stored {
     pub changes: Vec<(i64, String)>,
     /// Its training file's count, when counted.
     pub file: Option<FileTokens>,
+    /// Its stored training metrics, each with when it was reported, in step order (empty when
+    /// none were read).
+    pub metrics: Vec<(i64, StepMetrics)>,
 }
 
 /// A job's life, from its creation to its end (or to now, while it is active).
@@ -45,6 +49,8 @@ pub struct Life {
     pub end: Option<i64>,
     /// When it started training: its change to `running` when stored, else `created_at`.
     pub training_start: i64,
+    /// Its training metrics as reported: (reported at, values), in step order.
+    pub metrics: Vec<(i64, StepMetrics)>,
     file: Option<FileTokens>,
 }
 
@@ -60,6 +66,7 @@ impl Life {
             first_status,
             changes,
             file,
+            metrics,
         } = stored;
         let created = job.created_at;
         let first = JobStatus::parse(&first_status);
@@ -109,6 +116,7 @@ impl Life {
             phases,
             end,
             training_start,
+            metrics,
             file,
         }
     }
@@ -165,6 +173,20 @@ impl Life {
         c
     }
 
+    /// What stopping the job at training step `step` would have saved, of the `total` steps it
+    /// trained: its actual cost times the share of those after `step` (where metrics are
+    /// stored, steps tell better than time).
+    pub fn saved_if_stopped_at_step(&self, step: i64, total: i64) -> Usd {
+        let Some(cost) = self.cost.actual.filter(|c| c.0 > 0) else {
+            return Usd(0);
+        };
+        if total <= 0 || step >= total {
+            return Usd(0);
+        }
+        let left = i128::from(total) - i128::from(step.max(0));
+        Usd(i64::try_from(i128::from(cost.0) * left / i128::from(total)).unwrap_or(cost.0))
+    }
+
     /// What stopping the job at `at` would have saved: its actual cost times the share of its
     /// training after `at`, training taken as spread evenly from `training_start` to its end
     /// (now, while active). Stopped before training started, the whole cost; unknown cost, none.
@@ -201,6 +223,7 @@ mod tests {
             first_status: first.into(),
             changes: changes.iter().map(|(t, s)| (*t, (*s).to_owned())).collect(),
             file: None,
+            metrics: Vec::new(),
         }
     }
 

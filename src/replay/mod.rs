@@ -18,6 +18,10 @@ use crate::cost::pricing::PriceTable;
 use crate::model::Usd;
 use crate::policy::{ActionKind, Policy};
 
+/// A replayed action: (index into the lives, when, why, and for a stop judged on training
+/// metrics the step it would have stopped at and the last step the job trained).
+type Act = (usize, i64, String, Option<(i64, i64)>);
+
 /// What one policy would have done to one job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stop {
@@ -83,16 +87,29 @@ pub fn replay(
         .iter()
         .filter(|p| !p.rule.needs_events() && p.rule.budget().is_none())
         .collect();
-    let mut per_job_acts: std::collections::HashMap<String, Vec<(usize, i64, String)>> =
+    let mut per_job_acts: std::collections::HashMap<String, Vec<Act>> =
         std::collections::HashMap::new();
+    let mut no_metrics: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for &i in &in_window {
-        let snapshots = lives[i].snapshots();
+        let l = &lives[i];
+        let snapshots = l.snapshots();
         for p in &per_job {
-            if let Some((t, r)) = per_job::first_action(&lives[i], &snapshots, p, prices, now) {
-                per_job_acts
-                    .entry(p.name.clone())
-                    .or_default()
-                    .push((i, t, r));
+            let act = if p.rule.needs_metrics().is_some() {
+                // Judged along its stored metrics; a job without them is not judged.
+                if l.metrics.is_empty() {
+                    if matches(l, p, prices) {
+                        *no_metrics.entry(p.name.clone()).or_default() += 1;
+                    }
+                    None
+                } else {
+                    per_job::first_action_by_steps(l, &snapshots, p, prices, now)
+                        .map(|(t, r, step, total)| (i, t, r, Some((step, total))))
+                }
+            } else {
+                per_job::first_action(l, &snapshots, p, prices, now).map(|(t, r)| (i, t, r, None))
+            };
+            if let Some(a) = act {
+                per_job_acts.entry(p.name.clone()).or_default().push(a);
             }
         }
     }
@@ -100,7 +117,13 @@ pub fn replay(
     let mut best: std::collections::HashMap<usize, Usd> = std::collections::HashMap::new();
     for policy in policies {
         let mut not_judged = Vec::new();
-        let acts: Vec<(usize, i64, String)> = if policy.rule.needs_events() {
+        if let Some(&jobs) = no_metrics.get(&policy.name) {
+            not_judged.push(NotJudged {
+                jobs,
+                why: "no training metrics stored (ftguard reads them for running jobs a loss policy matches)",
+            });
+        }
+        let acts: Vec<Act> = if policy.rule.needs_events() {
             let matched = in_window
                 .iter()
                 .filter(|&&i| matches(&lives[i], policy, prices))
@@ -116,6 +139,7 @@ pub fn replay(
             budget::actions(lives, policy, spec, prices, since, now)
                 .into_iter()
                 .filter(|(i, _, _)| lives[*i].job.created_at >= since)
+                .map(|(i, t, r)| (i, t, r, None))
                 .collect()
         } else {
             per_job_acts
@@ -125,12 +149,12 @@ pub fn replay(
         };
         let mut jobs: Vec<Stop> = acts
             .into_iter()
-            .map(|(i, at, reason)| {
+            .map(|(i, at, reason, steps)| {
                 let l = &lives[i];
-                let saved = if policy.action == ActionKind::Notify {
-                    Usd(0)
-                } else {
-                    l.saved_if_stopped(at, now)
+                let saved = match steps {
+                    _ if policy.action == ActionKind::Notify => Usd(0),
+                    Some((step, total)) => l.saved_if_stopped_at_step(step, total),
+                    None => l.saved_if_stopped(at, now),
                 };
                 let b = best.entry(i).or_default();
                 *b = (*b).max(saved);

@@ -71,3 +71,66 @@ pub fn first_action(
     }
     None
 }
+
+/// Evaluations along a job's stored metrics at most: a pass sees a batch of new steps at each
+/// sync, not every step, and each evaluation reads the curve so far.
+const METRIC_MOMENTS: usize = 500;
+
+/// For a training-quality policy: the first moment it would have acted on the job along its
+/// stored metrics — evaluated as the metrics were reported, the curve so far at each moment —
+/// with the step it would have stopped at and the last step it trained. None if it never
+/// would have, or nothing is stored.
+pub fn first_action_by_steps(
+    life: &Life,
+    snapshots: &[Job],
+    policy: &Policy,
+    prices: &PriceTable,
+    now: i64,
+) -> Option<(i64, String, i64, i64)> {
+    let policies = std::slice::from_ref(policy);
+    let n = life.metrics.len();
+    let stride = n.div_ceil(METRIC_MOMENTS).max(1);
+    let key = || {
+        (
+            life.account.clone(),
+            life.job.id.as_str().to_owned(),
+            policy.name.clone(),
+        )
+    };
+    let mut curves = crate::model::metrics::Curves::default();
+    let mut mark: Option<i64> = None;
+    for (k, (at, m)) in life.metrics.iter().enumerate() {
+        curves.push(m);
+        if (k + 1) % stride != 0 && k + 1 != n {
+            continue;
+        }
+        let Some(job) = life.phase_at(*at, now).and_then(|i| snapshots.get(i)) else {
+            continue;
+        };
+        let cost = life.cost_at(job, prices, *at);
+        let views = [JobView {
+            account: &life.account,
+            job,
+            last_step_at: None,
+            steps_checked_at: None,
+            cost: &cost,
+            curves: Some(&curves),
+        }];
+        let marks: HashMap<_, _> = mark.map(|t| (key(), t)).into_iter().collect();
+        if let Some(d) = policy::evaluate(&views, *at, policies, &marks, false)
+            .into_iter()
+            .next()
+        {
+            match d.verdict {
+                Verdict::Act(_) => {
+                    // What it cost covers the steps it did train: the last one stored.
+                    let trained = life.metrics.last().map_or(m.step, |(_, last)| last.step);
+                    return Some((*at, d.reason, m.step, trained));
+                }
+                Verdict::Warn { .. } => mark = Some(*at),
+                Verdict::Clear => mark = None,
+            }
+        }
+    }
+    None
+}

@@ -45,6 +45,7 @@ fn life(
             first_status: first.into(),
             changes: changes.iter().map(|(t, s)| (*t, (*s).to_owned())).collect(),
             file: None,
+            metrics: Vec::new(),
         },
         &PriceTable::default(),
         NOW,
@@ -272,4 +273,47 @@ fn the_replayed_verdict_is_the_pass_verdict_at_that_moment() {
     };
     assert_eq!(at_phase(stop.at), Some(stop.reason.clone()));
     assert_eq!(at_phase(stop.at - 1), None);
+}
+
+#[test]
+fn a_loss_policy_replays_along_the_stored_metrics_and_saves_by_steps() {
+    use crate::model::metrics::StepMetrics;
+    // 1,000 steps at one a second, 10M tokens ($30); its loss triples at step 501.
+    let c = OCT + DAY;
+    let mut l = life("div", c, Some(c + 1000), 10, "succeeded", &[]);
+    l.metrics = (1..=1000)
+        .map(|s| {
+            let m = StepMetrics {
+                step: s,
+                total_steps: Some(1000),
+                train_loss: Some(if s <= 500 { 0.5 } else { 3.0 }),
+                ..StepMetrics::default()
+            };
+            (c + s, m)
+        })
+        .collect();
+    let r = run(
+        std::slice::from_ref(&l),
+        "name='div'\nkind='loss_divergence'\nmetric='train_loss'\nfactor=2.0\npatience=30",
+        OCT,
+    );
+    // The median of the last 50 is above 1.0 from step 525 (25 of 50 at 3.0); 30 steps later
+    // is 555, evaluated every other step (1,000 steps, at most 500 evaluations): step 556.
+    // Saved: $30 x (1000 - 556) / 1000.
+    assert_eq!(stops(&r), [("div", c + 556, 30_000_000 * 444 / 1000)]);
+    assert!(
+        r.jobs[0].reason.contains("for 31 steps"),
+        "{}",
+        r.jobs[0].reason
+    );
+    // A job without stored metrics is not judged, and said so.
+    let bare = life("bare", c, Some(c + 1000), 10, "succeeded", &[]);
+    let r = run(
+        &[bare],
+        "name='div'\nkind='loss_divergence'\nmetric='train_loss'\npatience=30",
+        OCT,
+    );
+    assert!(r.jobs.is_empty());
+    assert_eq!(r.not_judged[0].jobs, 1);
+    assert!(r.not_judged[0].why.contains("no training metrics"));
 }

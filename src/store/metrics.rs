@@ -146,6 +146,35 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// Every job whose metrics were read, as (account, job id).
+    pub async fn jobs_with_metrics(
+        &self,
+    ) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT account, job_id FROM metrics_cursor")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// A job's metrics with when each was reported, in step order (`ftguard replay`).
+    pub async fn metrics_reported(
+        &self,
+        account: &str,
+        job_id: &str,
+    ) -> Result<Vec<(i64, StepMetrics)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {METRIC_COLUMNS}, reported_at FROM metrics WHERE account = ? AND job_id = ? ORDER BY step"
+        ))
+        .bind(account)
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(8), step_metrics(r))).collect())
+    }
+
     /// A job's metrics, in step order.
     pub async fn metrics(
         &self,

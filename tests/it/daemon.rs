@@ -218,8 +218,19 @@ async fn the_demo_cancels_the_runaway_and_leaves_the_rest() {
         "{text}"
     );
     assert!(!text.contains("cancelled demo ftjob-demo-exempt"), "{text}");
+    // The diverging job: cancelled early, its checkpoint before the blow-up named.
+    assert!(
+        text.contains("cancelled demo ftjob-demo-diverging: train_loss above 2x its best for "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "best checkpoint ft:gpt-4o-mini-2024-07-18:sim::ftjob-demo-diverging:ckpt-step-1000"
+        ),
+        "{text}"
+    );
     assert!(text.contains("Actions recorded"), "{text}");
-    // It ends with the replay of its policies over what it stored: the three it cancelled, and
+    // It ends with the replay of its policies over what it stored: the four it cancelled, and
     // the finished history the runtime limit and the cap would have stopped.
     let replay = text
         .lines()
@@ -227,7 +238,7 @@ async fn the_demo_cancels_the_runaway_and_leaves_the_rest() {
         .unwrap_or_else(|| panic!("no replay line in {text}"));
     assert!(
         replay.contains(
-            "over the 7 jobs stored they would have acted on 5 (runtime-6h 3, queue-2h 1, cap-10 3)"
+            "over the 8 jobs stored they would have acted on 6 (runtime-6h 3, queue-2h 1, cap-10 3, diverging 1)"
         ),
         "{replay}"
     );
