@@ -43,3 +43,7 @@ CREATE TABLE checkpoints (
 -- The checkpoint to use instead of a job a training-quality policy stopped: ftguard's JSON
 -- {model, step, metric, value}, or null when the API listed none.
 ALTER TABLE actions ADD COLUMN best_checkpoint TEXT;
+
+-- What stopping it did not spend, estimated when a training-quality policy stopped a job (steps
+-- not trained x tokens per step so far x price), in micro-dollars; null when not estimated.
+ALTER TABLE actions ADD COLUMN estimated_saving INTEGER;

@@ -79,7 +79,8 @@ impl App {
             ),
             config.max_cancels_per_pass,
             config.max_cancels_per_hour,
-        );
+        )
+        .with_prices(config.prices.clone());
         Ok(Self {
             config,
             store,

@@ -117,5 +117,17 @@ pub async fn spend(
         }
         table.print();
     }
+    if !json_out {
+        // Jobs training-quality policies stopped early: what their remaining steps would have
+        // cost (`actions --json` has each as `estimated_saving_usd`).
+        let (saved, stops) = app.store().estimated_savings_since(start).await?;
+        if stops > 0 {
+            outln!(
+                "stopped early by training-quality policies since {}: {}, about {saved} not spent",
+                time::human(start),
+                count(u64::try_from(stops).unwrap_or(0), "job", "jobs")
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -141,6 +141,28 @@ pub fn job_cost(job: &Job, file: Option<&FileTokens>, prices: &PriceTable, now: 
     }
 }
 
+/// What stopping a job at training step `step` of `total` does not spend, from the job's own
+/// figures: the tokens it trained per step so far (`trained_tokens / step`) times the steps left,
+/// at its price per token. None when a figure is missing or the model is priced by the hour.
+pub fn saving_by_steps(
+    job: &Job,
+    trained_tokens: Option<i64>,
+    step: i64,
+    total: i64,
+    prices: &PriceTable,
+) -> Option<Usd> {
+    let Price::PerMillionTokens(price) = prices.resolve(&job.model, job.method.as_deref())? else {
+        return None;
+    };
+    let trained = trained_tokens.filter(|t| *t > 0)?;
+    if step <= 0 || total <= step {
+        return (step > 0).then_some(Usd(0));
+    }
+    let left = i128::from(total) - i128::from(step);
+    let tokens = i128::from(trained) * left / i128::from(step);
+    Some(token_cost(i64::try_from(tokens).unwrap_or(i64::MAX), price))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +236,23 @@ mod tests {
         assert_eq!(
             job_cost(&odd, Some(&file), &prices, NOW).unknown,
             Some(CostUnknown::NoPrice("llama-3".into()))
+        );
+        // Stopped at step 300 of 1,000 having trained 600,000 tokens: 2,000 a step, 1.4M not
+        // trained, $4.20 at $3 per million; by the hour or without a count: none.
+        let running = job("s", "running", 600);
+        assert_eq!(
+            saving_by_steps(&running, Some(600_000), 300, 1000, &prices),
+            Some(Usd::from_dollars(4.2))
+        );
+        assert_eq!(saving_by_steps(&running, None, 300, 1000, &prices), None);
+        assert_eq!(
+            saving_by_steps(&running, Some(600_000), 1000, 1000, &prices),
+            Some(Usd(0))
+        );
+        assert_eq!(
+            saving_by_steps(&running, Some(i64::MAX), 1, i64::MAX, &prices).map(|u| u > Usd(0)),
+            Some(true),
+            "saturates, never wraps"
         );
         // Reinforcement: by the hour.
         let mut rft = job("r", "running", 1800);

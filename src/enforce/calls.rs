@@ -143,6 +143,16 @@ impl Enforcer {
             best_checkpoint,
         } = subject;
         self.store.complete_action(id, &fin, time::now()).await?;
+        let r = fin.response.clone().unwrap_or_default();
+        // A training-quality stop: what it did not spend, from the job's own figures.
+        let mut saving_line = String::new();
+        if best_checkpoint.is_some()
+            && matches!(fin.outcome, Outcome::Succeeded | Outcome::Accepted)
+            && let Some((saving, left)) = self.saving(account, job_id, r.trained_tokens).await?
+        {
+            self.store.set_estimated_saving(id, saving).await?;
+            saving_line = format!("; about {saving} not spent ({left} steps not trained)");
+        }
         let instead = best_checkpoint.flatten().map_or(String::new(), |b| {
             format!(
                 "; best checkpoint {} (step {}, {} {})",
@@ -152,7 +162,6 @@ impl Enforcer {
                 crate::policy::format::loss(b.value)
             )
         });
-        let r = fin.response.unwrap_or_default();
         let line = match fin.outcome {
             Outcome::Succeeded | Outcome::Accepted => {
                 // Accepted: the API answered the cancel with the job still active.
@@ -186,7 +195,7 @@ impl Enforcer {
                     )
                 } else {
                     format!(
-                        "{event} {account} {job_id}: {reason} -> {status} (trained_tokens {tokens}){instead}"
+                        "{event} {account} {job_id}: {reason} -> {status} (trained_tokens {tokens}){saving_line}{instead}"
                     )
                 }
             }
@@ -433,6 +442,28 @@ impl Enforcer {
             .upsert_jobs(client.account(), std::slice::from_ref(job), time::now())
             .await
             .map(|_| ())
+    }
+
+    /// What stopping a job at its newest stored step did not spend, and the steps left: from
+    /// the tokens it trained per step so far (`trained_tokens` in the API's answer) and its
+    /// price. None when a figure is missing.
+    async fn saving(
+        &self,
+        account: &str,
+        job_id: &str,
+        trained_tokens: Option<i64>,
+    ) -> Result<Option<(crate::model::Usd, i64)>, StoreError> {
+        let curves = self.store.curves(account, job_id).await?;
+        let (Some(step), Some(total)) = (curves.last_step(), curves.total_steps) else {
+            return Ok(None);
+        };
+        let Some(job) = self.store.job(Some(account), job_id).await?.pop() else {
+            return Ok(None);
+        };
+        Ok(
+            crate::cost::saving_by_steps(&job.job, trained_tokens, step, total, &self.prices)
+                .map(|s| (s, total.saturating_sub(step).max(0))),
+        )
     }
 
     /// At start: settles actions a crash left pending, before anything else is decided.

@@ -49,6 +49,8 @@ pub struct Enforcer {
     /// Circuit breaker across passes: at most this many cancels/pauses sent by policies in any
     /// hour (`None`: no such limit). Manual cancels neither count nor are held.
     max_cancels_per_hour: Option<u32>,
+    /// Prices, for what stopping a job early did not spend.
+    prices: crate::cost::pricing::PriceTable,
 }
 
 impl Enforcer {
@@ -68,7 +70,16 @@ impl Enforcer {
             outbox,
             max_cancels_per_pass,
             max_cancels_per_hour,
+            prices: crate::cost::pricing::PriceTable::default(),
         }
+    }
+
+    /// The prices in force (the built-in ones otherwise), for estimating what stopping a job
+    /// early did not spend.
+    #[must_use]
+    pub fn with_prices(mut self, prices: crate::cost::pricing::PriceTable) -> Self {
+        self.prices = prices;
+        self
     }
 
     /// Where notices go.

@@ -67,6 +67,7 @@ mod tests {
             error: None,
             note: None,
             best_checkpoint: None,
+            estimated_saving_usd: None,
         }
     }
 

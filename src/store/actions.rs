@@ -144,9 +144,12 @@ pub struct ActionRecord {
     /// For actions of training-quality policies: the checkpoint to use instead,
     /// `{model, step, metric, value}` (null when none was listed, and for other policies).
     pub best_checkpoint: Option<serde_json::Value>,
+    /// For a job a training-quality policy stopped: the cost it did not spend, estimated from
+    /// the steps not trained (dollars).
+    pub estimated_saving_usd: Option<f64>,
 }
 
-const COLUMNS: &str = "id, account, job_id, policy, action, reason, outcome, attempts, requested_at, completed_at, http_status, response_status, response_trained_tokens, response_finished_at, response_fine_tuned_model, response_error, error, note, best_checkpoint";
+const COLUMNS: &str = "id, account, job_id, policy, action, reason, outcome, attempts, requested_at, completed_at, http_status, response_status, response_trained_tokens, response_finished_at, response_fine_tuned_model, response_error, error, note, best_checkpoint, estimated_saving";
 
 fn record(r: &sqlx::sqlite::SqliteRow) -> ActionRecord {
     ActionRecord {
@@ -171,6 +174,9 @@ fn record(r: &sqlx::sqlite::SqliteRow) -> ActionRecord {
         best_checkpoint: r
             .get::<Option<String>, _>(18)
             .and_then(|t| serde_json::from_str(&t).ok()),
+        estimated_saving_usd: r
+            .get::<Option<i64>, _>(19)
+            .map(|m| crate::model::Usd(m).as_dollars()),
     }
 }
 

@@ -265,6 +265,37 @@ impl Store {
             .collect())
     }
 
+    /// Records the estimated cost an action did not spend.
+    pub async fn set_estimated_saving(
+        &self,
+        action_id: i64,
+        saving: crate::model::Usd,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE actions SET estimated_saving = ? WHERE id = ?")
+            .bind(saving.0)
+            .bind(action_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The estimated savings of actions requested since `since`: (sum, actions).
+    pub async fn estimated_savings_since(
+        &self,
+        since: i64,
+    ) -> Result<(crate::model::Usd, i64), StoreError> {
+        let (sum, n): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(estimated_saving), 0), COUNT(estimated_saving) FROM actions
+              WHERE requested_at >= ? AND estimated_saving IS NOT NULL",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok((crate::model::Usd(sum), n))
+    }
+
     /// Records the checkpoint named by an action (JSON, or null when none was listed).
     pub async fn set_best_checkpoint(
         &self,

@@ -131,6 +131,27 @@ async fn loss_policies_cancel_the_plateau_and_the_divergence_once_with_their_bes
     assert_eq!(diverge[0]["best_checkpoint"]["step"], 1000);
     assert_eq!(diverge[0]["best_checkpoint"]["metric"], "train_loss");
     assert!(cancel_of("ftjob-converge").is_empty());
+    // What stopping them did not spend: the steps left at the tokens per step they trained
+    // (the simulator trains 100 tokens a second at 10 steps a second: 10 a step) at $3 per
+    // million, recorded on the action and summed by `spend`.
+    let saving = |a: &serde_json::Value| a["estimated_saving_usd"].as_f64().unwrap();
+    let plateau_saving = saving(&plateau[0]);
+    assert!(
+        (0.025..0.035).contains(&plateau_saving),
+        "about 1,000 steps x 10 tokens x $3/M = $0.03 (the stored step may lag the cancel): {plateau_saving}"
+    );
+    let diverge_saving = saving(&diverge[0]);
+    assert!(
+        (0.012..0.018).contains(&diverge_saving),
+        "about 500 steps x 10 tokens x $3/M = $0.015: {diverge_saving}"
+    );
+    let spend = env.ok(&["spend"]).await;
+    assert!(
+        spend.contains("stopped early by training-quality policies since ")
+            && spend.contains(": 2 jobs, about $0.0")
+            && spend.contains(" not spent"),
+        "{spend}"
+    );
 
     // `show` draws the converging job's curve, marks and lists its checkpoints (read as its
     // epochs ended), and says how far it is from each policy's limit in steps.
