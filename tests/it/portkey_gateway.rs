@@ -348,3 +348,62 @@ limit = "6h"
     );
     gateway.kill().await.ok();
 }
+
+/// Training-quality policies through the gateway (OpenAI route): events paged with `after`
+/// and checkpoints pass through; the plateau and the divergence are cancelled once each with
+/// the right checkpoint named, the converging job left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_policies_work_through_the_portkey_gateway() {
+    let pkg = gateway_package();
+    let sim = Sim::start(crate::training::curve_jobs(now()))
+        .await
+        .unwrap();
+    sim.require_header("authorization", "Bearer sk-through-portkey");
+    let (mut gateway, port) = start_gateway(&pkg).await;
+    let env = Env::new();
+    let token = env.dir.path().join("token");
+    std::fs::write(&token, "sk-through-portkey\n").unwrap();
+    env.write_config(
+        "",
+        &format!(
+            "[[accounts]]\nname = \"portkey\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\nprovider = \"openai\"\nbearer_token = {{ file = \"{}\" }}\nheaders = {{ \"x-portkey-custom-host\" = \"{}\" }}\n{}",
+            token.display(),
+            sim.base_url(),
+            crate::training::POLICIES
+        ),
+    );
+    let out = env.ok(&["run", "--once"]).await;
+    assert!(
+        out.contains("best checkpoint ft:gpt-4o-mini-2024-07-18:sim::ftjob-plateau:ckpt-step-1000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("best checkpoint ft:gpt-4o-mini-2024-07-18:sim::ftjob-diverge:ckpt-step-1000"),
+        "{out}"
+    );
+    assert_eq!(sim.cancel_requests("ftjob-plateau"), 1);
+    assert_eq!(sim.cancel_requests("ftjob-diverge"), 1);
+    assert_eq!(sim.cancel_requests("ftjob-converge"), 0);
+    let reqs = sim.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.path.ends_with("/events") && r.query.contains("after=ftevent-")),
+        "events paged through the gateway"
+    );
+    assert!(
+        reqs.iter().any(|r| r.path.ends_with("/checkpoints")),
+        "checkpoints through the gateway"
+    );
+    // Steady state through the gateway: one events request for the job still running.
+    sim.clear_requests();
+    sim.advance(2);
+    env.ok(&["run", "--once"]).await;
+    let events: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/events"))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].path.contains("ftjob-converge"));
+    gateway.kill().await.ok();
+}
