@@ -962,6 +962,58 @@ async fn bench_replay(out: &mut String) {
     ));
 }
 
+/// Reading training metrics: 20 running jobs at 10 steps a second under a `loss_plateau`
+/// policy, 30 minutes into training (18,000 steps each). `ftguard sync` as a process: the first
+/// read of their whole history, then steady-state syncs 10 s and 60 s of training later
+/// (100 and 600 new steps a job), against a sync of the same jobs with no such policy.
+async fn bench_metrics(out: &mut String) {
+    use ftguard::sim::CurveShape;
+    out.push_str("\n## Reading training metrics: 20 running jobs at 10 steps a second\n\n| sync | new steps a job | requests | events requests | wall | peak RSS |\n|---|---:|---:|---:|---:|---:|\n");
+    let now = ftguard::model::time::now();
+    let jobs: Vec<SimJob> = (0..20)
+        .map(|i| {
+            SimJob::in_status(&format!("ftjob-curve-{i:02}"), "running", 1800, now).with_curve(
+                CurveShape::Converging,
+                60_000,
+                10,
+            )
+        })
+        .collect();
+    let sim = Sim::start(jobs).await.unwrap();
+    let base = sim.base_url();
+    let policy = "[[policies]]\nname = \"early-stop\"\nkind = \"loss_plateau\"\nmetric = \"train_loss\"\npatience = 5000\n";
+    for (label, extra) in [
+        ("without a loss policy", ""),
+        ("with `loss_plateau`", policy),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &base, "");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}\n{extra}")).unwrap();
+        for (what, advance) in [("first", 0), ("steady", 10), ("steady", 60)] {
+            sim.advance(advance);
+            sim.clear_requests();
+            let c = cfg.clone();
+            let (wall, rss, _) = tokio::task::spawn_blocking(move || run_binary(&["sync"], &c))
+                .await
+                .unwrap();
+            let reqs = sim.requests();
+            let events = reqs.iter().filter(|r| r.path.ends_with("/events")).count();
+            let new = if what == "first" {
+                "18,000".to_owned()
+            } else {
+                (advance * 10).to_string()
+            };
+            out.push_str(&format!(
+                "| {what}, {label} | {new} | {} | {events} | {:.0} ms | {:.1} MB |\n",
+                reqs.len(),
+                wall.as_secs_f64() * 1e3,
+                rss as f64 / 1024.0
+            ));
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful: run quickly.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -978,7 +1030,7 @@ fn main() {
         std::env::consts::ARCH
     ));
     // `cargo bench --bench ftguard -- sync` runs one part (evaluate, decide, health, sync, daemon
-    // accounts or replay),
+    // accounts, replay or metrics),
     // e.g. for profiling; `sync` runs both sync tables.
     let only = std::env::args()
         .skip(1)
@@ -1010,6 +1062,9 @@ fn main() {
     }
     if run("replay") {
         rt.block_on(bench_replay(&mut out));
+    }
+    if run("metrics") {
+        rt.block_on(bench_metrics(&mut out));
     }
     println!("{out}");
 }

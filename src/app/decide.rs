@@ -44,7 +44,7 @@ impl App {
         let span =
             tracing::info_span!("policy_pass", policies = policies.len(), jobs = views.len());
         let _g = span.enter();
-        Ok(policy::evaluate_with_spend(
+        let evaluation = policy::evaluate_with_spend(
             &views,
             &finished,
             now,
@@ -52,7 +52,10 @@ impl App {
             &marks,
             self.config.dry_run,
         )
-        .into_owned())
+        .into_owned();
+        drop(views);
+        self.keep_curves(curves);
+        Ok(evaluation)
     }
 
     /// [`App::decide`] when every policy decides each job on its own: the active jobs are
@@ -104,6 +107,7 @@ impl App {
         if !chunk.is_empty() {
             evaluate(&mut chunk);
         }
+        self.keep_curves(curves);
         Ok(out)
     }
 

@@ -18,7 +18,8 @@ impl App {
             training_loss: Vec::new(),
             training_step: Vec::new(),
         };
-        for ((account, job), curves) in self.running_curves(&self.config.policies).await? {
+        let running = self.running_curves(&self.config.policies).await?;
+        for ((account, job), curves) in &running {
             for metric in crate::model::metrics::LossMetric::NAMES {
                 let series = crate::model::metrics::LossMetric::parse(metric)
                     .map_or(&[][..], |m| curves.series(m));
@@ -29,9 +30,12 @@ impl App {
                 }
             }
             if let Some(step) = curves.last_step() {
-                state.training_step.push((account, job, step));
+                state
+                    .training_step
+                    .push((account.clone(), job.clone(), step));
             }
         }
+        self.keep_curves(running);
         let budgets: Vec<_> = self
             .config
             .policies

@@ -36,6 +36,9 @@ pub struct App {
     enforcer: Enforcer,
     /// Spend of finished jobs per set of budget policies (see [`App::active_and_finished`]).
     finished: Arc<Mutex<decide::FinishedCache>>,
+    /// Loss curves of running jobs, extended with new steps as they are stored (see
+    /// [`App::running_curves`]).
+    curves: Arc<Mutex<training::CurveMap>>,
 }
 
 /// Why the application could not be built.
@@ -87,6 +90,7 @@ impl App {
             clients,
             enforcer,
             finished: Arc::default(),
+            curves: Arc::default(),
         })
     }
 

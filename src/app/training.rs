@@ -59,19 +59,40 @@ impl App {
         Ok(())
     }
 
-    /// The stored curves of the running jobs, when a policy judges them.
+    /// The stored curves of the running jobs, when a policy judges them. Kept between passes
+    /// and extended with the steps stored since (a job of 18,000 steps is read once, then a
+    /// sync's worth at a time); jobs no longer running are dropped. Give the map back with
+    /// [`App::keep_curves`] when done with it.
     pub async fn running_curves(&self, policies: &[Policy]) -> Result<CurveMap, StoreError> {
-        let mut out = CurveMap::new();
         if !policy::needs_metrics(policies) {
-            return Ok(out);
+            return Ok(CurveMap::new());
         }
+        let mut kept = self
+            .curves
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default();
+        let mut out = CurveMap::new();
         for (account, id) in self.store.running_with_metrics().await? {
-            let curves = self.store.curves(&account, &id).await?;
+            let mut curves = kept
+                .remove(&(account.clone(), id.clone()))
+                .unwrap_or_default();
+            self.store.extend_curves(&account, &id, &mut curves).await?;
             if curves.last_step().is_some() {
                 out.insert((account, id), curves);
             }
         }
         Ok(out)
+    }
+
+    /// Keeps the curves [`App::running_curves`] gave for the next pass.
+    pub fn keep_curves(&self, curves: CurveMap) {
+        if curves.is_empty() {
+            return;
+        }
+        if let Ok(mut c) = self.curves.lock() {
+            *c = curves;
+        }
     }
 }
 

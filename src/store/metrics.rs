@@ -23,38 +23,54 @@ fn step_metrics(r: &sqlx::sqlite::SqliteRow) -> StepMetrics {
 
 impl Store {
     /// Stores one page of a job's metrics (a step stored before is overwritten: the API's
-    /// newest word on it), in one transaction.
+    /// newest word on it), in one statement: a page of 100 events is one write, not 100.
     pub async fn put_metrics(
         &self,
         account: &str,
         job_id: &str,
         page: &[(StepMetrics, i64)],
     ) -> Result<(), StoreError> {
-        if page.is_empty() {
-            return Ok(());
+        // 11 values a row; SQLite takes 32,766 bound values a statement.
+        for chunk in page.chunks(1000) {
+            let mut sql = format!(
+                "INSERT OR REPLACE INTO metrics (account, job_id, {METRIC_COLUMNS}, reported_at) VALUES "
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "" } else { ", " });
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            }
+            let mut q = sqlx::query(&sql);
+            for (m, at) in chunk {
+                q = q
+                    .bind(account)
+                    .bind(job_id)
+                    .bind(m.step)
+                    .bind(m.total_steps)
+                    .bind(m.train_loss)
+                    .bind(m.train_mean_token_accuracy)
+                    .bind(m.valid_loss)
+                    .bind(m.valid_mean_token_accuracy)
+                    .bind(m.full_valid_loss)
+                    .bind(m.full_valid_mean_token_accuracy)
+                    .bind(*at);
+            }
+            q.execute(&self.pool).await.map_err(|e| self.err(e))?;
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        for (m, at) in page {
-            sqlx::query(&format!(
-                "INSERT OR REPLACE INTO metrics (account, job_id, {METRIC_COLUMNS}, reported_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
+        Ok(())
+    }
+
+    /// The newest step stored for a job, if any.
+    pub async fn newest_metrics_step(
+        &self,
+        account: &str,
+        job_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT MAX(step) FROM metrics WHERE account = ? AND job_id = ?")
             .bind(account)
             .bind(job_id)
-            .bind(m.step)
-            .bind(m.total_steps)
-            .bind(m.train_loss)
-            .bind(m.train_mean_token_accuracy)
-            .bind(m.valid_loss)
-            .bind(m.valid_mean_token_accuracy)
-            .bind(m.full_valid_loss)
-            .bind(m.full_valid_mean_token_accuracy)
-            .bind(at)
-            .execute(&mut *tx)
+            .fetch_one(&self.pool)
             .await
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().await.map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))
     }
 
     /// The newest event of the job stored so far (where the next read stops), if any.
@@ -195,19 +211,50 @@ impl Store {
     /// A job's loss curves, read a row at a time (a job of 100,000 steps holds its three
     /// curves, not its rows).
     pub async fn curves(&self, account: &str, job_id: &str) -> Result<Curves, StoreError> {
+        let mut curves = Curves::default();
+        self.extend_curves(account, job_id, &mut curves).await?;
+        Ok(curves)
+    }
+
+    /// Adds to `curves` the steps stored after its last one (all, for empty curves): a pass
+    /// reads only what a sync added since the last.
+    pub async fn extend_curves(
+        &self,
+        account: &str,
+        job_id: &str,
+        curves: &mut Curves,
+    ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
         let sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics WHERE account = ? AND job_id = ? ORDER BY step"
+            "SELECT {METRIC_COLUMNS} FROM metrics WHERE account = ? AND job_id = ? AND step > ? ORDER BY step"
         );
+        let after = curves.last_step().unwrap_or(i64::MIN);
         let mut rows = sqlx::query(&sql)
             .bind(account)
             .bind(job_id)
+            .bind(after)
             .fetch(&self.pool);
-        let mut curves = Curves::default();
         while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
             curves.push(&step_metrics(&r));
         }
-        Ok(curves)
+        Ok(())
+    }
+
+    /// The newest step stored for a job and the total steps it reported then.
+    pub async fn newest_metrics(
+        &self,
+        account: &str,
+        job_id: &str,
+    ) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+        sqlx::query_as(
+            "SELECT step, total_steps FROM metrics WHERE account = ? AND job_id = ?
+              ORDER BY step DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
     }
 
     /// Replaces what is stored of a job's checkpoints with what the API lists now.

@@ -29,7 +29,8 @@ pub struct MetricsRead {
 /// Reads the job's metrics events newer than those stored, then its checkpoints when the newest
 /// step passed the end of an epoch (`epochs`: the job's resolved `n_epochs`) since they were
 /// last read. The cursor moves only once the read reached the newest event stored before (or
-/// the first event): a read cut short is read again from the top, never leaving a gap.
+/// the step after the newest step stored, or the first event): a read cut short is read again
+/// from the top, never leaving a gap.
 pub async fn read_metrics(
     client: &Client,
     store: &Store,
@@ -40,6 +41,13 @@ pub async fn read_metrics(
     let span = tracing::info_span!("metrics", account = %account, job_id = %id);
     async {
         let known = store.metrics_cursor(&account, id).await?;
+        // With a cursor, the newest step stored: once a page reaches the step after it, every
+        // new step is in (message events in between carry no metrics), without a page more
+        // for the cursor's own event.
+        let stored_step = match &known {
+            Some(_) => store.newest_metrics_step(&account, id).await?,
+            None => None,
+        };
         let mut read = MetricsRead::default();
         let mut newest: Option<String> = None;
         let mut after: Option<String> = None;
@@ -63,8 +71,15 @@ pub async fn read_metrics(
             }
             store.put_metrics(&account, id, &batch).await?;
             read.steps += u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            let contiguous = stored_step.is_some_and(|known_step| {
+                page.events
+                    .iter()
+                    .filter_map(|e| e.metrics.map(|m| m.step))
+                    .min()
+                    .is_some_and(|oldest| oldest <= known_step.saturating_add(1))
+            });
             let last = page.events.last().map(|e| e.id.clone());
-            if reached || !page.has_more || last.is_none() || last == after {
+            if reached || contiguous || !page.has_more || last.is_none() || last == after {
                 complete = true;
                 break;
             }
@@ -96,8 +111,7 @@ async fn read_checkpoints_if_due(
     let Some(epochs) = epochs.filter(|e| *e >= 1.0) else {
         return Ok(());
     };
-    let curves = store.curves(account, id).await?;
-    let (Some(total), Some(newest)) = (curves.total_steps, curves.last_step()) else {
+    let Some((newest, Some(total))) = store.newest_metrics(account, id).await? else {
         return Ok(());
     };
     let per_epoch = (total as f64 / epochs).floor();

@@ -262,3 +262,92 @@ async fn metrics_export_the_newest_loss_of_watched_running_jobs() {
     let text = ftguard::telemetry::render(&app.metrics_snapshot().await.unwrap()).unwrap();
     assert!(!text.contains("ftguard_training_loss{"), "{text}");
 }
+
+#[tokio::test]
+async fn a_metrics_read_cut_short_leaves_no_gap() {
+    let now = now();
+    let sim = Sim::start(vec![
+        SimJob::in_status("ftjob-c", "running", 100, now).with_curve(
+            CurveShape::Converging,
+            3000,
+            10,
+        ),
+    ])
+    .await
+    .unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICIES);
+    let app = env.app().await;
+    // First read: two pages, then the third fails through every retry.
+    sim.fault(Endpoint::Events, Fault::Delay(std::time::Duration::ZERO));
+    sim.fault(Endpoint::Events, Fault::Delay(std::time::Duration::ZERO));
+    for _ in 0..3 {
+        sim.fault(Endpoint::Events, Fault::Status(500));
+    }
+    let first = app.sync().await;
+    let warnings = &first[0].1.as_ref().unwrap().warnings;
+    assert!(
+        warnings.iter().any(|w| w.contains("ftjob-c")),
+        "{warnings:?}"
+    );
+    let stored = app.store().metrics("sim", "ftjob-c").await.unwrap();
+    assert!(
+        stored.len() >= 200,
+        "the two pages read are kept: {}",
+        stored.len()
+    );
+    assert_eq!(
+        app.store().metrics_cursor("sim", "ftjob-c").await.unwrap(),
+        None,
+        "no cursor: the top is read again"
+    );
+    // The next read pages down again to the first event: every step, none missing.
+    sim.advance(3);
+    app.sync().await;
+    let steps: Vec<i64> = app
+        .store()
+        .metrics("sim", "ftjob-c")
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.step)
+        .collect();
+    assert!(steps.len() >= 1030, "{}", steps.len());
+    assert!(
+        steps.iter().enumerate().all(|(i, s)| *s == i as i64 + 1),
+        "contiguous from step 1"
+    );
+    assert!(
+        app.store()
+            .metrics_cursor("sim", "ftjob-c")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn kept_curves_grow_with_each_sync_as_a_fresh_read_would_give() {
+    let sim = Sim::start(curve_jobs(now())).await.unwrap();
+    let env = Env::new();
+    // Patience beyond the jobs' length: nothing is stopped, every job stays running.
+    env.sim_config(
+        &sim,
+        "",
+        "[[policies]]\nname = \"p\"\nkind = \"loss_plateau\"\npatience = 100000\n",
+    );
+    let app = env.app().await;
+    let policies = app.config().policies.clone();
+    for _ in 0..3 {
+        app.sync().await;
+        app.decide(&policies, now()).await.unwrap();
+        let kept = app.running_curves(&policies).await.unwrap();
+        assert_eq!(kept.len(), 3);
+        for ((account, job), curves) in &kept {
+            let fresh = app.store().curves(account, job).await.unwrap();
+            assert_eq!(curves, &fresh, "{job}");
+        }
+        app.keep_curves(kept);
+        sim.advance(3);
+    }
+}
