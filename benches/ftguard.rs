@@ -1011,6 +1011,23 @@ async fn bench_metrics(out: &mut String) {
                 rss as f64 / 1024.0
             ));
         }
+        // A whole pass as a process: sync, then every job's stored curve (18,700 steps) read
+        // and judged.
+        sim.advance(10);
+        sim.clear_requests();
+        let c = cfg.clone();
+        let (wall, rss, _) =
+            tokio::task::spawn_blocking(move || run_binary(&["run", "--once"], &c))
+                .await
+                .unwrap();
+        let reqs = sim.requests();
+        let events = reqs.iter().filter(|r| r.path.ends_with("/events")).count();
+        out.push_str(&format!(
+            "| `run --once` (sync and judge), {label} | 100 | {} | {events} | {:.0} ms | {:.1} MB |\n",
+            reqs.len(),
+            wall.as_secs_f64() * 1e3,
+            rss as f64 / 1024.0
+        ));
     }
 }
 

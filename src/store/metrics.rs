@@ -6,6 +6,9 @@ use sqlx::Row;
 use super::{Store, StoreError};
 use crate::model::metrics::{Checkpoint, Curves, StepMetrics};
 
+/// Rows of a curve read at a time.
+const CURVE_BLOCK: usize = 2_000;
+
 const METRIC_COLUMNS: &str = "step, total_steps, train_loss, train_mean_token_accuracy, valid_loss, valid_mean_token_accuracy, full_valid_loss, full_valid_mean_token_accuracy";
 
 fn step_metrics(r: &sqlx::sqlite::SqliteRow) -> StepMetrics {
@@ -224,20 +227,37 @@ impl Store {
         job_id: &str,
         curves: &mut Curves,
     ) -> Result<(), StoreError> {
-        use futures_util::TryStreamExt;
+        // In blocks of rows by step: a block is one round to SQLite's thread, and a job of
+        // 100,000 steps holds a block of rows at a time. Only what curves hold is read.
         let sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics WHERE account = ? AND job_id = ? AND step > ? ORDER BY step"
+            "SELECT step, total_steps, train_loss, valid_loss, full_valid_loss FROM metrics
+              WHERE account = ? AND job_id = ? AND step > ? ORDER BY step LIMIT {CURVE_BLOCK}"
         );
-        let after = curves.last_step().unwrap_or(i64::MIN);
-        let mut rows = sqlx::query(&sql)
-            .bind(account)
-            .bind(job_id)
-            .bind(after)
-            .fetch(&self.pool);
-        while let Some(r) = rows.try_next().await.map_err(|e| self.err(e))? {
-            curves.push(&step_metrics(&r));
+        let mut after = curves.last_step().unwrap_or(i64::MIN);
+        loop {
+            let rows = sqlx::query(&sql)
+                .bind(account)
+                .bind(job_id)
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            for r in &rows {
+                let m = StepMetrics {
+                    step: r.get(0),
+                    total_steps: r.get(1),
+                    train_loss: r.get(2),
+                    valid_loss: r.get(3),
+                    full_valid_loss: r.get(4),
+                    ..StepMetrics::default()
+                };
+                after = m.step;
+                curves.push(&m);
+            }
+            if rows.len() < CURVE_BLOCK {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// The newest step stored for a job and the total steps it reported then.
