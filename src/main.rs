@@ -176,7 +176,8 @@ enum Command {
         json: bool,
     },
     /// Spend per group in a period: spent (finished jobs), projected (active jobs), limit and
-    /// remaining (from a budget policy with the same period and grouping).
+    /// remaining (from a budget policy with the same period and grouping); and what jobs
+    /// stopped early by training-quality policies did not spend.
     Spend {
         /// day, week, month (calendar, UTC or the budget's timezone) or a duration like 30d.
         #[arg(long, default_value = "month")]
@@ -190,7 +191,10 @@ enum Command {
     },
     /// Show one job with its status history and actions, and where it stands with each policy
     /// now: breaking it (acted on at the next pass), in grace until when, when a time limit
-    /// will be reached and what follows, or why a policy leaves it alone.
+    /// will be reached and what follows, how many steps a training-quality policy gives it if
+    /// its loss does not improve, or why a policy leaves it alone. A job with stored training
+    /// metrics also shows its loss curve (train and validation loss over the steps, as
+    /// sparklines on one scale) with its checkpoints marked and listed.
     Show {
         /// The job id (ftjob-...).
         job: String,
@@ -199,9 +203,12 @@ enum Command {
         account: Option<String>,
         /// Print the job, its raw payload, status history, actions and `policies` (per policy:
         /// `policy`, `standing` = breaks | paused (breaks a pause policy and is paused already)
-        /// | in_grace | due | keeps | group | not_matched | exempt, with `reason`, `until` or
-        /// `at` where they apply, `action`, `dry_run`, `grace_secs`, and `already_done` when an
-        /// action recorded earlier stands for it: `action_id`, `what`) as JSON.
+        /// | in_grace | due | watching (a training-quality policy: `progress`) | keeps | group |
+        /// not_matched | exempt, with `reason`, `until` or `at` where they apply, `action`,
+        /// `dry_run`, `grace_secs`, and `already_done` when an action recorded earlier stands
+        /// for it: `action_id`, `what`), `metrics` (per reported step: step, total_steps,
+        /// train_loss, valid_loss, full_valid_loss and the accuracies, null where not reported)
+        /// and `checkpoints` (id, model, step, created_at, metrics) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -238,7 +245,10 @@ enum Command {
         #[arg(long, value_parser = ["pending", "succeeded", "accepted", "already_finished", "failed", "held", "dry_run", "notified", "warned", "cleared"])]
         outcome: Option<String>,
         /// Print a JSON array: id, account, job_id, policy, action, reason, outcome, attempts,
-        /// requested_at, completed_at, http_status, response_* fields, error, note.
+        /// requested_at, completed_at, http_status, response_* fields, error, note,
+        /// best_checkpoint (training-quality policies: the checkpoint to use instead, {model,
+        /// step, metric, value}, else null), estimated_saving_usd (what stopping it early did
+        /// not spend, else null).
         #[arg(long)]
         json: bool,
     },

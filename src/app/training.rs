@@ -51,7 +51,7 @@ impl App {
                 }
                 Err(SyncError::Store(e)) => return Err(e),
                 Err(SyncError::Provider(e)) => {
-                    self.events_refused(summary, &account, &id, &e, now, "training metrics")
+                    self.events_refused(summary, &account, &id, &e, now, "by its loss")
                         .await?;
                 }
             }

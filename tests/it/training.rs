@@ -351,3 +351,37 @@ async fn kept_curves_grow_with_each_sync_as_a_fresh_read_would_give() {
         sim.advance(3);
     }
 }
+
+#[tokio::test]
+async fn events_the_api_refuses_are_said_once_and_asked_for_hourly() {
+    // A gateway that does not route a provider's events answers 404: the job is not judged,
+    // the account's sync says so once, and the events are not asked for at every sync.
+    let sim = Sim::start(curve_jobs(now())).await.unwrap();
+    let env = Env::new();
+    env.sim_config(&sim, "", POLICIES);
+    for _ in 0..3 {
+        sim.fault(Endpoint::Events, Fault::Status(404));
+    }
+    let first = env.ok(&["sync"]).await;
+    assert_eq!(
+        first
+            .matches("(asked again hourly; it is not judged by its loss meanwhile)")
+            .count(),
+        3,
+        "{first}"
+    );
+    sim.clear_requests();
+    let again = env.ok(&["run", "--once"]).await;
+    assert!(!again.contains("asked again hourly"), "{again}");
+    assert!(
+        !sim.requests().iter().any(|r| r.path.ends_with("/events")),
+        "not asked again within the hour"
+    );
+    for id in ["ftjob-plateau", "ftjob-diverge", "ftjob-converge"] {
+        assert_eq!(
+            sim.cancel_requests(id),
+            0,
+            "{id}: not judged on no evidence"
+        );
+    }
+}
