@@ -23,6 +23,20 @@ impl App {
             .contains(id))
     }
 
+    /// The account's sync summary and client, when its sync worked: the others' stored state
+    /// is stale anyway, so their jobs' events are not read.
+    pub(super) fn synced<'r>(
+        &self,
+        results: &'r mut [(String, Result<SyncSummary, SyncError>)],
+        account: &str,
+    ) -> Option<(&'r mut SyncSummary, &Client)> {
+        let summary = results
+            .iter_mut()
+            .find(|(a, _)| a == account)
+            .and_then(|(_, r)| r.as_mut().ok())?;
+        Some((summary, self.client(account)?))
+    }
+
     /// An events request that failed. Refused (404, 400, 405...), or an error the Portkey
     /// gateway made itself (a gateway that does not route `/events` for the provider: Portkey
     /// answers a Vertex AI or Bedrock job's with 404, or with its own 500 once credentials are
@@ -107,15 +121,7 @@ impl App {
             if self.events_failed_lately(&account, &id, now).await? {
                 continue;
             }
-            // Only accounts whose sync worked: the others' stored state is stale anyway.
-            let Some(summary) = results
-                .iter_mut()
-                .find(|(a, _)| *a == account)
-                .and_then(|(_, r)| r.as_mut().ok())
-            else {
-                continue;
-            };
-            let Some(client) = self.client(&account) else {
+            let Some((summary, client)) = self.synced(results, &account) else {
                 continue;
             };
             match sync::refresh_steps(client, &self.store, &id).await {

@@ -27,14 +27,7 @@ impl App {
             if self.events_failed_lately(&account, &id, now).await? {
                 continue;
             }
-            let Some(summary) = results
-                .iter_mut()
-                .find(|(a, _)| *a == account)
-                .and_then(|(_, r)| r.as_mut().ok())
-            else {
-                continue;
-            };
-            let Some(client) = self.client(&account) else {
+            let Some((summary, client)) = self.synced(results, &account) else {
                 continue;
             };
             let epochs = jobs

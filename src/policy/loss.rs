@@ -173,6 +173,23 @@ pub(crate) mod testkit {
         c
     }
 
+    /// Property of both kinds: across 300 seeds, a curve still improving to the end
+    /// (`0.5 + 2 e^(-step/1000)` over 1,200 steps: by far more than any `min_delta` per
+    /// patience) under 20 % noise per step is never judged at any step from `from` on.
+    pub fn never_judges_a_noisy_converging_curve(toml: &str, from: i64, every: usize) {
+        let converging = |s: i64| 0.5 + 2.0 * (-(s as f64) / 1000.0).exp();
+        for seed in 0..300 {
+            let c = curve(converging, 1200, 0.2, seed);
+            for end in (from..=1200).step_by(every) {
+                assert_eq!(
+                    judge(toml, &truncate(&c, end)),
+                    None,
+                    "seed {seed}, step {end}"
+                );
+            }
+        }
+    }
+
     /// The curves as they stood at step `end`.
     pub fn truncate(c: &Curves, end: i64) -> Curves {
         let upto = |s: &[(i64, f64)]| s.iter().copied().filter(|p| p.0 <= end).collect();

@@ -169,17 +169,7 @@ mod tests {
 
     #[test]
     fn noisy_converging_curves_are_never_stopped() {
-        let converging = |s: i64| 0.5 + 2.0 * (-(s as f64) / 1000.0).exp();
-        for seed in 0..300 {
-            let c = curve(converging, 1200, 0.2, seed);
-            for end in (50..=1200).step_by(25) {
-                assert_eq!(
-                    judge(P, &truncate(&c, end)),
-                    None,
-                    "seed {seed}, step {end}"
-                );
-            }
-        }
+        never_judges_a_noisy_converging_curve(P, 50, 25);
     }
 
     #[test]

@@ -154,16 +154,7 @@ mod tests {
 
     #[test]
     fn noisy_converging_curves_are_never_stopped() {
-        // Property: across many seeds, a curve still improving (by far more than min_delta
-        // per patience) under noise of 20% per step is never judged a plateau at any step.
-        let converging = |s: i64| 0.5 + 2.0 * (-(s as f64) / 1000.0).exp();
-        for seed in 0..300 {
-            let c = curve(converging, 1200, 0.2, seed);
-            for end in (100..=1200).step_by(50) {
-                let upto = truncate(&c, end);
-                assert_eq!(judge(P, &upto), None, "seed {seed}, step {end}");
-            }
-        }
+        never_judges_a_noisy_converging_curve(P, 100, 50);
     }
 
     #[test]
