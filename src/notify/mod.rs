@@ -265,6 +265,39 @@ mod tests {
         notifier_at("http://127.0.0.1:9/hook", format)
     }
 
+    #[test]
+    fn a_training_quality_notice_names_the_checkpoint_to_use_instead() {
+        let best = crate::model::metrics::BestCheckpoint {
+            model: "ft:gpt-4o-mini:org::abc:ckpt-step-300".into(),
+            step: 300,
+            metric: "valid_loss".into(),
+            value: 0.57,
+        };
+        let n = Notice::job(Event::Cancelled, "prod", "ftjob-1", "early-stop", "plateau")
+            .with_answer(Some("cancelled"), Some(1000))
+            .with_best_checkpoint(Some(Some(&best)));
+        let body = notifier(NotifyFormat::Json).body(&n);
+        assert_eq!(
+            body["best_checkpoint"],
+            json!({"model": "ft:gpt-4o-mini:org::abc:ckpt-step-300", "step": 300, "metric": "valid_loss", "value": 0.57})
+        );
+        let text = notifier(NotifyFormat::Slack).body(&n)["text"].to_string();
+        assert!(
+            text.contains("use checkpoint ft:gpt-4o-mini:org::abc:ckpt-step-300 instead (step 300, valid_loss 0.57)"),
+            "{text}"
+        );
+        // None listed: null, and said; other policies' notices carry no such field.
+        let none = Notice::job(Event::Cancelled, "prod", "ftjob-1", "early-stop", "plateau")
+            .with_best_checkpoint(Some(None));
+        let body = notifier(NotifyFormat::Json).body(&none);
+        assert!(body.as_object().unwrap().contains_key("best_checkpoint"));
+        assert!(body["best_checkpoint"].is_null());
+        let other = Notice::job(Event::Cancelled, "prod", "ftjob-1", "runtime", "ran 7h")
+            .with_best_checkpoint(None);
+        let body = notifier(NotifyFormat::Json).body(&other);
+        assert!(!body.as_object().unwrap().contains_key("best_checkpoint"));
+    }
+
     fn notifier_at(hook: &str, format: NotifyFormat) -> Notifier {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("url");

@@ -5,7 +5,7 @@
 //! noisy), from the step where the window is first full. A median ignores single spikes and
 //! follows a real change within half a window.
 
-use super::{JobView, PolicyConfig, PolicyError};
+use super::{EvalContext, JobView, PolicyConfig, PolicyError};
 use crate::model::metrics::LossMetric;
 
 /// The keys both kinds read, checked.
@@ -62,6 +62,13 @@ impl LossSpec {
             min_steps,
             window,
         })
+    }
+
+    /// The patience for this job: with `allow_job_overrides`, its metadata
+    /// `ftguard.<kind>` = steps may shorten it (never lengthen it), as for other kinds.
+    pub fn patience_for(&self, v: &JobView, ctx: &EvalContext, kind: &str) -> i64 {
+        let p = ctx.number_limit(v.job, kind, self.patience as f64);
+        crate::model::round_i64(p.floor()).clamp(1, self.patience)
     }
 
     /// The loss this job is judged on: the configured one, or `train_loss` for a job trained
@@ -206,16 +213,21 @@ pub(crate) mod testkit {
         if validation {
             j.validation_file = Some("file-v".into());
         }
+        judge_job(toml, c, &j)
+    }
+
+    /// The verdict on `j` with curves `c`.
+    pub fn judge_job(toml: &str, c: &Curves, j: &crate::model::Job) -> Option<String> {
         let p = policy(toml);
         let v = JobView {
             curves: Some(c),
-            ..crate::policy::testkit::view(&j, &crate::cost::NO_COST)
+            ..crate::policy::testkit::view(j, &crate::cost::NO_COST)
         };
         p.rule.evaluate(
             &v,
             &EvalContext {
                 now: NOW,
-                allow_overrides: false,
+                allow_overrides: p.allow_job_overrides,
             },
         )
     }

@@ -72,10 +72,11 @@ impl LossDivergence {
 }
 
 impl Rule for LossDivergence {
-    fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
+    fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
+        let patience = self.spec.patience_for(v, ctx, KIND.name);
         let (metric, d) = self.state(v)?;
         let above = d.step.saturating_sub(d.above_since?);
-        (d.step >= self.spec.min_steps && above >= self.spec.patience).then(|| {
+        (d.step >= self.spec.min_steps && above >= patience).then(|| {
             format!(
                 "{metric} above {}x its best for {above} steps (best {} at step {}, now {} at step {}; patience {})",
                 value(self.factor),
@@ -83,18 +84,17 @@ impl Rule for LossDivergence {
                 d.best_step,
                 value(d.current),
                 d.step,
-                self.spec.patience
+                patience
             )
         })
     }
-    fn progress(&self, v: &JobView, _: &EvalContext) -> Option<String> {
+    fn progress(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
+        let patience = self.spec.patience_for(v, ctx, KIND.name);
         let (metric, d) = self.state(v)?;
         Some(match d.above_since {
             Some(since) => {
                 let above = d.step.saturating_sub(since);
-                let left = (self.spec.patience - above)
-                    .max(self.spec.min_steps - d.step)
-                    .max(0);
+                let left = (patience - above).max(self.spec.min_steps - d.step).max(0);
                 format!(
                     "{metric} {} at step {} is above {}x its best {} (step {}) for {above} steps: acts after {left} more if it stays there",
                     value(d.current),

@@ -67,9 +67,10 @@ impl LossPlateau {
 }
 
 impl Rule for LossPlateau {
-    fn evaluate(&self, v: &JobView, _: &EvalContext) -> Option<String> {
+    fn evaluate(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
+        let patience = self.spec.patience_for(v, ctx, KIND.name);
         let (metric, p) = self.state(v)?;
-        (p.step >= self.spec.min_steps && p.since >= self.spec.patience).then(|| {
+        (p.step >= self.spec.min_steps && p.since >= patience).then(|| {
             format!(
                 "{metric} has not improved by {} for {} steps (best {} at step {}, now {} at step {}; patience {})",
                 value(self.min_delta),
@@ -78,13 +79,14 @@ impl Rule for LossPlateau {
                 p.best_step,
                 value(p.current),
                 p.step,
-                self.spec.patience
+                patience
             )
         })
     }
-    fn progress(&self, v: &JobView, _: &EvalContext) -> Option<String> {
+    fn progress(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
+        let patience = self.spec.patience_for(v, ctx, KIND.name);
         let (metric, p) = self.state(v)?;
-        let left = (self.spec.patience - p.since)
+        let left = (patience - p.since)
             .max(self.spec.min_steps - p.step)
             .max(0);
         Some(format!(
@@ -123,6 +125,26 @@ mod tests {
         assert_eq!(judge(P, &curve(flat, 350, 0.0, 1)), None, "not yet");
         let note = progress(P, &curve(flat, 350, 0.0, 1)).unwrap();
         assert!(note.contains("acts after"), "{note}");
+    }
+
+    #[test]
+    fn job_metadata_may_shorten_the_patience_when_allowed() {
+        // Flat from about step 300: at step 420, 120 steps without improvement.
+        let flat = |s: i64| 0.6 + 2.0 * (-(s as f64) / 40.0).exp();
+        let c = curve(flat, 420, 0.0, 1);
+        let mut j = crate::policy::testkit::job("a", "running", 3600);
+        j.metadata
+            .insert("ftguard.loss_plateau".into(), "100".into());
+        assert_eq!(judge_job(P, &c, &j), None, "not allowed: ignored");
+        let allowed = format!("{P}\nallow_job_overrides=true");
+        assert!(
+            judge_job(&allowed, &c, &j)
+                .unwrap()
+                .contains("patience 100")
+        );
+        j.metadata
+            .insert("ftguard.loss_plateau".into(), "5000".into());
+        assert_eq!(judge_job(&allowed, &c, &j), None, "cannot lengthen");
     }
 
     #[test]
