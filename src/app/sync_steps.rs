@@ -4,23 +4,29 @@
 use super::*;
 
 /// How long after a failed fetch of a job's events they are asked for again.
+/// Per account, the jobs whose events failed within the hour (see
+/// [`App::events_failed_lately`]).
+pub(super) type FailedLately = std::collections::HashMap<String, std::collections::HashSet<String>>;
+
 pub(super) const EVENTS_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl App {
     /// Whether the job's events failed within the hour: a gateway that does not route
     /// `/events` for the provider would otherwise be asked, and warned about, at every sync.
+    /// `seen` keeps each account's answer for the rest of the pass: one query per account.
     pub(super) async fn events_failed_lately(
         &self,
+        seen: &mut FailedLately,
         account: &str,
         id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let since = now.saturating_sub(crate::model::secs(EVENTS_RETRY));
-        Ok(self
-            .store
-            .events_failed_since(account, since)
-            .await?
-            .contains(id))
+        if !seen.contains_key(account) {
+            let since = now.saturating_sub(crate::model::secs(EVENTS_RETRY));
+            let ids = self.store.events_failed_since(account, since).await?;
+            seen.insert(account.to_owned(), ids);
+        }
+        Ok(seen.get(account).is_some_and(|ids| ids.contains(id)))
     }
 
     /// The account's sync summary and client, when its sync worked: the others' stored state
@@ -116,9 +122,13 @@ impl App {
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         let now = time::now();
         let wanted = policy::events_wanted(&views, now, &self.config.policies);
+        let mut failed = FailedLately::new();
         for (account, id) in wanted {
             // Jobs whose events failed within the hour are not asked again yet.
-            if self.events_failed_lately(&account, &id, now).await? {
+            if self
+                .events_failed_lately(&mut failed, &account, &id, now)
+                .await?
+            {
                 continue;
             }
             let Some((summary, client)) = self.synced(results, &account) else {

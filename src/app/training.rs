@@ -23,8 +23,12 @@ impl App {
         let jobs = self.store.jobs(&JobFilter::active()).await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         let now = time::now();
+        let mut failed = super::sync_steps::FailedLately::new();
         for (account, id) in policy::metrics_wanted(&views, &self.config.policies) {
-            if self.events_failed_lately(&account, &id, now).await? {
+            if self
+                .events_failed_lately(&mut failed, &account, &id, now)
+                .await?
+            {
                 continue;
             }
             let Some((summary, client)) = self.synced(results, &account) else {
