@@ -779,3 +779,59 @@ async fn in_the_daemon_a_stalled_download_holds_up_no_sync() {
         "the runaway was not cancelled"
     );
 }
+
+#[tokio::test]
+async fn hostile_training_metrics_are_sanitised_and_a_page_that_never_ends_stops() {
+    // Metrics events with steps that are no count, losses that are no number, and a listing
+    // that says there is always more while repeating the same page.
+    let now = now();
+    let events = serde_json::json!({"object": "list", "has_more": true, "data": [
+        {"id": "ev-4", "created_at": now, "type": "metrics", "data": {"step": 1e30, "train_loss": 0.5}},
+        {"id": "ev-3", "created_at": now, "type": "metrics", "data": {"step": 3, "train_loss": "NaN", "valid_loss": 0.9}},
+        {"id": "ev-2", "created_at": now, "type": "metrics", "data": {"step": 2.5, "train_loss": 0.7}},
+        {"id": "ev-1", "created_at": now, "type": "metrics", "data": {"step": -1, "train_loss": 0.8}},
+        {"id": "ev-0", "created_at": now, "type": "message", "message": "hello"},
+    ]})
+    .to_string();
+    let listed = page(&[job("ftjob-odd", "running", now - 3600)]);
+    let server = Server::start(move |r| match r.path() {
+        "/v1/fine_tuning/jobs" => json(200, &listed),
+        p if p.ends_with("/events") => json(200, &events),
+        _ => json(404, r#"{"error":{"message":"no"}}"#),
+    })
+    .await;
+    let env = Env::new();
+    env.write_config(
+        "",
+        &format!(
+            "{}[[policies]]\nname = \"early\"\nkind = \"loss_plateau\"\nmetric = \"train_loss\"\npatience = 1\nwindow = 1\n",
+            account("h", &server.url("/v1"), "")
+        ),
+    );
+    let out = env.run(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let pages = server
+        .requests()
+        .iter()
+        .filter(|r| r.path().ends_with("/events"))
+        .count();
+    assert_eq!(pages, 2, "the repeated page ends the read");
+    let shown = env.json(&["show", "ftjob-odd", "--json"]).await;
+    let steps: Vec<(i64, serde_json::Value)> = shown["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["step"].as_i64().unwrap(), m["train_loss"].clone()))
+        .collect();
+    // Step 3 kept with no training loss; 2.5 and -1 are no steps; 1e30 saturates.
+    assert_eq!(
+        steps,
+        [
+            (3, serde_json::Value::Null),
+            (i64::MAX, serde_json::json!(0.5))
+        ]
+    );
+    // Judged on what is left, without a panic: a plateau of one value at an absurd step.
+    let text_out = env.ok(&["show", "ftjob-odd"]).await;
+    assert!(text_out.contains("training"), "{text_out}");
+}
