@@ -71,6 +71,15 @@ impl LossSpec {
         crate::model::round_i64(p.floor()).clamp(1, self.patience)
     }
 
+    /// Steps until the policy acts if nothing changes: what is left of `patience` after `run`
+    /// steps in the condition, and of `min_steps` at `step`.
+    pub fn steps_left(&self, patience: i64, run: i64, step: i64) -> i64 {
+        patience
+            .saturating_sub(run)
+            .max(self.min_steps.saturating_sub(step))
+            .max(0)
+    }
+
     /// The loss this job is judged on: the configured one, or `train_loss` for a job trained
     /// without a validation file.
     pub fn metric_for(&self, v: &JobView) -> LossMetric {

@@ -94,7 +94,7 @@ impl Rule for LossDivergence {
         Some(match d.above_since {
             Some(since) => {
                 let above = d.step.saturating_sub(since);
-                let left = (patience - above).max(self.spec.min_steps - d.step).max(0);
+                let left = self.spec.steps_left(patience, above, d.step);
                 format!(
                     "{metric} {} at step {} is above {}x its best {} (step {}) for {above} steps: acts after {left} more if it stays there",
                     value(d.current),

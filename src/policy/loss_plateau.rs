@@ -86,9 +86,7 @@ impl Rule for LossPlateau {
     fn progress(&self, v: &JobView, ctx: &EvalContext) -> Option<String> {
         let patience = self.spec.patience_for(v, ctx, KIND.name);
         let (metric, p) = self.state(v)?;
-        let left = (patience - p.since)
-            .max(self.spec.min_steps - p.step)
-            .max(0);
+        let left = self.spec.steps_left(patience, p.since, p.step);
         Some(format!(
             "best {metric} {} at step {}, now {} at step {}: {} steps without improvement, acts after {left} more if nothing improves",
             value(p.best),
