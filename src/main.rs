@@ -125,10 +125,18 @@ enum Command {
     /// own schedule. Budgets replay every job in time order. One table per policy, largest
     /// saving first, then the totals.
     ///
+    /// Training-quality policies (`loss_plateau`, `loss_divergence`) are judged along a job's
+    /// stored training metrics, as they were reported; `stalled` judges nothing (when steps
+    /// were reported is not stored along a life), and the report says how many jobs a policy
+    /// could not judge and why.
+    ///
     /// Saved: a job stopped at t would not have paid for training after t, training taken as
-    /// spread evenly from its start (its change to `running`, else its creation) to its end;
-    /// stopped before training started, all of it. Notify policies save nothing. The total
-    /// counts each job once, at its largest saving. README.md has the rules and their limits.
+    /// spread evenly from its start (its change to `running`, else its creation) to its end
+    /// (by steps where metrics are stored); stopped before training started, all of it.
+    /// Notify policies save nothing. The total counts each job once, at its largest saving.
+    /// README.md has the rules and their limits.
+    ///
+    /// Examples: `ftguard replay --since 30d`; `ftguard replay --policies candidate.toml --json`.
     Replay {
         /// How far back (a duration like 90d, or a date like 2026-09-01): jobs created since.
         #[arg(long, default_value = "90d", value_name = "WHEN")]
