@@ -840,8 +840,9 @@ async fn bench_accounts(out: &mut String) {
 }
 
 /// `ftguard replay` over 90 days of 100,000 stored jobs (one every 78 s, 1 to 9 hours of
-/// training each, a tenth watched queued -> running -> finished, the rest first seen finished)
-/// with every policy kind: in process (`App::replay`) and as a process (wall, peak RSS).
+/// training each, a tenth watched queued -> running -> finished, a hundredth of those with
+/// training metrics, the rest first seen finished) with every policy kind (eleven): in
+/// process (`App::replay`) and as a process (wall, peak RSS).
 async fn bench_replay(out: &mut String) {
     out.push_str("\n## `ftguard replay` over 90 days of stored history, every policy kind\n\n| stored jobs | watched (with status changes) | acted on | `App::replay` (median of 3) | `ftguard replay --json` | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n");
     let now = ftguard::model::time::now();
@@ -863,6 +864,8 @@ async fn bench_replay(out: &mut String) {
         "name='cap'\nkind='max_job_cost'\nlimit_usd=8.0",
         "name='stall'\nkind='stalled'\nlimit='30m'",
         "name='budget'\nkind='budget'\nlimit_usd=15000.0\nperiod='month'\ngroup_by='metadata.team'",
+        "name='early'\nkind='loss_plateau'\nmetric='train_loss'\npatience=200\nmin_delta=0.01",
+        "name='diverging'\nkind='loss_divergence'\nmetric='train_loss'\npatience=30",
     ] {
         text.push_str(&format!("[[policies]]\n{p}\n"));
     }
@@ -914,6 +917,10 @@ async fn bench_replay(out: &mut String) {
     for chunk in history.chunks(500) {
         app.store().upsert_jobs(&account, chunk, now).await.unwrap();
     }
+    let metrics_every: usize = std::env::var("FTGUARD_BENCH_METRICS_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     // Watched jobs: seen queued at creation, running 10 minutes later, then as they ended.
     let mut watched = 0;
     for i in (0..n).step_by(10) {
@@ -933,6 +940,34 @@ async fn bench_replay(out: &mut String) {
             app.store().upsert_jobs(&account, &[j], at).await.unwrap();
         }
         watched += 1;
+        // One watched job in a hundred has its training metrics stored (100 jobs, 180,000
+        // steps): a step every 10 s of training (360 to 3,240 steps), its loss falling then
+        // flat, every fifth blowing up. (`FTGUARD_BENCH_METRICS_EVERY=100`: one in ten.)
+        if i % metrics_every == 0 {
+            let steps = ((i % 9) as i64 + 1) * H / 10;
+            let page: Vec<(ftguard::model::metrics::StepMetrics, i64)> = (1..=steps)
+                .map(|s| {
+                    let x = s as f64;
+                    let mut loss = 0.6 + 2.0 * (-x / 200.0).exp();
+                    if i % (5 * metrics_every) == 0 && s > steps / 2 {
+                        loss *= 3.0;
+                    }
+                    let m = ftguard::model::metrics::StepMetrics {
+                        step: s,
+                        total_steps: Some(steps),
+                        train_loss: Some(loss),
+                        ..Default::default()
+                    };
+                    (m, created + 600 + s * 10)
+                })
+                .collect();
+            let id = format!("ftjob-{i:06}");
+            app.store().put_metrics("prod", &id, &page).await.unwrap();
+            app.store()
+                .set_metrics_cursor("prod", &id, "ftevent-last", now)
+                .await
+                .unwrap();
+        }
     }
     eprintln!(
         "replay bench: stored {n} jobs in {:.1} s",

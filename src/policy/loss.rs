@@ -119,9 +119,11 @@ pub fn trailing_median(series: &[(i64, f64)], window: usize) -> Vec<(i64, f64)> 
     for (i, &(step, value)) in series.iter().enumerate() {
         if i >= window
             && let Some(&(_, old)) = series.get(i - window)
-            && let Some(pos) = sorted.iter().position(|x| x.total_cmp(&old).is_eq())
         {
-            sorted.remove(pos);
+            let pos = sorted.partition_point(|x| x.total_cmp(&old).is_lt());
+            if sorted.get(pos).is_some_and(|x| x.total_cmp(&old).is_eq()) {
+                sorted.remove(pos);
+            }
         }
         let at = sorted.partition_point(|x| x.total_cmp(&value).is_lt());
         sorted.insert(at, value);
@@ -203,6 +205,34 @@ pub(crate) mod testkit {
                     "seed {seed}, step {end}"
                 );
             }
+        }
+    }
+
+    /// Property of both kinds: the first breach the rule finds in one pass over the whole
+    /// curve is the first step at which evaluating the curve as it stood then breaks.
+    pub fn first_breach_is_the_first_breaking_prefix(toml: &str, c: &Curves) {
+        let j = job("a", "running", 3600);
+        let p = policy(toml);
+        let ctx = EvalContext {
+            now: NOW,
+            allow_overrides: false,
+        };
+        let v = JobView {
+            curves: Some(c),
+            ..crate::policy::testkit::view(&j, &crate::cost::NO_COST)
+        };
+        let found = p.rule.first_breach(&v, &ctx, i64::MIN);
+        let by_prefix = c
+            .train_loss
+            .iter()
+            .map(|(s, _)| *s)
+            .find(|s| judge_job(toml, &truncate(c, *s), &j).is_some());
+        assert_eq!(found, by_prefix);
+        if let Some(b) = found {
+            assert_eq!(
+                p.rule.first_breach(&v, &ctx, b + 1).is_some_and(|n| n > b),
+                p.rule.first_breach(&v, &ctx, b + 1).is_some()
+            );
         }
     }
 

@@ -40,28 +40,35 @@ pub struct Divergence {
     pub above_since: Option<i64>,
 }
 
-pub fn divergence(smoothed: &[(i64, f64)], factor: f64) -> Option<Divergence> {
-    let &(first_step, first) = smoothed.first()?;
-    let (mut best, mut best_step) = (first, first_step);
-    let mut above_since = None;
-    for &(step, v) in smoothed {
-        if v < best {
-            (best, best_step) = (v, step);
-        }
-        if v > best * factor {
+/// The state after each point of a smoothed curve, in order (see `loss_plateau::plateaus`).
+pub fn divergences(smoothed: &[(i64, f64)], factor: f64) -> impl Iterator<Item = Divergence> + '_ {
+    let mut best: Option<(f64, i64)> = None;
+    let mut above_since: Option<i64> = None;
+    smoothed.iter().map(move |&(step, v)| {
+        let (b, b_step) = match best {
+            Some((b, _)) if v < b => (v, step),
+            Some(kept) => kept,
+            None => (v, step),
+        };
+        best = Some((b, b_step));
+        if v > b * factor {
             above_since.get_or_insert(step);
         } else {
             above_since = None;
         }
-    }
-    let &(step, current) = smoothed.last()?;
-    Some(Divergence {
-        best,
-        best_step,
-        current,
-        step,
-        above_since,
+        Divergence {
+            best: b,
+            best_step: b_step,
+            current: v,
+            step,
+            above_since,
+        }
     })
+}
+
+/// Where the whole curve stands.
+pub fn divergence(smoothed: &[(i64, f64)], factor: f64) -> Option<Divergence> {
+    divergences(smoothed, factor).last()
 }
 
 impl LossDivergence {
@@ -113,6 +120,18 @@ impl Rule for LossDivergence {
                 value(self.factor)
             ),
         })
+    }
+    fn first_breach(&self, v: &JobView, ctx: &EvalContext, from_step: i64) -> Option<i64> {
+        let patience = self.spec.patience_for(v, ctx, KIND.name);
+        let (_, smoothed) = self.spec.smoothed(v);
+        divergences(&smoothed, self.factor)
+            .find(|d| {
+                d.step >= from_step
+                    && d.step >= self.spec.min_steps
+                    && d.above_since
+                        .is_some_and(|since| d.step.saturating_sub(since) >= patience)
+            })
+            .map(|d| d.step)
     }
     fn needs_metrics(&self) -> Option<super::LossMetric> {
         Some(self.spec.metric)
@@ -193,6 +212,29 @@ mod tests {
                 .unwrap_err()
                 .0
                 .contains("needs `patience`")
+        );
+    }
+
+    #[test]
+    fn the_first_breach_in_one_pass_is_the_first_breaking_prefix() {
+        for seed in 0..5 {
+            let c = curve(
+                |s| {
+                    if s < 400 {
+                        0.5 + 2.0 * (-(s as f64) / 60.0).exp()
+                    } else {
+                        2.0
+                    }
+                },
+                700,
+                0.2,
+                seed,
+            );
+            first_breach_is_the_first_breaking_prefix(P, &c);
+        }
+        first_breach_is_the_first_breaking_prefix(
+            P,
+            &curve(|s| 3.0 - s as f64 / 1000.0, 300, 0.0, 1),
         );
     }
 }

@@ -40,23 +40,31 @@ pub struct Plateau {
 }
 
 /// Keras's rule on a smoothed curve: a value improves when it is below the best by more than
-/// `min_delta`, and only then becomes the best.
-pub fn plateau(smoothed: &[(i64, f64)], min_delta: f64) -> Option<Plateau> {
-    let &(first_step, first) = smoothed.first()?;
-    let (mut best, mut best_step) = (first, first_step);
-    for &(step, v) in smoothed {
-        if v < best - min_delta {
-            (best, best_step) = (v, step);
+/// `min_delta`, and only then becomes the best. The state after each point, in order: the
+/// state after the last is the curve's; the state after any point is what the curve up to it
+/// gives (the smoothing is trailing, so a prefix smooths the same).
+pub fn plateaus(smoothed: &[(i64, f64)], min_delta: f64) -> impl Iterator<Item = Plateau> + '_ {
+    let mut best: Option<(f64, i64)> = None;
+    smoothed.iter().map(move |&(step, v)| {
+        let (b, b_step) = match best {
+            Some((b, _)) if v < b - min_delta => (v, step),
+            Some(kept) => kept,
+            None => (v, step),
+        };
+        best = Some((b, b_step));
+        Plateau {
+            best: b,
+            best_step: b_step,
+            current: v,
+            step,
+            since: step.saturating_sub(b_step),
         }
-    }
-    let &(step, current) = smoothed.last()?;
-    Some(Plateau {
-        best,
-        best_step,
-        current,
-        step,
-        since: step.saturating_sub(best_step),
     })
+}
+
+/// Where the whole curve stands.
+pub fn plateau(smoothed: &[(i64, f64)], min_delta: f64) -> Option<Plateau> {
+    plateaus(smoothed, min_delta).last()
 }
 
 impl LossPlateau {
@@ -95,6 +103,13 @@ impl Rule for LossPlateau {
             p.step,
             p.since
         ))
+    }
+    fn first_breach(&self, v: &JobView, ctx: &EvalContext, from_step: i64) -> Option<i64> {
+        let patience = self.spec.patience_for(v, ctx, KIND.name);
+        let (_, smoothed) = self.spec.smoothed(v);
+        plateaus(&smoothed, self.min_delta)
+            .find(|p| p.step >= from_step && p.step >= self.spec.min_steps && p.since >= patience)
+            .map(|p| p.step)
     }
     fn needs_metrics(&self) -> Option<super::LossMetric> {
         Some(self.spec.metric)
@@ -190,5 +205,28 @@ mod tests {
                 "seed {seed}: first stopped at {first:?} of 3000"
             );
         }
+    }
+
+    #[test]
+    fn the_first_breach_in_one_pass_is_the_first_breaking_prefix() {
+        for seed in 0..5 {
+            let c = curve(
+                |s| {
+                    if s < 400 {
+                        0.5 + 2.0 * (-(s as f64) / 60.0).exp()
+                    } else {
+                        2.0
+                    }
+                },
+                700,
+                0.2,
+                seed,
+            );
+            first_breach_is_the_first_breaking_prefix(P, &c);
+        }
+        first_breach_is_the_first_breaking_prefix(
+            P,
+            &curve(|s| 3.0 - s as f64 / 1000.0, 300, 0.0, 1),
+        );
     }
 }

@@ -174,6 +174,12 @@ pub trait Rule: RuleClone + std::fmt::Debug + Send + Sync {
     fn progress(&self, _job: &JobView, _ctx: &EvalContext) -> Option<String> {
         None
     }
+    /// For a rule judging a curve (training quality): the first reported step at or after
+    /// `from_step` at which it breaks, judging the curve as it stood at that step — what a pass
+    /// at each step would have found first, in one pass over the curve (`ftguard replay`).
+    fn first_breach(&self, _job: &JobView, _ctx: &EvalContext, _from_step: i64) -> Option<i64> {
+        None
+    }
     /// The loss a training-quality rule judges: running jobs it matches have their metrics
     /// read and stored, and their curves loaded for it.
     fn needs_metrics(&self) -> Option<LossMetric> {

@@ -97,7 +97,7 @@ pub fn replay(
             let act = if p.rule.needs_metrics().is_some() {
                 // Judged along its stored metrics; a job without them is not judged.
                 if l.metrics.is_empty() {
-                    if matches(l, p, prices) {
+                    if matches(l, p) {
                         *no_metrics.entry(p.name.clone()).or_default() += 1;
                     }
                     None
@@ -126,7 +126,7 @@ pub fn replay(
         let acts: Vec<Act> = if policy.rule.needs_events() {
             let matched = in_window
                 .iter()
-                .filter(|&&i| matches(&lives[i], policy, prices))
+                .filter(|&&i| matches(&lives[i], policy))
                 .count();
             if matched > 0 {
                 not_judged.push(NotJudged {
@@ -194,16 +194,15 @@ pub fn replay(
     }
 }
 
-/// Whether the policy's match and exemptions take the job in.
-fn matches(life: &Life, policy: &Policy, prices: &PriceTable) -> bool {
-    let cost = life.cost_at(&life.job, prices, life.job.created_at);
+/// Whether the policy's match and exemptions take the job in (they read no cost).
+fn matches(life: &Life, policy: &Policy) -> bool {
     let v = crate::policy::JobView {
         account: &life.account,
         job: &life.job,
         last_step_at: None,
         steps_checked_at: None,
         curves: None,
-        cost: &cost,
+        cost: &crate::cost::NO_COST,
     };
     policy.matcher.matches(&v) && !policy.exempt.exempts(&v)
 }

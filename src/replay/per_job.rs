@@ -72,14 +72,16 @@ pub fn first_action(
     None
 }
 
-/// Evaluations along a job's stored metrics at most: a pass sees a batch of new steps at each
-/// sync, not every step, and each evaluation reads the curve so far.
-const METRIC_MOMENTS: usize = 500;
+/// Breaches followed at most along one job's metrics (a grace period that clears, a breach
+/// again...): a guard, far beyond what a curve gives.
+const MAX_BREACHES: usize = 1_000;
 
 /// For a training-quality policy: the first moment it would have acted on the job along its
-/// stored metrics — evaluated as the metrics were reported, the curve so far at each moment —
-/// with the step it would have stopped at and the last step it trained. None if it never
-/// would have, or nothing is stored.
+/// stored metrics, with the step it would have stopped at and the last step it trained. The
+/// rule finds its first breach in one pass over the curve (`Rule::first_breach`, the curve as
+/// it stood at each step); the pass's own evaluation (`policy::evaluate`) then decides there,
+/// on the curve as reported by that moment, as a pass would — grace, schedule, match and
+/// exemptions included. None if it never would have, or nothing is stored.
 pub fn first_action_by_steps(
     life: &Life,
     snapshots: &[Job],
@@ -88,8 +90,16 @@ pub fn first_action_by_steps(
     now: i64,
 ) -> Option<(i64, String, i64, i64)> {
     let policies = std::slice::from_ref(policy);
-    let n = life.metrics.len();
-    let stride = n.div_ceil(METRIC_MOMENTS).max(1);
+    let (_, last) = life.metrics.last()?;
+    let trained = last.step;
+    let mut full = crate::model::metrics::Curves::default();
+    for (_, m) in &life.metrics {
+        full.push(m);
+    }
+    let ctx = crate::policy::EvalContext {
+        now,
+        allow_overrides: policy.allow_job_overrides,
+    };
     let key = || {
         (
             life.account.clone(),
@@ -97,17 +107,15 @@ pub fn first_action_by_steps(
             policy.name.clone(),
         )
     };
-    let mut curves = crate::model::metrics::Curves::default();
-    let mut mark: Option<i64> = None;
-    for (k, (at, m)) in life.metrics.iter().enumerate() {
-        curves.push(m);
-        if (k + 1) % stride != 0 && k + 1 != n {
-            continue;
+    // The pass's verdict at `t`, on the metrics reported by then.
+    let decide = |t: i64, mark: Option<i64>| {
+        let i = life.phase_at(t, now)?;
+        let job = snapshots.get(i)?;
+        let mut curves = crate::model::metrics::Curves::default();
+        for (_, m) in life.metrics.iter().take_while(|(at, _)| *at <= t) {
+            curves.push(m);
         }
-        let Some(job) = life.phase_at(*at, now).and_then(|i| snapshots.get(i)) else {
-            continue;
-        };
-        let cost = life.cost_at(job, prices, *at);
+        let cost = life.cost_at(job, prices, t);
         let views = [JobView {
             account: &life.account,
             job,
@@ -116,20 +124,54 @@ pub fn first_action_by_steps(
             cost: &cost,
             curves: Some(&curves),
         }];
-        let marks: HashMap<_, _> = mark.map(|t| (key(), t)).into_iter().collect();
-        if let Some(d) = policy::evaluate(&views, *at, policies, &marks, false)
+        let marks: HashMap<_, _> = mark.map(|m| (key(), m)).into_iter().collect();
+        policy::evaluate(&views, t, policies, &marks, false)
             .into_iter()
             .next()
-        {
-            match d.verdict {
-                Verdict::Act(_) => {
-                    // What it cost covers the steps it did train: the last one stored.
-                    let trained = life.metrics.last().map_or(m.step, |(_, last)| last.step);
-                    return Some((*at, d.reason, m.step, trained));
+            .map(|d| (d.verdict, d.reason, curves.last_step().unwrap_or(0)))
+    };
+    // A policy with a schedule decides at its runs.
+    let at_or_after = |t: i64| match &policy.schedule {
+        None => Some(t),
+        Some(s) => s.next_after(t.saturating_sub(1)),
+    };
+    let reported = |step: i64| {
+        let i = life.metrics.partition_point(|(_, m)| m.step < step);
+        life.metrics.get(i).map(|(at, _)| *at)
+    };
+    let full_view = JobView {
+        account: &life.account,
+        job: snapshots.last()?,
+        last_step_at: None,
+        steps_checked_at: None,
+        cost: &crate::cost::NO_COST,
+        curves: Some(&full),
+    };
+    let mut from = i64::MIN;
+    for _ in 0..MAX_BREACHES {
+        let breach = policy.rule.first_breach(&full_view, &ctx, from)?;
+        let t = at_or_after(reported(breach)?)?;
+        match decide(t, None) {
+            Some((Verdict::Act(_), reason, step)) => return Some((t, reason, step, trained)),
+            Some((Verdict::Warn { until }, _, _)) => {
+                let then = at_or_after(until)?;
+                match decide(then, Some(t)) {
+                    Some((Verdict::Act(_), reason, step)) => {
+                        return Some((then, reason, step, trained));
+                    }
+                    // Compliant again during grace: look for the next breach after it.
+                    _ => {
+                        from = life
+                            .metrics
+                            .iter()
+                            .find(|(at, _)| *at > then)
+                            .map(|(_, m)| m.step)?;
+                    }
                 }
-                Verdict::Warn { .. } => mark = Some(*at),
-                Verdict::Clear => mark = None,
             }
+            // Not decided there (not matched, exempt, not running any more, paused under a
+            // pause policy): the next breach, if any.
+            _ => from = breach.saturating_add(1),
         }
     }
     None

@@ -298,14 +298,20 @@ fn a_loss_policy_replays_along_the_stored_metrics_and_saves_by_steps() {
         OCT,
     );
     // The median of the last 50 is above 1.0 from step 525 (25 of 50 at 3.0); 30 steps later
-    // is 555, evaluated every other step (1,000 steps, at most 500 evaluations): step 556.
-    // Saved: $30 x (1000 - 556) / 1000.
-    assert_eq!(stops(&r), [("div", c + 556, 30_000_000 * 444 / 1000)]);
+    // is 555, reported at c + 555. Saved: $30 x (1000 - 555) / 1000.
+    assert_eq!(stops(&r), [("div", c + 555, 30_000_000 * 445 / 1000)]);
     assert!(
-        r.jobs[0].reason.contains("for 31 steps"),
+        r.jobs[0].reason.contains("for 30 steps"),
         "{}",
         r.jobs[0].reason
     );
+    // With a grace of 20 s (20 steps), still above then: 20 steps later.
+    let r = run(
+        std::slice::from_ref(&l),
+        "name='div'\nkind='loss_divergence'\nmetric='train_loss'\nfactor=2.0\npatience=30\ngrace='20s'",
+        OCT,
+    );
+    assert_eq!(stops(&r), [("div", c + 575, 30_000_000 * 425 / 1000)]);
     // A job without stored metrics is not judged, and said so.
     let bare = life("bare", c, Some(c + 1000), 10, "succeeded", &[]);
     let r = run(

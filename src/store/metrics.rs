@@ -177,21 +177,38 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    /// A job's metrics with when each was reported, in step order (`ftguard replay`).
+    /// A job's losses with when each was reported, in step order (`ftguard replay`): what
+    /// curves hold, the accuracies left out.
     pub async fn metrics_reported(
         &self,
         account: &str,
         job_id: &str,
     ) -> Result<Vec<(i64, StepMetrics)>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {METRIC_COLUMNS}, reported_at FROM metrics WHERE account = ? AND job_id = ? ORDER BY step"
-        ))
+        let rows = sqlx::query(
+            "SELECT step, total_steps, train_loss, valid_loss, full_valid_loss, reported_at
+               FROM metrics WHERE account = ? AND job_id = ? ORDER BY step",
+        )
         .bind(account)
         .bind(job_id)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(|r| (r.get(8), step_metrics(r))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(5),
+                    StepMetrics {
+                        step: r.get(0),
+                        total_steps: r.get(1),
+                        train_loss: r.get(2),
+                        valid_loss: r.get(3),
+                        full_valid_loss: r.get(4),
+                        ..StepMetrics::default()
+                    },
+                )
+            })
+            .collect())
     }
 
     /// A job's metrics, in step order.
