@@ -472,12 +472,20 @@ pub fn next_crossings(
             {
                 continue;
             }
-            let key = (
-                v.account.to_owned(),
-                v.job.id.as_str().to_owned(),
-                policy.name.clone(),
-            );
-            let at = match grace_marks.get(&key) {
+            // The key only when there are marks to look up: over many jobs (a replay calls this
+            // at every moment of every job) three strings a job add up.
+            let mark = if grace_marks.is_empty() {
+                None
+            } else {
+                grace_marks
+                    .get(&(
+                        v.account.to_owned(),
+                        v.job.id.as_str().to_owned(),
+                        policy.name.clone(),
+                    ))
+                    .copied()
+            };
+            let at = match mark {
                 Some(first) => Some(first.saturating_add(crate::model::secs(policy.grace))),
                 None if policy.rule.evaluate(v, &ctx).is_none() => policy.rule.crossing_at(v, &ctx),
                 None => None,
@@ -486,8 +494,8 @@ pub fn next_crossings(
                 out.push(Crossing {
                     at,
                     job: JobRef {
-                        account: key.0,
-                        job_id: key.1,
+                        account: v.account.to_owned(),
+                        job_id: v.job.id.as_str().to_owned(),
                     },
                 });
             }
