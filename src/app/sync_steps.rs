@@ -94,11 +94,22 @@ impl App {
         let started = std::time::Instant::now();
         let mut results = sync::sync_all(&self.clients, &self.store, opts).await;
         sync::log_pass(&results, started.elapsed());
-        if let Err(e) = self.refresh_steps(&mut results).await {
-            tracing::warn!(error = %e, "could not choose the jobs whose events to fetch");
-        }
-        if let Err(e) = self.refresh_metrics(&mut results).await {
-            tracing::warn!(error = %e, "could not read training metrics");
+        // The active jobs, read once for both event reads (stalled steps, training metrics).
+        let policies = &self.config.policies;
+        if policy::needs_events(policies) || policy::needs_metrics(policies) {
+            match self.store.jobs(&JobFilter::active()).await {
+                Ok(jobs) => {
+                    if let Err(e) = self.refresh_steps(&mut results, &jobs).await {
+                        tracing::warn!(error = %e, "could not fetch the events of suspected stalled jobs");
+                    }
+                    if let Err(e) = self.refresh_metrics(&mut results, &jobs).await {
+                        tracing::warn!(error = %e, "could not read training metrics");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not choose the jobs whose events to fetch")
+                }
+            }
         }
         if let Err(e) = self.store.prune_grace_marks().await {
             tracing::warn!(error = %e, "could not prune grace marks of ended jobs");
@@ -114,11 +125,11 @@ impl App {
     async fn refresh_steps(
         &self,
         results: &mut [(String, Result<SyncSummary, SyncError>)],
+        jobs: &[StoredJob],
     ) -> Result<(), StoreError> {
         if !policy::needs_events(&self.config.policies) {
             return Ok(());
         }
-        let jobs = self.store.jobs(&JobFilter::active()).await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         let now = time::now();
         let wanted = policy::events_wanted(&views, now, &self.config.policies);

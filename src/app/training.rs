@@ -16,11 +16,11 @@ impl App {
     pub(super) async fn refresh_metrics(
         &self,
         results: &mut [(String, Result<SyncSummary, SyncError>)],
+        jobs: &[StoredJob],
     ) -> Result<(), StoreError> {
         if !policy::needs_metrics(&self.config.policies) {
             return Ok(());
         }
-        let jobs = self.store.jobs(&JobFilter::active()).await?;
         let views: Vec<JobView> = jobs.iter().map(|j| view(j, &cost::NO_COST)).collect();
         let now = time::now();
         let mut failed = super::sync_steps::FailedLately::new();
