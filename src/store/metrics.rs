@@ -11,6 +11,21 @@ const CURVE_BLOCK: usize = 2_000;
 
 const METRIC_COLUMNS: &str = "step, total_steps, train_loss, train_mean_token_accuracy, valid_loss, valid_mean_token_accuracy, full_valid_loss, full_valid_mean_token_accuracy";
 
+/// What curves hold: the step, the total and the three losses (the accuracies left out).
+const LOSS_COLUMNS: &str = "step, total_steps, train_loss, valid_loss, full_valid_loss";
+
+/// A row of [`LOSS_COLUMNS`].
+fn loss_row(r: &sqlx::sqlite::SqliteRow) -> StepMetrics {
+    StepMetrics {
+        step: r.get(0),
+        total_steps: r.get(1),
+        train_loss: r.get(2),
+        valid_loss: r.get(3),
+        full_valid_loss: r.get(4),
+        ..StepMetrics::default()
+    }
+}
+
 fn step_metrics(r: &sqlx::sqlite::SqliteRow) -> StepMetrics {
     StepMetrics {
         step: r.get(0),
@@ -60,20 +75,6 @@ impl Store {
             q.execute(&self.pool).await.map_err(|e| self.err(e))?;
         }
         Ok(())
-    }
-
-    /// The newest step stored for a job, if any.
-    pub async fn newest_metrics_step(
-        &self,
-        account: &str,
-        job_id: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        sqlx::query_scalar("SELECT MAX(step) FROM metrics WHERE account = ? AND job_id = ?")
-            .bind(account)
-            .bind(job_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))
     }
 
     /// The newest event of the job stored so far (where the next read stops), if any.
@@ -184,31 +185,16 @@ impl Store {
         account: &str,
         job_id: &str,
     ) -> Result<Vec<(i64, StepMetrics)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT step, total_steps, train_loss, valid_loss, full_valid_loss, reported_at
-               FROM metrics WHERE account = ? AND job_id = ? ORDER BY step",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {LOSS_COLUMNS}, reported_at FROM metrics WHERE account = ? AND job_id = ?
+              ORDER BY step"
+        ))
         .bind(account)
         .bind(job_id)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(5),
-                    StepMetrics {
-                        step: r.get(0),
-                        total_steps: r.get(1),
-                        train_loss: r.get(2),
-                        valid_loss: r.get(3),
-                        full_valid_loss: r.get(4),
-                        ..StepMetrics::default()
-                    },
-                )
-            })
-            .collect())
+        Ok(rows.iter().map(|r| (r.get(5), loss_row(r))).collect())
     }
 
     /// A job's metrics, in step order.
@@ -247,7 +233,7 @@ impl Store {
         // In blocks of rows by step: a block is one round to SQLite's thread, and a job of
         // 100,000 steps holds a block of rows at a time. Only what curves hold is read.
         let sql = format!(
-            "SELECT step, total_steps, train_loss, valid_loss, full_valid_loss FROM metrics
+            "SELECT {LOSS_COLUMNS} FROM metrics
               WHERE account = ? AND job_id = ? AND step > ? ORDER BY step LIMIT {CURVE_BLOCK}"
         );
         let mut after = curves.last_step().unwrap_or(i64::MIN);
@@ -260,14 +246,7 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
             for r in &rows {
-                let m = StepMetrics {
-                    step: r.get(0),
-                    total_steps: r.get(1),
-                    train_loss: r.get(2),
-                    valid_loss: r.get(3),
-                    full_valid_loss: r.get(4),
-                    ..StepMetrics::default()
-                };
+                let m = loss_row(r);
                 after = m.step;
                 curves.push(&m);
             }

@@ -45,7 +45,10 @@ pub async fn read_metrics(
         // new step is in (message events in between carry no metrics), without a page more
         // for the cursor's own event.
         let stored_step = match &known {
-            Some(_) => store.newest_metrics_step(&account, id).await?,
+            Some(_) => store
+                .newest_metrics(&account, id)
+                .await?
+                .map(|(step, _)| step),
             None => None,
         };
         let mut read = MetricsRead::default();
