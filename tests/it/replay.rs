@@ -136,7 +136,9 @@ async fn a_candidate_policies_file_is_replayed_instead_of_the_configuration() {
         .collect();
     assert_eq!(names, ["tight"], "only the candidate's policies");
     // 1 h + 1 s into 2 h and 8 h of training: $2.16 x 3599/7200 and $8.64 x 25199/28800.
+    // (The running job, an hour old, may have crossed by now: checked below.)
     let mut got = stops(policy(&r, "tight"));
+    got.retain(|s| s.0 != "ftjob-odd");
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         got,
