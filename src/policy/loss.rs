@@ -209,30 +209,42 @@ pub(crate) mod testkit {
     }
 
     /// Property of both kinds: the first breach the rule finds in one pass over the whole
-    /// curve is the first step at which evaluating the curve as it stood then breaks.
-    pub fn first_breach_is_the_first_breaking_prefix(toml: &str, c: &Curves) {
+    /// curve is the first step at which evaluating the curve as it stood then breaks — over
+    /// noisy curves that fall, then jump up and stay (both kinds break), and a steadily falling
+    /// one (neither does).
+    pub fn first_breach_is_the_first_breaking_prefix(toml: &str) {
+        let jump = |s: i64| {
+            if s < 400 {
+                0.5 + 2.0 * (-(s as f64) / 60.0).exp()
+            } else {
+                2.0
+            }
+        };
+        let mut cases: Vec<Curves> = (0..5).map(|seed| curve(jump, 700, 0.2, seed)).collect();
+        cases.push(curve(|s| 3.0 - s as f64 / 1000.0, 300, 0.0, 1));
         let j = job("a", "running", 3600);
         let p = policy(toml);
         let ctx = EvalContext {
             now: NOW,
             allow_overrides: false,
         };
-        let v = JobView {
-            curves: Some(c),
-            ..crate::policy::testkit::view(&j, &crate::cost::NO_COST)
-        };
-        let found = p.rule.first_breach(&v, &ctx, i64::MIN);
-        let by_prefix = c
-            .train_loss
-            .iter()
-            .map(|(s, _)| *s)
-            .find(|s| judge_job(toml, &truncate(c, *s), &j).is_some());
-        assert_eq!(found, by_prefix);
-        if let Some(b) = found {
-            assert_eq!(
-                p.rule.first_breach(&v, &ctx, b + 1).is_some_and(|n| n > b),
-                p.rule.first_breach(&v, &ctx, b + 1).is_some()
-            );
+        for c in &cases {
+            let v = JobView {
+                curves: Some(c),
+                ..crate::policy::testkit::view(&j, &crate::cost::NO_COST)
+            };
+            let found = p.rule.first_breach(&v, &ctx, i64::MIN);
+            let by_prefix = c
+                .train_loss
+                .iter()
+                .map(|(s, _)| *s)
+                .find(|s| judge_job(toml, &truncate(c, *s), &j).is_some());
+            assert_eq!(found, by_prefix);
+            if let Some(b) = found
+                && let Some(next) = p.rule.first_breach(&v, &ctx, b + 1)
+            {
+                assert!(next > b, "a later breach is later: {next} after {b}");
+            }
         }
     }
 
