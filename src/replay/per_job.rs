@@ -6,12 +6,38 @@ use std::collections::HashMap;
 
 use super::life::Life;
 use crate::cost::pricing::PriceTable;
-use crate::model::Job;
+use crate::model::{GraceKey, Job};
 use crate::policy::{self, JobView, Policy, Verdict};
 
 /// More moments than a life has phases and crossings: a guard against a rule whose crossing
 /// never moves forward.
 const MAX_MOMENTS: usize = 10_000;
+
+/// `t`, or for a policy with its own schedule its first run at or after `t`: such a policy
+/// evaluates only at its runs.
+fn at_or_after(policy: &Policy, t: i64) -> Option<i64> {
+    match &policy.schedule {
+        None => Some(t),
+        Some(s) => s.next_after(t.saturating_sub(1)),
+    }
+}
+
+/// The job's grace mark under `policy` as evaluation takes it: when it was first seen
+/// breaking it, if it is in grace.
+fn grace_marks(life: &Life, policy: &Policy, mark: Option<i64>) -> HashMap<GraceKey, i64> {
+    mark.map(|m| {
+        (
+            (
+                life.account.clone(),
+                life.job.id.as_str().to_owned(),
+                policy.name.clone(),
+            ),
+            m,
+        )
+    })
+    .into_iter()
+    .collect()
+}
 
 /// The first moment `policy` would have acted on the job (after its grace, at a run of its own
 /// schedule), and why; None if it never would have. `snapshots` are the life's
@@ -24,19 +50,7 @@ pub fn first_action(
     now: i64,
 ) -> Option<(i64, String)> {
     let policies = std::slice::from_ref(policy);
-    // A policy with a schedule evaluates only at its runs.
-    let at_or_after = |t: i64| match &policy.schedule {
-        None => Some(t),
-        Some(s) => s.next_after(t.saturating_sub(1)),
-    };
-    let key = || {
-        (
-            life.account.clone(),
-            life.job.id.as_str().to_owned(),
-            policy.name.clone(),
-        )
-    };
-    let mut t = at_or_after(life.job.created_at)?;
+    let mut t = at_or_after(policy, life.job.created_at)?;
     // When the job was first seen breaking the policy (its grace period started).
     let mut mark: Option<i64> = None;
     for _ in 0..MAX_MOMENTS {
@@ -51,7 +65,7 @@ pub fn first_action(
             curves: None,
             cost: &cost,
         }];
-        let marks: HashMap<_, _> = mark.map(|m| (key(), m)).into_iter().collect();
+        let marks = grace_marks(life, policy, mark);
         if let Some(d) = policy::evaluate(&views, t, policies, &marks, false)
             .into_iter()
             .next()
@@ -62,12 +76,12 @@ pub fn first_action(
                 Verdict::Clear => mark = None,
             }
         }
-        let marks: HashMap<_, _> = mark.map(|m| (key(), m)).into_iter().collect();
+        let marks = grace_marks(life, policy, mark);
         let crossing = policy::next_crossings(&views, t, policies, &marks)
             .first()
             .map(|c| c.at);
         let next = [crossing, life.phase_end(i)].into_iter().flatten().min()?;
-        t = at_or_after(next.max(t.saturating_add(1)))?;
+        t = at_or_after(policy, next.max(t.saturating_add(1)))?;
     }
     None
 }
@@ -100,13 +114,6 @@ pub fn first_action_by_steps(
         now,
         allow_overrides: policy.allow_job_overrides,
     };
-    let key = || {
-        (
-            life.account.clone(),
-            life.job.id.as_str().to_owned(),
-            policy.name.clone(),
-        )
-    };
     // The pass's verdict at `t`, on the metrics reported by then.
     let decide = |t: i64, mark: Option<i64>| {
         let i = life.phase_at(t, now)?;
@@ -124,16 +131,11 @@ pub fn first_action_by_steps(
             cost: &cost,
             curves: Some(&curves),
         }];
-        let marks: HashMap<_, _> = mark.map(|m| (key(), m)).into_iter().collect();
+        let marks = grace_marks(life, policy, mark);
         policy::evaluate(&views, t, policies, &marks, false)
             .into_iter()
             .next()
             .map(|d| (d.verdict, d.reason, curves.last_step().unwrap_or(0)))
-    };
-    // A policy with a schedule decides at its runs.
-    let at_or_after = |t: i64| match &policy.schedule {
-        None => Some(t),
-        Some(s) => s.next_after(t.saturating_sub(1)),
     };
     let reported = |step: i64| {
         let i = life.metrics.partition_point(|(_, m)| m.step < step);
@@ -150,11 +152,11 @@ pub fn first_action_by_steps(
     let mut from = i64::MIN;
     for _ in 0..MAX_BREACHES {
         let breach = policy.rule.first_breach(&full_view, &ctx, from)?;
-        let t = at_or_after(reported(breach)?)?;
+        let t = at_or_after(policy, reported(breach)?)?;
         match decide(t, None) {
             Some((Verdict::Act(_), reason, step)) => return Some((t, reason, step, trained)),
             Some((Verdict::Warn { until }, _, _)) => {
-                let then = at_or_after(until)?;
+                let then = at_or_after(policy, until)?;
                 match decide(then, Some(t)) {
                     Some((Verdict::Act(_), reason, step)) => {
                         return Some((then, reason, step, trained));
