@@ -192,6 +192,13 @@ async fn loss_policies_cancel_the_plateau_and_the_divergence_once_with_their_bes
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(!again[0].contains("after="), "{again:?}");
     assert!(events_requests(&sim, "ftjob-plateau").is_empty());
+    // No epoch ended since its checkpoints were read (at step 2,000): not read again.
+    assert!(
+        !sim.requests()
+            .iter()
+            .any(|r| r.path.ends_with("/checkpoints")),
+        "checkpoints only when an epoch may have ended"
+    );
     assert_eq!(sim.cancel_requests("ftjob-plateau"), 0);
     assert_eq!(sim.cancel_requests("ftjob-converge"), 0);
 }
