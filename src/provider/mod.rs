@@ -36,6 +36,9 @@ pub struct Client {
     clock: api_clock::ClockOffset,
 }
 
+/// The list-events endpoint, as errors name it.
+const EVENTS: &str = "GET /fine_tuning/jobs/{id}/events";
+
 impl Client {
     /// A client with a pool of its own (a single account, a test).
     pub fn new(account: Account) -> Result<Self, ProviderError> {
@@ -418,46 +421,41 @@ impl Client {
 
     /// The newest events of a job (newest first).
     pub async fn events(&self, id: &str, limit: u32) -> Result<Vec<Event>, ProviderError> {
-        let limit = limit.to_string();
-        let v = self
-            .json(
-                Method::GET,
-                &["fine_tuning", "jobs", id, "events"],
-                &[("limit", &limit)],
-                RetryOn::Transient,
-            )
-            .await?;
-        self.decode(
-            "GET /fine_tuning/jobs/{id}/events",
-            payload::parse_events(&v),
-        )
+        let v = self.events_json(id, None, limit).await?;
+        self.decode(EVENTS, payload::parse_events(&v))
     }
 
     /// One page of a job's events, newest first: the newest `limit`, or those after (older
-    /// than) the event `after`.
+    /// than) the event `after`, with their metrics.
     pub async fn event_page(
         &self,
         id: &str,
         after: Option<&str>,
         limit: u32,
     ) -> Result<payload::EventPage, ProviderError> {
+        let v = self.events_json(id, after, limit).await?;
+        self.decode(EVENTS, payload::parse_event_page(&v))
+    }
+
+    /// The answer to one list-events request.
+    async fn events_json(
+        &self,
+        id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Value, ProviderError> {
         let limit = limit.to_string();
         let mut query = vec![("limit", limit.as_str())];
         if let Some(a) = after {
             query.push(("after", a));
         }
-        let v = self
-            .json(
-                Method::GET,
-                &["fine_tuning", "jobs", id, "events"],
-                &query,
-                RetryOn::Transient,
-            )
-            .await?;
-        self.decode(
-            "GET /fine_tuning/jobs/{id}/events",
-            payload::parse_event_page(&v),
+        self.json(
+            Method::GET,
+            &["fine_tuning", "jobs", id, "events"],
+            &query,
+            RetryOn::Transient,
         )
+        .await
     }
 
     /// Every checkpoint the API lists for a job now (a few: one per epoch), in at most
